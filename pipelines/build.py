@@ -1,0 +1,36 @@
+"""Build: staging views and marts from the loaded rows, by the `.sql` files in `sql/`.
+
+Files run in name order, staging before marts; every statement is `create or replace`,
+so a build can always be run again. It writes a copy of the store and swaps it in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from . import store as store_mod
+from .config import SQL_DIR, ConfigError
+
+PUBLIC_TABLES = ["pupil_term_outcomes", "programme_enrolments", "load_log", "quarantine"]
+
+
+def sql_files() -> list[Path]:
+    return sorted((SQL_DIR / "staging").glob("*.sql")) + sorted((SQL_DIR / "marts").glob("*.sql"))
+
+
+def run_sql(con: duckdb.DuckDBPyConnection) -> None:
+    for path in sql_files():
+        con.execute(path.read_text(encoding="utf-8"))
+
+
+def build(store: Path) -> dict[str, int]:
+    if not Path(store).exists():
+        raise ConfigError(f"no store at {store}: run `ppss ingest --raw DIR` first")
+    with store_mod.writing(store) as con:
+        if not con.execute("select count(*) from load_log where status = 'loaded'").fetchone()[0]:
+            raise ConfigError(f"{store} has no loaded files: run `ppss ingest --raw DIR` first")
+        run_sql(con)
+        con.execute("insert or replace into meta values ('built_at', cast(current_timestamp as varchar))")
+        return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in PUBLIC_TABLES}

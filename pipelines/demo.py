@@ -1,0 +1,445 @@
+"""Demo data: every input kind in its real format, deterministic from a seed.
+
+The shape mirrors the programme's documents (domain rules): eight districts, 16 programme
+schools in 2015 and 22 in 2016 among 30, about 70 pupils enrolled 2013-2014, 80 during
+2015 and 127 from January to July 2016. Built-in truths for the report to find:
+attendance of enrolled pupils improves after enrolment, grades mostly do not, and boys
+in three districts improve their grades. The mess of real exports is there too:
+identity numbers in several forms, guids with braces and upper case, long subject codes,
+a few invalid rows, Excel date cells, a Windows-1252 CSV and trailing empty rows.
+Names are fake and are never read by the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import xlsxwriter
+
+from .identity import DEMO_MARKER
+
+DISTRICTS = ["Enskede-Årsta-Vantör", "Farsta", "Hässelby-Vällingby", "Rinkeby-Kista", "Skarpnäck",
+             "Skärholmen", "Spånga-Tensta", "Älvsjö"]
+OTHER_DISTRICTS = ["Bromma", "Kungsholmen", "Norrmalm", "Södermalm", "Östermalm", "Hägersten-Liljeholmen"]
+SCHOOL_YEARS = range(2012, 2017)  # 2012/13 .. 2016/17
+SUBJECTS = ["BI", "BL", "EN", "FY", "GE", "HI", "HKK", "IDH", "KE", "MA", "MU", "RE", "SH", "SL", "SV", "TK"]
+LONG = {"BI": "GRGRBIO01", "EN": "GRGRENG01", "MA": "GRGRMAT01", "SV": "GRGRSVE01", "SVA": "GRGRSVA01",
+        "KE": "GRGRKEM01", "HI": "GRGRHIS01"}
+M2_LANGUAGES = ["DEU", "FRA", "SPA"]
+ML_LANGUAGES = ["ARA", "SOM", "TIR", "FAS", "BOS"]
+GIVEN = ["Alva", "Elsa", "Maja", "Noah", "Liam", "Hugo", "Amira", "Yusuf", "Sara", "Omar", "Ella", "Adam"]
+FAMILY = ["Andersson", "Johansson", "Ali", "Hassan", "Nilsson", "Karlsson", "Mohammed", "Lind"]
+# Pupils enrolled per period (domain rules: ~150 by autumn 2015, ~80 in 2015, 127 Jan-Jul 2016).
+ENROLMENT_WAVES = [(date(2013, 9, 1), date(2013, 12, 15), 30), (date(2014, 1, 13), date(2014, 12, 12), 40),
+                   (date(2015, 1, 12), date(2015, 12, 11), 80), (date(2016, 1, 11), date(2016, 7, 31), 127),
+                   (date(2016, 8, 22), date(2016, 12, 9), 55)]
+# How districts select and what they do: the förstudie found these differ.
+DISTRICT_STYLE = {
+    "Enskede-Årsta-Vantör": (["Hög frånvaro"], ["Kurator", "Mentor", "SIP"]),
+    "Farsta": (["Låga studieresultat"], ["Läxhjälp", "Mentor"]),
+    "Hässelby-Vällingby": (["Hög frånvaro", "Social problematik"], ["Fältassistent", "Hembesök"]),
+    "Rinkeby-Kista": (["Social problematik", "Orosanmälan"], ["Familjebehandling", "SIP", "Kurator"]),
+    "Skarpnäck": (["Hög frånvaro"], ["Hembesök", "Kurator"]),
+    "Skärholmen": (["Låga studieresultat", "Hög frånvaro"], ["Läxhjälp", "Sommarinsats"]),
+    "Spånga-Tensta": (["Orosanmälan", "Social problematik"], ["Fältassistent", "Familjebehandling"]),
+    "Älvsjö": (["Hög frånvaro", "Låga studieresultat"], ["Mentor", "SIP"]),
+}
+BOYS_IMPROVE = {"Rinkeby-Kista", "Skärholmen", "Farsta"}
+
+SCALES = {  # schools, pupils per årskurs and school
+    "tiny": (12, 6),
+    "demo": (30, 16),
+    "city": (150, 75),  # about 90,000 pupils over the five school years
+    "country": (1750, 75),  # about 1.05 million
+}
+
+
+@dataclass
+class School:
+    code: str
+    guid: str
+    name: str
+    district: str
+    huvudman: str
+    joins: int | None  # year the school joined the programme
+
+
+@dataclass
+class Pupil:
+    guid: str
+    civic: str
+    gender: str
+    entry_year: int  # the autumn the pupil starts årskurs 6
+    schools: list[int]  # school index per school year from entry_year
+    ability: float
+    absence: float  # baseline share of offered time absent
+    m2: str | None
+    ml: str | None
+    sva: bool
+    marking: str
+    leaves: date | None = None
+    enrolled: date | None = None
+    exits: date | None = None
+    district: str | None = None
+
+
+def _luhn_digit(nine: str) -> int:
+    total = 0
+    for i, ch in enumerate(nine):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return (10 - total % 10) % 10
+
+
+def make_civic(rng: np.random.Generator, born: date, gender: str, form: int, coordination: bool = False) -> str:
+    day = born.day + (60 if coordination else 0)
+    serial = int(rng.integers(0, 100)) * 10 + int(rng.choice([1, 3, 5, 7, 9] if gender == "M" else [0, 2, 4, 6, 8]))
+    nine = f"{born:%y%m}{day:02d}{serial:03d}"
+    ten = nine + str(_luhn_digit(nine))
+    century = f"{born.year // 100}"
+    return [f"{century}{ten[:6]}-{ten[6:]}", f"{century}{ten}", f"{ten[:6]}-{ten[6:]}", ten][form]
+
+
+def _guid(rng: np.random.Generator) -> str:
+    return str(uuid.UUID(bytes=rng.bytes(16), version=4))
+
+
+def _xml_guid(guid: str, i: int) -> str:
+    # Skolplattformen writes guids with braces, mostly upper case (contract 1.3).
+    return "{" + (guid.upper() if i % 3 else guid) + "}"
+
+
+def _term_of(d: date) -> tuple[str, int]:
+    return ("VT" if d.month <= 6 else "HT"), d.year
+
+
+def _school_day(rng: np.random.Generator, start: date, end: date) -> date:
+    d = start + timedelta(days=int(rng.integers(0, max(1, (end - start).days))))
+    while d.weekday() >= 5:
+        d += timedelta(days=1)
+    return d
+
+
+class DemoWorld:
+    def __init__(self, seed: int, scale: str) -> None:
+        self.rng = np.random.default_rng(seed)
+        n_schools, self.per_class = SCALES[scale]
+        rng = self.rng
+        self.schools: list[School] = []
+        for i in range(n_schools):
+            programme = i < round(n_schools * 0.8)
+            district = DISTRICTS[i % 8] if programme else OTHER_DISTRICTS[i % len(OTHER_DISTRICTS)]
+            rank = i / max(1, round(n_schools * 0.8))
+            joins = (2013 if rank < 10 / 24 else 2015 if rank < 16 / 24 else 2016 if rank < 22 / 24 else None) if programme else None
+            self.schools.append(School(f"{int(rng.integers(10_000_000, 99_999_999))}", _guid(rng),
+                                       f"{district.split('-')[0]}skolan {i + 1}", district,
+                                       "fristående" if i % 11 == 10 else "kommunal", joins))
+        self.pupils: list[Pupil] = []
+        for entry in range(2009, 2017):
+            for s in range(n_schools):
+                for _ in range(self.per_class):
+                    self.pupils.append(self._pupil(entry, s))
+        self._enrol()
+
+    def _pupil(self, entry: int, school: int) -> Pupil:
+        rng = self.rng
+        gender = "M" if rng.random() < 0.5 else "F"
+        born = date(entry - 12, 1, 1) + timedelta(days=int(rng.integers(0, 365)))
+        coordination = rng.random() < 0.01
+        civic = make_civic(rng, born, gender, int(rng.choice(4, p=[0.5, 0.2, 0.2, 0.1])), coordination)
+        schools = [school] * 4
+        if rng.random() < 0.06:  # changes school after årskurs 7
+            schools[2:] = [int(rng.integers(0, len(self.schools)))] * 2
+        absence = float(np.clip(rng.lognormal(np.log(0.06), 0.7), 0.005, 0.6))
+        ability = float(rng.normal(0.9, 1.0) - 2.0 * (absence - 0.07))
+        marking = str(rng.choice(["Ingen", "Sekretessmarkering", "Skyddad folkbokföring"], p=[0.98, 0.01, 0.01]))
+        p = Pupil(_guid(rng), civic, gender, entry, schools, ability, absence,
+                  str(rng.choice(M2_LANGUAGES)) if rng.random() < 0.7 else None,
+                  str(rng.choice(ML_LANGUAGES)) if rng.random() < 0.15 else None,
+                  rng.random() < 0.2, marking)
+        if rng.random() < 0.02:
+            p.leaves = date(entry + int(rng.integers(0, 4)), int(rng.choice([3, 10])), 15)
+        return p
+
+    def grade_of(self, p: Pupil, y: int) -> int:
+        return 6 + y - p.entry_year
+
+    def school_in(self, p: Pupil, d: date) -> int:
+        y = d.year if d.month >= 7 else d.year - 1
+        return p.schools[min(3, max(0, y - p.entry_year))]
+
+    def _enrol(self) -> None:
+        rng = self.rng
+        scale = self.per_class * len(self.schools) / (16 * 30)
+        taken: set[int] = set()
+        for start, end, target in ENROLMENT_WAVES:
+            n = max(1, round(target * scale))
+            candidates, dates = [], []
+            for i, p in enumerate(self.pupils):
+                if i in taken or (p.leaves and p.leaves <= end):
+                    continue
+                when = _school_day(rng, start, end)
+                y = when.year if when.month >= 7 else when.year - 1
+                school = self.schools[self.school_in(p, when)]
+                last_day = date(p.entry_year + 4, 5, 15)  # nobody is enrolled in the last weeks of årskurs 9
+                if (7 <= self.grade_of(p, y) <= 9 and school.joins is not None and school.joins <= when.year
+                        and when <= last_day):
+                    candidates.append(i)
+                    dates.append(when)
+            risk = np.array([3.0 * self.pupils[i].absence - 0.8 * self.pupils[i].ability for i in candidates])
+            weights = np.exp(2.5 * (risk - risk.max()))
+            chosen = rng.choice(len(candidates), size=min(n, len(candidates)), replace=False, p=weights / weights.sum())
+            for k in chosen:
+                i = candidates[int(k)]
+                p = self.pupils[i]
+                p.enrolled = dates[int(k)]
+                end_of_9 = date(p.entry_year + 4, 6, 12)
+                stay = p.enrolled + timedelta(days=int(rng.integers(150, 540)))
+                p.exits = min(stay, end_of_9) if min(stay, end_of_9) < date(2017, 1, 15) else None
+                p.district = self.schools[self.school_in(p, p.enrolled)].district
+                taken.add(i)
+
+    # --- outcomes with the built-in effects -------------------------------------------
+    def absence_rate(self, p: Pupil, month: date) -> float:
+        rate = p.absence * (1.0 + 0.25 * ((month.year - p.entry_year) + (month.month >= 7)))  # rises with age
+        if month.month in (12, 6):
+            rate *= 1.2
+        if p.enrolled and month >= p.enrolled.replace(day=1):
+            months = (month.year - p.enrolled.year) * 12 + month.month - p.enrolled.month
+            rate *= 1 - 0.4 * min(1.0, (months + 1) / 4)  # attendance improves after enrolment
+        return float(np.clip(rate * self.rng.lognormal(0, 0.25), 0, 0.95))
+
+    def grade_score(self, p: Pupil, term_end: date) -> float:
+        score = p.ability - 0.08 * ((term_end.year - p.entry_year) * 2)  # slight decline over the years
+        if p.enrolled and term_end > p.enrolled and p.gender == "M" and p.district in BOYS_IMPROVE:
+            score += 0.6  # some boys improve
+        return score
+
+
+def _letter(score: float) -> str:
+    for cut, letter in ((-1.3, "F"), (-0.55, "E"), (0.0, "D"), (0.55, "C"), (1.15, "B")):
+        if score < cut:
+            return letter
+    return "A"
+
+
+def _terms() -> list[tuple[str, int, date]]:
+    out = []
+    for y in SCHOOL_YEARS:
+        out += [("HT", y, date(y, 12, 19)), ("VT", y + 1, date(y + 1, 6, 10))]
+    return out
+
+
+def _write_json_pages(out: Path, stem: str, records: list[dict], page_size: int) -> list[Path]:
+    written = []
+    pages = [records[i:i + page_size] for i in range(0, len(records), page_size)] or [[]]
+    for k, page in enumerate(pages):
+        token = None if k == len(pages) - 1 else f"page-{k + 2}"
+        path = out / f"{stem}_{k + 1:03d}.json"
+        path.write_text(json.dumps({"data": page, "pageToken": token}, ensure_ascii=False), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, int]:
+    """Write the demo inputs to `out`; returns counts of what was written."""
+    out = Path(out)
+    for sub in ("ss12000", "skolplattformen", "socialtjansten"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    world = DemoWorld(seed, scale)
+    rng = world.rng
+    (out / DEMO_MARKER).write_text(
+        "Demo data written by `ppss demo-data`: fake persons, valid-looking identity numbers.\n"
+        "This marker lets the pipeline use its built-in demo pseudonymisation key.\n", encoding="utf-8")
+    counts: dict[str, int] = {}
+
+    # Organisations and skolenheter.csv
+    orgs = [{"id": _guid(rng), "displayName": "Stockholms stad", "organisationType": "Huvudman", "municipalityCode": "0180"}]
+    orgs += [{"id": s.guid, "displayName": s.name, "organisationType": "Skolenhet", "schoolUnitCode": s.code,
+              "municipalityCode": "0180", "schoolTypes": ["GR"]} for s in world.schools]
+    _write_json_pages(out / "ss12000", "organisations", orgs, 500)
+    lines = ["skolenhetskod;skolnamn;stadsdel;huvudman"] + [f"{s.code};{s.name};{s.district};{s.huvudman}" for s in world.schools]
+    (out / "skolenheter.csv").write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
+
+    # Persons with enrolments, in pages
+    persons = []
+    for i, p in enumerate(world.pupils):
+        enrolments = []
+        for k in range(4):
+            y = p.entry_year + k
+            if y not in SCHOOL_YEARS:
+                continue
+            start, end = date(y, 8, 20), date(y + 1, 6, 12)
+            if p.leaves and p.leaves < start:
+                break
+            enr = {"enroledAt": {"id": world.schools[p.schools[k]].guid}, "schoolYear": 6 + k, "schoolType": "GR",
+                   "startDate": start.isoformat(), "cancelled": False}
+            last = p.leaves and p.leaves <= end
+            if not (y == 2016 and not last):  # the current year's enrolment is ongoing
+                enr["endDate"] = (p.leaves if last else end).isoformat()
+            enrolments.append(enr)
+        civic = p.civic
+        if i in (17, 401, 1203):  # three typing errors: the check digit fails
+            civic = civic[:-1] + str((int(civic[-1]) + 1) % 10)
+        persons.append({"id": p.guid, "givenName": str(rng.choice(GIVEN)), "familyName": str(rng.choice(FAMILY)),
+                        "civicNo": {"value": civic, "nationality": "SE"}, "securityMarking": p.marking,
+                        "enrolments": enrolments})
+    counts["persons"] = len(persons)
+    _write_json_pages(out / "ss12000", "persons", persons, 1000)
+
+    # Attendance, one record per pupil and month (one school reports Dec-Jan as one period)
+    records = []
+    straddle = {world.schools[3].guid}
+    for p in world.pupils:
+        activity = _guid(rng)
+        for y in SCHOOL_YEARS:
+            if not 0 <= y - p.entry_year <= 3:
+                continue
+            months = [date(y, m, 1) for m in range(8, 13)] + [date(y + 1, m, 1) for m in range(1, 7)]
+            for m in months:
+                if p.leaves and m >= p.leaves.replace(day=1):
+                    break
+                school = world.schools[world.school_in(p, m)]
+                if m.month == 1 and school.guid in straddle:
+                    continue
+                start = max(m, date(y, 8, 20))
+                nxt = (m.replace(day=28) + timedelta(days=4)).replace(day=1)
+                end = min(nxt - timedelta(days=1), date(y + 1, 6, 12))
+                if m.month == 12 and school.guid in straddle:
+                    end = date(y + 1, 1, 31)
+                if rng.random() < 0.01:
+                    continue  # a month never reported: missing data, not zero absence
+                days = int(np.busday_count(start, end + timedelta(days=1)))
+                offered = days * 330
+                rate = world.absence_rate(p, m)
+                absent = int(round(offered * rate))
+                invalid = int(round(absent * (0.3 + 0.4 * (p.absence > 0.1))))
+                records.append({"activity": {"id": activity, "displayName": f"Klass {6 + y - p.entry_year}"},
+                                "student": {"id": p.guid}, "startDate": start.isoformat(), "endDate": end.isoformat(),
+                                "attendanceSum": offered - absent, "validAbsenceSum": absent - invalid,
+                                "invalidAbsenceSum": invalid, "otherAttendanceSum": 0,
+                                "reportedSum": offered, "offeredSum": offered})
+    records[5]["invalidAbsenceSum"] = records[5]["offeredSum"] + 60  # impossible: absence > offered
+    records[9]["validAbsenceSum"] = -30  # impossible: negative minutes
+    counts["attendance"] = len(records)
+    _write_json_pages(out / "ss12000", "attendance", records, 20_000)
+
+    # Grades: two successive exports; each <elev> carries the complete list at export time
+    terms = _terms()
+    grades: dict[int, list[dict]] = {}
+    for i, p in enumerate(world.pupils):
+        mine = []
+        for term, year, when in terms:
+            y = year if term == "HT" else year - 1
+            g = world.grade_of(p, y)
+            if not 6 <= g <= 9 or (p.leaves and p.leaves <= when):
+                continue
+            school = world.schools[world.school_in(p, when)]
+            absent = p.absence * (1.3 if not (p.enrolled and p.enrolled < when) else 0.8)
+            base = world.grade_score(p, when)
+            subjects = [("SVA" if p.sva else s, None) for s in SUBJECTS]
+            if p.m2 and g >= 6:
+                subjects.append(("M2", p.m2))
+            if p.ml:
+                subjects.append(("ML", p.ml))
+            for subject, lang in subjects:
+                if absent > 0.25 and rng.random() < absent:
+                    value = "-"
+                else:
+                    value = _letter(base + rng.normal(0, 0.6))
+                mine.append({"subject": subject, "lang": lang, "value": value, "term": term, "year": year,
+                             "date": when, "school": school.guid, "final": term == "VT" and g == 9,
+                             "long": i % 9 == 0})
+        grades[i] = mine
+    exports = [(date(2015, 6, 30), "betyg_export_2015-06-30.xml"), (date(2017, 6, 30), "betyg_export_2017-06-30.xml")]
+    n_elements = 0
+    for k, (tom, name) in enumerate(exports):
+        earlier = exports[k - 1][0] if k else date(2012, 7, 1)
+        with open(out / "skolplattformen" / name, "w", encoding="utf-8") as fh:
+            fh.write('<?xml version="1.0" encoding="utf-8"?>\n<betyg xmlns="http://pingpong.se/schemas/grades/v1.1" '
+                     f'from="2012-07-01" tom="{tom.isoformat()}">\n')
+            for i, p in enumerate(world.pupils):
+                mine = [g for g in grades[i] if g["date"] <= tom]
+                if not any(g["date"] > earlier for g in mine):
+                    continue
+                if k == 0 and i % 97 == 1 and mine:
+                    mine = [*mine, {**mine[0], "subject": "HKK", "value": "F"}]  # a duplicate, later removed
+                if k == 1 and i % 53 == 0 and mine:
+                    mine[0] = {**mine[0], "value": "E" if mine[0]["value"] == "F" else mine[0]["value"]}  # corrected
+                fh.write(f'  <elev id="{_xml_guid(p.guid, i)}">\n')
+                for j, g in enumerate(mine):
+                    code = LONG.get(g["subject"], g["subject"]) if g["long"] else g["subject"]
+                    lang = f"<språk>{g['lang']}</språk>" if g["lang"] else ""
+                    termin = "" if (i + j) % 211 == 0 else f"<termin><typ>{g['term']}</typ><år>{g['year']}</år></termin>"
+                    value = g["value"]
+                    if i == 50 and j == 3:
+                        value = "G"  # a grade of another scale: quarantined
+                    if i == 61 and j == 5:
+                        code = "XYZ"  # unknown subject code: quarantined
+                    school = _xml_guid(g["school"], j) if (i + j) % 401 else "{" + g["school"][:-1] + "}"
+                    fh.write(f"    <ämnesbetyg><value>{escape(value)}</value><datum>{g['date'].isoformat()}</datum>"
+                             f"<prövning>false</prövning><skola>{school}</skola><skolform>GR</skolform>"
+                             f"<ämnesförkortning>{code}</ämnesförkortning>{lang}{termin}"
+                             f"<slutbetyg>{str(g['final']).lower()}</slutbetyg></ämnesbetyg>\n")
+                    n_elements += 1
+                if i % 150 == 7 and k == 1:  # an upper-secondary course grade: counted, not used
+                    fh.write(f"    <kursbetyg><value>C</value><datum>{tom.isoformat()}</datum><prövning>false</prövning>"
+                             f"<skola>{_xml_guid(world.schools[0].guid, 1)}</skola><skolform>GY</skolform>"
+                             "<kurskod>ENGENG05</kurskod></kursbetyg>\n")
+                    n_elements += 1
+                fh.write("  </elev>\n")
+            fh.write("</betyg>\n")
+    counts["grade_elements"] = n_elements
+
+    # The social services' register: an Excel workbook (2013-2015) and a Windows-1252 CSV (2016)
+    enrolled = sorted((p for p in world.pupils if p.enrolled), key=lambda p: p.enrolled)
+    rows = []
+    for n, p in enumerate(enrolled):
+        reasons, actions = DISTRICT_STYLE[p.district]
+        r = [x for x in reasons if rng.random() < 0.8] or reasons[:1]
+        if p.absence > 0.12 and "Hög frånvaro" not in r:
+            r.append("Hög frånvaro")
+        if rng.random() < 0.1:
+            r.append("Annat")
+        a = [x for x in actions if rng.random() < 0.7] or actions[:1]
+        school = world.schools[world.school_in(p, p.enrolled)]
+        civic = p.civic if n % 4 else p.civic.replace("-", "")
+        if n % 7 == 3 and len(civic) == 13:
+            civic = civic[2:]  # YYMMDD-NNNC
+        reasons_text = ", ".join(r)
+        if n % 5 == 2:
+            reasons_text = reasons_text.lower().replace(", ", " ,")  # case and spacing as typed by hand
+        rows.append([civic, "" if n % 6 == 0 else "PPSS", p.district, school.code, p.enrolled, p.exits,
+                     reasons_text, ", ".join(a)])
+    rows[11][0] = rows[11][0][:-1] + str((int(rows[11][0][-1]) + 3) % 10)  # a typing error in Personnummer
+    rows[20][6] = rows[20][6] + ", Skolk"  # a selection reason outside the vocabulary
+    header = ["Personnummer", "Program", "Stadsdel", "Skolenhetskod", "Inskriven", "Utskriven", "Urvalsgrund", "Insatser"]
+    early = [r for r in rows if r[4] < date(2016, 1, 1)]
+    late = [r for r in rows if r[4] >= date(2016, 1, 1)]
+    book = xlsxwriter.Workbook(str(out / "socialtjansten" / "ppss_inskrivna_2013-2015.xlsx"))
+    sheet = book.add_worksheet("Inskrivna")
+    datefmt = book.add_format({"num_format": "yyyy-mm-dd"})
+    sheet.write_row(0, 0, [f" {h} " if h == "Urvalsgrund" else h for h in header])
+    for k, r in enumerate(early, start=1):
+        for c, v in enumerate(r):
+            if isinstance(v, date) and k % 10:
+                sheet.write_datetime(k, c, datetime(v.year, v.month, v.day), datefmt)
+            elif isinstance(v, date):
+                sheet.write_string(k, c, v.isoformat())  # typed as text by hand
+            elif v not in (None, ""):
+                sheet.write_string(k, c, str(v))
+    for k in range(len(early) + 1, len(early) + 4):
+        sheet.write_blank(k, 0, None, datefmt)  # formatted but empty rows at the end
+    book.close()
+    csv_lines = [";".join(header)] + [
+        ";".join("" if v is None else v.isoformat() if isinstance(v, date) else str(v) for v in r) for r in late
+    ] + [";;;;;;;"]
+    (out / "socialtjansten" / "ppss_2016.csv").write_bytes(("\r\n".join(csv_lines) + "\r\n").encode("cp1252"))
+    counts["register"] = len(rows)
+    return counts

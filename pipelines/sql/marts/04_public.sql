@@ -1,0 +1,85 @@
+-- The store's public tables (data contract 4): names and columns are a contract with the
+-- notebooks and with users. Extra columns are additions, never renames.
+
+-- Grain: one row per school unit.
+create or replace table school_units as
+select * from stg_school_units;
+
+-- Grain: one row per programme enrolment.
+create or replace table programme_enrolments as
+select * from stg_programme_enrolments;
+
+-- Grain: one row per pupil and term in which the pupil had a grundskola enrolment, grades or
+-- attendance. The school and årskurs are those of the pupil's latest enrolment active in the
+-- term (pupils change schools); without an enrolment, the school that set most of the grades.
+create or replace table pupil_term_outcomes as
+with enrolment_terms as (
+    select e.pupil_key, t.term, t.term_year, e.school_year, e.school_unit_code, e.school_type
+    from stg_enrolments as e
+    inner join terms as t
+        on e.start_date <= t.term_end and coalesce(e.end_date, date '9999-12-31') >= t.term_start
+    where e.school_type in ('GR', 'GRS')
+    qualify row_number() over (partition by e.pupil_key, t.term, t.term_year order by e.start_date desc) = 1
+),
+
+grade_schools as (
+    select pupil_key, term, term_year, mode(school_unit_code) as school_unit_code
+    from stg_grades
+    group by all
+),
+
+grid as (
+    select pupil_key, term, term_year from enrolment_terms
+    union
+    select pupil_key, term, term_year from term_grades
+    union
+    select pupil_key, term, term_year from term_absence
+),
+
+programme_terms as (
+    select distinct p.pupil_key, t.term, t.term_year
+    from stg_programme_enrolments as p
+    inner join terms as t
+        on p.start_date <= t.term_end and coalesce(p.end_date, date '9999-12-31') >= t.term_start
+),
+
+final as (
+    select
+        grid.pupil_key,
+        grid.term,
+        grid.term_year,
+        terms.term_index,
+        e.school_year,
+        coalesce(e.school_unit_code, gs.school_unit_code) as school_unit_code,
+        pupils.gender,
+        g.n_graded,
+        g.n_passed,
+        g.share_passed,
+        g.merit_value_16,
+        g.merit_value_17,
+        g.eligible_vocational,
+        g.eligible_hp_ek_hu_sa,
+        g.eligible_hp_na_te,
+        g.eligible_hp_es,
+        a.offered_minutes,
+        a.absence_rate,
+        a.invalid_absence_rate,
+        pt.pupil_key is not null as in_programme,
+        g.n_failed,
+        g.n_no_basis,
+        a.absence_rate >= 0.10 as is_absent_10,
+        a.absence_rate >= 0.15 as is_absent_15,
+        a.absence_rate >= 0.20 as is_absent_20,
+        e.school_type,
+        coalesce(pupils.is_protected, false) as is_protected
+    from grid
+    inner join terms using (term, term_year)
+    left join enrolment_terms as e using (pupil_key, term, term_year)
+    left join grade_schools as gs using (pupil_key, term, term_year)
+    left join term_grades as g using (pupil_key, term, term_year)
+    left join term_absence as a using (pupil_key, term, term_year)
+    left join programme_terms as pt using (pupil_key, term, term_year)
+    left join stg_pupils as pupils using (pupil_key)
+)
+
+select * from final order by pupil_key, term_index;

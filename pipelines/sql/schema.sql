@@ -1,0 +1,64 @@
+-- The store's load-side tables. `src_*` hold validated rows, pseudonymised, one table per
+-- input kind, tagged with the file version they came from (load_log.file_id).
+create table if not exists meta (key varchar primary key, value varchar);
+
+create sequence if not exists file_id_seq;
+create table if not exists load_log (
+    file_id integer primary key,
+    ingest_id integer not null,
+    path varchar not null,
+    kind varchar not null,
+    checksum varchar not null,
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_quarantined bigint not null,
+    rows_unused bigint not null,
+    status varchar not null,          -- loaded | rejected | superseded
+    message varchar,
+    loaded_at timestamp not null,
+    check (rows_read = rows_loaded + rows_quarantined + rows_unused)
+);
+
+create table if not exists quarantine (
+    file_id integer not null,
+    path varchar not null,
+    location varchar not null,        -- row number, JSON path or XML element path
+    column_name varchar,
+    rule varchar not null,
+    message varchar not null
+);
+
+create table if not exists src_persons (
+    file_id integer, person_ref varchar, pupil_key varchar, gender varchar,
+    birth_year integer, security_marking varchar, is_protected boolean
+);
+create table if not exists src_enrolments (
+    file_id integer, person_ref varchar, school_ref varchar, school_year integer,
+    school_type varchar, start_date date, end_date date, cancelled boolean
+);
+create table if not exists src_organisations (
+    file_id integer, org_ref varchar, school_unit_code varchar, display_name varchar,
+    municipality_code varchar
+);
+create table if not exists src_school_units (
+    file_id integer, school_unit_code varchar, school_name varchar, district varchar, huvudman varchar
+);
+create table if not exists src_grade_exports (
+    file_id integer, file_name varchar, export_from date, export_tom date
+);
+create table if not exists src_grade_export_pupils (file_id integer, person_ref varchar);
+create table if not exists src_grades (
+    file_id integer, seq bigint, person_ref varchar, subject varchar, language varchar,
+    grade varchar, term varchar, term_year integer, decision_date date, is_retest boolean,
+    is_final boolean, school_ref varchar
+);
+create table if not exists src_attendance (
+    file_id integer, person_ref varchar, activity_ref varchar, start_date date, end_date date,
+    attendance bigint, valid_absence bigint, invalid_absence bigint, other_attendance bigint,
+    reported bigint, offered bigint
+);
+create table if not exists src_register (
+    file_id integer, row_no bigint, pupil_key varchar, programme varchar, district varchar,
+    school_unit_code varchar, start_date date, end_date date,
+    selection_reasons varchar[], interventions varchar[]
+);

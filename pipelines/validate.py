@@ -1,0 +1,128 @@
+"""Great Expectations validation of every input before it is loaded.
+
+One suite per input kind lives as JSON in `expectations/`. Suites run on each file's
+frame in bounded batches (GX's SQL data source does not work on DuckDB, GX issues
+#10738 and #11579, so frames are validated, not the store). Each expectation's `meta`
+names the quarantine rule, the message and what to do; `scope: enrolment` quarantines
+one enrolment of a person rather than the person.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import great_expectations as gx
+import polars as pl
+from great_expectations.data_context.types.base import ProgressBarsConfig
+
+from .config import PACKAGE_DIR, VALIDATION_BATCH_ROWS
+from .identity import IDENTITY_RULES
+from .readers import FileRejected
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    index: int  # position in the validated frame
+    column: str
+    rule: str
+    message: str
+    scope: str  # "row", or "enrolment" for a person's single enrolment
+
+
+class Validator:
+    """Holds one ephemeral GX context for a whole ingest; optionally renders Data Docs."""
+
+    def __init__(self, expectations_dir: Path, docs_dir: Path | None = None) -> None:
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.docs_dir = docs_dir
+        if docs_dir is not None:
+            self.context.add_data_docs_site(
+                "validation",
+                {
+                    "class_name": "SiteBuilder",
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
+        self.source = self.context.data_sources.add_pandas("frames")
+        self.suites: dict[str, gx.ExpectationSuite] = {}
+        self.batches: dict[str, object] = {}
+        for path in sorted(Path(expectations_dir).glob("*.json")):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            self.suites[doc["name"]] = self.context.suites.add(gx.ExpectationSuite(**doc))
+            asset = self.source.add_dataframe_asset(doc["name"])
+            self.batches[doc["name"]] = asset.add_batch_definition_whole_dataframe("frame")
+        self._runs = 0
+
+    def validate(self, kind: str, frame: pl.DataFrame, label: str) -> list[RowIssue]:
+        """Row issues for `frame`; FileRejected if a rule cannot even be evaluated."""
+        suite = self.suites[kind]
+        issues: list[RowIssue] = []
+        plain = frame.select([c for c, t in frame.schema.items() if not isinstance(t, pl.List)])
+        plain = plain.with_row_index("_i")
+        n_batches = max(1, -(-plain.height // VALIDATION_BATCH_ROWS))
+        for b in range(n_batches):
+            part = plain.slice(b * VALIDATION_BATCH_ROWS, VALIDATION_BATCH_ROWS).to_pandas()
+            self._runs += 1
+            name = f"{label}" if n_batches == 1 else f"{label} [{b + 1} of {n_batches}]"
+            definition = self.context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"{self._runs:05d} {name}", data=self.batches[kind], suite=suite)
+            )
+            result = definition.run(
+                batch_parameters={"dataframe": part},
+                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["_i"]},
+            )
+            for r in result.results:
+                cfg = r.expectation_config
+                meta = cfg.meta or {}
+                if r.exception_info and r.exception_info.get("raised_exception"):
+                    raise FileRejected(
+                        "validation_error",
+                        f"rule {meta.get('rule', cfg.type)} could not be checked: "
+                        f"{r.exception_info.get('exception_message')}",
+                    )
+                if r.success:
+                    continue
+                column = meta.get("column") or cfg.kwargs.get("column") or cfg.kwargs.get("column_A") or ""
+                for hit in r.result.get("unexpected_index_list") or []:
+                    rule, message = meta["rule"], meta["message"]
+                    if meta.get("rule_from_value"):
+                        rule = str(hit.get(column, rule))
+                        message = IDENTITY_RULES.get(rule, message)
+                    issues.append(RowIssue(int(hit["_i"]), column, rule, f"{message}; {meta['action']}",
+                                           meta.get("scope", "row")))
+        return issues
+
+    def build_docs(self) -> Path | None:
+        if self.docs_dir is None:
+            return None
+        if self.docs_dir.exists():
+            shutil.rmtree(self.docs_dir)
+        self.context.build_data_docs()
+        make_offline(self.docs_dir)
+        return self.docs_dir / "index.html"
+
+
+_REMOTE_TAG = re.compile(r'<(?:script|link)\b[^>]*?(?:src|href)="https?://[^"]*"[^>]*>(?:\s*</script>)?', re.I)
+_REMOTE_IMG = re.compile(r'src="https?://[^"]*logo-long\.png[^"]*"')
+
+
+def make_offline(docs_dir: Path) -> None:
+    """GX Data Docs load Bootstrap, jQuery and Vega from CDNs: drop those, style the pages locally."""
+    styles = docs_dir / "static" / "styles"
+    styles.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PACKAGE_DIR / "static" / "datadocs-offline.css", styles / "offline.css")
+    for page in docs_dir.rglob("*.html"):
+        up = os.path.relpath(docs_dir, page.parent)
+        html = _REMOTE_TAG.sub("", page.read_text(encoding="utf-8"))
+        html = _REMOTE_IMG.sub(f'src="{up}/static/images/logo-long.png"', html)
+        html = html.replace("</head>", f'<link rel="stylesheet" href="{up}/static/styles/offline.css"></head>', 1)
+        page.write_text(html, encoding="utf-8")
