@@ -1,0 +1,46 @@
+# PPSS follow-up. `make demo` runs the whole follow-up on demo data; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+YEAR ?= 2016
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help setup demo test test-fast lint lab bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced ## create .venv from the lock file (uv.lock)
+
+demo: setup ## write demo data, ingest, build and report (reports/$(YEAR)/)
+	$(VENV)/bin/ppss demo-data --out data/raw/demo
+	$(VENV)/bin/ppss run --raw data/raw/demo --year $(YEAR)
+	@echo "Report: reports/$(YEAR)/uppfoljning_$(YEAR).html  (validation: reports/validation/index.html)"
+
+test: setup ## run the test suite (unit, end-to-end, notebooks, browser)
+	$(VENV)/bin/pytest
+
+test-fast: setup ## the tests without the end-to-end runs
+	$(VENV)/bin/pytest -m "not e2e"
+
+lint: setup ## ruff
+	$(VENV)/bin/ruff check pipelines tests
+
+lab: setup ## JupyterLab on the notebooks (opens the store read-only)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+bench: setup ## time the pipeline at city scale (about 90,000 pupils; takes a while)
+	$(VENV)/bin/python -m pipelines.bench --scale city
+
+clean: ## remove the store, reports and demo data (raw exports elsewhere are never touched)
+	rm -rf data/processed/*.duckdb* data/raw/demo reports/[0-9]* reports/validation

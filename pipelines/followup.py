@@ -1,0 +1,290 @@
+"""The yearly follow-up's figures, read from the store's public tables.
+
+Every function returns aggregates only (never a pupil-level row) with the number of
+pupils each figure rests on, a 95 % interval where it is an estimate, and `suppressed`
+where that number is below `min_cell`. Queries live in `sql/report/*.sql`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from .config import SQL_DIR
+from .reference import enrolment_targets
+from .store import connect_readonly
+from .suppress import check_min_cell, fmt_num, fmt_pct, suppress
+
+GENDER = {"F": "Flickor", "M": "Pojkar"}
+ALL = "Samtliga"
+ENROLLED, OTHERS = "Inskrivna i PPSS", "Övriga elever i samma skolor"
+MEASURES = {
+    "eligible_vocational": "Behörig till yrkesprogram",
+    "eligible_hp_es": "Behörig till ES",
+    "eligible_hp_ek_hu_sa": "Behörig till EK, HU, SA",
+    "eligible_hp_na_te": "Behörig till NA, TE",
+}
+
+
+def open_store(store: str | Path | None = None) -> duckdb.DuckDBPyConnection:
+    """Read-only connection to the store; a rebuild never waits for it."""
+    return connect_readonly(store)
+
+
+def frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
+    """A query's result as a polars frame."""
+    return con.sql(sql, params=params).pl()
+
+
+def _query(con: duckdb.DuckDBPyConnection, name: str, year: int, **names: str) -> pl.DataFrame:
+    sql = (SQL_DIR / "report" / f"{name}.sql").read_text(encoding="utf-8")
+    for k, v in names.items():
+        sql = sql.replace("{" + k + "}", v)
+    return frame(con, sql, {"year": year})
+
+
+def wilson(k: pl.Expr | np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    lo, hi = proportion_confint(k, np.where(n > 0, n, 1), alpha=0.05, method="wilson")
+    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
+
+
+def _with_share_ci(df: pl.DataFrame, k: str = "k", n: str = "n") -> pl.DataFrame:
+    lo, hi = wilson(df.get_column(k).to_numpy(), df.get_column(n).to_numpy())
+    return df.with_columns((pl.col(k) / pl.col(n)).alias("share"), pl.Series("lo", lo), pl.Series("hi", hi))
+
+
+def _mean_ci(values: np.ndarray) -> tuple[float, float, float, int]:
+    values = values[~np.isnan(values)]
+    n = len(values)
+    if n == 0:
+        return np.nan, np.nan, np.nan, 0
+    mean = float(values.mean())
+    if n < 2:
+        return mean, np.nan, np.nan, n
+    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / np.sqrt(n))
+    return mean, mean - half, mean + half, n
+
+
+def _blank(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Null the figures of suppressed rows, so nothing downstream can show them."""
+    return df.with_columns(pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c) for c in columns)
+
+
+# --- store and data quality ---------------------------------------------------------------
+def store_info(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return dict(con.execute("select key, value from meta").fetchall())
+
+
+def data_quality(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Current file versions per input kind, and quarantined rows per rule (no personal data)."""
+    files = frame(con, """
+        select kind, count(*) as files, count(*) filter (where status = 'rejected') as files_rejected,
+               sum(rows_read) as rows_read, sum(rows_loaded) as rows_loaded,
+               sum(rows_quarantined) as rows_quarantined, sum(rows_unused) as rows_unused
+        from load_log where status in ('loaded', 'rejected') group by kind order by kind
+    """)
+    rules = frame(con, """
+        select l.kind, q.rule, count(*) as n_rows, any_value(q.message) as message
+        from quarantine as q inner join load_log as l using (file_id)
+        where l.status in ('loaded', 'rejected') group by all order by n_rows desc, kind, rule
+    """)
+    return files, rules
+
+
+def coverage(con: duckdb.DuckDBPyConnection, year: int) -> pl.DataFrame:
+    """Share of programme pupils (enrolled up to the follow-up year) found in each data source."""
+    return frame(con, """
+        with pupils as (
+            select distinct pupil_key from programme_enrolments where year(start_date) <= $year
+        ),
+        found as (
+            select pupil_key,
+                   bool_or(school_year is not null) as has_enrolment,
+                   bool_or(n_graded is not null) as has_grades,
+                   bool_or(offered_minutes is not null) as has_attendance
+            from pupil_term_outcomes where pupil_key in (select pupil_key from pupils) group by pupil_key
+        )
+        select 'Skolinskrivning (SS 12000)' as source, count(*) filter (where has_enrolment) as k, (select count(*) from pupils) as n from found
+        union all select 'Betyg (Skolplattformen)', count(*) filter (where has_grades), (select count(*) from pupils) from found
+        union all select 'Närvaro (SS 12000)', count(*) filter (where has_attendance), (select count(*) from pupils) from found
+    """, {"year": year}).pipe(_with_share_ci)
+
+
+# --- enrolment ----------------------------------------------------------------------------
+def enrolled_by_district(con, year: int, min_cell: int, districts: list[str] | None = None) -> pl.DataFrame:
+    """Pupils first enrolled per district and year; a total per year is published, so a
+    lone suppressed district is protected by a second suppressed cell."""
+    df = _query(con, "enrolled_by_district", year)
+    df = df.group_by("district", "year").agg(pl.col("n_pupils").sum()).sort("district", "year")
+    if districts:
+        df = df.filter(pl.col("district").is_in(districts))
+    df = suppress(df, "n_pupils", min_cell, by=["year"], has_total=True)
+    return df.with_columns(pl.when(pl.col("suppressed")).then(None).otherwise(pl.col("n_pupils")).alias("n_shown"))
+
+
+def enrolled_vs_targets(con) -> pl.DataFrame:
+    targets = enrolment_targets()
+    firsts = frame(con, "select pupil_key, min(start_date) as start_date from programme_enrolments group by 1")
+    counts = [firsts.filter(pl.col("start_date").is_between(r["first_day"], r["last_day"])).height
+              for r in targets.iter_rows(named=True)]
+    return targets.with_columns(pl.Series("registered", counts))
+
+
+def vocabulary_by_district(con, year: int, column: str, min_cell: int, districts: list[str] | None = None) -> pl.DataFrame:
+    if column not in ("selection_reasons", "interventions"):
+        raise ValueError(column)
+    df = _query(con, "vocabulary_by_district", year, column=column)
+    if districts:
+        df = df.filter(pl.col("district").is_in(districts))
+    df = df.with_columns((pl.col("n_pupils") / pl.col("n_district")).alias("share"))
+    # A share rests on the district's enrolled pupils: suppress by that denominator.
+    return _blank(suppress(df, "n_district", min_cell), ["share", "n_pupils"])
+
+
+# --- attendance ---------------------------------------------------------------------------
+def attendance_event_time(con, year: int, min_cell: int) -> pl.DataFrame:
+    """Mean monthly absence rate by months since enrolment, enrolled pupils and comparison."""
+    check_min_cell(min_cell)
+    rows = _query(con, "attendance_event_time", year)
+    out = []
+    for (month,), part in rows.group_by("event_month"):
+        for group, col in ((ENROLLED, "absence_rate"), (OTHERS, "reference_rate")):
+            mean, lo, hi, n = _mean_ci(part.get_column(col).cast(pl.Float64).fill_null(np.nan).to_numpy())
+            out.append({"event_month": month, "pupil_group": group, "mean": mean, "lo": lo, "hi": hi, "n": n})
+    df = pl.DataFrame(out, schema={"event_month": pl.Int64, "pupil_group": pl.String, "mean": pl.Float64,
+                                   "lo": pl.Float64, "hi": pl.Float64, "n": pl.Int64}).sort("pupil_group", "event_month")
+    return _blank(suppress(df, "n", min_cell), ["mean", "lo", "hi"])
+
+
+def attendance_before_after(event: pl.DataFrame) -> dict[str, float]:
+    """Mean absence of enrolled pupils in months -6..-1 and +3..+12 (from the event-time means)."""
+    e = event.filter(pl.col("pupil_group") == ENROLLED)
+    before = e.filter(pl.col("event_month").is_between(-6, -1)).get_column("mean").mean()
+    after = e.filter(pl.col("event_month").is_between(3, 12)).get_column("mean").mean()
+    return {"before": before, "after": after}
+
+
+def absence_thresholds(con, year: int, min_cell: int, thresholds: tuple[float, ...] = (0.10, 0.15, 0.20)) -> pl.DataFrame:
+    rows = _query(con, "absence_thresholds", year)
+    parts = [rows.group_by("term_label", "term_index", "pupil_group").agg(
+        pl.lit(t).alias("threshold"), pl.len().alias("n"), (pl.col("absence_rate") >= t).sum().alias("k"))
+        for t in thresholds]
+    df = pl.concat(parts).sort("term_index", "pupil_group", "threshold") if parts else rows
+    df = _with_share_ci(df)
+    return _blank(suppress(df, "n", min_cell), ["share", "lo", "hi", "k"])
+
+
+# --- grades -------------------------------------------------------------------------------
+def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Term 1 -> term 2 change in share of passed subjects: per pupil and at group level."""
+    rows = _query(con, "pass_change", year)
+    rows = rows.with_columns(
+        pl.when(pl.col("share_term_2") > pl.col("share_term_1") + 1e-9).then(pl.lit("Ökat"))
+        .when(pl.col("share_term_2") < pl.col("share_term_1") - 1e-9).then(pl.lit("Minskat"))
+        .otherwise(pl.lit("Oförändrat")).alias("direction"),
+        pl.col("gender").replace_strict(GENDER, default=None).alias("gender_label"))
+    everyone = rows.with_columns(pl.lit(ALL).alias("gender_label"))
+    both = pl.concat([everyone, rows.filter(pl.col("gender_label").is_not_null())])
+    indiv = (both.group_by("gender_label", "direction").agg(pl.len().alias("k"))
+             .join(both.group_by("gender_label").agg(pl.len().alias("n")), on="gender_label"))
+    indiv = _blank(suppress(_with_share_ci(indiv), "n", min_cell), ["share", "lo", "hi", "k"])
+    group_rows = []
+    for (label,), part in both.group_by("gender_label"):
+        t1, t2 = part.get_column("share_term_1").to_numpy(), part.get_column("share_term_2").to_numpy()
+        diff, lo, hi, n = _mean_ci(t2 - t1)
+        group_rows.append({"gender_label": label, "n": n, "mean_term_1": float(t1.mean()),
+                           "mean_term_2": float(t2.mean()), "change": diff, "lo": lo, "hi": hi})
+    group = pl.DataFrame(group_rows, schema={"gender_label": pl.String, "n": pl.Int64, "mean_term_1": pl.Float64,
+                                             "mean_term_2": pl.Float64, "change": pl.Float64, "lo": pl.Float64,
+                                             "hi": pl.Float64})
+    group = _blank(suppress(group, "n", min_cell), ["mean_term_1", "mean_term_2", "change", "lo", "hi"])
+    order = {ALL: 0, "Flickor": 1, "Pojkar": 2}
+    return (indiv.sort(pl.col("gender_label").replace_strict(order), "direction"),
+            group.sort(pl.col("gender_label").replace_strict(order)))
+
+
+def grade9_eligibility(con, year: int, min_cell: int) -> pl.DataFrame:
+    """Eligibility at the end of årskurs 9: enrolled vs other pupils of the same schools, by gender."""
+    rows = _query(con, "grade9_outcomes", year)
+    rows = rows.with_columns(pl.col("gender").replace_strict(GENDER, default=None).alias("gender_label"))
+    both = pl.concat([rows.with_columns(pl.lit(ALL).alias("gender_label")),
+                      rows.filter(pl.col("gender_label").is_not_null())])
+    parts = [both.group_by("pupil_group", "gender_label").agg(
+        pl.lit(label).alias("measure"), pl.len().alias("n"), pl.col(col).fill_null(False).sum().alias("k"))
+        for col, label in MEASURES.items()]
+    df = _with_share_ci(pl.concat(parts)).sort("measure", "pupil_group", "gender_label")
+    return _blank(suppress(df, "n", min_cell), ["share", "lo", "hi", "k"])
+
+
+# --- sentences written from the numbers ---------------------------------------------------
+def describe_interval(change: float | None, lo: float | None, hi: float | None, unit: str = "procentenheter") -> str:
+    """A Swedish sentence about a change and its 95 % interval; says so when it crosses zero."""
+    if change is None or lo is None or hi is None or np.isnan(lo):
+        return "För få elever för att beräkna en förändring."
+    pts = lambda v: fmt_num(100 * v, 1)  # noqa: E731
+    text = f"{pts(change)} {unit} (95 % konfidensintervall {pts(lo)} till {pts(hi)})"
+    if lo <= 0 <= hi:
+        return text + ": intervallet omfattar noll, så data visar ingen säker förändring."
+    return text + (": en ökning som inte förklaras av slumpen." if lo > 0 else ": en minskning som inte förklaras av slumpen.")
+
+
+def describe_share(share: float | None, lo: float | None, hi: float | None, n: int | None) -> str:
+    if share is None:
+        return ".. (för få elever)"
+    return f"{fmt_pct(share)} (95 % KI {fmt_pct(lo)}–{fmt_pct(hi)}, {n} elever)"
+
+
+def text_attendance(event: pl.DataFrame) -> str:
+    """Before/after sentence for the event-time chart, written from its figures."""
+    e = event.filter((pl.col("pupil_group") == ENROLLED) & pl.col("mean").is_not_null())
+    before = e.filter(pl.col("event_month").is_between(-6, -1))
+    after = e.filter(pl.col("event_month").is_between(3, 12))
+    if before.is_empty() or after.is_empty():
+        return "Det finns för få elever med närvarouppgifter före och efter inskrivning för att jämföra."
+    b, a = before.get_column("mean").mean(), after.get_column("mean").mean()
+    ref = event.filter((pl.col("pupil_group") == OTHERS) & pl.col("event_month").is_between(3, 12)).get_column("mean").mean()
+    direction = "lägre" if a < b else "högre"
+    text = (f"Under de sex månaderna före inskrivning var de inskrivna elevernas frånvaro i genomsnitt "
+            f"{fmt_pct(b, 1)}; tre till tolv månader efter inskrivning var den {fmt_pct(a, 1)}, alltså {direction}. ")
+    if ref is not None:
+        text += f"Ej inskrivna elever i samma skolor hade {fmt_pct(ref, 1)} frånvaro under samma kalendermånader. "
+    overlap = e.filter(pl.col("event_month").is_between(3, 12)).get_column("hi").max() >= before.get_column("lo").min()
+    text += ("Konfidensintervallen före och efter överlappar, så skillnaden kan vara slump. " if overlap else
+             "Konfidensintervallen före och efter överlappar inte. ")
+    return text + ("Jämförelsen visar en förändring över tid, inte att programmet orsakat den: "
+                   "elever skrivs in när frånvaron är som högst och kan förbättras ändå (återgång mot medelvärdet).")
+
+
+def text_pass_change(indiv: pl.DataFrame, group: pl.DataFrame) -> str:
+    everyone = indiv.filter(pl.col("gender_label") == ALL)
+    up = everyone.filter(pl.col("direction") == "Ökat")
+    g = group.filter(pl.col("gender_label") == ALL)
+    if up.is_empty() or g.is_empty() or up["share"][0] is None:
+        return "För få elever har betyg både terminen de skrevs in och terminen efter för att jämföra."
+    row = g.row(0, named=True)
+    return (f"Av de inskrivna eleverna med betyg båda terminerna ökade {describe_share(up['share'][0], up['lo'][0], up['hi'][0], up['n'][0])} "
+            f"sin andel godkända ämnen från termin 1 till termin 2. På gruppnivå ändrades andelen godkända ämnen med "
+            f"{describe_interval(row['change'], row['lo'], row['hi'])} Stadens uppföljning 2015 fann att 56 % av eleverna "
+            "ökade på individnivå men att förbättringen krympte på gruppnivå: individuella ökningar och minskningar "
+            "tar delvis ut varandra, och elever med låg andel godkända har mer utrymme att öka.")
+
+
+def title_block(year: int, info: dict[str, str], min_cell: int) -> str:
+    demo = ("\n\n> **Demodata.** Rapporten bygger på påhittade elever från `ppss demo-data`, "
+            "pseudonymiserade med den inbyggda demonyckeln. Siffrorna säger ingenting om verkliga elever."
+            if info.get("demo_key") == "true" else "")
+    return (f"# Uppföljning av PPSS {year}\n\n"
+            "PPSS (Pilotprojekt samverkan skola och socialtjänst) startade 2013: skolan och stadsdelens "
+            "socialtjänst arbetar tillsammans så att elever i riskzonen – med hög frånvaro eller låga "
+            "studieresultat – går i skolan och lämnar årskurs 9 behöriga till gymnasiet. Rapporten följer upp "
+            "programmet med utbildningsförvaltningens betygs- och närvarodata, som styrgruppen beslutade.\n\n"
+            f"Uppföljningsåret är {year}: inskrivningar till och med {year}, frånvaro under vårterminen och "
+            f"höstterminen {year}, och behörighet efter vårterminen {year}. Siffror som vilar på färre än "
+            f"{min_cell} elever visas som `..`, och `.` betyder att uppgiften saknas. Rapporten innehåller "
+            "inga uppgifter om enskilda elever." + demo)
