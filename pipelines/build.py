@@ -29,8 +29,8 @@ def build(store: Path) -> dict[str, int]:
     if not Path(store).exists():
         raise ConfigError(f"no store at {store}: run `ppss ingest --raw DIR` first")
     with store_mod.writing(store) as con:
-        if not con.execute("select count(*) from load_log where status = 'loaded'").fetchone()[0]:
+        if not store_mod.scalar(con, "select count(*) from load_log where status = 'loaded'"):
             raise ConfigError(f"{store} has no loaded files: run `ppss ingest --raw DIR` first")
         run_sql(con)
         con.execute("insert or replace into meta values ('built_at', cast(current_timestamp as varchar))")
-        return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in PUBLIC_TABLES}
+        return {t: store_mod.scalar(con, f"select count(*) from {t}") for t in PUBLIC_TABLES}

@@ -33,28 +33,44 @@ def _base(df: pl.DataFrame, title: str, subtitle: str | list[str] = "") -> alt.C
 
 def enrolled_by_district(df: pl.DataFrame, min_cell: int) -> alt.Chart:
     data = _shown(df, "n_shown").with_columns(pl.col("year").cast(pl.String))
-    return _base(data, "Inskrivna elever per stadsdel och år",
-                 f"Första inskrivning. Stadsdelar och år med färre än {min_cell} elever visas inte.").mark_bar().encode(
-        x=alt.X("district:N", title=None, axis=alt.Axis(labelAngle=-30)),
-        xOffset="year:N",
-        y=alt.Y("n_shown:Q", title="Antal elever"),
-        color=alt.Color("year:N", title="År", scale=alt.Scale(scheme="tealblues")),
-        tooltip=[alt.Tooltip("district:N", title="Stadsdel"), alt.Tooltip("year:N", title="År"),
-                 alt.Tooltip("n_shown:Q", title="Elever")],
-    ).properties(width=560, height=260)
+    return (
+        _base(
+            data,
+            "Inskrivna elever per stadsdel och år",
+            f"Första inskrivning. Stadsdelar och år med färre än {min_cell} elever visas inte.",
+        )
+        .mark_bar()
+        .encode(
+            x=alt.X("district:N", title=None, axis=alt.Axis(labelAngle=-30)),
+            xOffset="year:N",
+            y=alt.Y("n_shown:Q", title="Antal elever"),
+            color=alt.Color("year:N", title="År", scale=alt.Scale(scheme="tealblues")),
+            tooltip=[
+                alt.Tooltip("district:N", title="Stadsdel"),
+                alt.Tooltip("year:N", title="År"),
+                alt.Tooltip("n_shown:Q", title="Elever"),
+            ],
+        )
+        .properties(width=560, height=260)
+    )
 
 
 def vocabulary_heatmap(df: pl.DataFrame, title: str, min_cell: int) -> alt.Chart:
     data = _shown(df, "share")
-    base = _base(data, title, f"Andel av stadsdelens inskrivna elever. Stadsdelar med färre än {min_cell} inskrivna visas inte.")
+    base = _base(
+        data, title, f"Andel av stadsdelens inskrivna elever. Stadsdelar med färre än {min_cell} inskrivna visas inte."
+    )
     rect = base.mark_rect().encode(
         x=alt.X("term_value:N", title=None, axis=alt.Axis(labelAngle=-30)),
         y=alt.Y("district:N", title=None),
-        color=alt.Color("share:Q", title="Andel", scale=alt.Scale(scheme="oranges", domain=[0, 1]),
-                        legend=alt.Legend(format=PCT)),
+        color=alt.Color(
+            "share:Q", title="Andel", scale=alt.Scale(scheme="oranges", domain=[0, 1]), legend=alt.Legend(format=PCT)
+        ),
     )
     text = base.mark_text(fontSize=10).encode(
-        x="term_value:N", y="district:N", text=alt.Text("share:Q", format=PCT),
+        x="term_value:N",
+        y="district:N",
+        text=alt.Text("share:Q", format=PCT),
         color=alt.condition("datum.share > 0.6", alt.value("white"), alt.value("black")),
     )
     return (rect + text).properties(width=420, height=240)
@@ -62,65 +78,123 @@ def vocabulary_heatmap(df: pl.DataFrame, title: str, min_cell: int) -> alt.Chart
 
 def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart:
     data = _shown(df, "mean")
-    base = _base(data, "Frånvaro före och efter inskrivning",
-                 ["Genomsnittlig andel frånvaro per månad, med 95 % konfidensintervall för inskrivna.",
-                  f"Jämförelse: ej inskrivna elever i samma skola samma kalendermånad. Månader med färre än {min_cell} elever visas inte."])
+    base = _base(
+        data,
+        "Frånvaro före och efter inskrivning",
+        [
+            "Genomsnittlig andel frånvaro per månad, med 95 % konfidensintervall för inskrivna.",
+            "Jämförelse: ej inskrivna elever i samma skola samma kalendermånad.",
+            f"Månader med färre än {min_cell} elever visas inte.",
+        ],
+    )
     x = alt.X("event_month:Q", title="Månader från inskrivning", scale=alt.Scale(domain=[-6, 12]))
     color = alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=alt.Legend(orient="bottom"))
-    band = base.transform_filter(alt.datum.pupil_group == ENROLLED).mark_area(opacity=0.2, color="#c0392b").encode(
-        x=x, y=alt.Y("lo:Q", title="Andel frånvaro", axis=alt.Axis(format=PCT)), y2="hi:Q")
+    band = (
+        base.transform_filter(alt.datum.pupil_group == ENROLLED)
+        .mark_area(opacity=0.2, color="#c0392b")
+        .encode(x=x, y=alt.Y("lo:Q", title="Andel frånvaro", axis=alt.Axis(format=PCT)), y2="hi:Q")
+    )
     line = base.mark_line(point=True).encode(
-        x=x, y=alt.Y("mean:Q"), color=color,
-        strokeDash=alt.StrokeDash("pupil_group:N", legend=None, scale=alt.Scale(domain=[ENROLLED, OTHERS], range=[[1, 0], [4, 3]])),
-        tooltip=[alt.Tooltip("event_month:Q", title="Månad"), alt.Tooltip("pupil_group:N", title="Grupp"),
-                 alt.Tooltip("mean:Q", title="Frånvaro", format=".1%"), alt.Tooltip("n:Q", title="Elever")])
+        x=x,
+        y=alt.Y("mean:Q"),
+        color=color,
+        strokeDash=alt.StrokeDash(
+            "pupil_group:N", legend=None, scale=alt.Scale(domain=[ENROLLED, OTHERS], range=[[1, 0], [4, 3]])
+        ),
+        tooltip=[
+            alt.Tooltip("event_month:Q", title="Månad"),
+            alt.Tooltip("pupil_group:N", title="Grupp"),
+            alt.Tooltip("mean:Q", title="Frånvaro", format=".1%"),
+            alt.Tooltip("n:Q", title="Elever"),
+        ],
+    )
     rule = alt.Chart(pl.DataFrame({"x": [0]})).mark_rule(strokeDash=[2, 2], color="black").encode(x="x:Q")
     return (band + line + rule).properties(width=560, height=280)
 
 
 def absence_thresholds(df: pl.DataFrame, threshold: float, min_cell: int) -> alt.Chart:
     data = _shown(df, "share").with_columns(
-        ((pl.col("threshold") * 100).round(0).cast(pl.Int64).cast(pl.String) + " %").alias("threshold_label"))
+        ((pl.col("threshold") * 100).round(0).cast(pl.Int64).cast(pl.String) + " %").alias("threshold_label")
+    )
     base = alt.Chart(data)
     bars = base.mark_bar().encode(
         x=alt.X("pupil_group:N", title=None, axis=alt.Axis(labels=False, ticks=False)),
         y=alt.Y("share:Q", title="Andel elever", axis=alt.Axis(format=PCT)),
-        color=alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=alt.Legend(orient="bottom")))
+        color=alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=alt.Legend(orient="bottom")),
+    )
     errors = base.mark_errorbar(ticks=True).encode(x="pupil_group:N", y=alt.Y("lo:Q", title="Andel elever"), y2="hi:Q")
-    return (bars + errors).properties(width=90, height=200).facet(
-        column=alt.Column("threshold_label:N", title="Frånvarogräns", sort=["10 %", "15 %", "20 %"]),
-        row=alt.Row("term_label:N", title=None),
-    ).properties(title=alt.Title("Elever med hög frånvaro", anchor="start", subtitle=[
-        f"Andel elever i åk 7–9 vars frånvaro når gränsen; {round(threshold * 100)} % är rapportens huvudgräns.",
-        f"Felstaplar: 95 % konfidensintervall. Grupper med färre än {min_cell} elever visas inte."]))
+    return (
+        (bars + errors)
+        .properties(width=90, height=200)
+        .facet(
+            column=alt.Column("threshold_label:N", title="Frånvarogräns", sort=["10 %", "15 %", "20 %"]),
+            row=alt.Row("term_label:N", title=None),
+        )
+        .properties(
+            title=alt.Title(
+                "Elever med hög frånvaro",
+                anchor="start",
+                subtitle=[
+                    f"Andel elever i åk 7–9 vars frånvaro når gränsen; {round(threshold * 100)} %"
+                    " är rapportens huvudgräns.",
+                    f"Felstaplar: 95 % konfidensintervall. Grupper med färre än {min_cell} elever visas inte.",
+                ],
+            )
+        )
+    )
 
 
 def pass_change_individual(df: pl.DataFrame, min_cell: int) -> alt.Chart:
     data = _shown(df, "share")
     order = ["Minskat", "Oförändrat", "Ökat"]
-    return _base(data, "Andel godkända ämnen från termin 1 till termin 2, per elev",
-                 ["Termin 1 är terminen då eleven skrevs in. Som i stadens uppföljning 2015.",
-                  f"Grupper med färre än {min_cell} elever visas inte."]).mark_bar().encode(
-        y=alt.Y("gender_label:N", title=None, sort=["Samtliga", "Flickor", "Pojkar"]),
-        x=alt.X("share:Q", title="Andel elever", stack="normalize", axis=alt.Axis(format=PCT)),
-        color=alt.Color("direction:N", title="Andel godkända", sort=order,
-                        scale=alt.Scale(domain=order, range=["#c0392b", "#bdc3c7", "#27ae60"])),
-        order=alt.Order("direction_order:Q"),
-        tooltip=[alt.Tooltip("direction:N", title="Förändring"), alt.Tooltip("share:Q", title="Andel", format=".0%"),
-                 alt.Tooltip("k:Q", title="Elever")],
-    ).transform_calculate(direction_order="indexof(['Minskat','Oförändrat','Ökat'], datum.direction)").properties(
-        width=480, height=120)
+    return (
+        _base(
+            data,
+            "Andel godkända ämnen från termin 1 till termin 2, per elev",
+            [
+                "Termin 1 är terminen då eleven skrevs in. Som i stadens uppföljning 2015.",
+                f"Grupper med färre än {min_cell} elever visas inte.",
+            ],
+        )
+        .mark_bar()
+        .encode(
+            y=alt.Y("gender_label:N", title=None, sort=["Samtliga", "Flickor", "Pojkar"]),
+            x=alt.X("share:Q", title="Andel elever", stack="normalize", axis=alt.Axis(format=PCT)),
+            color=alt.Color(
+                "direction:N",
+                title="Andel godkända",
+                sort=order,
+                scale=alt.Scale(domain=order, range=["#c0392b", "#bdc3c7", "#27ae60"]),
+            ),
+            order=alt.Order("direction_order:Q"),
+            tooltip=[
+                alt.Tooltip("direction:N", title="Förändring"),
+                alt.Tooltip("share:Q", title="Andel", format=".0%"),
+                alt.Tooltip("k:Q", title="Elever"),
+            ],
+        )
+        .transform_calculate(direction_order="indexof(['Minskat','Oförändrat','Ökat'], datum.direction)")
+        .properties(width=480, height=120)
+    )
 
 
 def pass_change_group(df: pl.DataFrame, min_cell: int) -> alt.Chart:
     data = _shown(df, "change")
-    base = _base(data, "Genomsnittlig förändring i andel godkända ämnen (gruppnivå)",
-                 ["Termin 2 minus termin 1, i procentenheter, med 95 % konfidensintervall.",
-                  f"Grupper med färre än {min_cell} elever visas inte."])
+    base = _base(
+        data,
+        "Genomsnittlig förändring i andel godkända ämnen (gruppnivå)",
+        [
+            "Termin 2 minus termin 1, i procentenheter, med 95 % konfidensintervall.",
+            f"Grupper med färre än {min_cell} elever visas inte.",
+        ],
+    )
     y = alt.Y("gender_label:N", title=None, sort=["Samtliga", "Flickor", "Pojkar"])
     points = base.mark_point(filled=True, size=80, color="#2c3e50").encode(
-        y=y, x=alt.X("change:Q", title="Förändring (andel godkända ämnen)", axis=alt.Axis(format="+.0%")))
-    errors = base.mark_errorbar(ticks=True, color="#2c3e50").encode(y=y, x=alt.X("lo:Q", title="Förändring (andel godkända ämnen)"), x2="hi:Q")
+        y=y, x=alt.X("change:Q", title="Förändring (andel godkända ämnen)", axis=alt.Axis(format="+.0%"))
+    )
+    errors = base.mark_errorbar(ticks=True, color="#2c3e50").encode(
+        y=y, x=alt.X("lo:Q", title="Förändring (andel godkända ämnen)"), x2="hi:Q"
+    )
     zero = alt.Chart(pl.DataFrame({"x": [0.0]})).mark_rule(color="black", strokeDash=[2, 2]).encode(x="x:Q")
     return (errors + points + zero).properties(width=480, height=120)
 
@@ -130,16 +204,39 @@ def grade9_eligibility(df: pl.DataFrame, min_cell: int) -> alt.Chart:
     base = alt.Chart(data)
     y = alt.Y("pupil_group:N", title=None, axis=alt.Axis(labels=False, ticks=False))
     points = base.mark_point(filled=True, size=70).encode(
-        y=y, x=alt.X("share:Q", title="Andel behöriga", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=PCT)),
+        y=y,
+        x=alt.X("share:Q", title="Andel behöriga", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=PCT)),
         color=alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=alt.Legend(orient="bottom")),
-        tooltip=[alt.Tooltip("measure:N", title="Mått"), alt.Tooltip("pupil_group:N", title="Grupp"),
-                 alt.Tooltip("share:Q", title="Andel", format=".0%"), alt.Tooltip("n:Q", title="Elever")])
-    errors = base.mark_errorbar(ticks=True).encode(y=y, x=alt.X("lo:Q", title="Andel behöriga"), x2="hi:Q",
-                                                   color=alt.Color("pupil_group:N", scale=GROUP_COLORS))
-    return (errors + points).properties(width=200, height=50).facet(
-        row=alt.Row("measure:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left"),
-                    sort=list(MEASURES.values())),
-        column=alt.Column("gender_label:N", title=None, sort=["Samtliga", "Flickor", "Pojkar"]),
-    ).properties(title=alt.Title("Behörighet till gymnasiet efter årskurs 9", anchor="start", subtitle=[
-        "Inskrivna elever och övriga elever i samma skolor, med 95 % konfidensintervall.",
-        f"Grupper med färre än {min_cell} elever visas inte."]))
+        tooltip=[
+            alt.Tooltip("measure:N", title="Mått"),
+            alt.Tooltip("pupil_group:N", title="Grupp"),
+            alt.Tooltip("share:Q", title="Andel", format=".0%"),
+            alt.Tooltip("n:Q", title="Elever"),
+        ],
+    )
+    errors = base.mark_errorbar(ticks=True).encode(
+        y=y, x=alt.X("lo:Q", title="Andel behöriga"), x2="hi:Q", color=alt.Color("pupil_group:N", scale=GROUP_COLORS)
+    )
+    return (
+        (errors + points)
+        .properties(width=200, height=50)
+        .facet(
+            row=alt.Row(
+                "measure:N",
+                title=None,
+                header=alt.Header(labelAngle=0, labelAlign="left"),
+                sort=list(MEASURES.values()),
+            ),
+            column=alt.Column("gender_label:N", title=None, sort=["Samtliga", "Flickor", "Pojkar"]),
+        )
+        .properties(
+            title=alt.Title(
+                "Behörighet till gymnasiet efter årskurs 9",
+                anchor="start",
+                subtitle=[
+                    "Inskrivna elever och övriga elever i samma skolor, med 95 % konfidensintervall.",
+                    f"Grupper med färre än {min_cell} elever visas inte.",
+                ],
+            )
+        )
+    )

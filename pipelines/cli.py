@@ -27,8 +27,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else paths().raw / "demo"
     t = time.perf_counter()
     counts = write_demo(out, seed=args.seed, scale=args.scale)
-    print(f"demo data ({args.scale}, seed {args.seed}) written to {out} in {time.perf_counter() - t:.1f} s: "
-          + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    print(
+        f"demo data ({args.scale}, seed {args.seed}) written to {out} in {time.perf_counter() - t:.1f} s: "
+        + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+    )
     return EXIT_OK
 
 
@@ -42,11 +44,15 @@ def _print_ingest(summary) -> None:
         print(f"  {'ignored':<10} {path:<{width}}  not an input file name of the data contract")
     total_q = sum(f.rows_quarantined for f in summary.files)
     if total_q:
-        print(f"{total_q} rows quarantined: see table `quarantine` in the store"
-              + (f" and {summary.docs}" if summary.docs else ""))
+        print(
+            f"{total_q} rows quarantined: see table `quarantine` in the store"
+            + (f" and {summary.docs}" if summary.docs else "")
+        )
     if summary.rejected:
-        print("at least one file was rejected whole: correct or replace it (the reason is above) and ingest again",
-              file=sys.stderr)
+        print(
+            "at least one file was rejected whole: correct or replace it (the reason is above) and ingest again",
+            file=sys.stderr,
+        )
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -56,8 +62,10 @@ def _ingest(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     summary = ingest(Path(args.raw), _store(args), docs_dir=docs)
     _print_ingest(summary)
-    print(f"ingest: {len(summary.files)} files in {time.perf_counter() - t:.1f} s into {_store(args)}; "
-          f"validation report {summary.docs}")
+    print(
+        f"ingest: {len(summary.files)} files in {time.perf_counter() - t:.1f} s into {_store(args)}; "
+        f"validation report {summary.docs}"
+    )
     return EXIT_REJECTED if summary.rejected else EXIT_OK
 
 
@@ -75,8 +83,13 @@ def _report(args: argparse.Namespace) -> int:
 
     t = time.perf_counter()
     try:
-        html = run_report(args.year, _store(args), Path(args.out) if args.out else paths().reports,
-                          min_cell=args.min_cell, allow_rejected=args.allow_rejected)
+        html = run_report(
+            args.year,
+            _store(args),
+            Path(args.out) if args.out else paths().reports,
+            min_cell=args.min_cell,
+            allow_rejected=args.allow_rejected,
+        )
     except ReportRefused as e:
         print(f"ppss report: {e}", file=sys.stderr)
         return EXIT_ERROR
@@ -93,7 +106,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ppss", description="PPSS follow-up: ingest exports, build the store, write the yearly report.")
+    p = argparse.ArgumentParser(
+        prog="ppss", description="PPSS follow-up: ingest exports, build the store, write the yearly report."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo-data", help="write the built-in demo data")
     d.add_argument("--out", help="folder (default data/raw/demo)")

@@ -24,21 +24,40 @@ import xlsxwriter
 
 from .identity import DEMO_MARKER
 
-DISTRICTS = ["Enskede-Årsta-Vantör", "Farsta", "Hässelby-Vällingby", "Rinkeby-Kista", "Skarpnäck",
-             "Skärholmen", "Spånga-Tensta", "Älvsjö"]
+DISTRICTS = [
+    "Enskede-Årsta-Vantör",
+    "Farsta",
+    "Hässelby-Vällingby",
+    "Rinkeby-Kista",
+    "Skarpnäck",
+    "Skärholmen",
+    "Spånga-Tensta",
+    "Älvsjö",
+]
 OTHER_DISTRICTS = ["Bromma", "Kungsholmen", "Norrmalm", "Södermalm", "Östermalm", "Hägersten-Liljeholmen"]
 SCHOOL_YEARS = range(2012, 2017)  # 2012/13 .. 2016/17
 SUBJECTS = ["BI", "BL", "EN", "FY", "GE", "HI", "HKK", "IDH", "KE", "MA", "MU", "RE", "SH", "SL", "SV", "TK"]
-LONG = {"BI": "GRGRBIO01", "EN": "GRGRENG01", "MA": "GRGRMAT01", "SV": "GRGRSVE01", "SVA": "GRGRSVA01",
-        "KE": "GRGRKEM01", "HI": "GRGRHIS01"}
+LONG = {
+    "BI": "GRGRBIO01",
+    "EN": "GRGRENG01",
+    "MA": "GRGRMAT01",
+    "SV": "GRGRSVE01",
+    "SVA": "GRGRSVA01",
+    "KE": "GRGRKEM01",
+    "HI": "GRGRHIS01",
+}
 M2_LANGUAGES = ["DEU", "FRA", "SPA"]
 ML_LANGUAGES = ["ARA", "SOM", "TIR", "FAS", "BOS"]
 GIVEN = ["Alva", "Elsa", "Maja", "Noah", "Liam", "Hugo", "Amira", "Yusuf", "Sara", "Omar", "Ella", "Adam"]
 FAMILY = ["Andersson", "Johansson", "Ali", "Hassan", "Nilsson", "Karlsson", "Mohammed", "Lind"]
 # Pupils enrolled per period (domain rules: ~150 by autumn 2015, ~80 in 2015, 127 Jan-Jul 2016).
-ENROLMENT_WAVES = [(date(2013, 9, 1), date(2013, 12, 15), 30), (date(2014, 1, 13), date(2014, 12, 12), 40),
-                   (date(2015, 1, 12), date(2015, 12, 11), 80), (date(2016, 1, 11), date(2016, 7, 31), 127),
-                   (date(2016, 8, 22), date(2016, 12, 9), 55)]
+ENROLMENT_WAVES = [
+    (date(2013, 9, 1), date(2013, 12, 15), 30),
+    (date(2014, 1, 13), date(2014, 12, 12), 40),
+    (date(2015, 1, 12), date(2015, 12, 11), 80),
+    (date(2016, 1, 11), date(2016, 7, 31), 127),
+    (date(2016, 8, 22), date(2016, 12, 9), 55),
+]
 # How districts select and what they do: the förstudie found these differ.
 DISTRICT_STYLE = {
     "Enskede-Årsta-Vantör": (["Hög frånvaro"], ["Kurator", "Mentor", "SIP"]),
@@ -136,10 +155,21 @@ class DemoWorld:
             programme = i < round(n_schools * 0.8)
             district = DISTRICTS[i % 8] if programme else OTHER_DISTRICTS[i % len(OTHER_DISTRICTS)]
             rank = i / max(1, round(n_schools * 0.8))
-            joins = (2013 if rank < 10 / 24 else 2015 if rank < 16 / 24 else 2016 if rank < 22 / 24 else None) if programme else None
-            self.schools.append(School(f"{int(rng.integers(10_000_000, 99_999_999))}", _guid(rng),
-                                       f"{district.split('-')[0]}skolan {i + 1}", district,
-                                       "fristående" if i % 11 == 10 else "kommunal", joins))
+            joins = (
+                (2013 if rank < 10 / 24 else 2015 if rank < 16 / 24 else 2016 if rank < 22 / 24 else None)
+                if programme
+                else None
+            )
+            self.schools.append(
+                School(
+                    f"{int(rng.integers(10_000_000, 99_999_999))}",
+                    _guid(rng),
+                    f"{district.split('-')[0]}skolan {i + 1}",
+                    district,
+                    "fristående" if i % 11 == 10 else "kommunal",
+                    joins,
+                )
+            )
         self.pupils: list[Pupil] = []
         for entry in range(2009, 2017):
             for s in range(n_schools):
@@ -159,10 +189,19 @@ class DemoWorld:
         absence = float(np.clip(rng.lognormal(np.log(0.06), 0.7), 0.005, 0.6))
         ability = float(rng.normal(0.9, 1.0) - 2.0 * (absence - 0.07))
         marking = str(rng.choice(["Ingen", "Sekretessmarkering", "Skyddad folkbokföring"], p=[0.98, 0.01, 0.01]))
-        p = Pupil(_guid(rng), civic, gender, entry, schools, ability, absence,
-                  str(rng.choice(M2_LANGUAGES)) if rng.random() < 0.7 else None,
-                  str(rng.choice(ML_LANGUAGES)) if rng.random() < 0.15 else None,
-                  rng.random() < 0.2, marking)
+        p = Pupil(
+            _guid(rng),
+            civic,
+            gender,
+            entry,
+            schools,
+            ability,
+            absence,
+            str(rng.choice(M2_LANGUAGES)) if rng.random() < 0.7 else None,
+            str(rng.choice(ML_LANGUAGES)) if rng.random() < 0.15 else None,
+            rng.random() < 0.2,
+            marking,
+        )
         if rng.random() < 0.02:
             p.leaves = date(entry + int(rng.integers(0, 4)), int(rng.choice([3, 10])), 15)
         return p
@@ -188,8 +227,12 @@ class DemoWorld:
                 y = when.year if when.month >= 7 else when.year - 1
                 school = self.schools[self.school_in(p, when)]
                 last_day = date(p.entry_year + 4, 5, 15)  # nobody is enrolled in the last weeks of årskurs 9
-                if (7 <= self.grade_of(p, y) <= 9 and school.joins is not None and school.joins <= when.year
-                        and when <= last_day):
+                if (
+                    7 <= self.grade_of(p, y) <= 9
+                    and school.joins is not None
+                    and school.joins <= when.year
+                    and when <= last_day
+                ):
                     candidates.append(i)
                     dates.append(when)
             risk = np.array([3.0 * self.pupils[i].absence - 0.8 * self.pupils[i].ability for i in candidates])
@@ -238,7 +281,7 @@ def _terms() -> list[tuple[str, int, date]]:
 
 def _write_json_pages(out: Path, stem: str, records: list[dict], page_size: int) -> list[Path]:
     written = []
-    pages = [records[i:i + page_size] for i in range(0, len(records), page_size)] or [[]]
+    pages = [records[i : i + page_size] for i in range(0, len(records), page_size)] or [[]]
     for k, page in enumerate(pages):
         token = None if k == len(pages) - 1 else f"page-{k + 2}"
         path = out / f"{stem}_{k + 1:03d}.json"
@@ -256,15 +299,30 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
     rng = world.rng
     (out / DEMO_MARKER).write_text(
         "Demo data written by `ppss demo-data`: fake persons, valid-looking identity numbers.\n"
-        "This marker lets the pipeline use its built-in demo pseudonymisation key.\n", encoding="utf-8")
+        "This marker lets the pipeline use its built-in demo pseudonymisation key.\n",
+        encoding="utf-8",
+    )
     counts: dict[str, int] = {}
 
     # Organisations and skolenheter.csv
-    orgs = [{"id": _guid(rng), "displayName": "Stockholms stad", "organisationType": "Huvudman", "municipalityCode": "0180"}]
-    orgs += [{"id": s.guid, "displayName": s.name, "organisationType": "Skolenhet", "schoolUnitCode": s.code,
-              "municipalityCode": "0180", "schoolTypes": ["GR"]} for s in world.schools]
+    orgs = [
+        {"id": _guid(rng), "displayName": "Stockholms stad", "organisationType": "Huvudman", "municipalityCode": "0180"}
+    ]
+    orgs += [
+        {
+            "id": s.guid,
+            "displayName": s.name,
+            "organisationType": "Skolenhet",
+            "schoolUnitCode": s.code,
+            "municipalityCode": "0180",
+            "schoolTypes": ["GR"],
+        }
+        for s in world.schools
+    ]
     _write_json_pages(out / "ss12000", "organisations", orgs, 500)
-    lines = ["skolenhetskod;skolnamn;stadsdel;huvudman"] + [f"{s.code};{s.name};{s.district};{s.huvudman}" for s in world.schools]
+    lines = ["skolenhetskod;skolnamn;stadsdel;huvudman"] + [
+        f"{s.code};{s.name};{s.district};{s.huvudman}" for s in world.schools
+    ]
     (out / "skolenheter.csv").write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
 
     # Persons with enrolments, in pages
@@ -278,8 +336,13 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
             start, end = date(y, 8, 20), date(y + 1, 6, 12)
             if p.leaves and p.leaves < start:
                 break
-            enr = {"enroledAt": {"id": world.schools[p.schools[k]].guid}, "schoolYear": 6 + k, "schoolType": "GR",
-                   "startDate": start.isoformat(), "cancelled": False}
+            enr = {
+                "enroledAt": {"id": world.schools[p.schools[k]].guid},
+                "schoolYear": 6 + k,
+                "schoolType": "GR",
+                "startDate": start.isoformat(),
+                "cancelled": False,
+            }
             last = p.leaves and p.leaves <= end
             if not (y == 2016 and not last):  # the current year's enrolment is ongoing
                 enr["endDate"] = (p.leaves if last else end).isoformat()
@@ -287,9 +350,16 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
         civic = p.civic
         if i in (17, 401, 1203):  # three typing errors: the check digit fails
             civic = civic[:-1] + str((int(civic[-1]) + 1) % 10)
-        persons.append({"id": p.guid, "givenName": str(rng.choice(GIVEN)), "familyName": str(rng.choice(FAMILY)),
-                        "civicNo": {"value": civic, "nationality": "SE"}, "securityMarking": p.marking,
-                        "enrolments": enrolments})
+        persons.append(
+            {
+                "id": p.guid,
+                "givenName": str(rng.choice(GIVEN)),
+                "familyName": str(rng.choice(FAMILY)),
+                "civicNo": {"value": civic, "nationality": "SE"},
+                "securityMarking": p.marking,
+                "enrolments": enrolments,
+            }
+        )
     counts["persons"] = len(persons)
     _write_json_pages(out / "ss12000", "persons", persons, 1000)
 
@@ -318,13 +388,22 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
                 days = int(np.busday_count(start, end + timedelta(days=1)))
                 offered = days * 330
                 rate = world.absence_rate(p, m)
-                absent = int(round(offered * rate))
-                invalid = int(round(absent * (0.3 + 0.4 * (p.absence > 0.1))))
-                records.append({"activity": {"id": activity, "displayName": f"Klass {6 + y - p.entry_year}"},
-                                "student": {"id": p.guid}, "startDate": start.isoformat(), "endDate": end.isoformat(),
-                                "attendanceSum": offered - absent, "validAbsenceSum": absent - invalid,
-                                "invalidAbsenceSum": invalid, "otherAttendanceSum": 0,
-                                "reportedSum": offered, "offeredSum": offered})
+                absent = round(offered * rate)
+                invalid = round(absent * (0.3 + 0.4 * (p.absence > 0.1)))
+                records.append(
+                    {
+                        "activity": {"id": activity, "displayName": f"Klass {6 + y - p.entry_year}"},
+                        "student": {"id": p.guid},
+                        "startDate": start.isoformat(),
+                        "endDate": end.isoformat(),
+                        "attendanceSum": offered - absent,
+                        "validAbsenceSum": absent - invalid,
+                        "invalidAbsenceSum": invalid,
+                        "otherAttendanceSum": 0,
+                        "reportedSum": offered,
+                        "offeredSum": offered,
+                    }
+                )
     records[5]["invalidAbsenceSum"] = records[5]["offeredSum"] + 60  # impossible: absence > offered
     records[9]["validAbsenceSum"] = -30  # impossible: negative minutes
     counts["attendance"] = len(records)
@@ -349,21 +428,32 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
             if p.ml:
                 subjects.append(("ML", p.ml))
             for subject, lang in subjects:
-                if absent > 0.25 and rng.random() < absent:
-                    value = "-"
-                else:
-                    value = _letter(base + rng.normal(0, 0.6))
-                mine.append({"subject": subject, "lang": lang, "value": value, "term": term, "year": year,
-                             "date": when, "school": school.guid, "final": term == "VT" and g == 9,
-                             "long": i % 9 == 0})
+                # a streck (no basis for assessment) becomes likely with very high absence
+                streck = absent > 0.25 and rng.random() < absent
+                value = "-" if streck else _letter(base + rng.normal(0, 0.6))
+                mine.append(
+                    {
+                        "subject": subject,
+                        "lang": lang,
+                        "value": value,
+                        "term": term,
+                        "year": year,
+                        "date": when,
+                        "school": school.guid,
+                        "final": term == "VT" and g == 9,
+                        "long": i % 9 == 0,
+                    }
+                )
         grades[i] = mine
     exports = [(date(2015, 6, 30), "betyg_export_2015-06-30.xml"), (date(2017, 6, 30), "betyg_export_2017-06-30.xml")]
     n_elements = 0
     for k, (tom, name) in enumerate(exports):
         earlier = exports[k - 1][0] if k else date(2012, 7, 1)
         with open(out / "skolplattformen" / name, "w", encoding="utf-8") as fh:
-            fh.write('<?xml version="1.0" encoding="utf-8"?>\n<betyg xmlns="http://pingpong.se/schemas/grades/v1.1" '
-                     f'from="2012-07-01" tom="{tom.isoformat()}">\n')
+            fh.write(
+                '<?xml version="1.0" encoding="utf-8"?>\n<betyg xmlns="http://pingpong.se/schemas/grades/v1.1" '
+                f'from="2012-07-01" tom="{tom.isoformat()}">\n'
+            )
             for i, p in enumerate(world.pupils):
                 mine = [g for g in grades[i] if g["date"] <= tom]
                 if not any(g["date"] > earlier for g in mine):
@@ -376,22 +466,28 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
                 for j, g in enumerate(mine):
                     code = LONG.get(g["subject"], g["subject"]) if g["long"] else g["subject"]
                     lang = f"<språk>{g['lang']}</språk>" if g["lang"] else ""
-                    termin = "" if (i + j) % 211 == 0 else f"<termin><typ>{g['term']}</typ><år>{g['year']}</år></termin>"
+                    termin = (
+                        "" if (i + j) % 211 == 0 else f"<termin><typ>{g['term']}</typ><år>{g['year']}</år></termin>"
+                    )
                     value = g["value"]
                     if i == 50 and j == 3:
                         value = "G"  # a grade of another scale: quarantined
                     if i == 61 and j == 5:
                         code = "XYZ"  # unknown subject code: quarantined
                     school = _xml_guid(g["school"], j) if (i + j) % 401 else "{" + g["school"][:-1] + "}"
-                    fh.write(f"    <ämnesbetyg><value>{escape(value)}</value><datum>{g['date'].isoformat()}</datum>"
-                             f"<prövning>false</prövning><skola>{school}</skola><skolform>GR</skolform>"
-                             f"<ämnesförkortning>{code}</ämnesförkortning>{lang}{termin}"
-                             f"<slutbetyg>{str(g['final']).lower()}</slutbetyg></ämnesbetyg>\n")
+                    fh.write(
+                        f"    <ämnesbetyg><value>{escape(value)}</value><datum>{g['date'].isoformat()}</datum>"
+                        f"<prövning>false</prövning><skola>{school}</skola><skolform>GR</skolform>"
+                        f"<ämnesförkortning>{code}</ämnesförkortning>{lang}{termin}"
+                        f"<slutbetyg>{str(g['final']).lower()}</slutbetyg></ämnesbetyg>\n"
+                    )
                     n_elements += 1
                 if i % 150 == 7 and k == 1:  # an upper-secondary course grade: counted, not used
-                    fh.write(f"    <kursbetyg><value>C</value><datum>{tom.isoformat()}</datum><prövning>false</prövning>"
-                             f"<skola>{_xml_guid(world.schools[0].guid, 1)}</skola><skolform>GY</skolform>"
-                             "<kurskod>ENGENG05</kurskod></kursbetyg>\n")
+                    fh.write(
+                        f"    <kursbetyg><value>C</value><datum>{tom.isoformat()}</datum><prövning>false</prövning>"
+                        f"<skola>{_xml_guid(world.schools[0].guid, 1)}</skola><skolform>GY</skolform>"
+                        "<kurskod>ENGENG05</kurskod></kursbetyg>\n"
+                    )
                     n_elements += 1
                 fh.write("  </elev>\n")
             fh.write("</betyg>\n")
@@ -415,11 +511,30 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
         reasons_text = ", ".join(r)
         if n % 5 == 2:
             reasons_text = reasons_text.lower().replace(", ", " ,")  # case and spacing as typed by hand
-        rows.append([civic, "" if n % 6 == 0 else "PPSS", p.district, school.code, p.enrolled, p.exits,
-                     reasons_text, ", ".join(a)])
+        rows.append(
+            [
+                civic,
+                "" if n % 6 == 0 else "PPSS",
+                p.district,
+                school.code,
+                p.enrolled,
+                p.exits,
+                reasons_text,
+                ", ".join(a),
+            ]
+        )
     rows[11][0] = rows[11][0][:-1] + str((int(rows[11][0][-1]) + 3) % 10)  # a typing error in Personnummer
     rows[20][6] = rows[20][6] + ", Skolk"  # a selection reason outside the vocabulary
-    header = ["Personnummer", "Program", "Stadsdel", "Skolenhetskod", "Inskriven", "Utskriven", "Urvalsgrund", "Insatser"]
+    header = [
+        "Personnummer",
+        "Program",
+        "Stadsdel",
+        "Skolenhetskod",
+        "Inskriven",
+        "Utskriven",
+        "Urvalsgrund",
+        "Insatser",
+    ]
     early = [r for r in rows if r[4] < date(2016, 1, 1)]
     late = [r for r in rows if r[4] >= date(2016, 1, 1)]
     book = xlsxwriter.Workbook(str(out / "socialtjansten" / "ppss_inskrivna_2013-2015.xlsx"))
@@ -438,9 +553,11 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
     for k in range(len(early) + 1, len(early) + 4):
         sheet.write_blank(k, 0, None, datefmt)  # formatted but empty rows at the end
     book.close()
-    csv_lines = [";".join(header)] + [
-        ";".join("" if v is None else v.isoformat() if isinstance(v, date) else str(v) for v in r) for r in late
-    ] + [";;;;;;;"]
+    csv_lines = (
+        [";".join(header)]
+        + [";".join("" if v is None else v.isoformat() if isinstance(v, date) else str(v) for v in r) for r in late]
+        + [";;;;;;;"]
+    )
     (out / "socialtjansten" / "ppss_2016.csv").write_bytes(("\r\n".join(csv_lines) + "\r\n").encode("cp1252"))
     counts["register"] = len(rows)
     return counts

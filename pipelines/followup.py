@@ -83,37 +83,29 @@ def store_info(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def data_quality(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Current file versions per input kind, and quarantined rows per rule (no personal data)."""
-    files = frame(con, """
+    files = frame(
+        con,
+        """
         select kind, count(*) as files, count(*) filter (where status = 'rejected') as files_rejected,
                sum(rows_read) as rows_read, sum(rows_loaded) as rows_loaded,
                sum(rows_quarantined) as rows_quarantined, sum(rows_unused) as rows_unused
         from load_log where status in ('loaded', 'rejected') group by kind order by kind
-    """)
-    rules = frame(con, """
+    """,
+    )
+    rules = frame(
+        con,
+        """
         select l.kind, q.rule, count(*) as n_rows, any_value(q.message) as message
         from quarantine as q inner join load_log as l using (file_id)
         where l.status in ('loaded', 'rejected') group by all order by n_rows desc, kind, rule
-    """)
+    """,
+    )
     return files, rules
 
 
 def coverage(con: duckdb.DuckDBPyConnection, year: int) -> pl.DataFrame:
     """Share of programme pupils (enrolled up to the follow-up year) found in each data source."""
-    return frame(con, """
-        with pupils as (
-            select distinct pupil_key from programme_enrolments where year(start_date) <= $year
-        ),
-        found as (
-            select pupil_key,
-                   bool_or(school_year is not null) as has_enrolment,
-                   bool_or(n_graded is not null) as has_grades,
-                   bool_or(offered_minutes is not null) as has_attendance
-            from pupil_term_outcomes where pupil_key in (select pupil_key from pupils) group by pupil_key
-        )
-        select 'Skolinskrivning (SS 12000)' as source, count(*) filter (where has_enrolment) as k, (select count(*) from pupils) as n from found
-        union all select 'Betyg (Skolplattformen)', count(*) filter (where has_grades), (select count(*) from pupils) from found
-        union all select 'Närvaro (SS 12000)', count(*) filter (where has_attendance), (select count(*) from pupils) from found
-    """, {"year": year}).pipe(_with_share_ci)
+    return _with_share_ci(_query(con, "coverage", year))
 
 
 # --- enrolment ----------------------------------------------------------------------------
@@ -131,12 +123,16 @@ def enrolled_by_district(con, year: int, min_cell: int, districts: list[str] | N
 def enrolled_vs_targets(con) -> pl.DataFrame:
     targets = enrolment_targets()
     firsts = frame(con, "select pupil_key, min(start_date) as start_date from programme_enrolments group by 1")
-    counts = [firsts.filter(pl.col("start_date").is_between(r["first_day"], r["last_day"])).height
-              for r in targets.iter_rows(named=True)]
+    counts = [
+        firsts.filter(pl.col("start_date").is_between(r["first_day"], r["last_day"])).height
+        for r in targets.iter_rows(named=True)
+    ]
     return targets.with_columns(pl.Series("registered", counts))
 
 
-def vocabulary_by_district(con, year: int, column: str, min_cell: int, districts: list[str] | None = None) -> pl.DataFrame:
+def vocabulary_by_district(
+    con, year: int, column: str, min_cell: int, districts: list[str] | None = None
+) -> pl.DataFrame:
     if column not in ("selection_reasons", "interventions"):
         raise ValueError(column)
     df = _query(con, "vocabulary_by_district", year, column=column)
@@ -157,8 +153,17 @@ def attendance_event_time(con, year: int, min_cell: int) -> pl.DataFrame:
         for group, col in ((ENROLLED, "absence_rate"), (OTHERS, "reference_rate")):
             mean, lo, hi, n = _mean_ci(part.get_column(col).cast(pl.Float64).fill_null(np.nan).to_numpy())
             out.append({"event_month": month, "pupil_group": group, "mean": mean, "lo": lo, "hi": hi, "n": n})
-    df = pl.DataFrame(out, schema={"event_month": pl.Int64, "pupil_group": pl.String, "mean": pl.Float64,
-                                   "lo": pl.Float64, "hi": pl.Float64, "n": pl.Int64}).sort("pupil_group", "event_month")
+    df = pl.DataFrame(
+        out,
+        schema={
+            "event_month": pl.Int64,
+            "pupil_group": pl.String,
+            "mean": pl.Float64,
+            "lo": pl.Float64,
+            "hi": pl.Float64,
+            "n": pl.Int64,
+        },
+    ).sort("pupil_group", "event_month")
     return _blank(suppress(df, "n", min_cell), ["mean", "lo", "hi"])
 
 
@@ -170,11 +175,16 @@ def attendance_before_after(event: pl.DataFrame) -> dict[str, float]:
     return {"before": before, "after": after}
 
 
-def absence_thresholds(con, year: int, min_cell: int, thresholds: tuple[float, ...] = (0.10, 0.15, 0.20)) -> pl.DataFrame:
+def absence_thresholds(
+    con, year: int, min_cell: int, thresholds: tuple[float, ...] = (0.10, 0.15, 0.20)
+) -> pl.DataFrame:
     rows = _query(con, "absence_thresholds", year)
-    parts = [rows.group_by("term_label", "term_index", "pupil_group").agg(
-        pl.lit(t).alias("threshold"), pl.len().alias("n"), (pl.col("absence_rate") >= t).sum().alias("k"))
-        for t in thresholds]
+    parts = [
+        rows.group_by("term_label", "term_index", "pupil_group").agg(
+            pl.lit(t).alias("threshold"), pl.len().alias("n"), (pl.col("absence_rate") >= t).sum().alias("k")
+        )
+        for t in thresholds
+    ]
     df = pl.concat(parts).sort("term_index", "pupil_group", "threshold") if parts else rows
     df = _with_share_ci(df)
     return _blank(suppress(df, "n", min_cell), ["share", "lo", "hi", "k"])
@@ -185,39 +195,70 @@ def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFra
     """Term 1 -> term 2 change in share of passed subjects: per pupil and at group level."""
     rows = _query(con, "pass_change", year)
     rows = rows.with_columns(
-        pl.when(pl.col("share_term_2") > pl.col("share_term_1") + 1e-9).then(pl.lit("Ökat"))
-        .when(pl.col("share_term_2") < pl.col("share_term_1") - 1e-9).then(pl.lit("Minskat"))
-        .otherwise(pl.lit("Oförändrat")).alias("direction"),
-        pl.col("gender").replace_strict(GENDER, default=None).alias("gender_label"))
+        pl.when(pl.col("share_term_2") > pl.col("share_term_1") + 1e-9)
+        .then(pl.lit("Ökat"))
+        .when(pl.col("share_term_2") < pl.col("share_term_1") - 1e-9)
+        .then(pl.lit("Minskat"))
+        .otherwise(pl.lit("Oförändrat"))
+        .alias("direction"),
+        pl.col("gender").replace_strict(GENDER, default=None).alias("gender_label"),
+    )
     everyone = rows.with_columns(pl.lit(ALL).alias("gender_label"))
     both = pl.concat([everyone, rows.filter(pl.col("gender_label").is_not_null())])
-    indiv = (both.group_by("gender_label", "direction").agg(pl.len().alias("k"))
-             .join(both.group_by("gender_label").agg(pl.len().alias("n")), on="gender_label"))
+    indiv = (
+        both.group_by("gender_label", "direction")
+        .agg(pl.len().alias("k"))
+        .join(both.group_by("gender_label").agg(pl.len().alias("n")), on="gender_label")
+    )
     indiv = _blank(suppress(_with_share_ci(indiv), "n", min_cell), ["share", "lo", "hi", "k"])
     group_rows = []
     for (label,), part in both.group_by("gender_label"):
         t1, t2 = part.get_column("share_term_1").to_numpy(), part.get_column("share_term_2").to_numpy()
         diff, lo, hi, n = _mean_ci(t2 - t1)
-        group_rows.append({"gender_label": label, "n": n, "mean_term_1": float(t1.mean()),
-                           "mean_term_2": float(t2.mean()), "change": diff, "lo": lo, "hi": hi})
-    group = pl.DataFrame(group_rows, schema={"gender_label": pl.String, "n": pl.Int64, "mean_term_1": pl.Float64,
-                                             "mean_term_2": pl.Float64, "change": pl.Float64, "lo": pl.Float64,
-                                             "hi": pl.Float64})
+        group_rows.append(
+            {
+                "gender_label": label,
+                "n": n,
+                "mean_term_1": float(t1.mean()),
+                "mean_term_2": float(t2.mean()),
+                "change": diff,
+                "lo": lo,
+                "hi": hi,
+            }
+        )
+    group = pl.DataFrame(
+        group_rows,
+        schema={
+            "gender_label": pl.String,
+            "n": pl.Int64,
+            "mean_term_1": pl.Float64,
+            "mean_term_2": pl.Float64,
+            "change": pl.Float64,
+            "lo": pl.Float64,
+            "hi": pl.Float64,
+        },
+    )
     group = _blank(suppress(group, "n", min_cell), ["mean_term_1", "mean_term_2", "change", "lo", "hi"])
     order = {ALL: 0, "Flickor": 1, "Pojkar": 2}
-    return (indiv.sort(pl.col("gender_label").replace_strict(order), "direction"),
-            group.sort(pl.col("gender_label").replace_strict(order)))
+    return (
+        indiv.sort(pl.col("gender_label").replace_strict(order), "direction"),
+        group.sort(pl.col("gender_label").replace_strict(order)),
+    )
 
 
 def grade9_eligibility(con, year: int, min_cell: int) -> pl.DataFrame:
     """Eligibility at the end of årskurs 9: enrolled vs other pupils of the same schools, by gender."""
     rows = _query(con, "grade9_outcomes", year)
     rows = rows.with_columns(pl.col("gender").replace_strict(GENDER, default=None).alias("gender_label"))
-    both = pl.concat([rows.with_columns(pl.lit(ALL).alias("gender_label")),
-                      rows.filter(pl.col("gender_label").is_not_null())])
-    parts = [both.group_by("pupil_group", "gender_label").agg(
-        pl.lit(label).alias("measure"), pl.len().alias("n"), pl.col(col).fill_null(False).sum().alias("k"))
-        for col, label in MEASURES.items()]
+    both = pl.concat(
+        [rows.with_columns(pl.lit(ALL).alias("gender_label")), rows.filter(pl.col("gender_label").is_not_null())]
+    )
+    parts = [
+        both.group_by("pupil_group", "gender_label").agg(
+            pl.lit(label).alias("measure"), pl.len().alias("n"), pl.col(col).fill_null(False).sum().alias("k")
+        )
+        for col, label in MEASURES.items()
+    ]
     df = _with_share_ci(pl.concat(parts)).sort("measure", "pupil_group", "gender_label")
     return _blank(suppress(df, "n", min_cell), ["share", "lo", "hi", "k"])
 
@@ -231,7 +272,9 @@ def describe_interval(change: float | None, lo: float | None, hi: float | None, 
     text = f"{pts(change)} {unit} (95 % konfidensintervall {pts(lo)} till {pts(hi)})"
     if lo <= 0 <= hi:
         return text + ": intervallet omfattar noll, så data visar ingen säker förändring."
-    return text + (": en ökning som inte förklaras av slumpen." if lo > 0 else ": en minskning som inte förklaras av slumpen.")
+    return text + (
+        ": en ökning som inte förklaras av slumpen." if lo > 0 else ": en minskning som inte förklaras av slumpen."
+    )
 
 
 def describe_share(share: float | None, lo: float | None, hi: float | None, n: int | None) -> str:
@@ -248,17 +291,28 @@ def text_attendance(event: pl.DataFrame) -> str:
     if before.is_empty() or after.is_empty():
         return "Det finns för få elever med närvarouppgifter före och efter inskrivning för att jämföra."
     b, a = before.get_column("mean").mean(), after.get_column("mean").mean()
-    ref = event.filter((pl.col("pupil_group") == OTHERS) & pl.col("event_month").is_between(3, 12)).get_column("mean").mean()
+    ref = (
+        event.filter((pl.col("pupil_group") == OTHERS) & pl.col("event_month").is_between(3, 12))
+        .get_column("mean")
+        .mean()
+    )
     direction = "lägre" if a < b else "högre"
-    text = (f"Under de sex månaderna före inskrivning var de inskrivna elevernas frånvaro i genomsnitt "
-            f"{fmt_pct(b, 1)}; tre till tolv månader efter inskrivning var den {fmt_pct(a, 1)}, alltså {direction}. ")
+    text = (
+        f"Under de sex månaderna före inskrivning var de inskrivna elevernas frånvaro i genomsnitt "
+        f"{fmt_pct(b, 1)}; tre till tolv månader efter inskrivning var den {fmt_pct(a, 1)}, alltså {direction}. "
+    )
     if ref is not None:
         text += f"Ej inskrivna elever i samma skolor hade {fmt_pct(ref, 1)} frånvaro under samma kalendermånader. "
     overlap = e.filter(pl.col("event_month").is_between(3, 12)).get_column("hi").max() >= before.get_column("lo").min()
-    text += ("Konfidensintervallen före och efter överlappar, så skillnaden kan vara slump. " if overlap else
-             "Konfidensintervallen före och efter överlappar inte. ")
-    return text + ("Jämförelsen visar en förändring över tid, inte att programmet orsakat den: "
-                   "elever skrivs in när frånvaron är som högst och kan förbättras ändå (återgång mot medelvärdet).")
+    text += (
+        "Konfidensintervallen före och efter överlappar, så skillnaden kan vara slump. "
+        if overlap
+        else "Konfidensintervallen före och efter överlappar inte. "
+    )
+    return text + (
+        "Jämförelsen visar en förändring över tid, inte att programmet orsakat den: "
+        "elever skrivs in när frånvaron är som högst och kan förbättras ändå (återgång mot medelvärdet)."
+    )
 
 
 def text_pass_change(indiv: pl.DataFrame, group: pl.DataFrame) -> str:
@@ -268,23 +322,31 @@ def text_pass_change(indiv: pl.DataFrame, group: pl.DataFrame) -> str:
     if up.is_empty() or g.is_empty() or up["share"][0] is None:
         return "För få elever har betyg både terminen de skrevs in och terminen efter för att jämföra."
     row = g.row(0, named=True)
-    return (f"Av de inskrivna eleverna med betyg båda terminerna ökade {describe_share(up['share'][0], up['lo'][0], up['hi'][0], up['n'][0])} "
-            f"sin andel godkända ämnen från termin 1 till termin 2. På gruppnivå ändrades andelen godkända ämnen med "
-            f"{describe_interval(row['change'], row['lo'], row['hi'])} Stadens uppföljning 2015 fann att 56 % av eleverna "
-            "ökade på individnivå men att förbättringen krympte på gruppnivå: individuella ökningar och minskningar "
-            "tar delvis ut varandra, och elever med låg andel godkända har mer utrymme att öka.")
+    return (
+        "Av de inskrivna eleverna med betyg båda terminerna ökade "
+        f"{describe_share(up['share'][0], up['lo'][0], up['hi'][0], up['n'][0])} "
+        f"sin andel godkända ämnen från termin 1 till termin 2. På gruppnivå ändrades andelen godkända ämnen med "
+        f"{describe_interval(row['change'], row['lo'], row['hi'])} Stadens uppföljning 2015 fann att 56 % av eleverna "
+        "ökade på individnivå men att förbättringen krympte på gruppnivå: individuella ökningar och minskningar "
+        "tar delvis ut varandra, och elever med låg andel godkända har mer utrymme att öka."
+    )
 
 
 def title_block(year: int, info: dict[str, str], min_cell: int) -> str:
-    demo = ("\n\n> **Demodata.** Rapporten bygger på påhittade elever från `ppss demo-data`, "
-            "pseudonymiserade med den inbyggda demonyckeln. Siffrorna säger ingenting om verkliga elever."
-            if info.get("demo_key") == "true" else "")
-    return (f"# Uppföljning av PPSS {year}\n\n"
-            "PPSS (Pilotprojekt samverkan skola och socialtjänst) startade 2013: skolan och stadsdelens "
-            "socialtjänst arbetar tillsammans så att elever i riskzonen – med hög frånvaro eller låga "
-            "studieresultat – går i skolan och lämnar årskurs 9 behöriga till gymnasiet. Rapporten följer upp "
-            "programmet med utbildningsförvaltningens betygs- och närvarodata, som styrgruppen beslutade.\n\n"
-            f"Uppföljningsåret är {year}: inskrivningar till och med {year}, frånvaro under vårterminen och "
-            f"höstterminen {year}, och behörighet efter vårterminen {year}. Siffror som vilar på färre än "
-            f"{min_cell} elever visas som `..`, och `.` betyder att uppgiften saknas. Rapporten innehåller "
-            "inga uppgifter om enskilda elever." + demo)
+    demo = (
+        "\n\n> **Demodata.** Rapporten bygger på påhittade elever från `ppss demo-data`, "
+        "pseudonymiserade med den inbyggda demonyckeln. Siffrorna säger ingenting om verkliga elever."
+        if info.get("demo_key") == "true"
+        else ""
+    )
+    return (
+        f"# Uppföljning av PPSS {year}\n\n"
+        "PPSS (Pilotprojekt samverkan skola och socialtjänst) startade 2013: skolan och stadsdelens "
+        "socialtjänst arbetar tillsammans så att elever i riskzonen – med hög frånvaro eller låga "
+        "studieresultat – går i skolan och lämnar årskurs 9 behöriga till gymnasiet. Rapporten följer upp "
+        "programmet med utbildningsförvaltningens betygs- och närvarodata, som styrgruppen beslutade.\n\n"
+        f"Uppföljningsåret är {year}: inskrivningar till och med {year}, frånvaro under vårterminen och "
+        f"höstterminen {year}, och behörighet efter vårterminen {year}. Siffror som vilar på färre än "
+        f"{min_cell} elever visas som `..`, och `.` betyder att uppgiften saknas. Rapporten innehåller "
+        "inga uppgifter om enskilda elever." + demo
+    )

@@ -94,8 +94,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-SRC_TABLES = ["src_persons", "src_enrolments", "src_organisations", "src_school_units", "src_grade_exports",
-              "src_grade_export_pupils", "src_grades", "src_attendance", "src_register"]
+SRC_TABLES = [
+    "src_persons",
+    "src_enrolments",
+    "src_organisations",
+    "src_school_units",
+    "src_grade_exports",
+    "src_grade_export_pupils",
+    "src_grades",
+    "src_attendance",
+    "src_register",
+]
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
@@ -107,66 +116,141 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
 
 def _load_persons(con, file_id: int, rows: pl.DataFrame, dropped: set[int], ex: Extract) -> None:
     people = rows.unique("_row", keep="first").select(
-        pl.lit(file_id).alias("file_id"), "person_ref", "pupil_key", "gender", "birth_year", "security_marking",
+        pl.lit(file_id).alias("file_id"),
+        "person_ref",
+        "pupil_key",
+        "gender",
+        "birth_year",
+        "security_marking",
         (pl.col("security_marking") == "Skyddad folkbokföring").alias("is_protected"),
     )
     _insert(con, "src_persons", people)
     enrolments = rows.filter(pl.col("enrolment_loc").is_not_null() & ~pl.col("_i").is_in(list(dropped)))
-    _insert(con, "src_enrolments", enrolments.select(
-        pl.lit(file_id).alias("file_id"), "person_ref", "school_ref",
-        pl.col("school_year").cast(pl.Int32), "school_type",
-        pl.col("start_date").str.to_date(), pl.col("end_date").str.to_date(), "cancelled",
-    ))
+    _insert(
+        con,
+        "src_enrolments",
+        enrolments.select(
+            pl.lit(file_id).alias("file_id"),
+            "person_ref",
+            "school_ref",
+            pl.col("school_year").cast(pl.Int32),
+            "school_type",
+            pl.col("start_date").str.to_date(),
+            pl.col("end_date").str.to_date(),
+            "cancelled",
+        ),
+    )
 
 
 def _load_organisations(con, file_id, rows, dropped, ex) -> None:
-    _insert(con, "src_organisations", rows.select(
-        pl.lit(file_id).alias("file_id"), "org_ref", "school_unit_code", "display_name", "municipality_code"))
+    _insert(
+        con,
+        "src_organisations",
+        rows.select(
+            pl.lit(file_id).alias("file_id"), "org_ref", "school_unit_code", "display_name", "municipality_code"
+        ),
+    )
 
 
 def _load_school_units(con, file_id, rows, dropped, ex) -> None:
-    _insert(con, "src_school_units", rows.select(
-        pl.lit(file_id).alias("file_id"), pl.col("skolenhetskod").alias("school_unit_code"),
-        pl.col("skolnamn").alias("school_name"), pl.col("stadsdel").alias("district"), "huvudman"))
+    _insert(
+        con,
+        "src_school_units",
+        rows.select(
+            pl.lit(file_id).alias("file_id"),
+            pl.col("skolenhetskod").alias("school_unit_code"),
+            pl.col("skolnamn").alias("school_name"),
+            pl.col("stadsdel").alias("district"),
+            "huvudman",
+        ),
+    )
+
+
+def _finish_grades(con, file_id: int, ex: Extract) -> None:
+    """Once per export: its period and which pupils it holds (their grades supersede older ones)."""
+    exports = pl.DataFrame(
+        {
+            "file_id": [file_id],
+            "file_name": [ex.extras["file_name"]],
+            "export_from": [ex.extras["export_from"]],
+            "export_tom": [ex.extras["export_tom"]],
+        }
+    ).with_columns(pl.col("export_from", "export_tom").str.slice(0, 10).str.to_date(strict=False))
+    _insert(con, "src_grade_exports", exports)
+    _insert(
+        con,
+        "src_grade_export_pupils",
+        pl.DataFrame({"person_ref": ex.extras["pupils"]}).select(pl.lit(file_id).alias("file_id"), "person_ref"),
+    )
 
 
 def _load_grades(con, file_id, rows, dropped, ex: Extract) -> None:
-    exports = pl.DataFrame({
-        "file_id": [file_id], "file_name": [ex.extras["file_name"]],
-        "export_from": [ex.extras["export_from"]], "export_tom": [ex.extras["export_tom"]],
-    }).with_columns(pl.col("export_from", "export_tom").str.slice(0, 10).str.to_date(strict=False))
-    _insert(con, "src_grade_exports", exports)
-    _insert(con, "src_grade_export_pupils", pl.DataFrame({"person_ref": ex.extras["pupils"]}).select(
-        pl.lit(file_id).alias("file_id"), "person_ref"))
-    _insert(con, "src_grades", rows.select(
-        pl.lit(file_id).alias("file_id"), pl.col("_row").alias("seq"), "person_ref", "subject", "language",
-        "grade", "term", pl.col("term_year").cast(pl.Int32), pl.col("decision_date").str.to_date(strict=False),
-        "is_retest", "is_final", "school_ref"))
+    _insert(
+        con,
+        "src_grades",
+        rows.select(
+            pl.lit(file_id).alias("file_id"),
+            pl.col("_row").alias("seq"),
+            "person_ref",
+            "subject",
+            "language",
+            "grade",
+            "term",
+            pl.col("term_year").cast(pl.Int32),
+            pl.col("decision_date").str.to_date(strict=False),
+            "is_retest",
+            "is_final",
+            "school_ref",
+        ),
+    )
 
 
 def _load_attendance(con, file_id, rows, dropped, ex) -> None:
-    _insert(con, "src_attendance", rows.select(
-        pl.lit(file_id).alias("file_id"), "person_ref", "activity_ref",
-        pl.col("start_date").str.to_date(), pl.col("end_date").str.to_date(),
-        *[pl.col(f"{c}_min").alias(c) for c in
-          ["attendance", "valid_absence", "invalid_absence", "other_attendance", "reported", "offered"]]))
+    _insert(
+        con,
+        "src_attendance",
+        rows.select(
+            pl.lit(file_id).alias("file_id"),
+            "person_ref",
+            "activity_ref",
+            pl.col("start_date").str.to_date(),
+            pl.col("end_date").str.to_date(),
+            *[
+                pl.col(f"{c}_min").alias(c)
+                for c in ["attendance", "valid_absence", "invalid_absence", "other_attendance", "reported", "offered"]
+            ],
+        ),
+    )
 
 
 def _load_register(con, file_id, rows, dropped, ex) -> None:
-    _insert(con, "src_register", rows.select(
-        pl.lit(file_id).alias("file_id"), pl.col("_row").alias("row_no"), "pupil_key", "programme", "district",
-        "school_unit_code", pl.col("start_date").str.to_date(), pl.col("end_date").str.to_date(),
-        "selection_reasons", "interventions"))
+    _insert(
+        con,
+        "src_register",
+        rows.select(
+            pl.lit(file_id).alias("file_id"),
+            pl.col("_row").alias("row_no"),
+            "pupil_key",
+            "programme",
+            "district",
+            "school_unit_code",
+            pl.col("start_date").str.to_date(),
+            pl.col("end_date").str.to_date(),
+            "selection_reasons",
+            "interventions",
+        ),
+    )
 
 
 Reader = Callable[[Path, bytes, date], Extract]
-KINDS: dict[str, tuple[Reader, Callable]] = {
-    "persons": (lambda p, k, on: read_persons(p, k, on), _load_persons),
-    "organisations": (lambda p, k, on: read_organisations(p, k), _load_organisations),
-    "school_units": (lambda p, k, on: read_school_units(p), _load_school_units),
-    "grades": (lambda p, k, on: read_grades(p, k), _load_grades),
-    "attendance": (lambda p, k, on: read_attendance(p, k), _load_attendance),
-    "register": (lambda p, k, on: read_register(p, k, on), _load_register),
+# kind -> (reader, loader of one validated frame, optional step once the whole file is read)
+KINDS: dict[str, tuple[Reader, Callable, Callable | None]] = {
+    "persons": (lambda p, k, on: read_persons(p, k, on), _load_persons, None),
+    "organisations": (lambda p, k, on: read_organisations(p, k), _load_organisations, None),
+    "school_units": (lambda p, k, on: read_school_units(p), _load_school_units, None),
+    "grades": (lambda p, k, on: read_grades(p, k), _load_grades, _finish_grades),
+    "attendance": (lambda p, k, on: read_attendance(p, k), _load_attendance, None),
+    "register": (lambda p, k, on: read_register(p, k, on), _load_register, None),
 }
 
 
@@ -183,20 +267,43 @@ def _quarantine_rows(file_id: int, path: str, rows: pl.DataFrame, issues: list[R
     issues = unique
     loc = rows.get_column("_loc").to_list()
     enr = rows.get_column("enrolment_loc").to_list() if "enrolment_loc" in rows.columns else None
-    return pl.DataFrame({
-        "file_id": [file_id] * len(issues), "path": [path] * len(issues),
-        "location": [enr[i.index] if i.scope == "enrolment" and enr else loc[i.index] for i in issues],
-        "column_name": [i.column for i in issues], "rule": [i.rule for i in issues],
-        "message": [i.message for i in issues],
-    }, schema={"file_id": pl.Int32, "path": pl.String, "location": pl.String, "column_name": pl.String,
-               "rule": pl.String, "message": pl.String})
+    return pl.DataFrame(
+        {
+            "file_id": [file_id] * len(issues),
+            "path": [path] * len(issues),
+            "location": [enr[i.index] if i.scope == "enrolment" and enr else loc[i.index] for i in issues],
+            "column_name": [i.column for i in issues],
+            "rule": [i.rule for i in issues],
+            "message": [i.message for i in issues],
+        },
+        schema={
+            "file_id": pl.Int32,
+            "path": pl.String,
+            "location": pl.String,
+            "column_name": pl.String,
+            "rule": pl.String,
+            "message": pl.String,
+        },
+    )
 
 
 def _log(con, file_id, ingest_id, path, kind, checksum, o: FileOutcome) -> None:
     con.execute(
         "insert into load_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [file_id, ingest_id, path, kind, checksum, o.rows_read, o.rows_loaded, o.rows_quarantined,
-         o.rows_unused, o.status, o.message, datetime.now()],
+        [
+            file_id,
+            ingest_id,
+            path,
+            kind,
+            checksum,
+            o.rows_read,
+            o.rows_loaded,
+            o.rows_quarantined,
+            o.rows_unused,
+            o.status,
+            o.message,
+            datetime.now(),
+        ],
     )
 
 
@@ -210,32 +317,49 @@ def load_file(con, validator: Validator, ingest_id: int, key: bytes, on: date, p
         where = same[0][0]
         msg = "unchanged since it was loaded" if where == shown else f"same content already loaded as {where}"
         return FileOutcome(shown, kind, "unchanged" if where == shown else "duplicate", message=msg)
-    earlier = con.execute(
-        "select message from load_log where checksum = ? and path = ? and status = 'rejected'", [checksum, shown]
-    ).fetchone()
+    earlier = store_mod.scalar(
+        con, "select message from load_log where checksum = ? and path = ? and status = 'rejected'", [checksum, shown]
+    )
     if earlier:  # the same rejected content again: nothing new to log
-        return FileOutcome(shown, kind, "rejected", message=f"still rejected, unchanged: {earlier[0]}")
-    file_id = con.execute("select nextval('file_id_seq')").fetchone()[0]
+        return FileOutcome(shown, kind, "rejected", message=f"still rejected, unchanged: {earlier}")
+    file_id = store_mod.scalar(con, "select nextval('file_id_seq')")
     outcome = FileOutcome(shown, kind, "loaded")
-    read, load = KINDS[kind]
+    read, load, finish = KINDS[kind]
+    n_loaded = n_quarantined = n_dropped = 0
     try:
         ex = read(path, key, on)
         ex.extras["file_name"] = path.name
-        rows = ex.rows.with_row_index("_i")
-        issues = validator.validate(kind, ex.rows, shown)
+        # Large files arrive in chunks: each is validated, loaded and forgotten before the next.
+        for part, frame in enumerate(ex.frames(), start=1):
+            rows = frame.with_row_index("_i")
+            issues = validator.validate(kind, frame, shown if part == 1 else f"{shown} [part {part}]")
+            bad_rows = {int(rows["_row"][i.index]) for i in issues if i.scope == "row"}
+            dropped = {i.index for i in issues if i.scope != "row"}
+            good = rows.filter(~pl.col("_row").is_in(list(bad_rows)))
+            load(con, file_id, good, dropped, ex)
+            _insert(con, "quarantine", _quarantine_rows(file_id, shown, rows, issues))
+            n_loaded += good.get_column("_row").n_unique()
+            n_quarantined += len(bad_rows)
+            n_dropped += len(dropped)
+        if finish is not None:
+            finish(con, file_id, ex)
     except FileRejected as e:
+        for table in [*SRC_TABLES, "quarantine"]:  # a file that breaks off half-way loads nothing
+            con.execute(f"delete from {table} where file_id = ?", [file_id])
         outcome.status, outcome.message = "rejected", f"{e.rule}: {e}"
-        _insert(con, "quarantine", pl.DataFrame({
-            "file_id": [file_id], "path": [shown], "location": ["whole file"], "column_name": [None],
-            "rule": [e.rule], "message": [str(e)]}, schema_overrides={"column_name": pl.String}))
+        whole_file = {
+            "file_id": [file_id],
+            "path": [shown],
+            "location": ["whole file"],
+            "column_name": [None],
+            "rule": [e.rule],
+            "message": [str(e)],
+        }
+        _insert(con, "quarantine", pl.DataFrame(whole_file, schema_overrides={"column_name": pl.String}))
         _log(con, file_id, ingest_id, shown, kind, checksum, outcome)
         return outcome
-    bad_rows = {int(rows["_row"][i.index]) for i in issues if i.scope == "row"}
-    dropped = {i.index for i in issues if i.scope != "row"}
-    good = rows.filter(~pl.col("_row").is_in(list(bad_rows)))
     outcome.rows_read, outcome.rows_unused = ex.rows_read, int(ex.rows_unused)
-    outcome.rows_quarantined = len(bad_rows)
-    outcome.rows_loaded = good.get_column("_row").n_unique()
+    outcome.rows_loaded, outcome.rows_quarantined = n_loaded, n_quarantined
     if outcome.rows_read != outcome.rows_loaded + outcome.rows_quarantined + outcome.rows_unused:
         raise AssertionError(f"{shown}: counts do not reconcile ({outcome})")
     # A changed file under the same path replaces its earlier version.
@@ -244,16 +368,16 @@ def load_file(con, validator: Validator, ingest_id: int, key: bytes, on: date, p
     ).fetchall():
         for table in SRC_TABLES:
             con.execute(f"delete from {table} where file_id = ?", [old_id])
-        con.execute("update load_log set status = 'superseded', message = ? where file_id = ?",
-                    [f"replaced by a new version (file_id {file_id}) on {date.today()}", old_id])
+        con.execute(
+            "update load_log set status = 'superseded', message = ? where file_id = ?",
+            [f"replaced by a new version (file_id {file_id}) on {date.today()}", old_id],
+        )
         outcome.message = f"new version of a file loaded before (file_id {old_id}, now superseded). "
-    load(con, file_id, good, dropped, ex)
-    _insert(con, "quarantine", _quarantine_rows(file_id, shown, rows, issues))
     parts = [f"{outcome.rows_loaded} loaded"]
     if outcome.rows_quarantined:
         parts.append(f"{outcome.rows_quarantined} quarantined")
-    if dropped:
-        parts.append(f"{len(dropped)} enrolments quarantined")
+    if n_dropped:
+        parts.append(f"{n_dropped} enrolments quarantined")
     if outcome.rows_unused:
         parts.append(f"{outcome.rows_unused} not used ({ex.unused_note})")
     outcome.message += ", ".join(parts)
@@ -278,17 +402,19 @@ def ingest(raw_dir: Path, store: Path, docs_dir: Path | None = None, on: date | 
     with store_mod.writing(store) as con:
         con.execute((SQL_DIR / "schema.sql").read_text())
         fingerprint = key_fingerprint(key)
-        known = con.execute("select value from meta where key = 'key_fingerprint'").fetchone()
-        if known and known[0] != fingerprint:
-            raise ConfigError(
-                f"{store} was built with another pseudonymisation key; use that key, or a new --store"
-            )
-        con.execute("insert or replace into meta values ('key_fingerprint', ?), ('demo_key', ?), ('schema_version', ?)",
-                    [fingerprint, str(is_demo).lower(), store_mod.SCHEMA_VERSION])
-        ingest_id = con.execute("select coalesce(max(ingest_id), 0) + 1 from load_log").fetchone()[0]
+        known = store_mod.scalar(con, "select value from meta where key = 'key_fingerprint'")
+        if known and known != fingerprint:
+            raise ConfigError(f"{store} was built with another pseudonymisation key; use that key, or a new --store")
+        con.execute(
+            "insert or replace into meta values ('key_fingerprint', ?), ('demo_key', ?), ('schema_version', ?)",
+            [fingerprint, str(is_demo).lower(), store_mod.SCHEMA_VERSION],
+        )
+        ingest_id = store_mod.scalar(con, "select coalesce(max(ingest_id), 0) + 1 from load_log")
         for path, kind in files:
             summary.files.append(load_file(con, validator, ingest_id, key, on, path, kind))
-        con.execute("insert or replace into meta values ('last_ingest_id', ?), ('last_ingest_rejected', ?)",
-                    [str(ingest_id), str(summary.rejected).lower()])
+        con.execute(
+            "insert or replace into meta values ('last_ingest_id', ?), ('last_ingest_rejected', ?)",
+            [str(ingest_id), str(summary.rejected).lower()],
+        )
     summary.docs = validator.build_docs()
     return summary

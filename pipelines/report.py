@@ -36,12 +36,17 @@ def check_store(store: Path, allow_rejected: bool) -> None:
             raise ReportRefused(f"{store} has no marts yet: run `ppss build` first")
         meta = dict(con.execute("select key, value from meta").fetchall())
         if meta.get("last_ingest_rejected") == "true" and not allow_rejected:
-            rejected = [r[0] for r in con.execute(
-                "select path from load_log where status = 'rejected' and ingest_id = ?",
-                [int(meta.get("last_ingest_id", 0))]).fetchall()]
+            rejected = [
+                r[0]
+                for r in con.execute(
+                    "select path from load_log where status = 'rejected' and ingest_id = ?",
+                    [int(meta.get("last_ingest_id", 0))],
+                ).fetchall()
+            ]
             raise ReportRefused(
                 f"the latest load rejected {len(rejected) or 'a'} file(s) ({', '.join(rejected)}); "
-                "correct them and run `ppss ingest` again, or pass --allow-rejected to report on what loaded")
+                "correct them and run `ppss ingest` again, or pass --allow-rejected to report on what loaded"
+            )
     finally:
         con.close()
 
@@ -59,10 +64,16 @@ def _inline_svg(match: re.Match) -> str:
 
 def export_html(notebook: Path, html_path: Path, title: str) -> Path:
     """HTML without code cells or prompts; no MathJax or require.js from a CDN."""
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, mathjax_url="", require_js_url="")
+    exporter = HTMLExporter(
+        template_name="lab",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        mathjax_url="",
+        require_js_url="",
+        language_code="sv",
+    )
     body, _ = exporter.from_filename(str(notebook), resources={"metadata": {"name": title}})
-    body = body.replace("<html>", '<html lang="sv">', 1)
     body = re.sub(r"<title>.*?</title>", f"<title>{html_mod.escape(title)}</title>", body, count=1, flags=re.S)
     # Empty src attributes left by mathjax_url="" and require_js_url="" would fetch the page itself.
     body = re.sub(r'<script src="">\s*</script>', "", body)
@@ -74,8 +85,15 @@ def export_html(notebook: Path, html_path: Path, title: str) -> Path:
     return html_path
 
 
-def run_report(year: int, store: Path, out_dir: Path, min_cell: int = 10, allow_rejected: bool = False,
-               districts: list[str] | None = None, absence_threshold: float = 0.15) -> Path:
+def run_report(
+    year: int,
+    store: Path,
+    out_dir: Path,
+    min_cell: int = 10,
+    allow_rejected: bool = False,
+    districts: list[str] | None = None,
+    absence_threshold: float = 0.15,
+) -> Path:
     check_min_cell(min_cell)
     store = Path(store).resolve()
     check_store(store, allow_rejected)
@@ -83,9 +101,16 @@ def run_report(year: int, store: Path, out_dir: Path, min_cell: int = 10, allow_
     target.mkdir(parents=True, exist_ok=True)
     executed = target / f"uppfoljning_{year}.ipynb"
     papermill.execute_notebook(
-        str(paths().notebooks / NOTEBOOK), str(executed),
-        parameters={"year": year, "store": str(store), "min_cell": min_cell, "districts": districts,
-                    "absence_threshold": absence_threshold},
-        progress_bar=False, cwd=str(paths().notebooks),
+        str(paths().notebooks / NOTEBOOK),
+        str(executed),
+        parameters={
+            "year": year,
+            "store": str(store),
+            "min_cell": min_cell,
+            "districts": districts,
+            "absence_threshold": absence_threshold,
+        },
+        progress_bar=False,
+        cwd=str(paths().notebooks),
     )
     return export_html(executed, target / f"uppfoljning_{year}.html", f"Uppföljning av PPSS {year}")

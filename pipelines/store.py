@@ -58,6 +58,13 @@ def writing(store: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             raise
 
 
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> object:
+    """First value of the first row, or None. Reads the result to its end: DuckDB 2.0 refuses
+    other work on a connection while a result is half-read."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None
+
+
 def connect_readonly(store: Path | str | None = None) -> duckdb.DuckDBPyConnection:
     """Open the store for reading (notebooks, reports). A rebuild never waits for this."""
     path = Path(store) if store else default_store()

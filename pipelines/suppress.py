@@ -22,8 +22,9 @@ def check_min_cell(min_cell: int) -> int:
     return min_cell
 
 
-def suppress(df: pl.DataFrame, n_col: str, min_cell: int, by: list[str] | None = None,
-             has_total: bool = False) -> pl.DataFrame:
+def suppress(
+    df: pl.DataFrame, n_col: str, min_cell: int, by: list[str] | None = None, has_total: bool = False
+) -> pl.DataFrame:
     """Add boolean `suppressed`: primary where 0 < n < min_cell (a share: its denominator).
 
     With `has_total`, within each `by` group with exactly one suppressed row, the smallest
@@ -41,9 +42,12 @@ def suppress(df: pl.DataFrame, n_col: str, min_cell: int, by: list[str] | None =
     else:
         out = out.with_columns(pl.col("suppressed").sum().alias("_n_sup"))
     candidates = out.filter((pl.col("_n_sup") == 1) & ~pl.col("suppressed") & (pl.col(n_col) > 0))
-    second = candidates.sort(n_col).group_by(keys, maintain_order=True).first() if keys else candidates.sort(n_col).head(1)
-    return (out.with_columns(pl.col("suppressed") | pl.col("_r").is_in(second.get_column("_r").to_list()))
-            .drop("_r", "_n_sup"))
+    second = (
+        candidates.sort(n_col).group_by(keys, maintain_order=True).first() if keys else candidates.sort(n_col).head(1)
+    )
+    return out.with_columns(pl.col("suppressed") | pl.col("_r").is_in(second.get_column("_r").to_list())).drop(
+        "_r", "_n_sup"
+    )
 
 
 def fmt_int(value: float | None) -> str:

@@ -29,16 +29,34 @@ def html_table(df: pl.DataFrame, columns: dict[str, tuple[str, Formatter]], capt
     return f'<table class="ppss">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{STYLE}'
 
 
-LABELS = {"label", "district", "pupil_group", "gender_label", "measure", "term_value", "source", "period", "kind",
-          "rule", "message", "term_label"}
-STYLE = ("<style>table.ppss{border-collapse:collapse;margin:.5em 0 1.5em}table.ppss td,table.ppss th{"
-         "border-bottom:1px solid #ddd;padding:.25em .6em;text-align:left}table.ppss td.num{text-align:right;"
-         "font-variant-numeric:tabular-nums}table.ppss caption{text-align:left;font-weight:600;padding:.3em 0}</style>")
+LABELS = {
+    "label",
+    "district",
+    "pupil_group",
+    "gender_label",
+    "measure",
+    "term_value",
+    "source",
+    "period",
+    "kind",
+    "rule",
+    "message",
+    "term_label",
+}
+STYLE = (
+    "<style>table.ppss{border-collapse:collapse;margin:.5em 0 1.5em}table.ppss td,table.ppss th{"
+    "border-bottom:1px solid #ddd;padding:.25em .6em;text-align:left}table.ppss td.num{text-align:right;"
+    "font-variant-numeric:tabular-nums}table.ppss caption{text-align:left;font-weight:600;padding:.3em 0}</style>"
+)
 
 
 def col(key: str, kind: str = "text", decimals: int = 0) -> Formatter:
-    fmts = {"text": lambda v: "." if v is None else str(v), "int": fmt_int, "pct": lambda v: fmt_pct(v, decimals),
-            "num": lambda v: fmt_num(v, decimals)}
+    fmts = {
+        "text": lambda v: "." if v is None else str(v),
+        "int": fmt_int,
+        "pct": lambda v: fmt_pct(v, decimals),
+        "num": lambda v: fmt_num(v, decimals),
+    }
     f = fmts[kind]
     return lambda row: f(row.get(key))
 
@@ -47,36 +65,61 @@ def ci(lo: str = "lo", hi: str = "hi") -> Formatter:
     return lambda row: fmt_ci(row.get(lo), row.get(hi))
 
 
-KIND_LABELS = {"persons": "Personer (SS 12000)", "organisations": "Organisationer (SS 12000)",
-               "school_units": "Skolenheter (skolenheter.csv)", "grades": "Betyg (Skolplattformen)",
-               "attendance": "Närvaro (SS 12000)", "register": "Socialtjänstens register"}
+KIND_LABELS = {
+    "persons": "Personer (SS 12000)",
+    "organisations": "Organisationer (SS 12000)",
+    "school_units": "Skolenheter (skolenheter.csv)",
+    "grades": "Betyg (Skolplattformen)",
+    "attendance": "Närvaro (SS 12000)",
+    "register": "Socialtjänstens register",
+}
 
 
 def quality_table(files: pl.DataFrame) -> str:
     df = files.with_columns(pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind")).alias("label"))
-    return html_table(df, {
-        "label": ("Indata", col("label")), "files": ("Filer", col("files", "int")),
-        "files_rejected": ("Avvisade filer", col("files_rejected", "int")),
-        "rows_read": ("Rader lästa", col("rows_read", "int")), "rows_loaded": ("Laddade", col("rows_loaded", "int")),
-        "rows_quarantined": ("I karantän", col("rows_quarantined", "int")),
-        "rows_unused": ("Används inte", col("rows_unused", "int")),
-    }, "Filer och rader per indatakälla (lästa = laddade + karantän + används inte)")
+    return html_table(
+        df,
+        {
+            "label": ("Indata", col("label")),
+            "files": ("Filer", col("files", "int")),
+            "files_rejected": ("Avvisade filer", col("files_rejected", "int")),
+            "rows_read": ("Rader lästa", col("rows_read", "int")),
+            "rows_loaded": ("Laddade", col("rows_loaded", "int")),
+            "rows_quarantined": ("I karantän", col("rows_quarantined", "int")),
+            "rows_unused": ("Används inte", col("rows_unused", "int")),
+        },
+        "Filer och rader per indatakälla (lästa = laddade + karantän + används inte)",
+    )
 
 
 def rules_table(rules: pl.DataFrame) -> str:
     if rules.is_empty():
         return "<p>Inga rader har satts i karantän.</p>"
     df = rules.with_columns(pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind")).alias("label"))
-    return html_table(df, {"label": ("Indata", col("label")), "rule": ("Regel", col("rule")),
-                           "n_rows": ("Rader", col("n_rows", "int")), "message": ("Vad regeln säger", col("message"))},
-                      "Rader i karantän per regel")
+    return html_table(
+        df,
+        {
+            "label": ("Indata", col("label")),
+            "rule": ("Regel", col("rule")),
+            "n_rows": ("Rader", col("n_rows", "int")),
+            "message": ("Vad regeln säger", col("message")),
+        },
+        "Rader i karantän per regel",
+    )
 
 
 def coverage_table(cov: pl.DataFrame) -> str:
-    return html_table(cov, {"source": ("Datakälla", col("source")), "k": ("Inskrivna elever som finns", col("k", "int")),
-                            "n": ("Inskrivna elever", col("n", "int")), "share": ("Andel", col("share", "pct")),
-                            "ci": ("95 % KI", ci())},
-                      "Täckning: hur många av programmets elever som återfinns i skolans data")
+    return html_table(
+        cov,
+        {
+            "source": ("Datakälla", col("source")),
+            "k": ("Inskrivna elever som finns", col("k", "int")),
+            "n": ("Inskrivna elever", col("n", "int")),
+            "share": ("Andel", col("share", "pct")),
+            "ci": ("95 % KI", ci()),
+        },
+        "Täckning: hur många av programmets elever som återfinns i skolans data",
+    )
 
 
 def enrolled_table(enr: pl.DataFrame) -> str:
@@ -88,23 +131,42 @@ def enrolled_table(enr: pl.DataFrame) -> str:
         row = {"label": district}
         for y in years:
             cell = part.filter(pl.col("year") == y)
-            row[str(y)] = ("0" if cell.is_empty() else SUPPRESSED if cell["suppressed"][0] else fmt_int(cell["n_pupils"][0]))
+            row[str(y)] = (
+                "0" if cell.is_empty() else SUPPRESSED if cell["suppressed"][0] else fmt_int(cell["n_pupils"][0])
+            )
         rows.append(row)
     total = {"label": "Totalt", **{str(y): fmt_int(enr.filter(pl.col("year") == y)["n_pupils"].sum()) for y in years}}
     df = pl.DataFrame([*rows, total], schema={"label": pl.String, **{str(y): pl.String for y in years}})
-    return html_table(df, {"label": ("Stadsdel", col("label")), **{str(y): (str(y), col(str(y))) for y in years}},
-                      "Elever inskrivna första gången, per stadsdel och år")
+    return html_table(
+        df,
+        {"label": ("Stadsdel", col("label")), **{str(y): (str(y), col(str(y))) for y in years}},
+        "Elever inskrivna första gången, per stadsdel och år",
+    )
 
 
 def targets_table(targets: pl.DataFrame) -> str:
-    return html_table(targets, {"period": ("Period", col("period")), "documented": ("Enligt stadens dokument", col("documented", "int")),
-                                "registered": ("I registret", col("registered", "int")), "source": ("Källa", col("source"))},
-                      "Inskrivna elever jämfört med stadens egna uppgifter")
+    return html_table(
+        targets,
+        {
+            "period": ("Period", col("period")),
+            "documented": ("Enligt stadens dokument", col("documented", "int")),
+            "registered": ("I registret", col("registered", "int")),
+            "source": ("Källa", col("source")),
+        },
+        "Inskrivna elever jämfört med stadens egna uppgifter",
+    )
 
 
 def eligibility_table(elig: pl.DataFrame) -> str:
-    return html_table(elig.sort("measure", "pupil_group", "gender_label"), {
-        "measure": ("Mått", col("measure")), "pupil_group": ("Grupp", col("pupil_group")),
-        "gender_label": ("Kön", col("gender_label")), "n": ("Elever", col("n", "int")),
-        "share": ("Andel behöriga", col("share", "pct")), "ci": ("95 % KI", ci())},
-        "Behörighet efter årskurs 9 (vårterminen)")
+    return html_table(
+        elig.sort("measure", "pupil_group", "gender_label"),
+        {
+            "measure": ("Mått", col("measure")),
+            "pupil_group": ("Grupp", col("pupil_group")),
+            "gender_label": ("Kön", col("gender_label")),
+            "n": ("Elever", col("n", "int")),
+            "share": ("Andel behöriga", col("share", "pct")),
+            "ci": ("95 % KI", ci()),
+        },
+        "Behörighet efter årskurs 9 (vårterminen)",
+    )

@@ -91,14 +91,16 @@ class Validator:
                     )
                 if r.success:
                     continue
-                column = meta.get("column") or cfg.kwargs.get("column") or cfg.kwargs.get("column_A") or ""
+                checked = cfg.kwargs.get("column") or cfg.kwargs.get("column_A") or ""
+                column = meta.get("column") or checked  # the name the user knows from the raw file
                 for hit in r.result.get("unexpected_index_list") or []:
                     rule, message = meta["rule"], meta["message"]
                     if meta.get("rule_from_value"):
-                        rule = str(hit.get(column, rule))
+                        rule = str(hit.get(checked, rule))
                         message = IDENTITY_RULES.get(rule, message)
-                    issues.append(RowIssue(int(hit["_i"]), column, rule, f"{message}; {meta['action']}",
-                                           meta.get("scope", "row")))
+                    issues.append(
+                        RowIssue(int(hit["_i"]), column, rule, f"{message}; {meta['action']}", meta.get("scope", "row"))
+                    )
         return issues
 
     def build_docs(self) -> Path | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -28,11 +29,24 @@ class FileRejected(Exception):
 
 @dataclass
 class Extract:
-    rows: pl.DataFrame  # `_row` (unit counted in the load log), `_loc` (where in the file), values
-    rows_read: int
+    """A file's rows: `_row` (unit counted in the load log), `_loc` (where in the file), values.
+
+    Small files come as one frame in `rows`; a large file streams its frames from `stream`,
+    which fills in the counts as it goes, so memory stays bounded by the chunk size.
+    """
+
+    rows: pl.DataFrame | None
+    rows_read: int = 0
     rows_unused: int = 0
     unused_note: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    stream: Callable[[], Iterator[pl.DataFrame]] | None = None
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        if self.stream is not None:
+            yield from self.stream()
+        elif self.rows is not None:
+            yield self.rows
 
 
 def sniff(raw: bytes) -> str:
@@ -76,7 +90,9 @@ def load_json_page(path: Path, what: str) -> list[Any]:
             "looks like this: fetch the page again",
         ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
-        raise FileRejected("file_shape", f"JSON, but not an SS 12000 page: expected an object with a 'data' list of {what}")
+        raise FileRejected(
+            "file_shape", f"JSON, but not an SS 12000 page: expected an object with a 'data' list of {what}"
+        )
     return doc["data"]
 
 
@@ -152,7 +168,7 @@ def normalise_date(value: str | None) -> str | None:
     m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[ T]00:00(:00(\.0+)?)?", s)
     if m:
         return m.group(1)
-    if re.fullmatch(r"\d{5}(\.0+)?", s):  # Excel serial date, e.g. 42064 = 2015-03-02
+    if re.fullmatch(r"\d{5}(\.0+)?", s):  # Excel serial date, e.g. 42065 = 2015-03-02
         return (_EXCEL_EPOCH + timedelta(days=int(float(s)))).isoformat()
     return s
 

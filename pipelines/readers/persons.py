@@ -8,14 +8,25 @@ from pathlib import Path
 import polars as pl
 
 from ..identity import GUID_RE, InvalidIdentity, normalise_guid, parse_identity, platform_ref, pupil_key
-from . import Extract, with_date_checks, load_json_page
+from . import Extract, load_json_page, with_date_checks
 
 SCHEMA = {
-    "_row": pl.Int64, "_loc": pl.String, "person_ref": pl.String, "person_id_status": pl.String,
-    "civic_no_status": pl.String, "pupil_key": pl.String, "gender": pl.String,
-    "birth_year": pl.Int32, "security_marking": pl.String, "enrolment_loc": pl.String,
-    "school_ref": pl.String, "school_year": pl.String, "school_type": pl.String,
-    "start_date": pl.String, "end_date": pl.String, "cancelled": pl.Boolean,
+    "_row": pl.Int64,
+    "_loc": pl.String,
+    "person_ref": pl.String,
+    "person_id_status": pl.String,
+    "civic_no_status": pl.String,
+    "pupil_key": pl.String,
+    "gender": pl.String,
+    "birth_year": pl.Int32,
+    "security_marking": pl.String,
+    "enrolment_loc": pl.String,
+    "school_ref": pl.String,
+    "school_year": pl.String,
+    "school_type": pl.String,
+    "start_date": pl.String,
+    "end_date": pl.String,
+    "cancelled": pl.Boolean,
 }
 
 
@@ -33,33 +44,51 @@ def read_persons(path: Path, key: bytes, on: date) -> Extract:
         guid = normalise_guid(person.get("id"))
         civic = (person.get("civicNo") or {}).get("value") if isinstance(person.get("civicNo"), dict) else None
         base = {
-            "_row": i, "_loc": loc,
+            "_row": i,
+            "_loc": loc,
             "person_ref": platform_ref(key, "person", guid),
             "person_id_status": "ok" if guid and GUID_RE.match(guid) else "malformed",
-            "civic_no_status": "ok", "pupil_key": None, "gender": None, "birth_year": None,
+            "civic_no_status": "ok",
+            "pupil_key": None,
+            "gender": None,
+            "birth_year": None,
             "security_marking": _text(person.get("securityMarking")) or "Ingen",
         }
         try:
             ident = parse_identity(civic, on)
-            base.update(pupil_key=pupil_key(key, ident.digits12), gender=ident.gender,
-                        birth_year=ident.birth_date.year)
+            base.update(pupil_key=pupil_key(key, ident.digits12), gender=ident.gender, birth_year=ident.birth_date.year)
         except InvalidIdentity as e:
             base["civic_no_status"] = e.rule
         enrolments = person.get("enrolments") or []
-        empty = {k: None for k in ("enrolment_loc", "school_ref", "school_year", "school_type", "start_date", "end_date", "cancelled")}
+        empty = {
+            k: None
+            for k in (
+                "enrolment_loc",
+                "school_ref",
+                "school_year",
+                "school_type",
+                "start_date",
+                "end_date",
+                "cancelled",
+            )
+        }
         if not enrolments:
             rows.append({**base, **empty})
         for j, enr in enumerate(enrolments):
             enr = enr if isinstance(enr, dict) else {}
             at = enr.get("enroledAt") if isinstance(enr.get("enroledAt"), dict) else {}
-            rows.append({
-                **base,
-                "enrolment_loc": f"{loc}.enrolments[{j}]",
-                "school_ref": platform_ref(key, "organisation", at.get("id")),
-                "school_year": _text(enr.get("schoolYear")),
-                "school_type": _text(enr.get("schoolType")),
-                "start_date": _text(enr.get("startDate")),
-                "end_date": _text(enr.get("endDate")),
-                "cancelled": bool(enr.get("cancelled", False)),
-            })
-    return Extract(with_date_checks(pl.DataFrame(rows, schema=SCHEMA), ["start_date", "end_date"]), rows_read=len(records))
+            rows.append(
+                {
+                    **base,
+                    "enrolment_loc": f"{loc}.enrolments[{j}]",
+                    "school_ref": platform_ref(key, "organisation", at.get("id")),
+                    "school_year": _text(enr.get("schoolYear")),
+                    "school_type": _text(enr.get("schoolType")),
+                    "start_date": _text(enr.get("startDate")),
+                    "end_date": _text(enr.get("endDate")),
+                    "cancelled": bool(enr.get("cancelled", False)),
+                }
+            )
+    return Extract(
+        with_date_checks(pl.DataFrame(rows, schema=SCHEMA), ["start_date", "end_date"]), rows_read=len(records)
+    )

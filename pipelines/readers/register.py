@@ -9,14 +9,24 @@ from pathlib import Path
 import polars as pl
 
 from ..identity import InvalidIdentity, parse_identity, pupil_key
-from . import Extract, with_date_checks, blank_rows, normalise_date, read_table
+from . import Extract, blank_rows, normalise_date, read_table, with_date_checks
 
 REQUIRED = ["Personnummer", "Inskriven"]
 OPTIONAL = ["Program", "Stadsdel", "Skolenhetskod", "Utskriven", "Urvalsgrund", "Insatser"]
 
 PROGRAMMES = {"ppss": "PPSS", "skolfam": "SkolFam"}
 SELECTION_REASONS = ["Hög frånvaro", "Låga studieresultat", "Social problematik", "Orosanmälan", "Annat"]
-INTERVENTIONS = ["Kurator", "Fältassistent", "SIP", "Mentor", "Hembesök", "Läxhjälp", "Sommarinsats", "Familjebehandling", "Annat"]
+INTERVENTIONS = [
+    "Kurator",
+    "Fältassistent",
+    "SIP",
+    "Mentor",
+    "Hembesök",
+    "Läxhjälp",
+    "Sommarinsats",
+    "Familjebehandling",
+    "Annat",
+]
 
 
 def _fold(s: str) -> str:
@@ -54,23 +64,42 @@ def read_register(path: Path, key: bytes, on: date) -> Extract:
         reasons, bad_reasons = split_vocabulary(row["Urvalsgrund"], SELECTION_REASONS)
         actions, bad_actions = split_vocabulary(row["Insatser"], INTERVENTIONS)
         programme = row["Program"]
-        out.append({
-            "_row": row["_row"], "_loc": row["_loc"],
-            "civic_no_status": status, "pupil_key": pk,
-            "programme": "PPSS" if programme is None else PROGRAMMES.get(_fold(programme), programme),
-            "district": row["Stadsdel"],
-            "school_unit_code": None if row["Skolenhetskod"] is None else row["Skolenhetskod"].removesuffix(".0"),
-            "start_date": normalise_date(row["Inskriven"]),
-            "end_date": normalise_date(row["Utskriven"]),
-            "selection_reasons": reasons, "unknown_selection_reasons": bad_reasons,
-            "interventions": actions, "unknown_interventions": bad_actions,
-        })
+        out.append(
+            {
+                "_row": row["_row"],
+                "_loc": row["_loc"],
+                "civic_no_status": status,
+                "pupil_key": pk,
+                "programme": "PPSS" if programme is None else PROGRAMMES.get(_fold(programme), programme),
+                "district": row["Stadsdel"],
+                "school_unit_code": None if row["Skolenhetskod"] is None else row["Skolenhetskod"].removesuffix(".0"),
+                "start_date": normalise_date(row["Inskriven"]),
+                "end_date": normalise_date(row["Utskriven"]),
+                "selection_reasons": reasons,
+                "unknown_selection_reasons": bad_reasons,
+                "interventions": actions,
+                "unknown_interventions": bad_actions,
+            }
+        )
     schema = {
-        "_row": pl.Int64, "_loc": pl.String, "civic_no_status": pl.String, "pupil_key": pl.String,
-        "programme": pl.String, "district": pl.String, "school_unit_code": pl.String,
-        "start_date": pl.String, "end_date": pl.String,
-        "selection_reasons": pl.List(pl.String), "unknown_selection_reasons": pl.String,
-        "interventions": pl.List(pl.String), "unknown_interventions": pl.String,
+        "_row": pl.Int64,
+        "_loc": pl.String,
+        "civic_no_status": pl.String,
+        "pupil_key": pl.String,
+        "programme": pl.String,
+        "district": pl.String,
+        "school_unit_code": pl.String,
+        "start_date": pl.String,
+        "end_date": pl.String,
+        "selection_reasons": pl.List(pl.String),
+        "unknown_selection_reasons": pl.String,
+        "interventions": pl.List(pl.String),
+        "unknown_interventions": pl.String,
     }
-    return Extract(with_date_checks(pl.DataFrame(out, schema=schema), ["start_date", "end_date"]), rows_read=df.height, rows_unused=df.height - kept.height,
-                   unused_note="empty rows", extras={"encoding": encoding})
+    return Extract(
+        with_date_checks(pl.DataFrame(out, schema=schema), ["start_date", "end_date"]),
+        rows_read=df.height,
+        rows_unused=df.height - kept.height,
+        unused_note="empty rows",
+        extras={"encoding": encoding},
+    )

@@ -13,5 +13,5 @@ create or replace macro school_days(a, b) as (
 
 -- Meritvärde points (Skolverket, "Meritpoäng för gymnasiestudier"): A=20 ... E=10, F and '-' 0.
 create or replace macro grade_points(g) as (
-    case g when 'A' then 20.0 when 'B' then 17.5 when 'C' then 15.0 when 'D' then 12.5 when 'E' then 10.0 else 0.0 end
+    cast(case g when 'A' then 20 when 'B' then 17.5 when 'C' then 15 when 'D' then 12.5 when 'E' then 10 else 0 end as double)
 );

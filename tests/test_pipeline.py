@@ -1,0 +1,293 @@
+"""End to end, as a user runs it: `ppss` on small generated data, notebooks executed by a
+real kernel, the report opened in headless Chromium, and a privacy scan of every output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import papermill
+import pytest
+
+from pipelines.cli import main
+from pipelines.config import paths
+from pipelines.demo import write_demo
+
+pytestmark = pytest.mark.e2e
+YEAR = "2016"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    raw, store, out = root / "raw", root / "ppss.duckdb", root / "reports"
+    write_demo(raw, seed=11, scale="tiny")
+    status = main(["run", "--raw", str(raw), "--year", YEAR, "--store", str(store), "--out", str(out)])
+    return {"root": root, "raw": raw, "store": store, "out": out, "status": status}
+
+
+def _copy(run, name: str) -> tuple[Path, Path]:
+    """A private copy of the raw folder, loaded into a store of its own (files are known
+    by their path, so a copy elsewhere is a new set of files)."""
+    dst = run["root"] / name
+    shutil.copytree(run["raw"], dst / "raw")
+    assert main(["ingest", "--raw", str(dst / "raw"), "--store", str(dst / "ppss.duckdb")]) == 0
+    return dst / "raw", dst / "ppss.duckdb"
+
+
+def _q(store: Path, sql: str):
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_run_writes_report_and_validation_docs(run) -> None:
+    assert run["status"] == 0
+    html = (run["out"] / YEAR / f"uppfoljning_{YEAR}.html").read_text(encoding="utf-8")
+    assert html.count("<svg") >= 6
+    assert "Uppföljning av PPSS 2016" in html and 'lang="sv"' in html
+    assert not re.search(r'<(script|link|img)\b[^>]*(src|href)="https?:', html)
+    assert "<pre" not in html or "ppss" not in html.split("<pre")[1][:200]  # no code cells
+    docs = run["out"] / "validation" / "index.html"
+    assert docs.exists()
+    for page in (run["out"] / "validation").rglob("*.html"):
+        assert not re.search(r'<(script|link)\b[^>]*(src|href)="https?:', page.read_text(encoding="utf-8")), page
+
+
+def test_every_file_reconciles_and_bad_rows_are_located(run) -> None:
+    rows = _q(run["store"], "select path, rows_read, rows_loaded, rows_quarantined, rows_unused, status from load_log")
+    assert rows and all(r[1] == r[2] + r[3] + r[4] for r in rows)
+    assert {r[5] for r in rows} == {"loaded"}
+    rules = dict(_q(run["store"], "select rule, count(*) from quarantine group by rule"))
+    assert rules.get("civic_no_check_digit", 0) >= 2  # typing errors planted in persons and the register
+    assert rules.get("absence_exceeds_offered") == 1 and rules.get("minutes_invalid") == 1
+    assert rules.get("grade_value") == 1 and rules.get("subject_code_unknown") == 1
+    locations = [r[0] for r in _q(run["store"], "select location from quarantine where rule = 'grade_value'")]
+    assert re.fullmatch(r"/betyg/elev\[\d+\]/ämnesbetyg\[\d+\]", locations[0])
+
+
+def test_public_tables_have_the_contract_columns(run) -> None:
+    cols = {
+        r[0]
+        for r in _q(
+            run["store"], "select column_name from information_schema.columns where table_name = 'pupil_term_outcomes'"
+        )
+    }
+    contract = {
+        "pupil_key",
+        "term",
+        "term_year",
+        "school_year",
+        "school_unit_code",
+        "gender",
+        "n_graded",
+        "n_passed",
+        "share_passed",
+        "merit_value_16",
+        "merit_value_17",
+        "eligible_vocational",
+        "eligible_hp_ek_hu_sa",
+        "eligible_hp_na_te",
+        "eligible_hp_es",
+        "offered_minutes",
+        "absence_rate",
+        "invalid_absence_rate",
+        "in_programme",
+    }
+    assert contract <= cols
+    grain = _q(run["store"], "select count(*) - count(distinct (pupil_key, term, term_year)) from pupil_term_outcomes")
+    assert grain == [(0,)]
+
+
+def test_ingesting_the_same_files_again_changes_nothing(run) -> None:
+    raw, store = _copy(run, "again")
+    before = _q(store, "select count(*), sum(rows_loaded) from load_log") + _q(store, "select count(*) from src_grades")
+    assert main(["ingest", "--raw", str(raw), "--store", str(store)]) == 0
+    after = _q(store, "select count(*), sum(rows_loaded) from load_log") + _q(store, "select count(*) from src_grades")
+    assert before == after
+
+
+def test_changed_file_is_a_new_version_and_the_old_one_superseded(run) -> None:
+    raw, store = _copy(run, "changed")
+    page = next((raw / "ss12000").glob("attendance_*.json"))
+    doc = json.loads(page.read_text(encoding="utf-8"))
+    doc["data"] = doc["data"][:-10]
+    page.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["ingest", "--raw", str(raw), "--store", str(store)]) == 0
+    versions = _q(store, f"select status, rows_read from load_log where path like '%{page.name}' order by file_id")
+    assert [v[0] for v in versions] == ["superseded", "loaded"]
+    assert versions[0][1] - versions[1][1] == 10
+    n_src = _q(store, "select count(*) from src_attendance")[0][0]
+    n_log = _q(store, "select sum(rows_loaded) from load_log where kind = 'attendance' and status = 'loaded'")[0][0]
+    assert n_src == n_log
+
+
+def test_rejected_file_exit_2_and_report_refuses(run, capsys) -> None:
+    raw, store = _copy(run, "rejected")
+    (raw / "ss12000" / "persons_999.json").write_text("<html><body>Gateway Timeout</body></html>")
+    assert main(["ingest", "--raw", str(raw), "--store", str(store)]) == 2
+    err = capsys.readouterr()
+    assert "HTML page" in err.out and "rejected" in err.out
+    row = _q(store, "select status, rows_read, message from load_log where path like '%persons_999.json'")[0]
+    assert row[0] == "rejected" and "HTML page" in row[2]
+    assert main(["build", "--store", str(store)]) == 0
+    assert main(["ingest", "--raw", str(raw), "--store", str(store)]) == 2  # still rejected, nothing new logged
+    assert _q(store, "select count(*) from load_log where path like '%persons_999.json'") == [(1,)]
+    capsys.readouterr()
+    assert main(["report", "--year", YEAR, "--store", str(store), "--out", str(run["root"] / "r2")]) == 1
+    assert "--allow-rejected" in capsys.readouterr().err
+
+
+def test_export_cut_off_after_loaded_chunks_loads_nothing(run, monkeypatch, capsys) -> None:
+    from pipelines import ingest as ingest_mod
+    from pipelines.readers.grades import read_grades
+
+    raw, store = _copy(run, "cutoff")
+    newest = sorted((raw / "skolplattformen").glob("*.xml"))[-1]
+    data = newest.read_bytes()
+    newest.write_bytes(data[: len(data) * 3 // 4])  # a transfer that broke off
+    reader, load, finish = ingest_mod.KINDS["grades"]
+    monkeypatch.setitem(ingest_mod.KINDS, "grades", (lambda p, k, on: read_grades(p, k, chunk_rows=1000), load, finish))
+    assert main(["ingest", "--raw", str(raw), "--store", str(store)]) == 2
+    assert "breaks off" in capsys.readouterr().out
+    file_id, status = _q(
+        store, f"select file_id, status from load_log where path like '%{newest.name}' order by file_id"
+    )[-1]
+    assert status == "rejected"
+    assert _q(store, f"select count(*) from src_grades where file_id = {file_id}") == [(0,)]
+    assert _q(store, f"select count(*) from quarantine where file_id = {file_id}") == [(1,)]
+    # the version loaded before stays current
+    assert _q(store, f"select count(*) from load_log where path like '%{newest.name}' and status = 'loaded'") == [(1,)]
+
+
+def test_killed_load_leaves_the_store_as_it_was(run) -> None:
+    raw, store = _copy(run, "killed")
+    for page in (raw / "skolplattformen").glob("*.xml"):
+        page.write_text(page.read_text(encoding="utf-8").replace("<prövning>false", "<prövning>true"), encoding="utf-8")
+    digest = hashlib.sha256(store.read_bytes()).hexdigest()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "ingest", "--raw", str(raw), "--store", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not list(store.parent.glob(".*.building")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the load finished before it could be killed"
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert hashlib.sha256(store.read_bytes()).hexdigest() == digest
+    assert main(["ingest", "--raw", str(raw), "--store", str(store)]) == 0  # the next writer cleans up
+    assert not list(store.parent.glob(".*.building"))
+
+
+def test_readers_never_block_a_rebuild(run) -> None:
+    store = run["root"] / "reader.duckdb"
+    shutil.copyfile(run["store"], store)
+    reader = duckdb.connect(str(store), read_only=True)
+    try:
+        assert main(["build", "--store", str(store)]) == 0
+        assert reader.execute("select count(*) from pupil_term_outcomes").fetchall()[0][0] > 0
+    finally:
+        reader.close()
+
+
+def test_no_identity_number_guid_or_name_reaches_processed_or_reports(run) -> None:
+    forbidden: set[str] = set()
+    for page in (run["raw"] / "ss12000").glob("persons_*.json"):
+        for p in json.loads(page.read_text(encoding="utf-8"))["data"]:
+            digits = re.sub(r"\D", "", p["civicNo"]["value"])
+            forbidden |= {
+                p["civicNo"]["value"],
+                digits[-10:],
+                p["id"],
+                p["id"].upper(),
+                p["givenName"] + " " + p["familyName"],
+            }
+            if len(p["familyName"]) > 6:
+                forbidden.add(p["familyName"])
+    con = duckdb.connect(str(run["store"]), read_only=True)
+    try:
+        con.execute("create temp table forbidden as select unnest(?::varchar[]) as v", [sorted(forbidden)])
+        columns = con.execute("""select table_name, column_name from information_schema.columns
+                                 where data_type like 'VARCHAR%' and table_catalog <> 'temp'""").fetchall()
+        assert len(columns) > 20
+        for table, column in columns:
+            hits = con.execute(
+                f'select count(*) from "{table}" as t join forbidden as f on contains(t."{column}", f.v)'
+            ).fetchall()[0][0]
+            assert hits == 0, f"{table}.{column} holds personal data"
+    finally:
+        con.close()
+    pnr = re.compile(r"(?<!\d)(\d{2})?\d{6}[-+]?\d{4}(?!\d)")
+    for path in run["out"].rglob("*"):
+        if path.is_file() and path.suffix in (".html", ".ipynb", ".json", ".css"):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for value in forbidden:
+                assert value not in text, f"{path} contains personal data"
+            for m in pnr.finditer(text):
+                assert re.sub(r"\D", "", m.group(0))[-10:] not in forbidden, f"{path}: identity number"
+
+
+def test_explore_notebook_runs_with_a_real_kernel(run, tmp_path) -> None:
+    out = tmp_path / "explore.ipynb"
+    papermill.execute_notebook(
+        str(paths().notebooks / "explore.ipynb"),
+        str(out),
+        parameters={"store": str(run["store"])},
+        progress_bar=False,
+        cwd=str(paths().notebooks),
+    )
+    nb = json.loads(out.read_text(encoding="utf-8"))
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum("image/svg+xml" in o.get("data", {}) for o in outputs) >= 2
+
+
+def test_report_renders_in_headless_chromium(run, tmp_path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing on CI (.ci/run installs it)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    html = run["out"] / YEAR / f"uppfoljning_{YEAR}.html"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,4000",
+    ]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.stdout.count("<svg") >= 6 and "Behörighet till gymnasiet" in dom.stdout
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 50_000  # a rendered page, not a blank one
+
+
+def test_usage_errors_exit_1_with_a_message(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("PPSS_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("PPSS_PSEUDONYM_KEY_FILE", raising=False)
+    (tmp_path / "persons_1.json").write_text('{"data": []}')
+    assert main(["ingest", "--raw", str(tmp_path), "--store", str(tmp_path / "s.duckdb")]) == 1
+    assert "PPSS_PSEUDONYM_KEY" in capsys.readouterr().err
+    assert main(["report", "--year", YEAR, "--store", str(tmp_path / "none.duckdb")]) == 1
+    assert "no store" in capsys.readouterr().err
+    assert main(["report", "--year", YEAR, "--store", str(tmp_path / "none.duckdb"), "--min-cell", "3"]) == 1
