@@ -290,6 +290,76 @@ def _write_json_pages(out: Path, stem: str, records: list[dict], page_size: int)
     return written
 
 
+class _PageWriter:
+    """SS 12000 pages written as records arrive: `{"data": [...], "pageToken": ...}`."""
+
+    def __init__(self, folder: Path, stem: str, page_size: int) -> None:
+        self.folder, self.stem, self.page_size = folder, stem, page_size
+        self.buffer: list[dict] = []
+        self.count = self.pages = 0
+
+    def add(self, record: dict) -> None:
+        self.buffer.append(record)
+        self.count += 1
+        if len(self.buffer) == self.page_size:
+            self._flush(last=False)
+
+    def _flush(self, last: bool) -> None:
+        self.pages += 1
+        token = None if last else f"page-{self.pages + 1}"
+        path = self.folder / f"{self.stem}_{self.pages:03d}.json"
+        path.write_text(json.dumps({"data": self.buffer, "pageToken": token}, ensure_ascii=False), encoding="utf-8")
+        self.buffer = []
+
+    def close(self) -> int:
+        if self.buffer or not self.pages:
+            self._flush(last=True)
+        else:  # the last full page said another would follow: rewrite its token
+            path = self.folder / f"{self.stem}_{self.pages:03d}.json"
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc["pageToken"] = None
+            path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        return self.count
+
+
+def _pupil_grades(world: DemoWorld, terms: list[tuple[str, int, date]], seed: int, i: int) -> list[dict]:
+    """One pupil's terminsbetyg, the same in every export (a random stream per pupil)."""
+    rng = np.random.default_rng([seed, i])
+    p = world.pupils[i]
+    mine = []
+    for term, year, when in terms:
+        y = year if term == "HT" else year - 1
+        g = world.grade_of(p, y)
+        if not 6 <= g <= 9 or (p.leaves and p.leaves <= when):
+            continue
+        school = world.schools[world.school_in(p, when)]
+        absent = p.absence * (1.3 if not (p.enrolled and p.enrolled < when) else 0.8)
+        base = world.grade_score(p, when)
+        subjects = [("SVA" if p.sva else s, None) for s in SUBJECTS]
+        if p.m2 and g >= 6:
+            subjects.append(("M2", p.m2))
+        if p.ml:
+            subjects.append(("ML", p.ml))
+        for subject, lang in subjects:
+            # a streck (no basis for assessment) becomes likely with very high absence
+            streck = absent > 0.25 and rng.random() < absent
+            value = "-" if streck else _letter(base + rng.normal(0, 0.6))
+            mine.append(
+                {
+                    "subject": subject,
+                    "lang": lang,
+                    "value": value,
+                    "term": term,
+                    "year": year,
+                    "date": when,
+                    "school": school.guid,
+                    "final": term == "VT" and g == 9,
+                    "long": i % 9 == 0,
+                }
+            )
+    return mine
+
+
 def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, int]:
     """Write the demo inputs to `out`; returns counts of what was written."""
     out = Path(out)
@@ -363,8 +433,9 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
     counts["persons"] = len(persons)
     _write_json_pages(out / "ss12000", "persons", persons, 1000)
 
-    # Attendance, one record per pupil and month (one school reports Dec-Jan as one period)
-    records = []
+    # Attendance, one record per pupil and month (one school reports Dec-Jan as one period),
+    # written page by page so memory stays bounded at city and country scale
+    pages = _PageWriter(out / "ss12000", "attendance", 20_000)
     straddle = {world.schools[3].guid}
     for p in world.pupils:
         activity = _guid(rng)
@@ -390,61 +461,27 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
                 rate = world.absence_rate(p, m)
                 absent = round(offered * rate)
                 invalid = round(absent * (0.3 + 0.4 * (p.absence > 0.1)))
-                records.append(
-                    {
-                        "activity": {"id": activity, "displayName": f"Klass {6 + y - p.entry_year}"},
-                        "student": {"id": p.guid},
-                        "startDate": start.isoformat(),
-                        "endDate": end.isoformat(),
-                        "attendanceSum": offered - absent,
-                        "validAbsenceSum": absent - invalid,
-                        "invalidAbsenceSum": invalid,
-                        "otherAttendanceSum": 0,
-                        "reportedSum": offered,
-                        "offeredSum": offered,
-                    }
-                )
-    records[5]["invalidAbsenceSum"] = records[5]["offeredSum"] + 60  # impossible: absence > offered
-    records[9]["validAbsenceSum"] = -30  # impossible: negative minutes
-    counts["attendance"] = len(records)
-    _write_json_pages(out / "ss12000", "attendance", records, 20_000)
+                record = {
+                    "activity": {"id": activity, "displayName": f"Klass {6 + y - p.entry_year}"},
+                    "student": {"id": p.guid},
+                    "startDate": start.isoformat(),
+                    "endDate": end.isoformat(),
+                    "attendanceSum": offered - absent,
+                    "validAbsenceSum": absent - invalid,
+                    "invalidAbsenceSum": invalid,
+                    "otherAttendanceSum": 0,
+                    "reportedSum": offered,
+                    "offeredSum": offered,
+                }
+                if pages.count == 5:
+                    record["invalidAbsenceSum"] = offered + 60  # impossible: absence > offered
+                if pages.count == 9:
+                    record["validAbsenceSum"] = -30  # impossible: negative minutes
+                pages.add(record)
+    counts["attendance"] = pages.close()
 
     # Grades: two successive exports; each <elev> carries the complete list at export time
     terms = _terms()
-    grades: dict[int, list[dict]] = {}
-    for i, p in enumerate(world.pupils):
-        mine = []
-        for term, year, when in terms:
-            y = year if term == "HT" else year - 1
-            g = world.grade_of(p, y)
-            if not 6 <= g <= 9 or (p.leaves and p.leaves <= when):
-                continue
-            school = world.schools[world.school_in(p, when)]
-            absent = p.absence * (1.3 if not (p.enrolled and p.enrolled < when) else 0.8)
-            base = world.grade_score(p, when)
-            subjects = [("SVA" if p.sva else s, None) for s in SUBJECTS]
-            if p.m2 and g >= 6:
-                subjects.append(("M2", p.m2))
-            if p.ml:
-                subjects.append(("ML", p.ml))
-            for subject, lang in subjects:
-                # a streck (no basis for assessment) becomes likely with very high absence
-                streck = absent > 0.25 and rng.random() < absent
-                value = "-" if streck else _letter(base + rng.normal(0, 0.6))
-                mine.append(
-                    {
-                        "subject": subject,
-                        "lang": lang,
-                        "value": value,
-                        "term": term,
-                        "year": year,
-                        "date": when,
-                        "school": school.guid,
-                        "final": term == "VT" and g == 9,
-                        "long": i % 9 == 0,
-                    }
-                )
-        grades[i] = mine
     exports = [(date(2015, 6, 30), "betyg_export_2015-06-30.xml"), (date(2017, 6, 30), "betyg_export_2017-06-30.xml")]
     n_elements = 0
     for k, (tom, name) in enumerate(exports):
@@ -455,7 +492,7 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
                 f'from="2012-07-01" tom="{tom.isoformat()}">\n'
             )
             for i, p in enumerate(world.pupils):
-                mine = [g for g in grades[i] if g["date"] <= tom]
+                mine = [g for g in _pupil_grades(world, terms, seed, i) if g["date"] <= tom]
                 if not any(g["date"] > earlier for g in mine):
                     continue
                 if k == 0 and i % 97 == 1 and mine:
