@@ -37,7 +37,7 @@ lint: setup ## ruff
 	$(VENV)/bin/ruff check pipelines tests
 
 lab: setup ## JupyterLab on the notebooks (opens the store read-only)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench: setup ## time the pipeline at city scale (about 90,000 pupils; takes a while)
 	$(VENV)/bin/python -m pipelines.bench --scale city

@@ -330,9 +330,9 @@ def load_file(con, validator: Validator, ingest_id: int, key: bytes, on: date, p
         ex = read(path, key, on)
         ex.extras["file_name"] = path.name
         # Large files arrive in chunks: each is validated, loaded and forgotten before the next.
-        for part, frame in enumerate(ex.frames(), start=1):
+        for frame in ex.frames():
             rows = frame.with_row_index("_i")
-            issues = validator.validate(kind, frame, shown if part == 1 else f"{shown} [part {part}]")
+            issues = validator.validate(kind, frame, shown)
             bad_rows = {int(rows["_row"][i.index]) for i in issues if i.scope == "row"}
             dropped = {i.index for i in issues if i.scope != "row"}
             good = rows.filter(~pl.col("_row").is_in(list(bad_rows)))

@@ -11,6 +11,7 @@ import pytest
 from pipelines.build import build
 from pipelines.identity import pupil_key
 from pipelines.ingest import ingest
+from pipelines.report import run_report
 from pipelines.store import connect_readonly
 
 from .contract_data import Case, attendance, grade_xml, write_inputs
@@ -228,7 +229,7 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory, monkeypatch_module):
+def contract_store(tmp_path_factory, monkeypatch_module):
     raw = tmp_path_factory.mktemp("contract")
     ids = write_inputs(raw, CASES)
     monkeypatch_module.setenv("PPSS_PSEUDONYM_KEY", KEY)
@@ -236,6 +237,12 @@ def outcomes(tmp_path_factory, monkeypatch_module):
     summary = ingest(raw, store)
     assert not summary.rejected, [f.message for f in summary.files]
     build(store)
+    return store, ids
+
+
+@pytest.fixture(scope="module")
+def outcomes(contract_store):
+    store, ids = contract_store
     con = connect_readonly(store)
     rows = con.sql("select * from pupil_term_outcomes").pl()
     con.close()
@@ -267,3 +274,14 @@ def test_removed_export_grades_leave_no_autumn_grades(outcomes) -> None:
     by_key, ids = outcomes[0]["removed_grade"], outcomes[1]
     row = by_key[(pupil_key(KEY.encode(), ids["removed_grade"]), "HT", 2015)]
     assert row["n_graded"] is None  # the earlier export's HT 2015 grades are gone from the newest
+
+
+@pytest.mark.e2e
+def test_report_renders_on_a_store_of_a_few_hand_written_pupils(contract_store, tmp_path) -> None:
+    """A store of about 30 pupils, one of them enrolled: every section renders, figures suppressed."""
+    store, _ = contract_store
+    html = run_report(2016, store, tmp_path, min_cell=10).read_text(encoding="utf-8")
+    assert "Uppföljning av PPSS 2016" in html and "Demodata" not in html
+    assert html.count('<td class="num">..</td>') >= 3  # the one enrolled pupil is never shown
+    assert "För få elever" in html  # text written from the numbers says there are too few
+    assert 'class="ansi' not in html and "Traceback" not in html

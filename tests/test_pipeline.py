@@ -60,7 +60,9 @@ def test_run_writes_report_and_validation_docs(run) -> None:
     assert not re.search(r'<(script|link|img)\b[^>]*(src|href)="https?:', html)
     assert "<pre" not in html or "ppss" not in html.split("<pre")[1][:200]  # no code cells
     docs = run["out"] / "validation" / "index.html"
-    assert docs.exists()
+    index = docs.read_text(encoding="utf-8")
+    assert "persons_001.json" in index and "betyg_export_2017-06-30.xml" in index
+    assert "✘ grade_value, subject_code_unknown" in index  # the planted bad grades, by rule
     for page in (run["out"] / "validation").rglob("*.html"):
         assert not re.search(r'<(script|link)\b[^>]*(src|href)="https?:', page.read_text(encoding="utf-8")), page
 
@@ -157,7 +159,7 @@ def test_export_cut_off_after_loaded_chunks_loads_nothing(run, monkeypatch, caps
     newest = sorted((raw / "skolplattformen").glob("*.xml"))[-1]
     data = newest.read_bytes()
     newest.write_bytes(data[: len(data) * 3 // 4])  # a transfer that broke off
-    reader, load, finish = ingest_mod.KINDS["grades"]
+    _, load, finish = ingest_mod.KINDS["grades"]
     monkeypatch.setitem(ingest_mod.KINDS, "grades", (lambda p, k, on: read_grades(p, k, chunk_rows=1000), load, finish))
     assert main(["ingest", "--raw", str(raw), "--store", str(store)]) == 2
     assert "breaks off" in capsys.readouterr().out
@@ -291,3 +293,52 @@ def test_usage_errors_exit_1_with_a_message(tmp_path, monkeypatch, capsys) -> No
     assert main(["report", "--year", YEAR, "--store", str(tmp_path / "none.duckdb")]) == 1
     assert "no store" in capsys.readouterr().err
     assert main(["report", "--year", YEAR, "--store", str(tmp_path / "none.duckdb"), "--min-cell", "3"]) == 1
+
+
+def test_jupyterlab_serves_the_notebooks(tmp_path) -> None:
+    """`make lab`: a real JupyterLab server lists the notebooks and offers the python3 kernel."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = "ppss-test"
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
+    lab = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--notebook-dir={paths().notebooks}",
+            *(["--allow-root"] if os.geteuid() == 0 else []),  # CI runs as root
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/contents?token={token}", timeout=5) as r:
+                    contents = json.load(r)
+                break
+            except OSError:
+                if time.time() > deadline or lab.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        names = {c["name"] for c in contents["content"]}
+        assert {"yearly_followup.ipynb", "explore.ipynb"} <= names
+        with urllib.request.urlopen(f"{base}/api/kernelspecs?token={token}", timeout=10) as r:
+            assert "python3" in json.load(r)["kernelspecs"]
+        with urllib.request.urlopen(f"{base}/lab?token={token}", timeout=10) as r:
+            assert r.status == 200 and b"JupyterLab" in r.read()
+    finally:
+        lab.terminate()
+        lab.wait(timeout=30)
