@@ -44,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, stage_args in stages:
         results["stages"][name] = _run(stage_args)
         stage = results["stages"][name]
-        print(f"{name:<10} {stage['seconds']:>8.1f} s  {stage['peak_rss_mb']:>6} MB",
-              flush=True)
+        print(f"{name:<10} {stage['seconds']:>8.1f} s  {stage['peak_rss_mb']:>6} MB", flush=True)
     results["raw_mb"] = round(sum(f.stat().st_size for f in raw.rglob("*") if f.is_file()) / 2**20)
     results["store_mb"] = round(store.stat().st_size / 2**20)
     print(f"raw {results['raw_mb']} MB, store {results['store_mb']} MB")

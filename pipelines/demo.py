@@ -23,17 +23,9 @@ import numpy as np
 import xlsxwriter
 
 from .identity import DEMO_MARKER
+from .reference import PROGRAMME_DISTRICTS
 
-DISTRICTS = [
-    "Enskede-Årsta-Vantör",
-    "Farsta",
-    "Hässelby-Vällingby",
-    "Rinkeby-Kista",
-    "Skarpnäck",
-    "Skärholmen",
-    "Spånga-Tensta",
-    "Älvsjö",
-]
+DISTRICTS = PROGRAMME_DISTRICTS
 OTHER_DISTRICTS = ["Bromma", "Kungsholmen", "Norrmalm", "Södermalm", "Östermalm", "Hägersten-Liljeholmen"]
 SCHOOL_YEARS = range(2012, 2017)  # 2012/13 .. 2016/17
 SUBJECTS = ["BI", "BL", "EN", "FY", "GE", "HI", "HKK", "IDH", "KE", "MA", "MU", "RE", "SH", "SL", "SV", "TK"]

@@ -71,6 +71,17 @@ def _mean_ci(values: np.ndarray) -> tuple[float, float, float, int]:
     return mean, mean - half, mean + half, n
 
 
+def _with_all_genders(rows: pl.DataFrame) -> pl.DataFrame:
+    """Each row once as `Samtliga` and once under its gender (rows without F/M only in `Samtliga`)."""
+    labelled = rows.with_columns(pl.col("gender").replace_strict(GENDER, default=None).alias("gender_label"))
+    return pl.concat(
+        [
+            labelled.with_columns(pl.lit(ALL).alias("gender_label")),
+            labelled.filter(pl.col("gender_label").is_not_null()),
+        ]
+    )
+
+
 def _blank(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """Null the figures of suppressed rows, so nothing downstream can show them."""
     return df.with_columns(pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c) for c in columns)
@@ -201,10 +212,8 @@ def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFra
         .then(pl.lit("Minskat"))
         .otherwise(pl.lit("Oförändrat"))
         .alias("direction"),
-        pl.col("gender").replace_strict(GENDER, default=None).alias("gender_label"),
     )
-    everyone = rows.with_columns(pl.lit(ALL).alias("gender_label"))
-    both = pl.concat([everyone, rows.filter(pl.col("gender_label").is_not_null())])
+    both = _with_all_genders(rows)
     indiv = (
         both.group_by("gender_label", "direction")
         .agg(pl.len().alias("k"))
@@ -248,11 +257,7 @@ def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFra
 
 def grade9_eligibility(con, year: int, min_cell: int) -> pl.DataFrame:
     """Eligibility at the end of årskurs 9: enrolled vs other pupils of the same schools, by gender."""
-    rows = _query(con, "grade9_outcomes", year)
-    rows = rows.with_columns(pl.col("gender").replace_strict(GENDER, default=None).alias("gender_label"))
-    both = pl.concat(
-        [rows.with_columns(pl.lit(ALL).alias("gender_label")), rows.filter(pl.col("gender_label").is_not_null())]
-    )
+    both = _with_all_genders(_query(con, "grade9_outcomes", year))
     parts = [
         both.group_by("pupil_group", "gender_label").agg(
             pl.lit(label).alias("measure"), pl.len().alias("n"), pl.col(col).fill_null(False).sum().alias("k")

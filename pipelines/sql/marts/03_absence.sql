@@ -1,48 +1,9 @@
--- Attendance minutes per pupil and term, and per pupil and month. A record crossing a
+-- Attendance minutes per pupil and month, and per pupil and term. A record crossing a month
 -- boundary is split in proportion to school days (macro school_days); a record whose days
--- are all weekend days is split by calendar days. Periods with no record are missing data:
--- they add nothing to offered minutes, so they never read as zero absence.
-create or replace table term_absence as
-with records as (
-    select *, school_days(start_date, end_date) as record_days, datediff('day', start_date, end_date) + 1 as record_span
-    from stg_attendance
-),
-
-parts as (
-    select
-        r.pupil_key, t.term, t.term_year, r.offered, r.valid_absence, r.invalid_absence, r.record_days, r.record_span,
-        greatest(r.start_date, t.term_start) as part_start,
-        least(r.end_date, t.term_end) as part_end
-    from records as r
-    inner join terms as t on r.start_date <= t.term_end and r.end_date >= t.term_start
-),
-
-weighted as (
-    select
-        *,
-        case
-            when record_days > 0 then school_days(part_start, part_end) / record_days
-            else (datediff('day', part_start, part_end) + 1) / record_span
-        end as weight
-    from parts
-),
-
-final as (
-    select
-        pupil_key, term, term_year,
-        sum(weight * offered) as offered_minutes,
-        sum(weight * valid_absence) as valid_absence_minutes,
-        sum(weight * invalid_absence) as invalid_absence_minutes
-    from weighted
-    group by all
-)
-
-select
-    *,
-    (valid_absence_minutes + invalid_absence_minutes) / nullif(offered_minutes, 0) as absence_rate,
-    invalid_absence_minutes / nullif(offered_minutes, 0) as invalid_absence_rate
-from final;
-
+-- are all weekend days is split by calendar days. Terms are whole months, so a term is the
+-- sum of its months: the same split as splitting the record at the term boundary directly.
+-- Periods with no record are missing data: they add nothing to offered minutes, so they
+-- never read as zero absence.
 create or replace table pupil_month_attendance as
 with records as (
     select *, school_days(start_date, end_date) as record_days, datediff('day', start_date, end_date) + 1 as record_span
@@ -78,11 +39,31 @@ final as (
     select
         pupil_key, month_start,
         sum(weight * offered) as offered_minutes,
-        sum(weight * (valid_absence + invalid_absence)) as absence_minutes,
+        sum(weight * valid_absence) as valid_absence_minutes,
         sum(weight * invalid_absence) as invalid_absence_minutes
     from weighted
     group by all
 )
 
-select *, absence_minutes / nullif(offered_minutes, 0) as absence_rate
+select
+    *,
+    (valid_absence_minutes + invalid_absence_minutes) / nullif(offered_minutes, 0) as absence_rate
+from final;
+
+create or replace table term_absence as
+with final as (
+    select
+        m.pupil_key, t.term, t.term_year,
+        sum(m.offered_minutes) as offered_minutes,
+        sum(m.valid_absence_minutes) as valid_absence_minutes,
+        sum(m.invalid_absence_minutes) as invalid_absence_minutes
+    from pupil_month_attendance as m
+    inner join terms as t on m.month_start between t.term_start and t.term_end
+    group by all
+)
+
+select
+    *,
+    (valid_absence_minutes + invalid_absence_minutes) / nullif(offered_minutes, 0) as absence_rate,
+    invalid_absence_minutes / nullif(offered_minutes, 0) as invalid_absence_rate
 from final;
