@@ -42,7 +42,12 @@ def _print_ingest(summary) -> None:
         print(f"  {f.status:<10} {f.path:<{width}}  {f.message}")
     for path in summary.ignored:
         print(f"  {'ignored':<10} {path:<{width}}  not an input file name of the data contract")
-    total_q = sum(f.rows_quarantined for f in summary.files)
+    if summary.held:
+        print(
+            "checks across files (re-run on every ingest): "
+            + ", ".join(f"{n} rows {rule}" for rule, n in summary.held.items())
+        )
+    total_q = sum(f.rows_quarantined for f in summary.files) + sum(summary.held.values())
     if total_q:
         print(
             f"{total_q} rows quarantined: see table `quarantine` in the store"
@@ -97,6 +102,13 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _status(args: argparse.Namespace) -> int:
+    from .status import status_lines
+
+    print("\n".join(status_lines(_store(args))))
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     status = _ingest(args)
     _build(args)
@@ -129,6 +141,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--min-cell", type=int, default=10)
     r.add_argument("--allow-rejected", action="store_true")
     r.set_defaults(func=_report)
+    st = sub.add_parser("status", help="files, counts, quarantined rows by rule, and what to do next")
+    st.add_argument("--store")
+    st.set_defaults(func=_status)
     u = sub.add_parser("run", help="ingest + build + report")
     u.add_argument("--raw", required=True)
     u.add_argument("--year", type=int, required=True)

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
 SQL_DIR = PACKAGE_DIR / "sql"
 
 
 def project_root() -> Path:
-    """The repository root: PPSS_HOME if set, else the folder holding the package."""
+    """Where data/ and reports/ live: PPSS_HOME if set, else the repository."""
     env = os.environ.get("PPSS_HOME")
-    return Path(env).resolve() if env else PACKAGE_DIR.parent
+    return Path(env).resolve() if env else REPO_DIR
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,12 @@ class Paths:
         return self.root / "reports"
 
     @property
-    def expectations(self) -> Path:
-        return self.root / "expectations"
+    def expectations(self) -> Path:  # part of the code: always the repository's
+        return REPO_DIR / "expectations"
 
     @property
-    def notebooks(self) -> Path:
-        return self.root / "notebooks"
+    def notebooks(self) -> Path:  # part of the code: always the repository's
+        return REPO_DIR / "notebooks"
 
 
 def paths() -> Paths:

@@ -117,6 +117,10 @@ def make_civic(rng: np.random.Generator, born: date, gender: str, form: int, coo
     return [f"{century}{ten[:6]}-{ten[6:]}", f"{century}{ten}", f"{ten[:6]}-{ten[6:]}", ten][form]
 
 
+def _ten_digits(civic: str) -> str:
+    return "".join(ch for ch in civic if ch.isdigit())[-10:]
+
+
 def _guid(rng: np.random.Generator) -> str:
     return str(uuid.UUID(bytes=rng.bytes(16), version=4))
 
@@ -163,6 +167,7 @@ class DemoWorld:
                 )
             )
         self.pupils: list[Pupil] = []
+        self.civics: set[str] = set()
         for entry in range(2009, 2017):
             for s in range(n_schools):
                 for _ in range(self.per_class):
@@ -174,7 +179,11 @@ class DemoWorld:
         gender = "M" if rng.random() < 0.5 else "F"
         born = date(entry - 12, 1, 1) + timedelta(days=int(rng.integers(0, 365)))
         coordination = rng.random() < 0.01
-        civic = make_civic(rng, born, gender, int(rng.choice(4, p=[0.5, 0.2, 0.2, 0.1])), coordination)
+        form = int(rng.choice(4, p=[0.5, 0.2, 0.2, 0.1]))
+        civic = make_civic(rng, born, gender, form, coordination)
+        while _ten_digits(civic) in self.civics:  # one identity number per person
+            civic = make_civic(rng, born, gender, form, coordination)
+        self.civics.add(_ten_digits(civic))
         schools = [school] * 4
         if rng.random() < 0.06:  # changes school after årskurs 7
             schools[2:] = [int(rng.integers(0, len(self.schools)))] * 2

@@ -99,7 +99,8 @@ def data_quality(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataF
         """
         select kind, count(*) as files, count(*) filter (where status = 'rejected') as files_rejected,
                sum(rows_read) as rows_read, sum(rows_loaded) as rows_loaded,
-               sum(rows_quarantined) as rows_quarantined, sum(rows_unused) as rows_unused
+               sum(rows_quarantined) as rows_quarantined, sum(rows_invalid) as rows_invalid,
+               sum(rows_held) as rows_held, sum(rows_unused) as rows_unused
         from load_log where status in ('loaded', 'rejected') group by kind order by kind
     """,
     )

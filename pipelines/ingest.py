@@ -49,15 +49,18 @@ class FileOutcome:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_unused: int = 0
+    rows_held: int = 0  # of the loaded rows, held by a check against other files
     message: str = ""
 
 
 @dataclass
 class IngestSummary:
     files: list[FileOutcome] = field(default_factory=list)
+    held: dict[str, int] = field(default_factory=dict)  # cross-file rule -> rows
     ignored: list[str] = field(default_factory=list)
     demo_key: bool = False
     docs: Path | None = None
+    validation_seconds: float = 0.0
 
     @property
     def rejected(self) -> bool:
@@ -117,6 +120,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
 def _load_persons(con, file_id: int, rows: pl.DataFrame, dropped: set[int], ex: Extract) -> None:
     people = rows.unique("_row", keep="first").select(
         pl.lit(file_id).alias("file_id"),
+        pl.col("_loc").alias("location"),
         "person_ref",
         "pupil_key",
         "gender",
@@ -131,6 +135,7 @@ def _load_persons(con, file_id: int, rows: pl.DataFrame, dropped: set[int], ex: 
         "src_enrolments",
         enrolments.select(
             pl.lit(file_id).alias("file_id"),
+            pl.col("enrolment_loc").alias("location"),
             "person_ref",
             "school_ref",
             pl.col("school_year").cast(pl.Int32),
@@ -190,6 +195,7 @@ def _load_grades(con, file_id, rows, dropped, ex: Extract) -> None:
         "src_grades",
         rows.select(
             pl.lit(file_id).alias("file_id"),
+            pl.col("_loc").alias("location"),
             pl.col("_row").alias("seq"),
             "person_ref",
             "subject",
@@ -211,6 +217,7 @@ def _load_attendance(con, file_id, rows, dropped, ex) -> None:
         "src_attendance",
         rows.select(
             pl.lit(file_id).alias("file_id"),
+            pl.col("_loc").alias("location"),
             "person_ref",
             "activity_ref",
             pl.col("start_date").str.to_date(),
@@ -229,6 +236,7 @@ def _load_register(con, file_id, rows, dropped, ex) -> None:
         "src_register",
         rows.select(
             pl.lit(file_id).alias("file_id"),
+            pl.col("_loc").alias("location"),
             pl.col("_row").alias("row_no"),
             "pupil_key",
             "programme",
@@ -289,7 +297,9 @@ def _quarantine_rows(file_id: int, path: str, rows: pl.DataFrame, issues: list[R
 
 def _log(con, file_id, ingest_id, path, kind, checksum, o: FileOutcome) -> None:
     con.execute(
-        "insert into load_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        """insert into load_log by name select ? as file_id, ? as ingest_id, ? as path, ? as kind, ? as checksum,
+           ? as rows_read, ? as rows_loaded, ? as rows_quarantined, ? as rows_unused, ? as rows_invalid,
+           0 as rows_held, ? as status, ? as message, ? as loaded_at""",
         [
             file_id,
             ingest_id,
@@ -300,6 +310,7 @@ def _log(con, file_id, ingest_id, path, kind, checksum, o: FileOutcome) -> None:
             o.rows_loaded,
             o.rows_quarantined,
             o.rows_unused,
+            o.rows_quarantined,
             o.status,
             o.message,
             datetime.now(),
@@ -385,6 +396,12 @@ def load_file(con, validator: Validator, ingest_id: int, key: bytes, on: date, p
     return outcome
 
 
+def _schema_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    if not store_mod.scalar(con, "select count(*) from information_schema.tables where table_name = 'meta'"):
+        return None
+    return store_mod.scalar(con, "select value from meta where key = 'schema_version'")
+
+
 def ingest(raw_dir: Path, store: Path, docs_dir: Path | None = None, on: date | None = None) -> IngestSummary:
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
@@ -400,6 +417,12 @@ def ingest(raw_dir: Path, store: Path, docs_dir: Path | None = None, on: date | 
     validator = Validator(paths().expectations, docs_dir)
     on = on or date.today()
     with store_mod.writing(store) as con:
+        version = _schema_version(con)
+        if version not in (None, store_mod.SCHEMA_VERSION):
+            raise ConfigError(
+                f"{store} was made by an older version of this pipeline (store schema {version}, now "
+                f"{store_mod.SCHEMA_VERSION}): move it aside and ingest the raw folders again to rebuild it"
+            )
         con.execute((SQL_DIR / "schema.sql").read_text())
         fingerprint = key_fingerprint(key)
         known = store_mod.scalar(con, "select value from meta where key = 'key_fingerprint'")
@@ -412,9 +435,20 @@ def ingest(raw_dir: Path, store: Path, docs_dir: Path | None = None, on: date | 
         ingest_id = store_mod.scalar(con, "select coalesce(max(ingest_id), 0) + 1 from load_log")
         for path, kind in files:
             summary.files.append(load_file(con, validator, ingest_id, key, on, path, kind))
+        con.execute((SQL_DIR / "checks.sql").read_text(encoding="utf-8"))
+        summary.held = dict(
+            con.execute(
+                "select rule, count(*) from quarantine where is_cross_file group by rule order by 2 desc"
+            ).fetchall()
+        )
+        held = dict(con.execute("select path, rows_held from load_log where status = 'loaded'").fetchall())
+        for f in summary.files:
+            if held.get(f.path):
+                f.rows_held = held[f.path]
         con.execute(
             "insert or replace into meta values ('last_ingest_id', ?), ('last_ingest_rejected', ?)",
             [str(ingest_id), str(summary.rejected).lower()],
         )
+    summary.validation_seconds = validator.seconds
     summary.docs = validator.build_docs()
     return summary

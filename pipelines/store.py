@@ -19,7 +19,7 @@ import duckdb
 
 from .config import paths
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 
 class StoreBusy(RuntimeError):

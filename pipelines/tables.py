@@ -85,10 +85,13 @@ def quality_table(files: pl.DataFrame) -> str:
             "files_rejected": ("Avvisade filer", col("files_rejected", "int")),
             "rows_read": ("Rader lästa", col("rows_read", "int")),
             "rows_loaded": ("Laddade", col("rows_loaded", "int")),
-            "rows_quarantined": ("I karantän", col("rows_quarantined", "int")),
+            "rows_invalid": ("Karantän: fel i raden", col("rows_invalid", "int")),
+            "rows_held": ("Karantän: motsäger annan fil", col("rows_held", "int")),
             "rows_unused": ("Används inte", col("rows_unused", "int")),
         },
-        "Filer och rader per indatakälla (lästa = laddade + karantän + används inte)",
+        "Filer och rader per indatakälla (lästa = laddade + karantän + används inte). "
+        "Rader som motsäger en annan fil (till exempel betyg för en elev som saknas i personregistret) "
+        "prövas igen vid varje inläsning",
     )
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,10 +64,18 @@ class Validator:
             asset = self.source.add_dataframe_asset(doc["name"])
             self.batches[doc["name"]] = asset.add_batch_definition_whole_dataframe("frame")
         self._runs = 0
+        self.seconds = 0.0  # time spent validating, for the ingest summary
         self.runs: list[dict] = []  # one entry per validated batch, for the offline index
 
     def validate(self, kind: str, frame: pl.DataFrame, label: str) -> list[RowIssue]:
         """Row issues for `frame`; FileRejected if a rule cannot even be evaluated."""
+        started = time.perf_counter()
+        try:
+            return self._validate(kind, frame, label)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def _validate(self, kind: str, frame: pl.DataFrame, label: str) -> list[RowIssue]:
         suite = self.suites[kind]
         issues: list[RowIssue] = []
         plain = frame.select([c for c, t in frame.schema.items() if not isinstance(t, pl.List)])

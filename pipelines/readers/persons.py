@@ -89,6 +89,13 @@ def read_persons(path: Path, key: bytes, on: date) -> Extract:
                     "cancelled": bool(enr.get("cancelled", False)),
                 }
             )
-    return Extract(
-        with_date_checks(pl.DataFrame(rows, schema=SCHEMA), ["start_date", "end_date"]), rows_read=len(records)
-    )
+    df = pl.DataFrame(rows, schema=SCHEMA)
+    # Årskurs 1 starts the autumn a child turns 7 (skollagen 7 kap. 10 §), so a pupil in
+    # årskurs g in the school year starting in year y was born about y - 6 - g. Two years
+    # either way allow for pupils held back, starting early or placed after arrival.
+    start_year = pl.col("start_date").str.slice(0, 4).cast(pl.Int32, strict=False) - (
+        pl.col("start_date").str.slice(5, 2).cast(pl.Int32, strict=False) < 7
+    ).cast(pl.Int32)
+    expected = start_year - 6 - pl.col("school_year").cast(pl.Int32, strict=False)
+    df = df.with_columns(((pl.col("birth_year") - expected).abs() <= 2).fill_null(True).alias("age_fits_school_year"))
+    return Extract(with_date_checks(df, ["start_date", "end_date"]), rows_read=len(records))

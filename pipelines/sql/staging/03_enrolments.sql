@@ -2,13 +2,13 @@
 create or replace view stg_enrolments as
 with latest as (
     select person_ref, max(file_id) as file_id
-    from src_persons
+    from valid_persons
     group by person_ref
 ),
 
 enrolments as (
     select e.*
-    from src_enrolments as e
+    from valid_enrolments as e
     inner join latest using (person_ref, file_id)
     where not coalesce(e.cancelled, false)
 ),

@@ -17,7 +17,7 @@ latest_export as (
 
 current_grades as (
     select grades.*
-    from src_grades as grades
+    from valid_grades as grades
     inner join latest_export using (person_ref, file_id)
 ),
 

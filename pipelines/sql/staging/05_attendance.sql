@@ -10,7 +10,7 @@ select
     a.invalid_absence,
     a.reported,
     a.offered
-from src_attendance as a
+from valid_attendance as a
 inner join stg_person_links as links using (person_ref)
 qualify row_number() over (
     partition by links.pupil_key, a.activity_ref, a.start_date, a.end_date order by a.file_id desc

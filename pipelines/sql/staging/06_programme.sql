@@ -3,7 +3,7 @@
 create or replace view stg_programme_enrolments as
 with register as (
     select *
-    from src_register
+    from valid_register
     qualify row_number() over (
         partition by pupil_key, programme, start_date order by file_id desc, row_no desc
     ) = 1

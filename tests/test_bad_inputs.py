@@ -1,0 +1,629 @@
+"""A corpus of bad inputs, each with its exact verdict, and unusual inputs that must load.
+
+Every case starts from the same small set of files written by hand against the contract
+(`contract_data.py`: pupil 1 and pupil 2, with grades, attendance and a register row for
+pupil 1), changes one thing, ingests through the command line and checks: the exit
+status, that the verdict names the rule at the expected place (file or row), and that
+every file's counts reconcile (read = loaded + quarantined + unused).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+import xlsxwriter
+
+from pipelines.cli import main
+
+from .contract_data import SCHOOL_A, Case, attendance, civic, grade_xml, luhn_digit, person_guid, write_inputs
+
+BASE = [
+    Case(
+        "one",
+        grades="SV=A EN=B MA=C",
+        attendance=[attendance("2016-02-01", "2016-02-29", 6000, 300, 300)],
+        register={"start": "2016-01-15"},
+    ),
+    Case("two", grades="SV=E EN=E MA=E", gender="M", attendance=[attendance("2016-02-01", "2016-02-29", 6000, 0, 0)]),
+]
+NS = "http://pingpong.se/schemas/grades/v1.1"
+
+
+def edit_json(name: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def apply(folder: Path) -> None:
+        doc = json.loads((folder / name).read_text(encoding="utf-8"))
+        change(doc)
+        (folder / name).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+
+    return apply
+
+
+def replace(name: str, old: str, new: str, encoding: str = "utf-8") -> Callable[[Path], None]:
+    def apply(folder: Path) -> None:
+        text = (folder / name).read_text(encoding=encoding)
+        assert old in text, f"{old!r} not in {name}"
+        (folder / name).write_text(text.replace(old, new, 1), encoding=encoding)
+
+    return apply
+
+
+def write(name: str, content: str | bytes) -> Callable[[Path], None]:
+    def apply(folder: Path) -> None:
+        data = content.encode() if isinstance(content, str) else content
+        (folder / name).write_bytes(data)
+
+    return apply
+
+
+def add_register_row(row: str) -> Callable[[Path], None]:
+    def apply(folder: Path) -> None:
+        path = folder / "ppss_register.csv"
+        path.write_bytes(path.read_bytes() + (row + "\r\n").encode("cp1252"))
+
+    return apply
+
+
+def add_elev(xml: str) -> Callable[[Path], None]:
+    return replace("betyg_2016-06.xml", "</betyg>", xml + "</betyg>")
+
+
+def person(i: int) -> Callable[[dict], dict]:
+    return lambda doc: doc["data"][i]
+
+
+def set_in(path: list, value) -> Callable[[dict], None]:
+    def change(doc: dict) -> None:
+        target = doc
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return change
+
+
+@dataclass
+class Bad:
+    name: str
+    change: Callable[[Path], None]
+    file: str  # the file the verdict is about
+    rule: str
+    location: str | None  # None: the whole file is rejected
+    exit: int = 0
+    also: int = 1  # quarantine rows expected with this rule
+
+
+PIPE = "|"
+OPEN_ROW = f"{civic(1)};PPSS;Farsta;{SCHOOL_A[1]};2016-03-01;;Hög frånvaro;Kurator"
+CORPUS = [
+    # persons: structure
+    Bad(
+        "persons_html_page",
+        write("persons.json", "<!DOCTYPE html><html><body>503</body></html>"),
+        "persons.json",
+        "file_format",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "persons_cut_off",
+        write("persons.json", '{"data": [{"id": "00000000-0000-4000-8000-000000000001", "civ'),
+        "persons.json",
+        "file_format",
+        None,
+        exit=2,
+    ),
+    Bad("persons_wrong_shape", write("persons.json", '{"items": []}'), "persons.json", "file_shape", None, exit=2),
+    Bad("persons_empty_file", write("persons.json", ""), "persons.json", "file_format", None, exit=2),
+    # persons: values and identity
+    Bad(
+        "civic_no_check_digit",
+        edit_json(
+            "persons.json",
+            lambda d: set_in(["data", 0, "civicNo", "value"], civic(1)[:-1] + str((int(civic(1)[-1]) + 1) % 10))(d),
+        ),
+        "persons.json",
+        "civic_no_check_digit",
+        "data[0]",
+    ),
+    Bad(
+        "civic_no_date",
+        edit_json(
+            "persons.json",  # 30 February, with a valid check digit
+            lambda d: set_in(["data", 1, "civicNo", "value"], "20000230-123" + luhn_digit("000230123"))(d),
+        ),
+        "persons.json",
+        "civic_no_date",
+        "data[1]",
+    ),
+    Bad(
+        "civic_no_missing",
+        edit_json("persons.json", lambda d: d["data"][1].pop("civicNo")),
+        "persons.json",
+        "civic_no_missing",
+        "data[1]",
+    ),
+    Bad(
+        "person_id_malformed",
+        edit_json("persons.json", lambda d: set_in(["data", 1, "id"], "12345")(d)),
+        "persons.json",
+        "person_id_format",
+        "data[1]",
+    ),
+    Bad(
+        "security_marking_unknown",
+        edit_json("persons.json", lambda d: set_in(["data", 0, "securityMarking"], "Hemlig")(d)),
+        "persons.json",
+        "security_marking_unknown",
+        "data[0]",
+    ),
+    Bad(
+        "school_year_out_of_range",
+        edit_json("persons.json", lambda d: set_in(["data", 0, "enrolments", 1, "schoolYear"], 11)(d)),
+        "persons.json",
+        "school_year_range",
+        "data[0].enrolments[1]",
+    ),
+    Bad(
+        "enrolment_ends_before_start",
+        edit_json("persons.json", lambda d: set_in(["data", 1, "enrolments", 0, "endDate"], "2014-01-01")(d)),
+        "persons.json",
+        "dates_out_of_order",
+        "data[1].enrolments[0]",
+    ),
+    Bad(
+        "age_does_not_fit_school_year",
+        edit_json("persons.json", lambda d: set_in(["data", 1, "enrolments", 1, "schoolYear"], 3)(d)),
+        "persons.json",
+        "age_school_year_mismatch",
+        "data[1].enrolments[1]",
+    ),
+    Bad(
+        "enrolment_school_unknown",
+        edit_json(
+            "persons.json",
+            lambda d: set_in(["data", 0, "enrolments", 0, "enroledAt", "id"], "99999999-0000-4000-8000-000000000000")(
+                d
+            ),
+        ),
+        "persons.json",
+        "unknown_school_unit",
+        "data[0].enrolments[0]",
+    ),
+    Bad(
+        "same_number_two_ids",
+        edit_json("persons.json", lambda d: set_in(["data", 1, "civicNo", "value"], civic(1, "F"))(d)),
+        "persons.json",
+        "identity_conflict_number",
+        "data[1]",
+        also=2,
+    ),
+    # school units
+    Bad(
+        "school_unit_code_short",
+        edit_json("organisations.json", lambda d: set_in(["data", 0, "schoolUnitCode"], "1234567")(d)),
+        "organisations.json",
+        "school_unit_code_format",
+        "data[0]",
+    ),
+    Bad(
+        "skolenheter_missing_column",
+        write("skolenheter.csv", "skolenhetskod;skolnamn;huvudman\n12345678;A;kommunal\n"),
+        "skolenheter.csv",
+        "required_columns",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "huvudman_unknown",
+        replace("skolenheter.csv", "Farsta;kommunal", "Farsta;privat"),
+        "skolenheter.csv",
+        "huvudman_unknown",
+        "row 2",
+    ),
+    Bad(
+        "school_unit_listed_twice",
+        replace("skolenheter.csv", "23456789;", "12345678;"),
+        "skolenheter.csv",
+        "school_unit_duplicate",
+        "row 3",
+        also=2,
+    ),
+    # grades
+    Bad(
+        "grades_wrong_namespace",
+        replace("betyg_2016-06.xml", NS, "http://example.org/betyg"),
+        "betyg_2016-06.xml",
+        "file_format",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "grades_cut_off",
+        lambda f: (f / "betyg_2016-06.xml").write_bytes((f / "betyg_2016-06.xml").read_bytes()[:-40]),
+        "betyg_2016-06.xml",
+        "file_format",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "grade_of_another_scale",
+        replace("betyg_2016-06.xml", "<value>A</value>", "<value>VG</value>"),
+        "betyg_2016-06.xml",
+        "grade_value",
+        "/betyg/elev[1]/ämnesbetyg[1]",
+    ),
+    Bad(
+        "grade_value_missing",
+        replace("betyg_2016-06.xml", "<value>B</value>", "<value></value>"),
+        "betyg_2016-06.xml",
+        "grade_missing",
+        "/betyg/elev[1]/ämnesbetyg[2]",
+    ),
+    Bad(
+        "subject_unknown",
+        replace("betyg_2016-06.xml", "<ämnesförkortning>MA<", "<ämnesförkortning>XYZ<"),
+        "betyg_2016-06.xml",
+        "subject_code_unknown",
+        "/betyg/elev[1]/ämnesbetyg[3]",
+    ),
+    Bad(
+        "language_missing",
+        add_elev(f'<elev id="{{{person_guid(2)}}}">{grade_xml("SV=E EN=E MA=E M2=C")}</elev>'),
+        "betyg_2016-06.xml",
+        "language_missing",
+        "/betyg/elev[3]/ämnesbetyg[4]",
+    ),
+    Bad(
+        "language_code_invalid",
+        add_elev(f'<elev id="{{{person_guid(2)}}}">{grade_xml("SV=E EN=E MA=E M2/TYSKA=C")}</elev>'),
+        "betyg_2016-06.xml",
+        "language_code",
+        "/betyg/elev[3]/ämnesbetyg[4]",
+    ),
+    Bad(
+        "grade_date_impossible",
+        replace("betyg_2016-06.xml", "<datum>2016-06-10</datum>", "<datum>2016-02-30</datum>"),
+        "betyg_2016-06.xml",
+        "date_invalid",
+        "/betyg/elev[1]/ämnesbetyg[1]",
+    ),
+    Bad(
+        "term_type_unknown",
+        replace("betyg_2016-06.xml", "<typ>VT</typ>", "<typ>ST</typ>"),
+        "betyg_2016-06.xml",
+        "term_value",
+        "/betyg/elev[1]/ämnesbetyg[1]",
+    ),
+    Bad(
+        "pupil_id_malformed",
+        replace("betyg_2016-06.xml", f'<elev id="{{{person_guid(2).upper()}}}">', '<elev id="{not-a-guid}">'),
+        "betyg_2016-06.xml",
+        "pupil_id_format",
+        "/betyg/elev[2]/ämnesbetyg[1]",
+        also=3,
+    ),
+    Bad(
+        "school_form_missing",
+        replace("betyg_2016-06.xml", "<skolform>GR</skolform>", ""),
+        "betyg_2016-06.xml",
+        "school_form_missing",
+        "/betyg/elev[1]/ämnesbetyg[1]",
+    ),
+    Bad(
+        "grade_of_unknown_pupil",
+        add_elev(f'<elev id="{{{person_guid(9)}}}">{grade_xml("SV=E")}</elev>'),
+        "betyg_2016-06.xml",
+        "unknown_pupil",
+        "/betyg/elev[3]/ämnesbetyg[1]",
+    ),
+    # attendance
+    Bad(
+        "attendance_html_page",
+        write("attendance.json", "<html><head><title>Login</title></head></html>"),
+        "attendance.json",
+        "file_format",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "minutes_negative",
+        edit_json("attendance.json", lambda d: set_in(["data", 1, "validAbsenceSum"], -5)(d)),
+        "attendance.json",
+        "minutes_invalid",
+        "data[1]",
+    ),
+    Bad(
+        "minutes_fractional",
+        edit_json("attendance.json", lambda d: set_in(["data", 0, "attendanceSum"], 5399.5)(d)),
+        "attendance.json",
+        "minutes_invalid",
+        "data[0]",
+    ),
+    Bad(
+        "absence_exceeds_offered",
+        edit_json("attendance.json", lambda d: set_in(["data", 0, "invalidAbsenceSum"], 6000)(d)),
+        "attendance.json",
+        "absence_exceeds_offered",
+        "data[0]",
+    ),
+    Bad(
+        "offered_missing",
+        edit_json("attendance.json", lambda d: d["data"][1].pop("offeredSum")),
+        "attendance.json",
+        "offered_missing",
+        "data[1]",
+    ),
+    Bad(
+        "period_ends_before_start",
+        edit_json("attendance.json", lambda d: set_in(["data", 0, "endDate"], "2016-01-31")(d)),
+        "attendance.json",
+        "dates_out_of_order",
+        "data[0]",
+    ),
+    Bad(
+        "overlapping_periods",
+        edit_json(
+            "attendance.json",
+            lambda d: d["data"].append(
+                {
+                    **d["data"][0],
+                    "startDate": "2016-02-15",
+                    "endDate": "2016-03-15",
+                    "offeredSum": 5000,
+                    "reportedSum": 5000,
+                    "attendanceSum": 4400,
+                }
+            ),
+        ),
+        "attendance.json",
+        "attendance_overlap",
+        "data[0]",
+        also=2,
+    ),
+    Bad(
+        "student_unknown",
+        edit_json("attendance.json", lambda d: set_in(["data", 1, "student", "id"], person_guid(9))(d)),
+        "attendance.json",
+        "unknown_student",
+        "data[1]",
+    ),
+    # the register
+    Bad(
+        "register_civic_no_typo",
+        replace("ppss_register.csv", civic(1), civic(1)[:-1] + str((int(civic(1)[-1]) + 5) % 10), encoding="cp1252"),
+        "ppss_register.csv",
+        "civic_no_check_digit",
+        "row 2",
+    ),
+    Bad(
+        "exit_before_entry",
+        replace("ppss_register.csv", "2016-01-15;", "2016-01-15;2015-12-01", encoding="cp1252"),
+        "ppss_register.csv",
+        "exit_before_entry",
+        "row 2",
+    ),
+    Bad(
+        "selection_reason_unknown",
+        replace("ppss_register.csv", ";Hög frånvaro;", ";Hög frånvaro, skolk;", encoding="cp1252"),
+        "ppss_register.csv",
+        "selection_reason_unknown",
+        "row 2",
+    ),
+    Bad(
+        "intervention_unknown",
+        replace("ppss_register.csv", ";Kurator", ";Kurator, Coach", encoding="cp1252"),
+        "ppss_register.csv",
+        "intervention_unknown",
+        "row 2",
+    ),
+    Bad(
+        "programme_unknown",
+        replace("ppss_register.csv", ";PPSS;", ";Fritids;", encoding="cp1252"),
+        "ppss_register.csv",
+        "programme_unknown",
+        "row 2",
+    ),
+    Bad(
+        "entry_date_unreadable",
+        replace("ppss_register.csv", "2016-01-15", "15/1 2016", encoding="cp1252"),
+        "ppss_register.csv",
+        "date_invalid",
+        "row 2",
+    ),
+    Bad(
+        "school_unit_code_not_digits",
+        replace("ppss_register.csv", f";{SCHOOL_A[1]};", ";1234-567;", encoding="cp1252"),
+        "ppss_register.csv",
+        "school_unit_code_format",
+        "row 2",
+    ),
+    Bad(
+        "register_school_unit_unknown",
+        replace("ppss_register.csv", f";{SCHOOL_A[1]};", ";87654321;", encoding="cp1252"),
+        "ppss_register.csv",
+        "unknown_school_unit_code",
+        "row 2",
+    ),
+    Bad("open_twice_in_programme", add_register_row(OPEN_ROW), "ppss_register.csv", "programme_open_twice", "row 2"),
+    Bad(
+        "register_pupil_not_in_persons",
+        add_register_row(f"{civic(20)};PPSS;Farsta;{SCHOOL_A[1]};2016-03-01;;Annat;SIP"),
+        "ppss_register.csv",
+        "pupil_not_in_persons",
+        "row 3",
+    ),
+    Bad(
+        "register_missing_column",
+        write("ppss_register.csv", "Pnr;Inskriven\r\n811218-9876;2016-01-01\r\n"),
+        "ppss_register.csv",
+        "required_columns",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "register_xlsx_not_a_workbook",
+        write("ppss_extra.xlsx", "Personnummer;Inskriven\n"),
+        "ppss_extra.xlsx",
+        "file_format",
+        None,
+        exit=2,
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch) -> None:
+    monkeypatch.setenv("PPSS_PSEUDONYM_KEY", "corpus-key")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(pristine files, the folder cases change, a store with the pristine files loaded)."""
+    root = tmp_path_factory.mktemp("corpus")
+    pristine, folder, store = root / "pristine", root / "raw", root / "base.duckdb"
+    write_inputs(pristine, BASE)
+    shutil.copytree(pristine, folder)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PPSS_PSEUDONYM_KEY", "corpus-key")
+        assert main(["ingest", "--raw", str(folder), "--store", str(store)]) == 0
+    return pristine, folder, store
+
+
+def _case(base, tmp_path: Path) -> tuple[Path, Path]:
+    """The delivery folder back to its pristine files, and a copy of the store that loaded them:
+    a case then changes one file, as when a corrected (or broken) file arrives."""
+    pristine, folder, store = base
+    shutil.rmtree(folder)
+    shutil.copytree(pristine, folder)
+    shutil.copyfile(store, tmp_path / "s.duckdb")
+    return folder, tmp_path / "s.duckdb"
+
+
+def _ingest(folder: Path, store: Path, capsys) -> tuple[int, list, list]:
+    status = main(["ingest", "--raw", str(folder), "--store", str(store)])
+    capsys.readouterr()
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        log = con.execute("""select path, status, rows_read, rows_loaded, rows_quarantined, rows_unused
+                             from load_log order by file_id""").fetchall()
+        quarantine = con.execute("select path, location, column_name, rule, message from quarantine").fetchall()
+    finally:
+        con.close()
+    return status, log, quarantine
+
+
+def test_the_base_set_loads_clean(base, tmp_path, capsys) -> None:
+    folder, store = _case(base, tmp_path)
+    status, log, quarantine = _ingest(folder, store, capsys)
+    assert status == 0 and quarantine == []
+    assert all(r[1] == "loaded" for r in log) and len(log) == 7
+
+
+@pytest.mark.parametrize("bad", CORPUS, ids=[b.name for b in CORPUS])
+def test_bad_input_verdict(bad: Bad, base, tmp_path, capsys) -> None:
+    folder, store = _case(base, tmp_path)
+    bad.change(folder)
+    status, log, quarantine = _ingest(folder, store, capsys)
+    assert status == bad.exit
+    for path, _, read, loaded, quarantined, unused in log:
+        assert read == loaded + quarantined + unused, f"{path} does not reconcile"
+    latest = [r for r in log if r[0].endswith("/" + bad.file)][-1]  # the version this case delivered
+    hits = [q for q in quarantine if q[0].endswith("/" + bad.file) and q[3] in bad.rule.split(PIPE)]
+    if bad.location is None:
+        assert latest[1] == "rejected"
+        assert [(q[1], q[3]) for q in hits] == [("whole file", bad.rule)], quarantine
+        if len([r for r in log if r[0] == latest[0]]) > 1:  # the version loaded before stays current
+            assert [r[1] for r in log if r[0] == latest[0]] == ["loaded", "rejected"]
+    else:
+        assert latest[1] == "loaded"
+        assert bad.location in {q[1] for q in hits}, quarantine
+        assert len(hits) == bad.also, hits
+        assert latest[4] >= 1 or bad.location.count(".enrolments[") == 1
+    for q in hits:
+        assert q[4] and len(q[4]) > 20  # a message that says what is wrong and what to do
+
+
+def test_held_rows_load_once_their_reference_arrives(base, tmp_path, capsys) -> None:
+    """A grade of a pupil no persons export holds is held, then loads when the pupil arrives."""
+    folder, store = _case(base, tmp_path)
+    store.unlink()  # a first delivery without pupil two's person record
+    persons = json.loads((folder / "persons.json").read_text(encoding="utf-8"))
+    second = {"data": [persons["data"].pop(1)], "pageToken": None}
+    (folder / "persons.json").write_text(json.dumps(persons), encoding="utf-8")
+    status, log, quarantine = _ingest(folder, store, capsys)
+    assert status == 0 and {q[3] for q in quarantine} == {"unknown_pupil", "unknown_student"}
+    (folder / "persons_2.json").write_text(json.dumps(second), encoding="utf-8")
+    status, log, quarantine = _ingest(folder, store, capsys)
+    assert status == 0 and quarantine == []
+    assert all(r[4] == 0 for r in log)
+
+
+UNUSUAL = {
+    "register_utf8_bom": lambda f: (f / "ppss_register.csv").write_bytes(
+        b"\xef\xbb\xbf" + (f / "ppss_register.csv").read_bytes().decode("cp1252").encode("utf-8")
+    ),
+    "persons_second_page": lambda f: _split_persons(f),
+    "plus_separator_for_a_centenarian": edit_json(
+        "persons.json",
+        lambda d: d["data"].append(
+            {"id": person_guid(50), "civicNo": {"value": "121212+1212"}, "securityMarking": "Ingen", "enrolments": []}
+        ),
+    ),
+    "register_excel_with_date_cells_and_trailing_rows": lambda f: _register_as_excel(f),
+    "guids_in_lower_case_without_braces": replace(
+        "betyg_2016-06.xml", f'<elev id="{{{person_guid(1).upper()}}}">', f'<elev id="{person_guid(1)}">'
+    ),
+    "headers_with_case_and_spaces": replace(
+        "ppss_register.csv", "Personnummer;Program", " PERSONNUMMER ;program ", encoding="cp1252"
+    ),
+}
+
+
+def _split_persons(folder: Path) -> None:
+    doc = json.loads((folder / "persons.json").read_text(encoding="utf-8"))
+    (folder / "persons.json").write_text(json.dumps({"data": doc["data"][:1], "pageToken": "p2"}), encoding="utf-8")
+    (folder / "persons_page2.json").write_text(
+        json.dumps({"data": doc["data"][1:], "pageToken": None}), encoding="utf-8"
+    )
+
+
+def _register_as_excel(folder: Path) -> None:
+    from datetime import datetime
+
+    (folder / "ppss_register.csv").unlink()
+    book = xlsxwriter.Workbook(str(folder / "ppss_register.xlsx"))
+    sheet = book.add_worksheet()
+    fmt = book.add_format({"num_format": "yyyy-mm-dd"})
+    sheet.write_row(
+        0,
+        0,
+        ["Personnummer", "Program", "Stadsdel", "Skolenhetskod", "Inskriven", "Utskriven", "Urvalsgrund", "Insatser"],
+    )
+    sheet.write_row(1, 0, [civic(1), "PPSS", "Farsta", SCHOOL_A[1]])
+    sheet.write_datetime(1, 4, datetime(2016, 1, 15), fmt)
+    sheet.write_row(1, 6, ["Hög frånvaro", "Kurator"])
+    for r in range(2, 8):
+        sheet.write_blank(r, 4, None, fmt)
+    book.close()
+
+
+@pytest.mark.parametrize("name", list(UNUSUAL))
+def test_unusual_but_valid_inputs_load(name: str, base, tmp_path, capsys) -> None:
+    folder, store = _case(base, tmp_path)
+    store.unlink()  # each unusual delivery on its own
+    UNUSUAL[name](folder)
+    status, log, quarantine = _ingest(folder, store, capsys)
+    assert status == 0 and quarantine == [], quarantine
+    assert all(r[1] == "loaded" and r[2] == r[3] + r[5] for r in log)
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        assert con.execute("select count(*) from src_register").fetchall() == [(1,)]
+        assert con.execute("select count(distinct pupil_key) from src_persons").fetchall()[0][0] >= 2
+    finally:
+        con.close()
