@@ -68,8 +68,8 @@ def _ingest(args: argparse.Namespace) -> int:
     summary = ingest(Path(args.raw), _store(args), docs_dir=docs)
     _print_ingest(summary)
     print(
-        f"ingest: {len(summary.files)} files in {time.perf_counter() - t:.1f} s into {_store(args)}; "
-        f"validation report {summary.docs}"
+        f"ingest: {len(summary.files)} files in {time.perf_counter() - t:.1f} s (Great Expectations "
+        f"validation {summary.validation_seconds:.1f} s) into {_store(args)}; validation report {summary.docs}"
     )
     return EXIT_REJECTED if summary.rejected else EXIT_OK
 

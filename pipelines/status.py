@@ -47,6 +47,12 @@ def status_lines(store: Path, examples: int = 3) -> list[str]:
             for rule, *_ in rules
         }
         latest_load = con.execute("select max(loaded_at) from load_log").fetchall()[0][0]
+        # School units the platform knows but skolenheter.csv does not place in a stadsdel: their
+        # pupils load, but fall outside every district figure.
+        no_district = con.execute("""
+            select count(distinct school_unit_code) from src_organisations
+            where school_unit_code not in (select school_unit_code from src_school_units)
+        """).fetchall()[0][0]
     finally:
         con.close()
     out = [f"store {store}" + ("  (demo data, built-in demo key)" if meta.get("demo_key") == "true" else "")]
@@ -74,6 +80,9 @@ def status_lines(store: Path, examples: int = 3) -> list[str]:
         steps.append(NEXT_STEPS["held"])
     if any(f[5] for f in files):
         steps.append(NEXT_STEPS["invalid"])
+    if no_district:
+        steps.append(f"{no_district} school unit(s) in the Organisations export are missing from skolenheter.csv, "
+                     "so their pupils count in no stadsdel: add them to skolenheter.csv")
     if "built_at" not in meta or (latest_load and str(latest_load) > meta["built_at"]):
         steps.append(NEXT_STEPS["build"])
     out += ["", "next:"] + [f"  - {s}" for s in steps or ["nothing to do: every file loaded and the marts are current"]]
