@@ -11,8 +11,9 @@ from pathlib import Path
 import duckdb
 
 from . import store as store_mod
-from .config import SQL_DIR, ConfigError
+from .config import PACKAGE_DIR, SQL_DIR, ConfigError
 
+PUBLISHED_FIGURES = PACKAGE_DIR / "data" / "published_figures.csv"  # sourced, see data/README.md
 PUBLIC_TABLES = ["pupil_term_outcomes", "programme_enrolments", "load_log", "quarantine"]
 
 
@@ -32,5 +33,11 @@ def build(store: Path) -> dict[str, int]:
         if not store_mod.scalar(con, "select count(*) from load_log where status = 'loaded'"):
             raise ConfigError(f"{store} has no loaded files: run `ppss ingest --raw DIR` first")
         run_sql(con)
+        con.execute(
+            "create or replace table published_figures as select * from read_csv(?, delim = ';', header = true, "
+            "columns = {'area': 'varchar', 'huvudman': 'varchar', 'spring_year': 'integer', 'pupil_group': 'varchar', "
+            "'measure': 'varchar', 'value': 'double', 'source': 'varchar', 'note': 'varchar'})",
+            [str(PUBLISHED_FIGURES)],
+        )
         con.execute("insert or replace into meta values ('built_at', cast(current_timestamp as varchar))")
         return {t: store_mod.scalar(con, f"select count(*) from {t}") for t in PUBLIC_TABLES}

@@ -16,6 +16,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from .config import SQL_DIR
+from .indicators import skolverket_mean_merit
 from .reference import enrolment_targets
 from .store import connect_readonly
 from .suppress import check_min_cell, fmt_num, fmt_pct, suppress
@@ -356,3 +357,49 @@ def title_block(year: int, info: dict[str, str], min_cell: int) -> str:
         f"{min_cell} elever visas som `..`, och `.` betyder att uppgiften saknas. Rapporten innehåller "
         "inga uppgifter om enskilda elever." + demo
     )
+
+
+def context_comparison(con, year: int, min_cell: int) -> pl.DataFrame:
+    """Årskurs 9 in the spring of `year`: the programme's groups beside Stockholm and the country.
+
+    Our meritvärde is averaged as Skolverket does, over pupils with at least one passed grade.
+    Published figures come from `published_figures` (sourced); the nearest year is shown
+    when the follow-up year itself is not published, and the year is always named.
+    """
+    rows = _query(con, "grade9_outcomes", year)
+    ours = []
+    for label in (ENROLLED, OTHERS):
+        part = rows.filter(pl.col("pupil_group") == label)
+        pairs = list(zip(part["merit_value_17"].to_list(), part["n_passed"].to_list(), strict=True))
+        ours.append({
+            "label": label, "spring_year": year, "n": part.height,
+            "share_eligible_vocational": part["eligible_vocational"].fill_null(False).mean() if part.height else None,
+            "share_all_subjects_passed": (part["n_passed"] == part["n_graded"]).mean() if part.height else None,
+            "mean_merit_value_17": skolverket_mean_merit(pairs),
+            "source": "Den här uppföljningen",
+        })
+    published = frame(con, """
+        select area, spring_year, measure, value, any_value(source) over (partition by area, spring_year) as source
+        from published_figures where pupil_group = 'Samtliga' and huvudman = 'samtliga'
+    """)
+    for area in ("Stockholm", "Riket"):
+        part = published.filter(pl.col("area") == area)
+        if part.is_empty():
+            continue
+        years = part["spring_year"].unique().to_list()
+        nearest = min(years, key=lambda y: (abs(y - year), -y))
+        p = {r["measure"]: r["value"] for r in part.filter(pl.col("spring_year") == nearest).iter_rows(named=True)}
+        ours.append({
+            "label": f"{area} (publicerat {nearest})", "spring_year": nearest,
+            "n": int(p["n_pupils"]) if "n_pupils" in p else None,
+            "share_eligible_vocational": p.get("share_eligible_vocational", np.nan) / 100,
+            "share_all_subjects_passed": p.get("share_all_subjects_passed", np.nan) / 100,
+            "mean_merit_value_17": p.get("mean_merit_value_17"),
+            "source": part.filter(pl.col("spring_year") == nearest)["source"][0],
+        })
+    df = pl.DataFrame(ours, schema={"label": pl.String, "spring_year": pl.Int64, "n": pl.Int64,
+                                    "share_eligible_vocational": pl.Float64, "share_all_subjects_passed": pl.Float64,
+                                    "mean_merit_value_17": pl.Float64, "source": pl.String})
+    df = df.with_columns(pl.col(c).fill_nan(None) for c in ("share_eligible_vocational", "share_all_subjects_passed"))
+    own = pl.col("source") == "Den här uppföljningen"
+    return df.with_columns((own & (pl.col("n") < min_cell)).alias("suppressed"))

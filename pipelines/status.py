@@ -81,8 +81,10 @@ def status_lines(store: Path, examples: int = 3) -> list[str]:
     if any(f[5] for f in files):
         steps.append(NEXT_STEPS["invalid"])
     if no_district:
-        steps.append(f"{no_district} school unit(s) in the Organisations export are missing from skolenheter.csv, "
-                     "so their pupils count in no stadsdel: add them to skolenheter.csv")
+        steps.append(
+            f"{no_district} school unit(s) in the Organisations export are missing from skolenheter.csv, "
+            "so their pupils count in no stadsdel: add them to skolenheter.csv"
+        )
     if "built_at" not in meta or (latest_load and str(latest_load) > meta["built_at"]):
         steps.append(NEXT_STEPS["build"])
     out += ["", "next:"] + [f"  - {s}" for s in steps or ["nothing to do: every file loaded and the marts are current"]]

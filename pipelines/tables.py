@@ -173,3 +173,13 @@ def eligibility_table(elig: pl.DataFrame) -> str:
         },
         "Behörighet efter årskurs 9 (vårterminen)",
     )
+
+
+def context_table(ctx: pl.DataFrame) -> str:
+    return html_table(ctx, {
+        "label": ("Grupp", col("label")), "n": ("Elever", col("n", "int")),
+        "share_eligible_vocational": ("Behöriga till yrkesprogram", col("share_eligible_vocational", "pct", 1)),
+        "share_all_subjects_passed": ("Godkända i alla ämnen", col("share_all_subjects_passed", "pct", 1)),
+        "mean_merit_value_17": ("Genomsnittligt meritvärde (17)", col("mean_merit_value_17", "num", 1)),
+    }, "Årskurs 9 i programmet jämfört med Stockholm och riket (meritvärde: elever med minst ett godkänt betyg, "
+       "som i Skolverkets statistik). Källor: Skolverkets officiella statistik, se pipelines/data/published_figures.csv")

@@ -190,6 +190,96 @@ CASES = [
     ),
     Case("boy", grades("E"), gender="M", expected=dict(gender="M"), reason="the third digit of NNN is odd for men"),
     Case(
+        "B_and_D_points",
+        grades("E", drop=("TK", "BL", "SL"), SV="B", EN="D", MA="B"),
+        expected=dict(n_graded=13, merit_value_16=147.5),
+        reason="B = 17.5 and D = 12.5: 17.5 + 12.5 + 17.5 + 10 x 10",
+    ),
+    Case(
+        "M1_among_16_never_17th",
+        grades("A", drop=("TK",), extra="M1/FRA=C M2/DEU=E"),
+        expected=dict(merit_value_16=315, merit_value_17=325),
+        reason="16 best = 15 A + M1 C; merit_17 = the same 16 + the M2 E as the 17th",
+    ),
+    Case(
+        "two_modersmal_languages",
+        grades("E", extra="ML/ARA=A ML/SOM=B"),
+        expected=dict(n_graded=18, merit_value_16=177.5, merit_value_17=177.5),
+        reason="each ML language is a subject: A + B + 14 E; no M2, so no 17th",
+    ),
+    Case(
+        "SVA_instead_of_SV",
+        grades("E", drop=("SV",), extra="SVA=C"),
+        expected=dict(n_graded=16, merit_value_16=165, eligible_vocational=True),
+        reason="SVA fills the SV-or-SVA requirement: 15 x 10 + 15",
+    ),
+    Case(
+        "block_grade_SO",
+        "SV=E EN=E MA=E SO=D BL=E",
+        expected=dict(n_graded=8, n_passed=8, merit_value_16=90, eligible_vocational=True, eligible_hp_es=False),
+        reason="SO stands for GE, HI, RE, SH (4 x 12.5) beside 4 x 10",
+    ),
+    Case(
+        "block_and_separate_subject",
+        "SV=E EN=E MA=E NO=E BI=A",
+        expected=dict(n_graded=6, merit_value_16=70),
+        reason="BI graded alone (A) and in the NO block (E): the better counts once; FY, KE from the block",
+    ),
+    Case(
+        "retest_later_decision_wins",
+        grades("E", MA="F"),
+        extra_xml=grade_xml("MA=E", datum="2016-06-20").replace("<prövning>false", "<prövning>true"),
+        expected=dict(n_passed=16, eligible_vocational=True),
+        reason="a grade from prövning is a grade like any other: the later decision (E) replaces F",
+    ),
+    Case(
+        "autumn_grade_not_in_spring",
+        grades("E", drop=("EN",)),
+        extra_xml=grade_xml("EN=A", datum="2015-12-18", term=("HT", 2015)),
+        expected=dict(n_graded=15, eligible_vocational=False),
+        reason="EN graded in HT 2015 only: not a VT 2016 grade",
+    ),
+    Case(
+        "grundsarskola_grade_not_used",
+        grades("E", drop=("MA",)),
+        extra_xml=grade_xml("MA=E").replace("<skolform>GR</skolform>", "<skolform>GRSAR</skolform>"),
+        expected=dict(n_graded=15, eligible_vocational=False),
+        reason="grades in skolform GRSAR are counted as not used (data contract 1.3)",
+    ),
+    Case(
+        "course_grade_not_used",
+        grades("E"),
+        extra_xml="<kursbetyg><value>A</value><datum>2016-06-10</datum><prövning>false</prövning>"
+        "<skolform>GY</skolform><kurskod>ENGENG05</kurskod></kursbetyg>",
+        expected=dict(n_graded=16, merit_value_16=160),
+        reason="kursbetyg are upper-secondary: not used",
+    ),
+    Case(
+        "es_with_M2_as_twelfth",
+        "SV=E EN=E MA=E BI=E BL=E FY=E GE=E HI=E HKK=E IDH=E KE=F MU=F RE=F SH=F SL=F TK=E M2/DEU=E",
+        expected=dict(n_passed=12, eligible_hp_es=True, eligible_hp_na_te=False, eligible_hp_ek_hu_sa=False),
+        reason="modern languages count as subjects for eligibility: M2 makes the 12th",
+    ),
+    Case(
+        "only_streck",
+        grades("-"),
+        expected=dict(n_graded=16, n_passed=0, n_no_basis=16, n_failed=0, share_passed=0.0, merit_value_16=0),
+        reason="'-' everywhere: graded subjects without a grade, nothing passed",
+    ),
+    Case(
+        "weekend_only_record",
+        attendance=[attendance("2016-01-02", "2016-01-03", 60, 0, 6)],
+        expected=dict(offered_minutes=60, absence_rate=0.1),
+        reason="a record with no school days is split by calendar days: all of it in VT 2016",
+    ),
+    Case(
+        "programme_ended_before_the_term",
+        grades("E"),
+        register={"start": "2015-09-01", "end": "2015-12-20"},
+        expected=dict(in_programme=False, terms_since_enrolment=1, is_baseline_term=False),
+        reason="enrolled in HT 2015 only; VT 2016 is the term after",
+    ),
+    Case(
         "term_split_by_school_days",
         attendance=[attendance("2015-12-01", "2016-01-31", 4400, 220, 220)],
         expected=dict(offered_minutes=2100, absence_rate=0.1, invalid_absence_rate=0.05),
@@ -285,3 +375,17 @@ def test_report_renders_on_a_store_of_a_few_hand_written_pupils(contract_store, 
     assert html.count('<td class="num">..</td>') >= 3  # the one enrolled pupil is never shown
     assert "För få elever" in html  # text written from the numbers says there are too few
     assert 'class="ansi' not in html and "Traceback" not in html
+
+
+def test_baseline_is_the_last_full_term_before_enrolment(outcomes) -> None:
+    by_key, ids = outcomes[0]["in_programme_spring"], outcomes[1]
+    key = pupil_key(KEY.encode(), ids["in_programme_spring"])
+    autumn, spring = by_key[(key, "HT", 2015)], by_key[(key, "VT", 2016)]
+    assert autumn["is_baseline_term"] is True and autumn["terms_since_enrolment"] == -1
+    assert spring["is_baseline_term"] is False and spring["terms_since_enrolment"] == 0
+    never = by_key[(pupil_key(KEY.encode(), ids["not_in_programme"]), "VT", 2016)]
+    assert never["terms_since_enrolment"] is None and never["is_baseline_term"] is False
+
+
+def test_at_least_forty_hand_computed_cases() -> None:
+    assert len(CASES) >= 40 and all(c.reason for c in CASES)

@@ -1,14 +1,11 @@
--- Grain: one row per pupil and term with grades. Rules from domain-rules.md:
--- * SV and SVA count once (the better grade), as for behörighet (skollagen 16 kap. 30 §,
---   gymnasieförordningen 7 kap.); each M1/M2/ML language is a subject of its own.
--- * Block grades NO and SO stand for BI, FY, KE and GE, HI, RE, SH respectively
---   (a separately graded subject in the same term takes the better of the two).
--- * merit_value_16: the 16 best grades, M2 among them. merit_value_17 (from spring 2014):
---   the M2 grade set aside, the 16 best of the rest, plus the M2 grade (Skolverket,
---   "17 ämnen ger nytt meritvärde").
--- * Eligibility (gymnasieförordningen 7 kap. 4-5 §§ via Skolverket): SV/SVA, EN and MA
---   passed, plus 5 more (yrkesprogram) or 9 more (högskoleförberedande) subjects, the 9
---   including GE, HI, RE, SH (EK, HU, SA) or BI, FY, KE (NA, TE), any 9 for ES.
+-- Grain: one row per pupil and term with grades. The rules, with their sources, are stated
+-- in pipelines/indicators.py, which computes the same values in Python; the tests compare
+-- the two on generated data. In short: SV and SVA count once (the better grade); each
+-- M1/M2/ML language is a subject; block grades NO and SO stand for their subjects;
+-- merit_value_16 = the 16 best (M2 may be one), merit_value_17 = the best M2 set aside,
+-- the 16 best of the rest, plus that M2; eligibility = SV/SVA, EN and MA passed plus 5
+-- (yrkesprogram) or 9 (högskoleförberedande: with GE, HI, RE, SH for EK, HU, SA and with
+-- BI, FY, KE for NA, TE) other passed subjects (gymnasieförordningen 7 kap. 4-5 §§).
 create or replace table term_grades as
 with grades as (
     select

@@ -36,6 +36,13 @@ grid as (
     select pupil_key, term, term_year from term_absence
 ),
 
+first_enrolments as (
+    -- each pupil's first programme enrolment and the term it falls in
+    select p.pupil_key, t.term_index as enrolment_term_index
+    from (select pupil_key, min(start_date) as start_date from stg_programme_enrolments group by pupil_key) as p
+    inner join terms as t on p.start_date between t.term_start and t.term_end
+),
+
 programme_terms as (
     select distinct p.pupil_key, t.term, t.term_year
     from stg_programme_enrolments as p
@@ -48,7 +55,7 @@ final as (
         grid.pupil_key,
         grid.term,
         grid.term_year,
-        terms.term_index,
+        grid_terms.term_index,
         e.school_year,
         coalesce(e.school_unit_code, gs.school_unit_code) as school_unit_code,
         pupils.gender,
@@ -65,6 +72,10 @@ final as (
         a.absence_rate,
         a.invalid_absence_rate,
         pt.pupil_key is not null as in_programme,
+        -- terms from the term of first enrolment (0), negative before; null if never enrolled
+        grid_terms.term_index - fe.enrolment_term_index as terms_since_enrolment,
+        -- the baseline: the last full term before the term of first enrolment
+        coalesce(grid_terms.term_index = fe.enrolment_term_index - 1, false) as is_baseline_term,
         g.n_failed,
         g.n_no_basis,
         a.absence_rate >= 0.10 as is_absent_10,
@@ -73,12 +84,13 @@ final as (
         e.school_type,
         coalesce(pupils.is_protected, false) as is_protected
     from grid
-    inner join terms using (term, term_year)
+    inner join terms as grid_terms using (term, term_year)
     left join enrolment_terms as e using (pupil_key, term, term_year)
     left join grade_schools as gs using (pupil_key, term, term_year)
     left join term_grades as g using (pupil_key, term, term_year)
     left join term_absence as a using (pupil_key, term, term_year)
     left join programme_terms as pt using (pupil_key, term, term_year)
+    left join first_enrolments as fe using (pupil_key)
     left join stg_pupils as pupils using (pupil_key)
 )
 

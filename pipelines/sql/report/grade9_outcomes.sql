@@ -19,7 +19,8 @@ select
     o.eligible_hp_ek_hu_sa,
     o.eligible_hp_na_te,
     o.merit_value_17,
-    o.n_passed
+    o.n_passed,
+    o.n_graded
 from pupil_term_outcomes as o
 left join enrolled as e on e.pupil_key = o.pupil_key and e.start_date <= make_date($year, 6, 30)
 where o.term = 'VT' and o.term_year = $year and o.school_year = 9
