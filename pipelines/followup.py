@@ -371,17 +371,26 @@ def context_comparison(con, year: int, min_cell: int) -> pl.DataFrame:
     for label in (ENROLLED, OTHERS):
         part = rows.filter(pl.col("pupil_group") == label)
         pairs = list(zip(part["merit_value_17"].to_list(), part["n_passed"].to_list(), strict=True))
-        ours.append({
-            "label": label, "spring_year": year, "n": part.height,
-            "share_eligible_vocational": part["eligible_vocational"].fill_null(False).mean() if part.height else None,
-            "share_all_subjects_passed": (part["n_passed"] == part["n_graded"]).mean() if part.height else None,
-            "mean_merit_value_17": skolverket_mean_merit(pairs),
-            "source": "Den här uppföljningen",
-        })
-    published = frame(con, """
+        ours.append(
+            {
+                "label": label,
+                "spring_year": year,
+                "n": part.height,
+                "share_eligible_vocational": part["eligible_vocational"].fill_null(False).mean()
+                if part.height
+                else None,
+                "share_all_subjects_passed": (part["n_passed"] == part["n_graded"]).mean() if part.height else None,
+                "mean_merit_value_17": skolverket_mean_merit(pairs),
+                "source": "Den här uppföljningen",
+            }
+        )
+    published = frame(
+        con,
+        """
         select area, spring_year, measure, value, any_value(source) over (partition by area, spring_year) as source
         from published_figures where pupil_group = 'Samtliga' and huvudman = 'samtliga'
-    """)
+    """,
+    )
     for area in ("Stockholm", "Riket"):
         part = published.filter(pl.col("area") == area)
         if part.is_empty():
@@ -389,17 +398,29 @@ def context_comparison(con, year: int, min_cell: int) -> pl.DataFrame:
         years = part["spring_year"].unique().to_list()
         nearest = min(years, key=lambda y: (abs(y - year), -y))
         p = {r["measure"]: r["value"] for r in part.filter(pl.col("spring_year") == nearest).iter_rows(named=True)}
-        ours.append({
-            "label": f"{area} (publicerat {nearest})", "spring_year": nearest,
-            "n": int(p["n_pupils"]) if "n_pupils" in p else None,
-            "share_eligible_vocational": p.get("share_eligible_vocational", np.nan) / 100,
-            "share_all_subjects_passed": p.get("share_all_subjects_passed", np.nan) / 100,
-            "mean_merit_value_17": p.get("mean_merit_value_17"),
-            "source": part.filter(pl.col("spring_year") == nearest)["source"][0],
-        })
-    df = pl.DataFrame(ours, schema={"label": pl.String, "spring_year": pl.Int64, "n": pl.Int64,
-                                    "share_eligible_vocational": pl.Float64, "share_all_subjects_passed": pl.Float64,
-                                    "mean_merit_value_17": pl.Float64, "source": pl.String})
+        ours.append(
+            {
+                "label": f"{area} (publicerat {nearest})",
+                "spring_year": nearest,
+                "n": int(p["n_pupils"]) if "n_pupils" in p else None,
+                "share_eligible_vocational": p.get("share_eligible_vocational", np.nan) / 100,
+                "share_all_subjects_passed": p.get("share_all_subjects_passed", np.nan) / 100,
+                "mean_merit_value_17": p.get("mean_merit_value_17"),
+                "source": part.filter(pl.col("spring_year") == nearest)["source"][0],
+            }
+        )
+    df = pl.DataFrame(
+        ours,
+        schema={
+            "label": pl.String,
+            "spring_year": pl.Int64,
+            "n": pl.Int64,
+            "share_eligible_vocational": pl.Float64,
+            "share_all_subjects_passed": pl.Float64,
+            "mean_merit_value_17": pl.Float64,
+            "source": pl.String,
+        },
+    )
     df = df.with_columns(pl.col(c).fill_nan(None) for c in ("share_eligible_vocational", "share_all_subjects_passed"))
     own = pl.col("source") == "Den här uppföljningen"
     return df.with_columns((own & (pl.col("n") < min_cell)).alias("suppressed"))

@@ -15,13 +15,13 @@ Formatter = Callable[[dict], str]
 def html_table(df: pl.DataFrame, columns: dict[str, tuple[str, Formatter]], caption: str = "") -> str:
     """`columns`: key -> (header, row dict -> text). Keys in LABELS are row labels: never
     suppressed, left-aligned; every other cell of a suppressed row shows `..`."""
-    head = "".join(f"<th>{escape(h)}</th>" for h, _ in columns.values())
+    head = "".join(f'<th class="{"lab" if k in LABELS else "num"}">{escape(h)}</th>' for k, (h, _) in columns.items())
     body = []
     for row in df.iter_rows(named=True):
         cells = []
         for key, (_, fmt) in columns.items():
             if key in LABELS:
-                cells.append(f"<td>{escape(fmt(row))}</td>")
+                cells.append(f'<td class="lab">{escape(fmt(row))}</td>')
             else:
                 cells.append(f'<td class="num">{escape(SUPPRESSED if row.get("suppressed") else fmt(row))}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -43,10 +43,14 @@ LABELS = {
     "message",
     "term_label",
 }
+# JupyterLab's stylesheet right-aligns every table cell; these selectors outrank it.
 STYLE = (
-    "<style>table.ppss{border-collapse:collapse;margin:.5em 0 1.5em}table.ppss td,table.ppss th{"
-    "border-bottom:1px solid #ddd;padding:.25em .6em;text-align:left}table.ppss td.num{text-align:right;"
-    "font-variant-numeric:tabular-nums}table.ppss caption{text-align:left;font-weight:600;padding:.3em 0}</style>"
+    "<style>table.ppss{border-collapse:collapse;margin:.5em 0 1.5em}"
+    ".jp-RenderedHTMLCommon table.ppss td,.jp-RenderedHTMLCommon table.ppss th,table.ppss td,table.ppss th{"
+    "border-bottom:1px solid #ddd;padding:.25em .6em}"
+    ".jp-RenderedHTMLCommon table.ppss .lab,table.ppss .lab{text-align:left}"
+    ".jp-RenderedHTMLCommon table.ppss .num,table.ppss .num{text-align:right;font-variant-numeric:tabular-nums}"
+    "table.ppss caption{text-align:left;font-weight:600;padding:.3em 0}</style>"
 )
 
 
@@ -176,10 +180,16 @@ def eligibility_table(elig: pl.DataFrame) -> str:
 
 
 def context_table(ctx: pl.DataFrame) -> str:
-    return html_table(ctx, {
-        "label": ("Grupp", col("label")), "n": ("Elever", col("n", "int")),
-        "share_eligible_vocational": ("Behöriga till yrkesprogram", col("share_eligible_vocational", "pct", 1)),
-        "share_all_subjects_passed": ("Godkända i alla ämnen", col("share_all_subjects_passed", "pct", 1)),
-        "mean_merit_value_17": ("Genomsnittligt meritvärde (17)", col("mean_merit_value_17", "num", 1)),
-    }, "Årskurs 9 i programmet jämfört med Stockholm och riket (meritvärde: elever med minst ett godkänt betyg, "
-       "som i Skolverkets statistik). Källor: Skolverkets officiella statistik, se pipelines/data/published_figures.csv")
+    return html_table(
+        ctx,
+        {
+            "label": ("Grupp", col("label")),
+            "n": ("Elever", col("n", "int")),
+            "share_eligible_vocational": ("Behöriga till yrkesprogram", col("share_eligible_vocational", "pct", 1)),
+            "share_all_subjects_passed": ("Godkända i alla ämnen", col("share_all_subjects_passed", "pct", 1)),
+            "mean_merit_value_17": ("Genomsnittligt meritvärde (17)", col("mean_merit_value_17", "num", 1)),
+        },
+        "Årskurs 9 i programmet jämfört med Stockholm och riket (meritvärde: elever med minst ett godkänt betyg, "
+        "som i Skolverkets statistik). Källor: Skolverkets officiella statistik, "
+        "se pipelines/data/published_figures.csv",
+    )
