@@ -240,3 +240,67 @@ def grade9_eligibility(df: pl.DataFrame, min_cell: int) -> alt.Chart:
             )
         )
     )
+
+
+def love_plot(bal: pl.DataFrame) -> alt.Chart:
+    """Baseline differences before and after matching, with the WWC limits 0.05 and 0.25."""
+    data = bal.unpivot(index="covariate", on=["before", "after"], variable_name="when", value_name="d").with_columns(
+        pl.col("when").replace_strict({"before": "Före matchning", "after": "Efter matchning"})
+    )
+    base = alt.Chart(
+        data,
+        title=alt.Title(
+            "Skillnader före inskrivning (baslinjen)",
+            anchor="start",
+            subtitle=[
+                "Hedges g för andelar av tid och ämnen, Cox index för ja/nej-mått. Inom ±0,05: likvärdiga grupper;",
+                "inom ±0,25: likvärdiga efter statistisk justering (What Works Clearinghouse).",
+            ],
+        ),
+    )
+    limits = (
+        alt.Chart(pl.DataFrame({"x": [-0.25, -0.05, 0.05, 0.25]}))
+        .mark_rule(strokeDash=[3, 3], color="#999")
+        .encode(x="x:Q")
+    )
+    points = base.mark_point(filled=True, size=80).encode(
+        x=alt.X("d:Q", title="Standardiserad skillnad (inskrivna minus jämförelse)"),
+        y=alt.Y("covariate:N", title=None),
+        color=alt.Color(
+            "when:N",
+            title=None,
+            scale=alt.Scale(domain=["Före matchning", "Efter matchning"], range=["#bdc3c7", "#2c3e50"]),
+            legend=alt.Legend(orient="bottom"),
+        ),
+        tooltip=[alt.Tooltip("covariate:N", title="Mått"), alt.Tooltip("d:Q", title="Skillnad", format=".2f")],
+    )
+    return (limits + points).properties(width=480, height=140)
+
+
+def did_event(df: pl.DataFrame, min_cell: int) -> alt.Chart:
+    data = _shown(df, "att")
+    base = _base(
+        data,
+        "Frånvaro: effekt jämfört med matchad jämförelsegrupp",
+        [
+            "Förändring i inskrivnas frånvaro minus förändring hos matchade elever, per månad från inskrivning,",
+            "med 95 % konfidensintervall (bootstrap över skolor). Före månad 0 ska skillnaden vara nära noll.",
+            f"Månader där en grupp har färre än {min_cell} elever visas inte.",
+        ],
+    )
+    x = alt.X("event_month:Q", title="Månader från inskrivning", scale=alt.Scale(domain=[-6, 12]))
+    band = base.mark_area(opacity=0.25, color="#c0392b").encode(
+        x=x, y=alt.Y("lo:Q", title="Skillnad i andel frånvaro", axis=alt.Axis(format="+.0%")), y2="hi:Q"
+    )
+    line = base.mark_line(point=True, color="#c0392b").encode(
+        x=x,
+        y="att:Q",
+        tooltip=[
+            alt.Tooltip("event_month:Q", title="Månad"),
+            alt.Tooltip("att:Q", title="Effekt", format="+.1%"),
+            alt.Tooltip("n_treated:Q", title="Inskrivna"),
+        ],
+    )
+    zero = alt.Chart(pl.DataFrame({"y": [0.0]})).mark_rule(color="black").encode(y="y:Q")
+    start = alt.Chart(pl.DataFrame({"x": [0]})).mark_rule(strokeDash=[2, 2], color="black").encode(x="x:Q")
+    return (band + line + zero + start).properties(width=560, height=260)

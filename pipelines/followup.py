@@ -46,7 +46,7 @@ def _query(con: duckdb.DuckDBPyConnection, name: str, year: int, **names: str) -
     sql = (SQL_DIR / "report" / f"{name}.sql").read_text(encoding="utf-8")
     for k, v in names.items():
         sql = sql.replace("{" + k + "}", v)
-    return frame(con, sql, {"year": year})
+    return frame(con, sql, {"year": year} if "$year" in sql else None)
 
 
 def wilson(k: pl.Expr | np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -42,6 +42,12 @@ LABELS = {
     "rule",
     "message",
     "term_label",
+    "covariate",
+    "class_before",
+    "class_after",
+    "step",
+    "reason",
+    "size_kind",
 }
 # JupyterLab's stylesheet right-aligns every table cell; these selectors outrank it.
 STYLE = (
@@ -192,4 +198,107 @@ def context_table(ctx: pl.DataFrame) -> str:
         "Årskurs 9 i programmet jämfört med Stockholm och riket (meritvärde: elever med minst ett godkänt betyg, "
         "som i Skolverkets statistik). Källor: Skolverkets officiella statistik, "
         "se pipelines/data/published_figures.csv",
+    )
+
+
+def balance_table(bal: pl.DataFrame) -> str:
+    return html_table(
+        bal.with_columns(pl.lit(False).alias("suppressed")),
+        {
+            "covariate": ("Mått vid baslinjen", col("covariate")),
+            "before": ("Skillnad före matchning", col("before", "num", 2)),
+            "class_before": ("WWC", col("class_before")),
+            "after": ("Skillnad efter matchning", col("after", "num", 2)),
+            "class_after": ("WWC", col("class_after")),
+        },
+        "Baslinjens likvärdighet (Hedges g respektive Cox index)",
+    )
+
+
+def attrition_table(att: pl.DataFrame) -> str:
+    return html_table(
+        att,
+        {
+            "step": ("Steg", col("step")),
+            "n": ("Elever", col("n", "int")),
+            "share": ("Andel av inskrivna", col("share", "pct")),
+        },
+        "Bortfall: inskrivna elever som når varje steg i analysen",
+    )
+
+
+def effects_table(eff: pl.DataFrame) -> str:
+    return html_table(
+        eff,
+        {
+            "measure": ("Utfall", col("measure")),
+            "n_treated": ("Inskrivna", col("n_treated", "int")),
+            "n_comparison": ("Jämförelse", col("n_comparison", "int")),
+            "mean_treated": ("Inskrivna", col("mean_treated", "num", 2)),
+            "mean_comparison": ("Jämförelse", col("mean_comparison", "num", 2)),
+            "difference": ("Skillnad", col("difference", "num", 3)),
+            "ci": ("95 % KI", _num_ci("lo", "hi", 3)),
+            "effect_size": ("Effektstorlek", col("effect_size", "num", 2)),
+            "size_ci": ("95 % KI", _num_ci("size_lo", "size_hi", 2)),
+            "size_kind": ("Mått", col("size_kind")),
+        },
+        "Betyg och behörighet: inskrivna jämfört med matchade elever (andelar som decimaltal)",
+    )
+
+
+def groups_table(groups: pl.DataFrame) -> str:
+    return html_table(
+        groups.rename({"dimension": "label", "group": "reason"}),
+        {
+            "label": ("Indelning", col("label")),
+            "reason": ("Grupp", col("reason")),
+            "n": ("Elever", col("n", "int")),
+            "change": (
+                "Förändring i frånvaro (procentenheter)",
+                lambda r: fmt_num(100 * r["change"], 1) if r.get("change") is not None else ".",
+            ),
+            "ci": (
+                "95 % KI",
+                lambda r: (
+                    f"{fmt_num(100 * r['lo'], 1)} till {fmt_num(100 * r['hi'], 1)}" if r.get("lo") is not None else "."
+                ),
+            ),
+        },
+        "Inskrivnas förändring i frånvaro (3–12 månader efter minus 6 månader före) per grupp. "
+        "Grupperna överlappar och är inte jämförbara: de skiljer sig i vilka elever som valdes ut.",
+    )
+
+
+def followup_2015_tables(individual: pl.DataFrame, boys: pl.DataFrame) -> str:
+    first = html_table(
+        individual,
+        {
+            "label": ("Jämförelse", col("label")),
+            "n": ("Elever", col("n", "int")),
+            "share": ("Andel som ökade sin andel godkända", col("share", "pct")),
+            "ci": ("95 % KI", ci()),
+            "group_change": ("Förändring på gruppnivå (andel)", col("group_change", "num", 3)),
+            "gci": ("95 % KI", _num_ci("group_lo", "group_hi", 3)),
+        },
+        "Uppföljningen hösten 2015 återskapad: elever inskrivna senast vårterminen 2014 (termin 1 = VT 2014)",
+    )
+    second = html_table(
+        boys,
+        {
+            "label": ("Termin", col("label")),
+            "n": ("Pojkar", col("n", "int")),
+            "mean_share_passed": ("Andel godkända ämnen (medel)", col("mean_share_passed", "pct")),
+            "share": ("Behöriga till ES", col("share", "pct")),
+            "ci": ("95 % KI", ci()),
+        },
+        "Pojkarna i samma grupp, termin för termin",
+    )
+    return first + second
+
+
+def _num_ci(lo: str, hi: str, decimals: int) -> Formatter:
+    return lambda r: (
+        f"{fmt_num(r[lo], decimals)} till {fmt_num(r[hi], decimals)}"
+        if r.get(lo) is not None and r.get(hi) is not None
+        else "."
     )
