@@ -484,3 +484,39 @@ def text_grade_effects(effects: pl.DataFrame) -> str:
         " Skillnaden i behörighet gäller de inskrivna som hunnit gå ut årskurs 9; den visar inte "
         "vad programmet orsakat om eleverna skiljer sig på sätt som matchningen inte fångar."
     )
+
+
+def attrition_by_group(con, year: int, min_cell: int) -> pl.DataFrame:
+    """Attrition by gender and district: enrolled, matched, and with attendance before and after."""
+    frame = _query(con, "evaluation_baseline", year)
+    groups = _query(con, "evaluation_groups", year).select("pupil_key", "district", "gender_label")
+    matched = cem(frame)
+    panel = event_panel(matched, _query(con, "evaluation_months", year))
+    has_both = (~np.isnan(panel.y[:, OUTCOME_MONTHS]).all(axis=1)) & (
+        ~np.isnan(panel.y[:, BASELINE_MONTHS]).all(axis=1)
+    )
+    units = matched.select("unit", "pupil_key", "treated").with_columns(pl.Series("complete", has_both))
+    done = units.filter((pl.col("treated") == 1) & pl.col("complete"))["pupil_key"]
+    status = groups.with_columns(
+        pl.col("pupil_key").is_in(matched.filter(pl.col("treated") == 1)["pupil_key"].implode()).alias("matched"),
+        pl.col("pupil_key").is_in(done.implode()).alias("complete"),
+    )
+    rows = []
+    for dimension, column in (("Kön", "gender_label"), ("Stadsdel", "district")):
+        for (group,), part in status.drop_nulls(column).group_by(column):
+            rows.append(
+                {
+                    "label": dimension,
+                    "reason": group,
+                    "n": part.height,
+                    "n_matched": int(part["matched"].sum()),
+                    "n_complete": int(part["complete"].sum()),
+                }
+            )
+    df = pl.DataFrame(
+        rows,
+        schema={"label": pl.String, "reason": pl.String, "n": pl.Int64, "n_matched": pl.Int64, "n_complete": pl.Int64},
+    ).sort("label", "reason")
+    # a row rests on its smallest count: suppress it if any count is small
+    small = pl.any_horizontal(((pl.col(c) > 0) & (pl.col(c) < min_cell)) for c in ("n", "n_matched", "n_complete"))
+    return df.with_columns((pl.col("n_complete") / pl.col("n")).alias("share"), small.alias("suppressed"))

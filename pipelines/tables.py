@@ -302,3 +302,18 @@ def _num_ci(lo: str, hi: str, decimals: int) -> Formatter:
         if r.get(lo) is not None and r.get(hi) is not None
         else "."
     )
+
+
+def attrition_group_table(df: pl.DataFrame) -> str:
+    return html_table(
+        df,
+        {
+            "label": ("Indelning", col("label")),
+            "reason": ("Grupp", col("reason")),
+            "n": ("Inskrivna", col("n", "int")),
+            "n_matched": ("Matchade", col("n_matched", "int")),
+            "n_complete": ("Med närvaro före och efter", col("n_complete", "int")),
+            "share": ("Andel som ingår i effektskattningen", col("share", "pct")),
+        },
+        "Bortfall per kön och stadsdel",
+    )

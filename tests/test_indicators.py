@@ -389,3 +389,29 @@ def test_baseline_is_the_last_full_term_before_enrolment(outcomes) -> None:
 
 def test_at_least_forty_hand_computed_cases() -> None:
     assert len(CASES) >= 40 and all(c.reason for c in CASES)
+
+
+@pytest.mark.e2e
+def test_report_on_a_store_of_a_dozen_pupils(tmp_path, monkeypatch) -> None:
+    """Twelve pupils, three enrolled: every section renders, every figure on them is `..`, and
+    the text says there are too few pupils instead of stating a result."""
+    monkeypatch.setenv("PPSS_PSEUDONYM_KEY", KEY)
+    dozen = [
+        Case(
+            f"pupil{i}",
+            grades("E" if i % 3 else "C"),
+            gender="MF"[i % 2],
+            attendance=[attendance("2016-02-01", "2016-02-29", 6000, 300 * (i % 4), 60)],
+            register={"start": "2016-03-01"} if i < 3 else None,
+        )
+        for i in range(12)
+    ]
+    write_inputs(tmp_path / "raw", dozen)
+    store = tmp_path / "dozen.duckdb"
+    assert not ingest(tmp_path / "raw", store).rejected
+    build(store)
+    html = run_report(2016, store, tmp_path / "reports", min_cell=10).read_text(encoding="utf-8")
+    assert "Metodbilaga" in html and "Traceback" not in html
+    assert html.count('<td class="num">..</td>') >= 10
+    assert "För få elever" in html or "för få elever" in html
+    assert "inte förklaras av slumpen" not in html  # no result is claimed on twelve pupils

@@ -57,6 +57,16 @@ def test_run_writes_report_and_validation_docs(run) -> None:
     html = (run["out"] / YEAR / f"uppfoljning_{YEAR}.html").read_text(encoding="utf-8")
     assert html.count("<svg") >= 6
     assert "Uppföljning av PPSS 2016" in html and 'lang="sv"' in html
+    for section in (
+        "Dataunderlag och datakvalitet",
+        "Effekter jämfört med en matchad jämförelsegrupp",
+        "Bortfall",
+        "Baslinjens likvärdighet",
+        "Förstudiens frågor",
+        "återskapad",
+        "Metodbilaga",
+    ):
+        assert section in html, section
     assert not re.search(r'<(script|link|img)\b[^>]*(src|href)="https?:', html)
     assert "<pre" not in html or "ppss" not in html.split("<pre")[1][:200]  # no code cells
     docs = run["out"] / "validation" / "index.html"
