@@ -9,35 +9,17 @@ from hypothesis import strategies as st
 
 from pipelines.config import SQL_DIR
 from pipelines.indicators import POINTS, skolverket_mean_merit, term_grades
+from pipelines.readers.grades import LANGUAGE_SUBJECTS
+from pipelines.readers.grades import SUBJECTS as KNOWN_SUBJECTS
 
-SUBJECTS = [
-    "BI",
-    "BL",
-    "EN",
-    "FY",
-    "GE",
-    "HI",
-    "HKK",
-    "IDH",
-    "KE",
-    "MA",
-    "MU",
-    "RE",
-    "SH",
-    "SL",
-    "SV",
-    "SVA",
-    "TK",
-    "NO",
-    "SO",
-]
-LANGUAGE_SUBJECTS = ["M1", "M2", "ML"]
+# every subject code the readers know, less the language subjects (drawn with a language below)
+SUBJECTS = sorted(KNOWN_SUBJECTS - LANGUAGE_SUBJECTS - {"TSP"})
 LANGUAGES = ["DEU", "FRA", "SPA", "ARA"]
 GRADES = list(POINTS)
 
 grade_row = st.one_of(
     st.tuples(st.sampled_from(SUBJECTS), st.none(), st.sampled_from(GRADES)),
-    st.tuples(st.sampled_from(LANGUAGE_SUBJECTS), st.sampled_from(LANGUAGES), st.sampled_from(GRADES)),
+    st.tuples(st.sampled_from(sorted(LANGUAGE_SUBJECTS)), st.sampled_from(LANGUAGES), st.sampled_from(GRADES)),
 )
 pupil_grades = st.lists(grade_row, min_size=1, max_size=24)
 
