@@ -292,7 +292,7 @@ def did_event(df: pl.DataFrame, min_cell: int) -> alt.Chart:
     band = base.mark_area(opacity=0.25, color="#c0392b").encode(
         x=x, y=alt.Y("lo:Q", title="Skillnad i andel frånvaro", axis=alt.Axis(format="+.0%")), y2="hi:Q"
     )
-    line = base.mark_line(point=True, color="#c0392b").encode(
+    line = base.mark_line(point=alt.OverlayMarkDef(color="#c0392b"), color="#c0392b").encode(
         x=x,
         y="att:Q",
         tooltip=[
