@@ -112,8 +112,9 @@ def _status(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     status = _ingest(args)
     _build(args)
-    args.allow_rejected = True  # `run` reports what loaded; the ingest status above still says what failed
-    _report(args)
+    # The report follows the same rule as `ppss report`: refused after a rejected file unless allowed.
+    if _report(args) != EXIT_OK and status == EXIT_OK:
+        return EXIT_ERROR
     return status
 
 
@@ -150,6 +151,7 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--store")
     u.add_argument("--out")
     u.add_argument("--min-cell", type=int, default=10)
+    u.add_argument("--allow-rejected", action="store_true", help="report on what loaded even if a file was rejected")
     u.set_defaults(func=cmd_run)
     return p
 

@@ -184,6 +184,10 @@ def test_rejected_file_exit_2_and_report_refuses(run, capsys) -> None:
     capsys.readouterr()
     assert main(["report", "--year", YEAR, "--store", str(store), "--out", str(run["root"] / "r2")]) == 1
     assert "--allow-rejected" in capsys.readouterr().err
+    # `run` keeps the rule: exit 2 for the rejected file, and no report without --allow-rejected
+    out = run["root"] / "r3"
+    assert main(["run", "--raw", str(raw), "--year", YEAR, "--store", str(store), "--out", str(out)]) == 2
+    assert "--allow-rejected" in capsys.readouterr().err and not (out / YEAR).exists()
 
 
 def test_export_cut_off_after_loaded_chunks_loads_nothing(run, monkeypatch, capsys) -> None:
