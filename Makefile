@@ -22,7 +22,7 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 
 setup: $(VENV)/.synced ## create .venv from the lock file (uv.lock)
 
-demo: setup ## write demo data, ingest, build and report (reports/$(YEAR)/)
+demo: setup ## write demo data, ingest, build and report (reports/<year>/, YEAR=2016 by default)
 	$(VENV)/bin/ppss demo-data --out data/raw/demo
 	$(VENV)/bin/ppss run --raw data/raw/demo --year $(YEAR)
 	@echo "Report: reports/$(YEAR)/uppfoljning_$(YEAR).html  (validation: reports/validation/index.html)"
