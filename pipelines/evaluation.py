@@ -24,12 +24,13 @@ Design (written out in Swedish in the report's methods section):
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from .followup import _query, describe_interval
+from .followup import blank_suppressed, describe_interval, mean_ci, report_query, with_share_ci
 from .suppress import check_min_cell
 
 # Band edges: coarse enough that most enrolled pupils find a match in their own school and
@@ -193,20 +194,23 @@ def did_event(y: np.ndarray, treated: np.ndarray, weight: np.ndarray) -> tuple[n
     return att, overall
 
 
+def school_resamples(cluster: np.ndarray, reps: int, seed: int) -> Iterator[np.ndarray]:
+    """Row indices of `reps` bootstrap samples that draw whole schools with replacement."""
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(cluster == c) for c in np.unique(cluster)]
+    for _ in range(reps):
+        yield np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+
+
 def cluster_bootstrap(panel: EventPanel, reps: int = 300, seed: int = 2016) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap draws of (ATT per event month, overall ATT), resampling schools."""
-    rng = np.random.default_rng(seed)
     if not len(panel.cluster):  # nothing to resample: a store too small to match anyone
         return np.full((reps, len(EVENT_MONTHS)), np.nan), np.full(reps, np.nan)
-    members = [np.flatnonzero(panel.cluster == c) for c in range(panel.cluster.max() + 1)]
-    by_month, overall = [], []
-    for _ in range(reps):
-        pick = rng.integers(0, len(members), len(members))
-        idx = np.concatenate([members[c] for c in pick])
-        att, total = did_event(panel.y[idx], panel.treated[idx], panel.weight[idx])
-        by_month.append(att)
-        overall.append(total)
-    return np.array(by_month), np.array(overall)
+    draws = [
+        did_event(panel.y[idx], panel.treated[idx], panel.weight[idx])
+        for idx in school_resamples(panel.cluster, reps, seed)
+    ]
+    return np.array([d[0] for d in draws]), np.array([d[1] for d in draws])
 
 
 def _percentile(draws: np.ndarray, q: float) -> np.ndarray:
@@ -216,15 +220,15 @@ def _percentile(draws: np.ndarray, q: float) -> np.ndarray:
 
 
 def baseline_equivalence(con, year: int) -> pl.DataFrame:
-    frame = _query(con, "evaluation_baseline", year)
+    frame = report_query(con, "evaluation_baseline", year)
     return balance(frame, cem(frame))
 
 
 def attendance_effect(con, year: int, min_cell: int, reps: int = 300) -> tuple[pl.DataFrame, dict]:
     """Event-time ATT on absence with school-clustered bootstrap intervals, and the overall ATT."""
     check_min_cell(min_cell)
-    matched = cem(_query(con, "evaluation_baseline", year))
-    panel = event_panel(matched, _query(con, "evaluation_months", year))
+    matched = cem(report_query(con, "evaluation_baseline", year))
+    panel = event_panel(matched, report_query(con, "evaluation_months", year))
     att, overall = did_event(panel.y, panel.treated, panel.weight)
     draws, overall_draws = cluster_bootstrap(panel, reps)
     n_t = (~np.isnan(panel.y[panel.treated])).sum(axis=0)
@@ -233,15 +237,13 @@ def attendance_effect(con, year: int, min_cell: int, reps: int = 300) -> tuple[p
         {
             "event_month": EVENT_MONTHS,
             "att": att,
-            "lo": np.nanpercentile(draws, 2.5, axis=0),
-            "hi": np.nanpercentile(draws, 97.5, axis=0),
+            "lo": _percentile(draws, 2.5),
+            "hi": _percentile(draws, 97.5),
             "n_treated": n_t,
             "n_comparison": n_c,
         }
     ).with_columns(((pl.col("n_treated") < min_cell) | (pl.col("n_comparison") < min_cell)).alias("suppressed"))
-    df = df.with_columns(
-        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c) for c in ("att", "lo", "hi")
-    )
+    df = blank_suppressed(df, ["att", "lo", "hi"])
     summary = {
         "att": overall,
         "lo": float(np.nanpercentile(overall_draws, 2.5)),
@@ -256,13 +258,13 @@ def attendance_effect(con, year: int, min_cell: int, reps: int = 300) -> tuple[p
 # --- attrition ----------------------------------------------------------------------------
 def attrition(con, year: int, min_cell: int) -> pl.DataFrame:
     """Enrolled pupils and how many remain at each step of the analysis, before any effect."""
-    frame = _query(con, "evaluation_baseline", year)
-    enrolled = int(_query(con, "enrolled_by_district", year)["n_pupils"].sum())
+    frame = report_query(con, "evaluation_baseline", year)
+    enrolled = int(report_query(con, "enrolled_by_district", year)["n_pupils"].sum())
     treated = frame.filter(pl.col("treated") == 1)
     with_baseline = treated.drop_nulls(["absence_rate", "share_passed", "gender"]).height
     matched = cem(frame)
     n_matched = matched.filter(pl.col("treated") == 1).height
-    months = _query(con, "evaluation_months", year)
+    months = report_query(con, "evaluation_months", year)
     panel = event_panel(matched, months)
     after = ~np.isnan(panel.y[:, OUTCOME_MONTHS]).all(axis=1)
     before = ~np.isnan(panel.y[:, BASELINE_MONTHS]).all(axis=1)
@@ -301,21 +303,19 @@ def _diff_and_size(values: np.ndarray, treated: np.ndarray, weight: np.ndarray, 
 
 
 def _bootstrap(values, treated, weight, cluster, binary: bool, reps: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    codes = np.unique(cluster)
-    members = [np.flatnonzero(cluster == c) for c in codes]
-    out = []
-    for _ in range(reps):
-        idx = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
-        out.append(_diff_and_size(values[idx], treated[idx], weight[idx], binary))
-    return np.array(out)
+    return np.array(
+        [
+            _diff_and_size(values[idx], treated[idx], weight[idx], binary)
+            for idx in school_resamples(cluster, reps, seed)
+        ]
+    )
 
 
 def grade_effects(con, year: int, min_cell: int, reps: int = 300) -> pl.DataFrame:
     """Matched comparison of (1) the change in share of passed subjects from the baseline term
     to the term after enrolment and (2) eligibility for yrkesprogram at the end of årskurs 9."""
-    matched = cem(_query(con, "evaluation_baseline", year))
-    outcomes = _query(con, "evaluation_outcomes", year)
+    matched = cem(report_query(con, "evaluation_baseline", year))
+    outcomes = report_query(con, "evaluation_outcomes", year)
     later = outcomes.select("pupil_key", pl.col("term_index").alias("t2"), pl.col("share_passed").alias("s2"))
     change = (
         matched.with_columns((pl.col("term_index") + 2).alias("t2"))
@@ -370,9 +370,7 @@ def grade_effects(con, year: int, min_cell: int, reps: int = 300) -> pl.DataFram
 def absence_change_by_group(con, year: int, min_cell: int) -> pl.DataFrame:
     """Enrolled pupils' change in absence (months +3..+12 minus -6..-1) by selection reason,
     intervention, district and gender: descriptive, with t intervals; groups overlap."""
-    from .followup import _mean_ci
-
-    months = _query(con, "attendance_event_time", year)
+    months = report_query(con, "attendance_event_time", year)
     per_pupil = (
         months.group_by("pupil_key")
         .agg(
@@ -382,7 +380,7 @@ def absence_change_by_group(con, year: int, min_cell: int) -> pl.DataFrame:
         .drop_nulls()
         .with_columns((pl.col("after") - pl.col("before")).alias("change"))
     )
-    groups = _query(con, "evaluation_groups", year)
+    groups = report_query(con, "evaluation_groups", year)
     rows = []
     for dimension, column in (
         ("Urvalsgrund", "selection_reasons"),
@@ -398,7 +396,7 @@ def absence_change_by_group(con, year: int, min_cell: int) -> pl.DataFrame:
             .join(per_pupil, on="pupil_key")
         )
         for (group,), part in joined.group_by("group"):
-            mean, lo, hi, n = _mean_ci(part["change"].to_numpy())
+            mean, lo, hi, n = mean_ci(part["change"].to_numpy())
             rows.append({"dimension": dimension, "group": group, "n": n, "change": mean, "lo": lo, "hi": hi})
     df = pl.DataFrame(
         rows,
@@ -412,18 +410,14 @@ def absence_change_by_group(con, year: int, min_cell: int) -> pl.DataFrame:
         },
     ).sort("dimension", "group")
     df = df.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
-    return df.with_columns(
-        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c) for c in ("change", "lo", "hi")
-    )
+    return blank_suppressed(df, ["change", "lo", "hi"])
 
 
 def followup_2015(con, min_cell: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The 2015 follow-up's statistics from the store: per-pupil rise in share passed from
     term 1 to 2 and 2 to 3 with the group-level change; and boys' share passed and
     högskoleförberedande (ES) eligibility per term. Wilson and t intervals."""
-    from .followup import _mean_ci, _with_share_ci
-
-    rows = _query(con, "followup_2015", 2015)
+    rows = report_query(con, "followup_2015", 2015)
     wide = rows.pivot(on="term_no", index=["pupil_key", "gender"], values="share_passed")
     steps = []
     for a, b in (("1", "2"), ("2", "3")):
@@ -431,7 +425,7 @@ def followup_2015(con, min_cell: int) -> tuple[pl.DataFrame, pl.DataFrame]:
             continue
         pair = wide.drop_nulls([a, b])
         diff = (pair[b] - pair[a]).to_numpy()
-        mean, lo, hi, n = _mean_ci(diff)
+        mean, lo, hi, n = mean_ci(diff)
         steps.append(
             {
                 "label": f"Termin {a} till {b}",
@@ -453,7 +447,7 @@ def followup_2015(con, min_cell: int) -> tuple[pl.DataFrame, pl.DataFrame]:
             "group_hi": pl.Float64,
         },
     )
-    individual = _with_share_ci(individual) if individual.height else individual
+    individual = with_share_ci(individual) if individual.height else individual
     boys = (
         rows.filter(pl.col("gender") == "M")
         .group_by("term_no")
@@ -464,7 +458,7 @@ def followup_2015(con, min_cell: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         )
         .sort("term_no")
     )
-    boys = _with_share_ci(boys).with_columns(("Termin " + pl.col("term_no").cast(pl.String)).alias("label"))
+    boys = with_share_ci(boys).with_columns(("Termin " + pl.col("term_no").cast(pl.String)).alias("label"))
     individual = individual.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
     boys = boys.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
     return individual, boys
@@ -488,10 +482,10 @@ def text_grade_effects(effects: pl.DataFrame) -> str:
 
 def attrition_by_group(con, year: int, min_cell: int) -> pl.DataFrame:
     """Attrition by gender and district: enrolled, matched, and with attendance before and after."""
-    frame = _query(con, "evaluation_baseline", year)
-    groups = _query(con, "evaluation_groups", year).select("pupil_key", "district", "gender_label")
+    frame = report_query(con, "evaluation_baseline", year)
+    groups = report_query(con, "evaluation_groups", year).select("pupil_key", "district", "gender_label")
     matched = cem(frame)
-    panel = event_panel(matched, _query(con, "evaluation_months", year))
+    panel = event_panel(matched, report_query(con, "evaluation_months", year))
     has_both = (~np.isnan(panel.y[:, OUTCOME_MONTHS]).all(axis=1)) & (
         ~np.isnan(panel.y[:, BASELINE_MONTHS]).all(axis=1)
     )

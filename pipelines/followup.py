@@ -42,7 +42,7 @@ def frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) 
     return con.sql(sql, params=params).pl()
 
 
-def _query(con: duckdb.DuckDBPyConnection, name: str, year: int, **names: str) -> pl.DataFrame:
+def report_query(con: duckdb.DuckDBPyConnection, name: str, year: int, **names: str) -> pl.DataFrame:
     sql = (SQL_DIR / "report" / f"{name}.sql").read_text(encoding="utf-8")
     for k, v in names.items():
         sql = sql.replace("{" + k + "}", v)
@@ -55,12 +55,12 @@ def wilson(k: pl.Expr | np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
 
 
-def _with_share_ci(df: pl.DataFrame, k: str = "k", n: str = "n") -> pl.DataFrame:
+def with_share_ci(df: pl.DataFrame, k: str = "k", n: str = "n") -> pl.DataFrame:
     lo, hi = wilson(df.get_column(k).to_numpy(), df.get_column(n).to_numpy())
     return df.with_columns((pl.col(k) / pl.col(n)).alias("share"), pl.Series("lo", lo), pl.Series("hi", hi))
 
 
-def _mean_ci(values: np.ndarray) -> tuple[float, float, float, int]:
+def mean_ci(values: np.ndarray) -> tuple[float, float, float, int]:
     values = values[~np.isnan(values)]
     n = len(values)
     if n == 0:
@@ -83,7 +83,7 @@ def _with_all_genders(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _blank(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+def blank_suppressed(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """Null the figures of suppressed rows, so nothing downstream can show them."""
     return df.with_columns(pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c) for c in columns)
 
@@ -118,14 +118,14 @@ def data_quality(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataF
 
 def coverage(con: duckdb.DuckDBPyConnection, year: int) -> pl.DataFrame:
     """Share of programme pupils (enrolled up to the follow-up year) found in each data source."""
-    return _with_share_ci(_query(con, "coverage", year))
+    return with_share_ci(report_query(con, "coverage", year))
 
 
 # --- enrolment ----------------------------------------------------------------------------
 def enrolled_by_district(con, year: int, min_cell: int, districts: list[str] | None = None) -> pl.DataFrame:
     """Pupils first enrolled per district and year; a total per year is published, so a
     lone suppressed district is protected by a second suppressed cell."""
-    df = _query(con, "enrolled_by_district", year)
+    df = report_query(con, "enrolled_by_district", year)
     df = df.group_by("district", "year").agg(pl.col("n_pupils").sum()).sort("district", "year")
     if districts:
         df = df.filter(pl.col("district").is_in(districts))
@@ -148,23 +148,23 @@ def vocabulary_by_district(
 ) -> pl.DataFrame:
     if column not in ("selection_reasons", "interventions"):
         raise ValueError(column)
-    df = _query(con, "vocabulary_by_district", year, column=column)
+    df = report_query(con, "vocabulary_by_district", year, column=column)
     if districts:
         df = df.filter(pl.col("district").is_in(districts))
     df = df.with_columns((pl.col("n_pupils") / pl.col("n_district")).alias("share"))
     # A share rests on the district's enrolled pupils: suppress by that denominator.
-    return _blank(suppress(df, "n_district", min_cell), ["share", "n_pupils"])
+    return blank_suppressed(suppress(df, "n_district", min_cell), ["share", "n_pupils"])
 
 
 # --- attendance ---------------------------------------------------------------------------
 def attendance_event_time(con, year: int, min_cell: int) -> pl.DataFrame:
     """Mean monthly absence rate by months since enrolment, enrolled pupils and comparison."""
     check_min_cell(min_cell)
-    rows = _query(con, "attendance_event_time", year)
+    rows = report_query(con, "attendance_event_time", year)
     out = []
     for (month,), part in rows.group_by("event_month"):
         for group, col in ((ENROLLED, "absence_rate"), (OTHERS, "reference_rate")):
-            mean, lo, hi, n = _mean_ci(part.get_column(col).cast(pl.Float64).fill_null(np.nan).to_numpy())
+            mean, lo, hi, n = mean_ci(part.get_column(col).cast(pl.Float64).fill_null(np.nan).to_numpy())
             out.append({"event_month": month, "pupil_group": group, "mean": mean, "lo": lo, "hi": hi, "n": n})
     df = pl.DataFrame(
         out,
@@ -177,21 +177,13 @@ def attendance_event_time(con, year: int, min_cell: int) -> pl.DataFrame:
             "n": pl.Int64,
         },
     ).sort("pupil_group", "event_month")
-    return _blank(suppress(df, "n", min_cell), ["mean", "lo", "hi"])
-
-
-def attendance_before_after(event: pl.DataFrame) -> dict[str, float]:
-    """Mean absence of enrolled pupils in months -6..-1 and +3..+12 (from the event-time means)."""
-    e = event.filter(pl.col("pupil_group") == ENROLLED)
-    before = e.filter(pl.col("event_month").is_between(-6, -1)).get_column("mean").mean()
-    after = e.filter(pl.col("event_month").is_between(3, 12)).get_column("mean").mean()
-    return {"before": before, "after": after}
+    return blank_suppressed(suppress(df, "n", min_cell), ["mean", "lo", "hi"])
 
 
 def absence_thresholds(
     con, year: int, min_cell: int, thresholds: tuple[float, ...] = (0.10, 0.15, 0.20)
 ) -> pl.DataFrame:
-    rows = _query(con, "absence_thresholds", year)
+    rows = report_query(con, "absence_thresholds", year)
     parts = [
         rows.group_by("term_label", "term_index", "pupil_group").agg(
             pl.lit(t).alias("threshold"), pl.len().alias("n"), (pl.col("absence_rate") >= t).sum().alias("k")
@@ -199,14 +191,14 @@ def absence_thresholds(
         for t in thresholds
     ]
     df = pl.concat(parts).sort("term_index", "pupil_group", "threshold") if parts else rows
-    df = _with_share_ci(df)
-    return _blank(suppress(df, "n", min_cell), ["share", "lo", "hi", "k"])
+    df = with_share_ci(df)
+    return blank_suppressed(suppress(df, "n", min_cell), ["share", "lo", "hi", "k"])
 
 
 # --- grades -------------------------------------------------------------------------------
 def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Term 1 -> term 2 change in share of passed subjects: per pupil and at group level."""
-    rows = _query(con, "pass_change", year)
+    rows = report_query(con, "pass_change", year)
     rows = rows.with_columns(
         pl.when(pl.col("share_term_2") > pl.col("share_term_1") + 1e-9)
         .then(pl.lit("Ökat"))
@@ -221,11 +213,11 @@ def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFra
         .agg(pl.len().alias("k"))
         .join(both.group_by("gender_label").agg(pl.len().alias("n")), on="gender_label")
     )
-    indiv = _blank(suppress(_with_share_ci(indiv), "n", min_cell), ["share", "lo", "hi", "k"])
+    indiv = blank_suppressed(suppress(with_share_ci(indiv), "n", min_cell), ["share", "lo", "hi", "k"])
     group_rows = []
     for (label,), part in both.group_by("gender_label"):
         t1, t2 = part.get_column("share_term_1").to_numpy(), part.get_column("share_term_2").to_numpy()
-        diff, lo, hi, n = _mean_ci(t2 - t1)
+        diff, lo, hi, n = mean_ci(t2 - t1)
         group_rows.append(
             {
                 "gender_label": label,
@@ -249,7 +241,7 @@ def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFra
             "hi": pl.Float64,
         },
     )
-    group = _blank(suppress(group, "n", min_cell), ["mean_term_1", "mean_term_2", "change", "lo", "hi"])
+    group = blank_suppressed(suppress(group, "n", min_cell), ["mean_term_1", "mean_term_2", "change", "lo", "hi"])
     order = {ALL: 0, "Flickor": 1, "Pojkar": 2}
     return (
         indiv.sort(pl.col("gender_label").replace_strict(order), "direction"),
@@ -259,15 +251,15 @@ def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFra
 
 def grade9_eligibility(con, year: int, min_cell: int) -> pl.DataFrame:
     """Eligibility at the end of årskurs 9: enrolled vs other pupils of the same schools, by gender."""
-    both = _with_all_genders(_query(con, "grade9_outcomes", year))
+    both = _with_all_genders(report_query(con, "grade9_outcomes", year))
     parts = [
         both.group_by("pupil_group", "gender_label").agg(
             pl.lit(label).alias("measure"), pl.len().alias("n"), pl.col(col).fill_null(False).sum().alias("k")
         )
         for col, label in MEASURES.items()
     ]
-    df = _with_share_ci(pl.concat(parts)).sort("measure", "pupil_group", "gender_label")
-    return _blank(suppress(df, "n", min_cell), ["share", "lo", "hi", "k"])
+    df = with_share_ci(pl.concat(parts)).sort("measure", "pupil_group", "gender_label")
+    return blank_suppressed(suppress(df, "n", min_cell), ["share", "lo", "hi", "k"])
 
 
 # --- sentences written from the numbers ---------------------------------------------------
@@ -366,7 +358,7 @@ def context_comparison(con, year: int, min_cell: int) -> pl.DataFrame:
     Published figures come from `published_figures` (sourced); the nearest year is shown
     when the follow-up year itself is not published, and the year is always named.
     """
-    rows = _query(con, "grade9_outcomes", year)
+    rows = report_query(con, "grade9_outcomes", year)
     ours = []
     for label in (ENROLLED, OTHERS):
         part = rows.filter(pl.col("pupil_group") == label)

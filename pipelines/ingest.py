@@ -49,7 +49,6 @@ class FileOutcome:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_unused: int = 0
-    rows_held: int = 0  # of the loaded rows, held by a check against other files
     message: str = ""
 
 
@@ -441,10 +440,6 @@ def ingest(raw_dir: Path, store: Path, docs_dir: Path | None = None, on: date | 
                 "select rule, count(*) from quarantine where is_cross_file group by rule order by 2 desc"
             ).fetchall()
         )
-        held = dict(con.execute("select path, rows_held from load_log where status = 'loaded'").fetchall())
-        for f in summary.files:
-            if held.get(f.path):
-                f.rows_held = held[f.path]
         con.execute(
             "insert or replace into meta values ('last_ingest_id', ?), ('last_ingest_rejected', ?)",
             [str(ingest_id), str(summary.rejected).lower()],

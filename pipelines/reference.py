@@ -26,7 +26,6 @@ PROGRAMME_DISTRICTS = [
     "Spånga-Tensta",
     "Älvsjö",
 ]
-FOCUS_SCHOOLS = {2015: 16, 2016: 20}  # "16 fokusskolor 2015, fler än 20 2016"
 
 
 def enrolment_targets() -> pl.DataFrame:

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -183,10 +183,3 @@ def with_date_checks(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
         (pl.col(c).is_null() | pl.col(c).str.to_date("%Y-%m-%d", strict=False).is_not_null()).alias(f"{c}_ok")
         for c in columns
     )
-
-
-def parse_iso(value: str | None) -> date | None:
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date() if value else None
-    except ValueError:
-        return None
