@@ -284,11 +284,12 @@ def did_event(df: pl.DataFrame, min_cell: int) -> alt.Chart:
         "Frånvaro: effekt jämfört med matchad jämförelsegrupp",
         [
             "Förändring i inskrivnas frånvaro minus förändring hos matchade elever, per månad från inskrivning,",
-            "med 95 % konfidensintervall (bootstrap över skolor). Före månad 0 ska skillnaden vara nära noll.",
+            "med 95 % konfidensintervall (klustrade på skola). Månad −14 till −9 är ett test:",
+            "där ska skillnaden vara nära noll.",
             f"Månader där en grupp har färre än {min_cell} elever visas inte.",
         ],
     )
-    x = alt.X("event_month:Q", title="Månader från inskrivning", scale=alt.Scale(domain=[-6, 12]))
+    x = alt.X("event_month:Q", title="Månader från inskrivning", scale=alt.Scale(domain=[-14, 12]))
     band = base.mark_area(opacity=0.25, color="#c0392b").encode(
         x=x, y=alt.Y("lo:Q", title="Skillnad i andel frånvaro", axis=alt.Axis(format="+.0%")), y2="hi:Q"
     )

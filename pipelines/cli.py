@@ -26,9 +26,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else paths().raw / "demo"
     t = time.perf_counter()
-    counts = write_demo(out, seed=args.seed, scale=args.scale)
+    counts = write_demo(out, seed=args.seed, scale=args.scale, effects=args.effects)
     print(
-        f"demo data ({args.scale}, seed {args.seed}) written to {out} in {time.perf_counter() - t:.1f} s: "
+        f"demo data ({args.scale}, seed {args.seed}, effects {args.effects}) written to {out} "
+        f"in {time.perf_counter() - t:.1f} s: "
         + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
     )
     return EXIT_OK
@@ -126,7 +127,14 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo-data", help="write the built-in demo data")
     d.add_argument("--out", help="folder (default data/raw/demo)")
     d.add_argument("--seed", type=int, default=2016)
-    d.add_argument("--scale", choices=["tiny", "demo", "city", "country"], default="demo")
+    d.add_argument("--scale", choices=["tiny", "small", "demo", "city", "country"], default="demo")
+    d.add_argument(
+        "--effects",
+        choices=["builtin", "none"],
+        default="builtin",
+        help="builtin: the programme works as built in; none: the same world with every effect off "
+        "(the true effects are written to TRUE_EFFECTS.json beside the data)",
+    )
     d.set_defaults(func=cmd_demo_data)
     i = sub.add_parser("ingest", help="validate and load raw files into the store")
     i.add_argument("--raw", required=True)

@@ -3,8 +3,18 @@
 The shape mirrors the programme's documents (domain rules): eight districts, 16 programme
 schools in 2015 and 22 in 2016 among 30, about 70 pupils enrolled 2013-2014, 80 during
 2015 and 127 from January to July 2016. Built-in truths for the report to find:
-attendance of enrolled pupils improves after enrolment, grades mostly do not, and boys
-in three districts improve their grades. The mess of real exports is there too:
+attendance of enrolled pupils improves after enrolment (the effect grows over the first
+four months), grades mostly do not, and boys in three districts improve their grades.
+`effects="none"` is the same world, draw for draw, with every programme effect off.
+
+What real data have and naive estimators trip on: absence persists from month to month
+(an AR(1) shock per pupil), pupils are chosen on their recent recorded absence and are
+often enrolled in the month after their absence peaked (so absence falls afterwards even
+without any programme), and grades suffer in terms of high absence. Every outcome is
+drawn once as a pair of potential outcomes (without and with the programme) from the
+same random numbers; `TRUE_EFFECTS.json` holds the true average effects that follow.
+
+The mess of real exports is there too:
 identity numbers in several forms, guids with braces and upper case, long subject codes,
 a few invalid rows, Excel date cells, a Windows-1252 CSV and trailing empty rows.
 Names are fake and are never read by the pipeline.
@@ -22,6 +32,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import xlsxwriter
 
+from .demo_truth import Truth
 from .identity import DEMO_MARKER
 from .reference import PROGRAMME_DISTRICTS
 
@@ -62,9 +73,18 @@ DISTRICT_STYLE = {
     "Älvsjö": (["Hög frånvaro", "Låga studieresultat"], ["Mentor", "SIP"]),
 }
 BOYS_IMPROVE = {"Rinkeby-Kista", "Skärholmen", "Farsta"}
+EFFECTS = ("builtin", "none")
+# Absence: monthly log-rate shock z_k = RHO * z_(k-1) + SHOCK_SD * e_k, plus recording noise.
+RHO, SHOCK_SD, NOISE_SD = 0.75, 0.3, 0.12
+MONTHS_PER_PUPIL = 48  # August of the year the pupil starts årskurs 6, four school years on
+PEAK_SHARE = 0.6  # share of enrolments set in the month after the pupil's recent absence peak
+# Planted defects that keep a pupil out of the store (see write_demo); the truth leaves them out.
+PERSON_TYPOS = (17, 401, 1203)  # persons whose identity number fails its check digit
+REGISTER_TYPO_ROW, REGISTER_UNKNOWN_REASON_ROW = 11, 20
 
 SCALES = {  # schools, pupils per årskurs and school
     "tiny": (12, 6),
+    "small": (30, 8),  # the methods harness: many worlds, each quick to run
     "demo": (30, 16),
     "city": (150, 75),  # about 90,000 pupils over the five school years
     "country": (1750, 75),  # about 1.05 million
@@ -94,6 +114,7 @@ class Pupil:
     ml: str | None
     sva: bool
     marking: str
+    index: int = 0
     leaves: date | None = None
     enrolled: date | None = None
     exits: date | None = None
@@ -141,8 +162,16 @@ def _school_day(rng: np.random.Generator, start: date, end: date) -> date:
     return d
 
 
+def month_no(p: Pupil, month: date) -> int:
+    """The pupil's month index: 0 is August of the year the pupil starts årskurs 6."""
+    return (month.year - p.entry_year) * 12 + month.month - 8
+
+
 class DemoWorld:
-    def __init__(self, seed: int, scale: str) -> None:
+    def __init__(self, seed: int, scale: str, effects: str = "builtin") -> None:
+        if effects not in EFFECTS:
+            raise ValueError(f"effects must be one of {EFFECTS}")
+        self.effects = effects
         self.rng = np.random.default_rng(seed)
         n_schools, self.per_class = SCALES[scale]
         rng = self.rng
@@ -172,7 +201,30 @@ class DemoWorld:
             for s in range(n_schools):
                 for _ in range(self.per_class):
                     self.pupils.append(self._pupil(entry, s))
+        for i, p in enumerate(self.pupils):
+            p.index = i
+        self._draw_absence_paths(seed)
         self._enrol()
+
+    def _draw_absence_paths(self, seed: int) -> None:
+        """Log-scale absence shocks per pupil and month (own stream: the world's draws stay put)."""
+        rng = np.random.default_rng([seed, 12000])
+        n = len(self.pupils)
+        e = rng.standard_normal((n, MONTHS_PER_PUPIL), dtype=np.float32)
+        z = np.empty_like(e)
+        z[:, 0] = e[:, 0] * SHOCK_SD / np.sqrt(1 - RHO**2)
+        for k in range(1, MONTHS_PER_PUPIL):
+            z[:, k] = RHO * z[:, k - 1] + SHOCK_SD * e[:, k]
+        self.shock = z
+        self.noise = rng.standard_normal((n, MONTHS_PER_PUPIL), dtype=np.float32) * NOISE_SD
+
+    def recorded_rate0(self, p: Pupil, month: date) -> float:
+        """Absence rate as the school records it, without the programme."""
+        k = min(max(month_no(p, month), 0), MONTHS_PER_PUPIL - 1)
+        rate = p.absence * (1.0 + 0.15 * ((month.year - p.entry_year) + (month.month >= 7)))  # rises with age
+        if month.month in (12, 6):
+            rate *= 1.2
+        return float(np.clip(rate * np.exp(self.shock[p.index, k] + self.noise[p.index, k]), 0, 0.95))
 
     def _pupil(self, entry: int, school: int) -> Pupil:
         rng = self.rng
@@ -228,6 +280,10 @@ class DemoWorld:
                 y = when.year if when.month >= 7 else when.year - 1
                 school = self.schools[self.school_in(p, when)]
                 last_day = date(p.entry_year + 4, 5, 15)  # nobody is enrolled in the last weeks of årskurs 9
+                if rng.random() < PEAK_SHARE:
+                    when = max(self._after_peak(p, when), start)
+                    y = when.year if when.month >= 7 else when.year - 1
+                    school = self.schools[self.school_in(p, when)]
                 if (
                     7 <= self.grade_of(p, y) <= 9
                     and school.joins is not None
@@ -236,7 +292,14 @@ class DemoWorld:
                 ):
                     candidates.append(i)
                     dates.append(when)
-            risk = np.array([3.0 * self.pupils[i].absence - 0.8 * self.pupils[i].ability for i in candidates])
+            # chosen on the absence the school recorded last month (what school and social
+            # services see; selection on something the data never show could not be undone)
+            risk = np.array(
+                [
+                    2.0 * self.recorded_rate0(self.pupils[i], _previous_school_month(d))
+                    for i, d in zip(candidates, dates, strict=True)
+                ]
+            )
             weights = np.exp(2.5 * (risk - risk.max()))
             chosen = rng.choice(len(candidates), size=min(n, len(candidates)), replace=False, p=weights / weights.sum())
             for k in chosen:
@@ -249,21 +312,53 @@ class DemoWorld:
                 p.district = self.schools[self.school_in(p, p.enrolled)].district
                 taken.add(i)
 
-    # --- outcomes with the built-in effects -------------------------------------------
-    def absence_rate(self, p: Pupil, month: date) -> float:
-        rate = p.absence * (1.0 + 0.25 * ((month.year - p.entry_year) + (month.month >= 7)))  # rises with age
-        if month.month in (12, 6):
-            rate *= 1.2
-        if p.enrolled and month >= p.enrolled.replace(day=1):
-            months = (month.year - p.enrolled.year) * 12 + month.month - p.enrolled.month
-            rate *= 1 - 0.4 * min(1.0, (months + 1) / 4)  # attendance improves after enrolment
-        return float(np.clip(rate * self.rng.lognormal(0, 0.25), 0, 0.95))
+    def _after_peak(self, p: Pupil, when: date) -> date:
+        """The first school day of the month after the highest recorded absence among the
+        four school months before `when`: social services often step in at a peak."""
+        months, m = [], when.replace(day=1)
+        while len(months) < 4:
+            m = _previous_school_month(m)
+            months.append(m)
+        peak = max(months, key=lambda d: self.recorded_rate0(p, d))
+        nxt = (peak.replace(day=28) + timedelta(days=4)).replace(day=1)
+        if nxt.month == 7:
+            nxt = nxt.replace(month=8, day=20)
+        while nxt.weekday() >= 5:
+            nxt += timedelta(days=1)
+        return nxt
 
-    def grade_score(self, p: Pupil, term_end: date) -> float:
+    # --- potential outcomes: (without the programme, with it) --------------------------
+    def absence_pair(self, p: Pupil, month: date) -> tuple[float, float]:
+        rate0 = self.recorded_rate0(p, month)
+        if self.effects == "none" or not (p.enrolled and month >= p.enrolled.replace(day=1)):
+            return rate0, rate0
+        months = (month.year - p.enrolled.year) * 12 + month.month - p.enrolled.month
+        return rate0, rate0 * (1 - 0.4 * min(1.0, (months + 1) / 4))  # improves over four months
+
+    def term_shock(self, p: Pupil, term_end: date) -> float:
+        """Mean absence shock over a term's months (grades suffer in terms of high absence)."""
+        last = month_no(p, term_end)
+        ks = [k for k in range(last - 5, last + 1) if 0 <= k < MONTHS_PER_PUPIL]
+        return float(np.mean(self.shock[p.index, ks])) if ks else 0.0
+
+    def grade_score_pair(self, p: Pupil, term_end: date) -> tuple[float, float]:
         score = p.ability - 0.08 * ((term_end.year - p.entry_year) * 2)  # slight decline over the years
-        if p.enrolled and term_end > p.enrolled and p.gender == "M" and p.district in BOYS_IMPROVE:
-            score += 0.6  # some boys improve
-        return score
+        score -= 0.8 * self.term_shock(p, term_end)
+        treated = p.enrolled is not None and term_end > p.enrolled
+        lift = 0.6 if treated and p.gender == "M" and p.district in BOYS_IMPROVE else 0.0  # some boys improve
+        if self.effects == "none":
+            lift = 0.0
+        return score, score + lift
+
+    def observed(self, pair: tuple[float, float]) -> float:
+        """With the programme for the enrolled (in a world without effects both are equal)."""
+        return pair[1]
+
+
+def _previous_school_month(d: date) -> date:
+    """The first day of the school month before d's month (July has no school)."""
+    m = (d.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return m.replace(month=6) if m.month == 7 else m
 
 
 def _letter(score: float) -> str:
@@ -324,7 +419,9 @@ class _PageWriter:
 
 
 def _pupil_grades(world: DemoWorld, terms: list[tuple[str, int, date]], seed: int, i: int) -> list[dict]:
-    """One pupil's terminsbetyg, the same in every export (a random stream per pupil)."""
+    """One pupil's terminsbetyg, the same in every export (a random stream per pupil). Each
+    grade carries both potential values, `value0` without the programme and `value1` with it,
+    drawn from the same random numbers; `value` is the one this world observes."""
     rng = np.random.default_rng([seed, i])
     p = world.pupils[i]
     mine = []
@@ -334,8 +431,11 @@ def _pupil_grades(world: DemoWorld, terms: list[tuple[str, int, date]], seed: in
         if not 6 <= g <= 9 or (p.leaves and p.leaves <= when):
             continue
         school = world.schools[world.school_in(p, when)]
-        absent = p.absence * (1.3 if not (p.enrolled and p.enrolled < when) else 0.8)
-        base = world.grade_score(p, when)
+        absent0 = p.absence * 1.3 * float(np.exp(world.term_shock(p, when)))
+        treated = p.enrolled is not None and p.enrolled < when
+        # fewer streck once attendance improves
+        absent1 = absent0 * 0.6 if treated and world.effects == "builtin" else absent0
+        base0, base1 = world.grade_score_pair(p, when)
         subjects = [("SVA" if p.sva else s, None) for s in SUBJECTS]
         if p.m2 and g >= 6:
             subjects.append(("M2", p.m2))
@@ -343,13 +443,16 @@ def _pupil_grades(world: DemoWorld, terms: list[tuple[str, int, date]], seed: in
             subjects.append(("ML", p.ml))
         for subject, lang in subjects:
             # a streck (no basis for assessment) becomes likely with very high absence
-            streck = absent > 0.25 and rng.random() < absent
-            value = "-" if streck else _letter(base + rng.normal(0, 0.6))
+            u, noise = rng.random(), rng.normal(0, 0.6)
+            value0 = "-" if absent0 > 0.25 and u < absent0 else _letter(base0 + noise)
+            value1 = "-" if absent1 > 0.25 and u < absent1 else _letter(base1 + noise)
             mine.append(
                 {
                     "subject": subject,
                     "lang": lang,
-                    "value": value,
+                    "value": world.observed((value0, value1)),
+                    "value0": value0,
+                    "value1": value1,
                     "term": term,
                     "year": year,
                     "date": when,
@@ -361,12 +464,13 @@ def _pupil_grades(world: DemoWorld, terms: list[tuple[str, int, date]], seed: in
     return mine
 
 
-def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, int]:
-    """Write the demo inputs to `out`; returns counts of what was written."""
+def write_demo(out: Path, seed: int = 2016, scale: str = "demo", effects: str = "builtin") -> dict[str, int]:
+    """Write the demo inputs to `out`, and the true effects beside them (`TRUE_EFFECTS.json`);
+    returns counts of what was written."""
     out = Path(out)
     for sub in ("ss12000", "skolplattformen", "socialtjansten"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    world = DemoWorld(seed, scale)
+    world = DemoWorld(seed, scale, effects)
     rng = world.rng
     (out / DEMO_MARKER).write_text(
         "Demo data written by `ppss demo-data`: fake persons, valid-looking identity numbers.\n"
@@ -419,7 +523,7 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
                 enr["endDate"] = (p.leaves if last else end).isoformat()
             enrolments.append(enr)
         civic = p.civic
-        if i in (17, 401, 1203):  # three typing errors: the check digit fails
+        if i in PERSON_TYPOS:  # three typing errors: the check digit fails
             civic = civic[:-1] + str((int(civic[-1]) + 1) % 10)
         persons.append(
             {
@@ -437,6 +541,7 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
     # Attendance, one record per pupil and month (one school reports Dec-Jan as one period),
     # written page by page so memory stays bounded at city and country scale
     pages = _PageWriter(out / "ss12000", "attendance", 20_000)
+    truth = Truth(world)
     straddle = {world.schools[3].guid}
     for p in world.pupils:
         activity = _guid(rng)
@@ -459,7 +564,12 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
                     continue  # a month never reported: missing data, not zero absence
                 days = int(np.busday_count(start, end + timedelta(days=1)))
                 offered = days * 330
-                rate = world.absence_rate(p, m)
+                pair = world.absence_pair(p, m)
+                if p.enrolled:
+                    truth.add_month(p, m, pair)
+                    if end.month == 1:  # one record for December and January
+                        truth.add_month(p, date(y + 1, 1, 1), pair)
+                rate = world.observed(pair)
                 absent = round(offered * rate)
                 invalid = round(absent * (0.3 + 0.4 * (p.absence > 0.1)))
                 record = {
@@ -494,6 +604,8 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
             )
             for i, p in enumerate(world.pupils):
                 mine = [g for g in _pupil_grades(world, terms, seed, i) if g["date"] <= tom]
+                if k == len(exports) - 1 and p.enrolled:
+                    truth.add_grades(p, mine)
                 if not any(g["date"] > earlier for g in mine):
                     continue
                 if k == 0 and i % 97 == 1 and mine:
@@ -561,8 +673,11 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
                 ", ".join(a),
             ]
         )
-    rows[11][0] = rows[11][0][:-1] + str((int(rows[11][0][-1]) + 3) % 10)  # a typing error in Personnummer
-    rows[20][6] = rows[20][6] + ", Skolk"  # a selection reason outside the vocabulary
+    t = REGISTER_TYPO_ROW
+    rows[t][0] = rows[t][0][:-1] + str((int(rows[t][0][-1]) + 3) % 10)  # a typing error in Personnummer
+    rows[REGISTER_UNKNOWN_REASON_ROW][6] += ", Skolk"  # a selection reason outside the vocabulary
+    truth.lost.update(enrolled[r].index for r in (REGISTER_TYPO_ROW, REGISTER_UNKNOWN_REASON_ROW) if r < len(enrolled))
+    truth.lost.update(PERSON_TYPOS)
     header = [
         "Personnummer",
         "Program",
@@ -598,4 +713,5 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo") -> dict[str, in
     )
     (out / "socialtjansten" / "ppss_2016.csv").write_bytes(("\r\n".join(csv_lines) + "\r\n").encode("cp1252"))
     counts["register"] = len(rows)
+    truth.write(out)
     return counts

@@ -1,88 +1,51 @@
-"""Effects against a matched comparison group: matching, baseline equivalence, attrition,
-and an event-time difference-in-differences for attendance.
+"""Effects against matched comparison pupils, on the evaluation sample (`sample.py`).
 
-Design (written out in Swedish in the report's methods section):
-- Matching: coarsened exact matching (Iacus, King & Porro 2012) at the baseline term (the
-  last full term before enrolment) on term, school, årskurs, gender, absence band and
-  band of passed subjects. Each enrolled pupil is compared with never-enrolled pupils of
-  the same stratum; CEM weights make the comparison group's strata mix equal the enrolled.
-- Baseline equivalence as the What Works Clearinghouse states it (Procedures and
-  Standards Handbook v5.0): Hedges' g for continuous measures, the Cox index for binary
-  ones; |d| <= 0.05 satisfied, <= 0.25 needs statistical adjustment, else not satisfied.
-- Attendance: for each enrolled pupil and the matched pupils of its stratum, monthly
-  absence in event time (months -6 to +12 around the enrolment month), each unit's change
-  from its own mean over months -6..-1. ATT(e) = weighted mean change of the enrolled minus
-  that of the comparison pupils. Comparing every enrolled pupil only with never-enrolled
-  pupils at the same calendar months (a stacked design, Cengiz et al. 2019) respects
-  staggered entry; a single two-way fixed-effects regression would use already-enrolled
-  pupils as controls (Goodman-Bacon 2021). The `differences` package (Callaway-Sant'Anna)
-  was tried first: its clustered bootstrap fails under pandas 3 here, hence this estimator,
-  which tests/test_evaluation.py checks on simulated data with known effects.
-- Intervals: 95 % percentile intervals from a bootstrap that resamples schools (clusters).
+- Estimand: the average effect on the enrolled pupils of the outcome's analytic sample
+  (estimands.py), estimated on those with comparison pupils within the caliper (at least
+  90 % of them is the aim; the report says how many and how the others differ).
+- Estimator: bias-corrected nearest-neighbour matching (Abadie & Imbens 2011). For each
+  enrolled pupil, D = outcome minus the mean of its neighbours' outcomes, each adjusted by a
+  regression of the comparison outcome on the covariates. Attendance uses the change from
+  the pupil's own baseline months (a difference in differences on matched pupils).
+- Uncertainty: the mean of D with a standard error clustered by school (pupils of one
+  school are alike) and t intervals with (schools - 1) degrees of freedom.
+- Baseline equivalence per analytic sample (What Works Clearinghouse, Procedures and
+  Standards Handbook v5.0): Hedges' g / Cox index; over 0.25 after matching, no effect is
+  claimed. Effect sizes use the outcome's pooled SD (Hedges' g) or the Cox index.
+- Pre-trend: placebo months -14..-9, never matched on; a joint Wald test that all six
+  differences are zero qualifies the attendance headline.
+- Sensitivity: the E-value (VanderWeele & Ding 2017) of each headline effect and of its
+  interval's limit nearest to no effect.
+- Subgroups: each relative to its own matched comparison, Benjamini-Hochberg within the
+  table, labelled exploratory.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
-from .followup import blank_suppressed, describe_interval, mean_ci, report_query, with_share_ci
-from .suppress import check_min_cell
+from . import estimands as est
+from .followup import describe_interval, mean_ci, report_query, with_share_ci
+from .sample import PATH, Analytic, EvaluationSample
+from .suppress import check_min_cell, fmt_num
 
-# Band edges: coarse enough that most enrolled pupils find a match in their own school and
-# årskurs, fine enough that balance within the bands is checked (and reported) afterwards.
-ABSENCE_BANDS = [0.10, 0.20]  # under 10 %, 10-20 %, 20 % or more
-PASS_BANDS = [0.75, 0.9999]  # under 75 %, 75 % to all but one, all passed
-STRATUM = ["term_index", "school_unit_code", "school_year", "gender", "absence_band", "pass_band"]
-EVENT_MONTHS = np.arange(-6, 13)
-BASELINE_MONTHS = EVENT_MONTHS < 0
-OUTCOME_MONTHS = EVENT_MONTHS >= 3  # the first months after enrolment are still settling
-
-
-# --- matching -----------------------------------------------------------------------------
-def coarsen(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(
-        pl.col("absence_rate").cut(ABSENCE_BANDS, left_closed=True).cast(pl.String).alias("absence_band"),
-        pl.col("share_passed").cut(PASS_BANDS, left_closed=True).cast(pl.String).alias("pass_band"),
-    )
+OUTCOME_LABELS = {
+    "absence_rate": "Frånvaro 3–12 månader efter inskrivning",
+    "share_passed_change": "Förändring i andel godkända ämnen",
+    "eligible_vocational": "Behörig till yrkesprogram efter åk 9",
+}
+BINARY = {"eligible_vocational"}
+CLAIM_LIMIT = 0.25  # WWC: a baseline difference above this rules out an effect claim
+METHOD = "entropy balancing in calendar-month x årskurs cells, regression-adjusted; school-clustered SE"
 
 
-def cem(frame: pl.DataFrame) -> pl.DataFrame:
-    """Matched rows with CEM weights: 1 for the enrolled, (n_t/n_c) * (N_c/N_t) for the others."""
-    complete = coarsen(frame.drop_nulls(["absence_rate", "share_passed", "gender"]))
-    counts = complete.group_by(STRATUM).agg(
-        (pl.col("treated") == 1).sum().alias("n_t"), (pl.col("treated") == 0).sum().alias("n_c")
-    )
-    kept = counts.filter((pl.col("n_t") > 0) & (pl.col("n_c") > 0))
-    total_t, total_c = kept["n_t"].sum(), kept["n_c"].sum()
-    matched = complete.join(kept, on=STRATUM, how="inner").with_columns(
-        pl.when(pl.col("treated") == 1)
-        .then(1.0)
-        .otherwise(pl.col("n_t") / pl.col("n_c") * (total_c / max(total_t, 1)))
-        .alias("weight")
-    )
-    # The comparison pupils of a stratum take the enrolled pupils' median enrolment month.
-    month_index = pl.col("enrolment_month").dt.year() * 12 + pl.col("enrolment_month").dt.month() - 1
-    pseudo = (
-        matched.filter(pl.col("treated") == 1)
-        .with_columns(month_index.alias("m"))
-        .group_by(STRATUM)
-        .agg(pl.col("m").median().round(0).cast(pl.Int64).alias("stratum_month"))
-    )
-    return (
-        matched.join(pseudo, on=STRATUM, how="left")
-        .with_columns(
-            pl.when(pl.col("treated") == 1).then(month_index).otherwise(pl.col("stratum_month")).alias("event_zero")
-        )
-        .with_row_index("unit")
-    )
-
-
-# --- baseline equivalence -----------------------------------------------------------------
+# --- effect sizes and baseline equivalence ------------------------------------------------
 def _wmean_var(x: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     m = float(np.average(x, weights=w))
     return m, float(np.average((x - m) ** 2, weights=w) * len(x) / max(len(x) - 1, 1))
@@ -96,10 +59,14 @@ def hedges_g(x_t: np.ndarray, x_c: np.ndarray, w_t: np.ndarray | None = None, w_
     if n_t < 2 or n_c < 2:
         return float("nan")
     (m_t, v_t), (m_c, v_c) = _wmean_var(x_t, w_t), _wmean_var(x_c, w_c)
+    return _standardise(m_t - m_c, v_t, v_c, n_t, n_c)
+
+
+def _standardise(diff: float, v_t: float, v_c: float, n_t: int, n_c: int) -> float:
     pooled = np.sqrt(((n_t - 1) * v_t + (n_c - 1) * v_c) / (n_t + n_c - 2))
     if pooled == 0:
         return 0.0
-    return float((1 - 3 / (4 * (n_t + n_c) - 9)) * (m_t - m_c) / pooled)
+    return float((1 - 3 / (4 * (n_t + n_c) - 9)) * diff / pooled)
 
 
 def cox_index(p_t: float, p_c: float) -> float:
@@ -114,305 +81,633 @@ def wwc_class(d: float) -> str:
     return "uppfyllt" if abs(d) <= 0.05 else "kräver justering" if abs(d) <= 0.25 else "ej uppfyllt"
 
 
-COVARIATES = [  # (label, column, kind)
-    ("Frånvaro (andel)", "absence_rate", "continuous"),
-    ("Andel godkända ämnen", "share_passed", "continuous"),
-    ("Hög frånvaro (minst 15 %)", "high_absence", "binary"),
-    ("Pojke", "boy", "binary"),
-]
+BASELINE_MEASURES = {  # per outcome: (label, column, binary)
+    "absence_rate": [
+        ("Frånvaro före inskrivning (andel)", "pre_mean", False),
+        ("Frånvaro senaste månaden", "pre_1", False),
+        ("Andel godkända ämnen", "base_share_passed", False),
+        ("Pojke", "boy", True),
+    ],
+    "share_passed_change": [
+        ("Andel godkända ämnen", "base_share_passed", False),
+        ("Meritvärde", "base_merit", False),
+        ("Frånvaro före inskrivning (andel)", "pre_mean", False),
+        ("Pojke", "boy", True),
+    ],
+}
+BASELINE_MEASURES["eligible_vocational"] = BASELINE_MEASURES["share_passed_change"]
 
 
-def balance(frame: pl.DataFrame, matched: pl.DataFrame) -> pl.DataFrame:
-    """Baseline differences before matching (all candidates) and after (CEM weights)."""
+def _difference(x_t: np.ndarray, x_c: np.ndarray, w_t: np.ndarray, w_c: np.ndarray, binary: bool) -> float:
+    if not len(x_t) or not len(x_c):
+        return float("nan")
+    if binary:
+        return cox_index(float(np.average(x_t, weights=w_t)), float(np.average(x_c, weights=w_c)))
+    return hedges_g(x_t, x_c, w_t, w_c)
+
+
+def equivalence(a: Analytic) -> pl.DataFrame:
+    """Baseline differences in the outcome's analytic sample: all eligible enrolled pupils
+    against all candidates (before), and matched enrolled against weighted neighbours (after)."""
+    frame = a.frame
+    weights = a.control_weights()
+    matched_t = frame.filter(pl.col("row").is_in(a.matched_rows))
+    matched_c = frame.join(weights, left_on="row", right_on="c_row")
     rows = []
-    for label, column, kind in COVARIATES:
-        out = {"covariate": label}
-        for when, df, weighted in (("before", frame, False), ("after", matched, True)):
-            df = df.drop_nulls(["absence_rate", "share_passed", "gender"]).with_columns(
-                (pl.col("absence_rate") >= 0.15).cast(pl.Float64).alias("high_absence"),
-                (pl.col("gender") == "M").cast(pl.Float64).alias("boy"),
-            )
-            t, c = df.filter(pl.col("treated") == 1), df.filter(pl.col("treated") == 0)
-            w_t = t["weight"].to_numpy() if weighted else np.ones(t.height)
-            w_c = c["weight"].to_numpy() if weighted else np.ones(c.height)
-            x_t, x_c = t[column].cast(pl.Float64).to_numpy(), c[column].cast(pl.Float64).to_numpy()
-            if kind == "continuous":
-                d = hedges_g(x_t, x_c, w_t, w_c)
-            else:
-                d = (
-                    cox_index(np.average(x_t, weights=w_t), np.average(x_c, weights=w_c))
-                    if t.height and c.height
-                    else float("nan")
-                )
-            out[when] = d
-            out[f"class_{when}"] = wwc_class(d)
-        rows.append(out)
+    for label, column, binary in BASELINE_MEASURES[a.outcome]:
+        t_all, c_all = frame.filter(pl.col("treated")), frame.filter(~pl.col("treated"))
+        before = _difference(
+            t_all[column].to_numpy(), c_all[column].to_numpy(), np.ones(t_all.height), np.ones(c_all.height), binary
+        )
+        after = _difference(
+            matched_t[column].to_numpy(),
+            matched_c[column].to_numpy(),
+            np.ones(matched_t.height),
+            matched_c["weight"].to_numpy(),
+            binary,
+        )
+        rows.append(
+            {
+                "outcome": a.outcome,
+                "covariate": label,
+                "before": before,
+                "class_before": wwc_class(before),
+                "after": after,
+                "class_after": wwc_class(after),
+            }
+        )
     return pl.DataFrame(rows)
 
 
-# --- attendance: event-time difference-in-differences -------------------------------------
-@dataclass
-class EventPanel:
-    y: np.ndarray  # units x event months, absence rate (nan where not reported)
-    treated: np.ndarray  # bool per unit
-    weight: np.ndarray
-    cluster: np.ndarray  # cluster (school) index per unit
+# --- the estimator ------------------------------------------------------------------------
+def pair_differences(a: Analytic) -> pl.DataFrame:
+    """Per enrolled pupil in the estimate: outcome, its adjusted comparison, and D = y - y_c.
 
-
-def event_panel(matched: pl.DataFrame, months: pl.DataFrame) -> EventPanel:
-    units = matched.select("unit", "pupil_key", "treated", "weight", "school_unit_code", "event_zero")
-    m = months.with_columns((pl.col("month_start").dt.year() * 12 + pl.col("month_start").dt.month() - 1).alias("mi"))
-    joined = units.join(m, on="pupil_key").with_columns((pl.col("mi") - pl.col("event_zero")).alias("e"))
-    joined = joined.filter(pl.col("e").is_between(EVENT_MONTHS[0], EVENT_MONTHS[-1]))
-    y = np.full((units.height, len(EVENT_MONTHS)), np.nan)
-    y[joined["unit"].to_numpy(), joined["e"].to_numpy() - EVENT_MONTHS[0]] = joined["absence_rate"].to_numpy()
-    schools = units["school_unit_code"].to_list()
-    codes = {s: i for i, s in enumerate(sorted(set(schools)))}
-    return EventPanel(
-        y, units["treated"].to_numpy() == 1, units["weight"].to_numpy(), np.array([codes[s] for s in schools])
+    y_c is the cell's weighted comparison mean plus mu(x_pupil) - (weighted mean of mu over
+    the comparison), with mu the regression of the outcome on the covariates (and the squares
+    of the absence path, which is skewed) over all comparison candidates: the bias correction
+    of Abadie & Imbens (2011). With balanced means its cell average is the weighted
+    difference; per pupil it moves each comparison to the pupil's own baseline."""
+    if a.members.is_empty():
+        schema = {"row": pl.Int64, "pupil_key": pl.String, "school_unit_code": pl.String}
+        return pl.DataFrame(schema=schema | {c: pl.Float64 for c in ("y", "y_c", "d")})
+    x = a.frame.select(a.covariates).to_numpy().astype(float)
+    y = a.frame["y"].to_numpy().astype(float)
+    controls = ~a.frame["treated"].to_numpy()
+    design = np.column_stack([np.ones(len(x)), x, a.frame.select(PATH).to_numpy().astype(float) ** 2])
+    mu = design @ np.linalg.lstsq(design[controls], y[controls], rcond=None)[0]
+    values = a.frame.select("row", "pupil_key", "school_unit_code", "y", pl.Series("mu", mu))
+    cells = (
+        a.weights.join(values, on="row")
+        .group_by("cell")
+        .agg((pl.col("w") * pl.col("y")).sum().alias("y_cell"), (pl.col("w") * pl.col("mu")).sum().alias("mu_cell"))
+    )
+    return (
+        a.members.join(values, on="row")
+        .join(cells, on="cell")
+        .with_columns((pl.col("y_cell") + pl.col("mu") - pl.col("mu_cell")).alias("y_c"))
+        .with_columns((pl.col("y") - pl.col("y_c")).alias("d"))
+        .select("row", "pupil_key", "school_unit_code", "y", "y_c", "d")
+        .sort("row")
     )
 
 
-def did_event(y: np.ndarray, treated: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, float]:
-    """ATT per event month and over months +3..+12, from changes against each unit's baseline."""
-    if y.shape[0] == 0:
-        return np.full(len(EVENT_MONTHS), np.nan), float("nan")
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # units without baseline months
-        base = np.nanmean(np.where(BASELINE_MONTHS, y, np.nan), axis=1)
-    change = y - base[:, None]
-    ok = ~np.isnan(change)
-    att = np.full(y.shape[1], np.nan)
-    for group_sign, mask in ((1, treated), (-1, ~treated)):
-        w = np.where(ok & mask[:, None], weight[:, None], 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nansum(np.where(w > 0, change, 0.0) * w, axis=0) / w.sum(axis=0)
-        att = mean if group_sign == 1 else att - mean
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        overall = float(np.nanmean(att[OUTCOME_MONTHS]))
-    return att, overall
+def clustered_mean(d: np.ndarray, clusters: np.ndarray) -> tuple[float, float, int]:
+    """Mean, its standard error clustered by `clusters` (CR1), and the number of clusters."""
+    n = len(d)
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    mean = float(d.mean())
+    codes = np.unique(clusters, return_inverse=True)[1]
+    g = int(codes.max()) + 1
+    if g < 2:
+        return mean, float("nan"), g
+    sums = np.bincount(codes, weights=d - mean)
+    se = float(np.sqrt(g / (g - 1) * (sums**2).sum()) / n)
+    return mean, se, g
 
 
-def school_resamples(cluster: np.ndarray, reps: int, seed: int) -> Iterator[np.ndarray]:
-    """Row indices of `reps` bootstrap samples that draw whole schools with replacement."""
-    rng = np.random.default_rng(seed)
-    members = [np.flatnonzero(cluster == c) for c in np.unique(cluster)]
-    for _ in range(reps):
-        yield np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+@dataclass
+class Estimate:
+    outcome: str
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_eligible: int
+    n_enrolled: int
+    n_comparison: int
+    n_schools: int
+    mean_treated: float
+    mean_comparison: float
+    effect_size: float
+    effect_size_measure: str
+    max_baseline_difference: float
+    evalue: float
+    evalue_ci: float
+
+    @property
+    def coverage(self) -> float:
+        return self.n_enrolled / self.n_eligible if self.n_eligible else float("nan")
+
+    @property
+    def claimable(self) -> bool:
+        """An effect may be stated only where the groups were alike enough at baseline."""
+        return bool(np.isfinite(self.estimate)) and self.max_baseline_difference <= CLAIM_LIMIT
+
+    @property
+    def certain(self) -> bool:
+        return self.claimable and (self.ci_low > 0 or self.ci_high < 0)
 
 
-def cluster_bootstrap(panel: EventPanel, reps: int = 300, seed: int = 2016) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap draws of (ATT per event month, overall ATT), resampling schools."""
-    if not len(panel.cluster):  # nothing to resample: a store too small to match anyone
-        return np.full((reps, len(EVENT_MONTHS)), np.nan), np.full(reps, np.nan)
-    draws = [
-        did_event(panel.y[idx], panel.treated[idx], panel.weight[idx])
-        for idx in school_resamples(panel.cluster, reps, seed)
-    ]
-    return np.array([d[0] for d in draws]), np.array([d[1] for d in draws])
+def _t_interval(mean: float, se: float, g: int) -> tuple[float, float, float]:
+    if not np.isfinite(se) or g < 2 or se == 0:
+        return float("nan"), float("nan"), float("nan")
+    t = float(stats.t.ppf(0.975, g - 1))
+    p = float(2 * stats.t.sf(abs(mean / se), g - 1))
+    return mean - t * se, mean + t * se, p
 
 
-def _percentile(draws: np.ndarray, q: float) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # event months no draw could estimate
-        return np.nanpercentile(draws, q, axis=0)
+def evalue_rr(rr: float) -> float:
+    """E-value of a risk ratio (VanderWeele & Ding 2017): the strength of association, on the
+    risk-ratio scale, that an unmeasured confounder would need with both enrolment and the
+    outcome to explain the estimate away."""
+    if not np.isfinite(rr) or rr <= 0:
+        return float("nan")
+    rr = max(rr, 1 / rr)
+    return float(rr + np.sqrt(rr * (rr - 1)))
 
 
-def baseline_equivalence(con, year: int) -> pl.DataFrame:
-    frame = report_query(con, "evaluation_baseline", year)
-    return balance(frame, cem(frame))
+def _evalues(outcome: str, est_: float, lo: float, hi: float, sd: float, p_t: float) -> tuple[float, float]:
+    """E-values of the estimate and of the interval limit nearest to no effect; a continuous
+    outcome goes through its standardised difference, RR = exp(0.91 d) (VanderWeele & Ding)."""
+    if not np.isfinite(est_):
+        return float("nan"), float("nan")
+
+    def rr(x: float) -> float:
+        if outcome in BINARY:
+            p_c = p_t - x
+            return p_t / p_c if 0 < p_c < 1 and p_t > 0 else float("nan")
+        return float(np.exp(0.91 * x / sd)) if sd > 0 else float("nan")
+
+    nearest = 0.0 if not np.isfinite(lo) or lo <= 0 <= hi else (lo if lo > 0 else hi)
+    return evalue_rr(rr(est_)), (1.0 if nearest == 0 else evalue_rr(rr(nearest)))
 
 
-def attendance_effect(con, year: int, min_cell: int, reps: int = 300) -> tuple[pl.DataFrame, dict]:
-    """Event-time ATT on absence with school-clustered bootstrap intervals, and the overall ATT."""
+def estimate(a: Analytic) -> Estimate:
+    diffs = pair_differences(a)
+    d = diffs["d"].to_numpy()
+    mean, se, g = clustered_mean(d, diffs["school_unit_code"].fill_null("?").to_numpy())
+    lo, hi, p = _t_interval(mean, se, g)
+    y_t = diffs["y"].to_numpy()
+    y_c = diffs["y_c"].to_numpy()
+    m_t = float(y_t.mean()) if len(y_t) else float("nan")
+    m_c = float(y_c.mean()) if len(y_c) else float("nan")
+    level = {"absence_rate": "post_mean", "share_passed_change": "later_share_passed"}.get(a.outcome, "y")
+    weights = a.control_weights()
+    t_level = a.frame.filter(pl.col("row").is_in(diffs["row"].implode()))[level].to_numpy().astype(float)
+    c_frame = a.frame.join(weights, left_on="row", right_on="c_row")
+    c_level, c_w = c_frame[level].to_numpy().astype(float), c_frame["weight"].to_numpy()
+    if a.outcome in BINARY:
+        size, measure, sd = (cox_index(m_t, m_t - mean) if np.isfinite(mean) else float("nan")), "Cox index", 1.0
+    elif len(t_level) >= 2 and len(c_level) >= 2:
+        v_t, (_, v_c) = float(np.var(t_level, ddof=1)), _wmean_var(c_level, c_w)
+        size, measure = _standardise(mean, v_t, v_c, len(t_level), len(c_level)), "Hedges g"
+        sd = float(np.sqrt(((len(t_level) - 1) * v_t + (len(c_level) - 1) * v_c) / (len(t_level) + len(c_level) - 2)))
+    else:
+        size, measure, sd = float("nan"), "Hedges g", float("nan")
+    balance = equivalence(a)
+    worst = float(balance["after"].abs().max()) if balance.height and balance["after"].is_not_nan().any() else np.nan
+    e_point, e_ci = _evalues(a.outcome, mean, lo, hi, sd, m_t)
+    return Estimate(
+        a.outcome,
+        mean,
+        se,
+        lo,
+        hi,
+        p,
+        a.n_eligible,
+        len(d),
+        a.n_comparison,
+        g,
+        m_t,
+        m_c,
+        size,
+        measure,
+        worst if np.isfinite(worst) else float("inf"),
+        e_point,
+        e_ci,
+    )
+
+
+# --- attendance in event time, and the pre-trend test -------------------------------------
+EVENT_MONTHS = np.arange(est.PLACEBO_FIRST, est.OUTCOME_LAST + 1)
+
+
+def event_curve(sample: EvaluationSample) -> tuple[pl.DataFrame, dict]:
+    """Per month from enrolment: mean over matched enrolled pupils of (own change from the
+    baseline months) minus (the neighbours' weighted change), with clustered t intervals;
+    and a joint Wald test over the placebo months (F with schools - 1 denominator df)."""
+    a = sample.analytic["absence_rate"]
+    frame = a.frame.select("row", "pupil_key", "cohort_month", "own_month", "treated", "pre_mean", "school_unit_code")
+    months = sample.months.rename({"month_index": "mi"})
+    path = (
+        frame.join(months, on="pupil_key")
+        .with_columns((pl.col("mi") - pl.col("cohort_month")).alias("e"))
+        .filter(pl.col("e").is_between(int(EVENT_MONTHS[0]), int(EVENT_MONTHS[-1])))
+        .filter(pl.col("treated") | pl.col("own_month").is_null() | (pl.col("mi") < pl.col("own_month") - 3))
+        .with_columns((pl.col("absence_rate") - pl.col("pre_mean")).alias("change"))
+        .select("row", "e", "change")
+    )
+    t_side = a.members.join(path, on="row").rename({"row": "t_row"})
+    c_side = (
+        a.weights.join(path, on="row")
+        .group_by("cell", "e")
+        .agg(((pl.col("change") * pl.col("w")).sum() / pl.col("w").sum()).alias("c_change"))
+    )
+    schools = frame.select(pl.col("row").alias("t_row"), "school_unit_code")
+    d = (
+        t_side.join(c_side, on=["cell", "e"])
+        .with_columns((pl.col("change") - pl.col("c_change")).alias("d"))
+        .join(schools, on="t_row")
+    )
+    rows, placebo = [], []
+    for e in EVENT_MONTHS:
+        part = d.filter(pl.col("e") == e)
+        mean, se, g = clustered_mean(part["d"].to_numpy(), part["school_unit_code"].fill_null("?").to_numpy())
+        lo, hi, _ = _t_interval(mean, se, g)
+        rows.append({"event_month": int(e), "att": mean, "lo": lo, "hi": hi, "n_treated": part.height})
+        if est.PLACEBO_FIRST <= e <= est.PLACEBO_LAST:
+            placebo.append(part.with_columns((pl.col("d") - mean).alias("inf"), pl.lit(part.height).alias("n")))
+    curve = pl.DataFrame(rows).with_columns(pl.col(pl.Float64).fill_nan(None))
+    return curve, pretrend_test(placebo, curve)
+
+
+def pretrend_test(placebo: list[pl.DataFrame], curve: pl.DataFrame) -> dict:
+    """Joint test that the placebo-month differences are all zero: Wald statistic from the
+    school-clustered covariance of their influence functions, Hotelling's F approximation."""
+    parts = [p for p in placebo if p.height >= 2]
+    if not parts:
+        return {"p_value": float("nan"), "months": 0, "schools": 0}
+    months = [int(p["e"][0]) for p in parts]
+    att = np.array([curve.filter(pl.col("event_month") == m)["att"][0] or 0.0 for m in months], dtype=float)
+    stacked = pl.concat(
+        [p.select("school_unit_code", "e", (pl.col("inf") / pl.col("n")).alias("psi")) for p in parts]
+    ).with_columns(pl.col("school_unit_code").fill_null("?"))
+    sums = stacked.pivot(on="e", index="school_unit_code", values="psi", aggregate_function="sum").fill_null(0.0)
+    s = sums.select([str(m) for m in months]).to_numpy()
+    g, q = s.shape[0], len(months)
+    if g <= q:
+        return {"p_value": float("nan"), "months": q, "schools": g}
+    v = g / (g - 1) * s.T @ s
+    wald = float(att @ np.linalg.pinv(v) @ att)
+    f = wald * (g - q) / (q * (g - 1))
+    return {"p_value": float(stats.f.sf(f, q, g - q)), "months": q, "schools": g, "wald": wald}
+
+
+# --- subgroups ----------------------------------------------------------------------------
+GROUP_DIMENSIONS = (
+    ("Urvalsgrund", "selection_reasons"),
+    ("Insats", "interventions"),
+    ("Stadsdel", "district"),
+    ("Kön", "gender_label"),
+)
+
+
+def subgroups(sample: EvaluationSample, min_cell: int) -> pl.DataFrame:
+    """The attendance effect by selection reason, intervention, district and gender, each
+    against its own matched comparison pupils; Benjamini-Hochberg within the table."""
     check_min_cell(min_cell)
-    matched = cem(report_query(con, "evaluation_baseline", year))
-    panel = event_panel(matched, report_query(con, "evaluation_months", year))
-    att, overall = did_event(panel.y, panel.treated, panel.weight)
-    draws, overall_draws = cluster_bootstrap(panel, reps)
-    n_t = (~np.isnan(panel.y[panel.treated])).sum(axis=0)
-    n_c = (~np.isnan(panel.y[~panel.treated])).sum(axis=0)
-    df = pl.DataFrame(
-        {
-            "event_month": EVENT_MONTHS,
-            "att": att,
-            "lo": _percentile(draws, 2.5),
-            "hi": _percentile(draws, 97.5),
-            "n_treated": n_t,
-            "n_comparison": n_c,
-        }
-    ).with_columns(((pl.col("n_treated") < min_cell) | (pl.col("n_comparison") < min_cell)).alias("suppressed"))
-    df = blank_suppressed(df, ["att", "lo", "hi"])
-    summary = {
-        "att": overall,
-        "lo": float(np.nanpercentile(overall_draws, 2.5)),
-        "hi": float(np.nanpercentile(overall_draws, 97.5)),
-        "n_treated": int(panel.treated.sum()),
-        "n_comparison": int((~panel.treated).sum()),
-        "n_schools": int(panel.cluster.max() + 1) if len(panel.cluster) else 0,
+    a = sample.analytic["absence_rate"]
+    diffs = pair_differences(a)
+    groups = sample.enrolled.select(
+        "pupil_key",
+        "selection_reasons",
+        "interventions",
+        "district",
+        pl.col("gender").replace_strict({"F": "Flickor", "M": "Pojkar"}, default=None).alias("gender_label"),
+    )
+    joined = diffs.join(groups, on="pupil_key", how="left")
+    rows = []
+    for dimension, column in GROUP_DIMENSIONS:
+        exploded = joined.explode(column) if joined.schema[column] == pl.List(pl.String) else joined
+        for (group,), part in exploded.drop_nulls(column).group_by(column):
+            mean, se, g = clustered_mean(part["d"].to_numpy(), part["school_unit_code"].fill_null("?").to_numpy())
+            lo, hi, p = _t_interval(mean, se, g)
+            rows.append(
+                {
+                    "dimension": dimension,
+                    "group": group,
+                    "n": part.height,
+                    "change": mean,
+                    "lo": lo,
+                    "hi": hi,
+                    "p_value": p,
+                }
+            )
+    schema = {
+        "dimension": pl.String,
+        "group": pl.String,
+        "n": pl.Int64,
+        "change": pl.Float64,
+        "lo": pl.Float64,
+        "hi": pl.Float64,
+        "p_value": pl.Float64,
     }
-    return df, summary
+    df = pl.DataFrame(rows, schema=schema).sort("dimension", "group")
+    df = df.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
+    shown = df.filter(~pl.col("suppressed") & pl.col("p_value").is_not_nan() & pl.col("p_value").is_not_null())
+    q = multipletests(shown["p_value"].to_numpy(), method="fdr_bh")[1] if shown.height else np.array([])
+    df = df.join(shown.select("dimension", "group", pl.Series("q_value", q)), on=["dimension", "group"], how="left")
+    return df.with_columns(
+        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
+        for c in ("change", "lo", "hi", "p_value", "q_value")
+    )
 
 
 # --- attrition ----------------------------------------------------------------------------
-def attrition(con, year: int, min_cell: int) -> pl.DataFrame:
-    """Enrolled pupils and how many remain at each step of the analysis, before any effect."""
-    frame = report_query(con, "evaluation_baseline", year)
-    enrolled = int(report_query(con, "enrolled_by_district", year)["n_pupils"].sum())
-    treated = frame.filter(pl.col("treated") == 1)
-    with_baseline = treated.drop_nulls(["absence_rate", "share_passed", "gender"]).height
-    matched = cem(frame)
-    n_matched = matched.filter(pl.col("treated") == 1).height
-    months = report_query(con, "evaluation_months", year)
-    panel = event_panel(matched, months)
-    after = ~np.isnan(panel.y[:, OUTCOME_MONTHS]).all(axis=1)
-    before = ~np.isnan(panel.y[:, BASELINE_MONTHS]).all(axis=1)
-    with_outcome = int((panel.treated & after & before).sum())
-    steps = [
-        ("Inskrivna till och med året", enrolled),
-        ("med en hel termin före inskrivningen i data", treated.height),
-        ("med frånvaro och betyg den terminen", with_baseline),
-        ("med matchade jämförelseelever", n_matched),
-        ("med närvaro både före och 3–12 månader efter", with_outcome),
-    ]
-    df = pl.DataFrame(steps, schema=["step", "n"], orient="row").with_columns(
-        (pl.col("n") / pl.lit(enrolled)).alias("share")
-    )
+def attrition(sample: EvaluationSample, min_cell: int) -> pl.DataFrame:
+    """Per outcome: enrolled pupils up to the year, those the estimand is about (baseline and
+    outcome data in the window), and those in the estimate (with comparison pupils)."""
+    check_min_cell(min_cell)
+    enrolled = sample.enrolled.height
+    rows = []
+    for outcome, a in sample.analytic.items():
+        for step, n in (
+            ("Inskrivna till och med året", enrolled),
+            ("med uppgifter före och under uppföljningstiden (skattningen avser dem)", a.n_eligible),
+            ("med jämförelseelever (ingår i skattningen)", a.n_matched),
+        ):
+            rows.append({"outcome": outcome, "measure": OUTCOME_LABELS[outcome], "step": step, "n": n})
+    df = pl.DataFrame(rows, schema={"outcome": pl.String, "measure": pl.String, "step": pl.String, "n": pl.Int64})
+    df = df.with_columns((pl.col("n") / pl.lit(max(enrolled, 1))).alias("share"))
     return df.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
 
 
-def text_attendance_effect(summary: dict) -> str:
-    return (
-        f"Jämfört med matchade elever i samma skolor och årskurser som aldrig skrevs in ändrades de inskrivna "
-        f"elevernas frånvaro 3–12 månader efter inskrivningen med "
-        f"{describe_interval(summary['att'], summary['lo'], summary['hi'])} Skattningen bygger på "
-        f"{summary['n_treated']} inskrivna och {summary['n_comparison']} jämförelseelever i "
-        f"{summary['n_schools']} skolor; intervallet tar hänsyn till att elever i samma skola liknar varandra."
-    )
-
-
-# --- grades and eligibility ---------------------------------------------------------------
-def _diff_and_size(values: np.ndarray, treated: np.ndarray, weight: np.ndarray, binary: bool) -> tuple[float, float]:
-    t, c = treated, ~treated
-    if t.sum() < 2 or c.sum() < 2:
-        return float("nan"), float("nan")
-    m_t, m_c = np.average(values[t], weights=weight[t]), np.average(values[c], weights=weight[c])
-    size = cox_index(m_t, m_c) if binary else hedges_g(values[t], values[c], weight[t], weight[c])
-    return float(m_t - m_c), size
-
-
-def _bootstrap(values, treated, weight, cluster, binary: bool, reps: int, seed: int) -> np.ndarray:
-    return np.array(
-        [
-            _diff_and_size(values[idx], treated[idx], weight[idx], binary)
-            for idx in school_resamples(cluster, reps, seed)
-        ]
-    )
-
-
-def grade_effects(con, year: int, min_cell: int, reps: int = 300) -> pl.DataFrame:
-    """Matched comparison of (1) the change in share of passed subjects from the baseline term
-    to the term after enrolment and (2) eligibility for yrkesprogram at the end of årskurs 9."""
-    matched = cem(report_query(con, "evaluation_baseline", year))
-    outcomes = report_query(con, "evaluation_outcomes", year)
-    later = outcomes.select("pupil_key", pl.col("term_index").alias("t2"), pl.col("share_passed").alias("s2"))
-    change = (
-        matched.with_columns((pl.col("term_index") + 2).alias("t2"))
-        .join(later, on=["pupil_key", "t2"])
-        .drop_nulls("s2")
-        .with_columns((pl.col("s2") - pl.col("share_passed")).alias("value"))
-    )
-    final = outcomes.filter((pl.col("term") == "VT") & (pl.col("school_year") == 9)).select(
-        "pupil_key", pl.col("term_index").alias("t9"), pl.col("eligible_vocational").cast(pl.Float64).alias("value")
-    )
-    eligibility = (
-        matched.join(final, on="pupil_key")
-        .filter(pl.col("t9") > pl.col("term_index"))
-        .drop_nulls("value")
-        .unique(["unit"])
+def attrition_by_group(sample: EvaluationSample, min_cell: int) -> pl.DataFrame:
+    """The attendance estimate's attrition by gender and district: enrolled, in the estimand,
+    and in the estimate."""
+    a = sample.analytic["absence_rate"]
+    eligible = a.treated["pupil_key"].unique().implode()
+    matched = a.frame.filter(pl.col("row").is_in(a.matched_rows))["pupil_key"].unique().implode()
+    status = sample.enrolled.select(
+        "pupil_key",
+        "district",
+        pl.col("gender").replace_strict({"F": "Flickor", "M": "Pojkar"}, default=None).alias("gender_label"),
+        pl.col("pupil_key").is_in(eligible).alias("eligible"),
+        pl.col("pupil_key").is_in(matched).alias("matched"),
     )
     rows = []
-    for label, df, binary in (
-        ("Förändring i andel godkända ämnen", change, False),
-        ("Behörig till yrkesprogram efter åk 9", eligibility, True),
-    ):
-        values, treated = df["value"].to_numpy(), df["treated"].to_numpy() == 1
-        weight, cluster = df["weight"].to_numpy(), df["school_unit_code"].to_numpy()
-        diff, size = _diff_and_size(values, treated, weight, binary)
-        draws = _bootstrap(values, treated, weight, cluster, binary, reps, 2016) if len(df) else np.full((1, 2), np.nan)
-        with np.errstate(all="ignore"):
-            lo, hi = np.nanpercentile(draws[:, 0], [2.5, 97.5]) if np.isfinite(draws[:, 0]).any() else (np.nan,) * 2
-            s_lo, s_hi = np.nanpercentile(draws[:, 1], [2.5, 97.5]) if np.isfinite(draws[:, 1]).any() else (np.nan,) * 2
-        rows.append(
-            {
-                "measure": label,
-                "n_treated": int(treated.sum()),
-                "n_comparison": int((~treated).sum()),
-                "mean_treated": float(np.average(values[treated], weights=weight[treated])) if treated.any() else None,
-                "mean_comparison": float(np.average(values[~treated], weights=weight[~treated]))
-                if (~treated).any()
-                else None,
-                "difference": diff,
-                "lo": lo,
-                "hi": hi,
-                "effect_size": size,
-                "size_lo": s_lo,
-                "size_hi": s_hi,
-                "size_kind": "Cox index" if binary else "Hedges g",
-            }
-        )
-    df = pl.DataFrame(rows).with_columns(pl.col(pl.Float64).fill_nan(None))
-    return df.with_columns(((pl.col("n_treated") < min_cell) | (pl.col("n_comparison") < min_cell)).alias("suppressed"))
-
-
-# --- the förstudie's questions ------------------------------------------------------------
-def absence_change_by_group(con, year: int, min_cell: int) -> pl.DataFrame:
-    """Enrolled pupils' change in absence (months +3..+12 minus -6..-1) by selection reason,
-    intervention, district and gender: descriptive, with t intervals; groups overlap."""
-    months = report_query(con, "attendance_event_time", year)
-    per_pupil = (
-        months.group_by("pupil_key")
-        .agg(
-            pl.col("absence_rate").filter(pl.col("event_month").is_between(3, 12)).mean().alias("after"),
-            pl.col("absence_rate").filter(pl.col("event_month").is_between(-6, -1)).mean().alias("before"),
-        )
-        .drop_nulls()
-        .with_columns((pl.col("after") - pl.col("before")).alias("change"))
-    )
-    groups = report_query(con, "evaluation_groups", year)
-    rows = []
-    for dimension, column in (
-        ("Urvalsgrund", "selection_reasons"),
-        ("Insats", "interventions"),
-        ("Stadsdel", "district"),
-        ("Kön", "gender_label"),
-    ):
-        exploded = groups.explode(column) if groups.schema[column] == pl.List(pl.String) else groups
-        joined = (
-            exploded.select("pupil_key", pl.col(column).alias("group"))
-            .drop_nulls()
-            .unique()
-            .join(per_pupil, on="pupil_key")
-        )
-        for (group,), part in joined.group_by("group"):
-            mean, lo, hi, n = mean_ci(part["change"].to_numpy())
-            rows.append({"dimension": dimension, "group": group, "n": n, "change": mean, "lo": lo, "hi": hi})
+    for dimension, column in (("Kön", "gender_label"), ("Stadsdel", "district")):
+        for (group,), part in status.drop_nulls(column).group_by(column):
+            rows.append(
+                {
+                    "label": dimension,
+                    "reason": group,
+                    "n": part.height,
+                    "n_eligible": int(part["eligible"].sum()),
+                    "n_matched": int(part["matched"].sum()),
+                }
+            )
     df = pl.DataFrame(
         rows,
+        schema={"label": pl.String, "reason": pl.String, "n": pl.Int64, "n_eligible": pl.Int64, "n_matched": pl.Int64},
+    ).sort("label", "reason")
+    small = pl.any_horizontal(((pl.col(c) > 0) & (pl.col(c) < min_cell)) for c in ("n", "n_eligible", "n_matched"))
+    return df.with_columns((pl.col("n_matched") / pl.col("n_eligible")).alias("share"), small.alias("suppressed"))
+
+
+def left_out(sample: EvaluationSample) -> pl.DataFrame:
+    """How the eligible enrolled pupils without comparison pupils differ from those with."""
+    rows = []
+    for outcome, a in sample.analytic.items():
+        t = a.treated.with_columns(pl.col("row").is_in(a.matched_rows).alias("in_estimate"))
+        base = "pre_mean"
+        for flag, part in ((True, t.filter(pl.col("in_estimate"))), (False, t.filter(~pl.col("in_estimate")))):
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "in_estimate": flag,
+                    "n": part.height,
+                    "absence": part[base].mean(),
+                    "share_passed": part["base_share_passed"].mean(),
+                }
+            )
+    return pl.DataFrame(
+        rows,
         schema={
-            "dimension": pl.String,
-            "group": pl.String,
+            "outcome": pl.String,
+            "in_estimate": pl.Boolean,
             "n": pl.Int64,
-            "change": pl.Float64,
-            "lo": pl.Float64,
-            "hi": pl.Float64,
+            "absence": pl.Float64,
+            "share_passed": pl.Float64,
         },
-    ).sort("dimension", "group")
-    df = df.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
-    return blank_suppressed(df, ["change", "lo", "hi"])
+    )
 
 
+# --- all headline estimates, and the machine-readable results -----------------------------
+def headline(sample: EvaluationSample) -> dict[str, Estimate]:
+    return {outcome: estimate(a) for outcome, a in sample.analytic.items()}
+
+
+def suppressed(e: Estimate, min_cell: int) -> bool:
+    return e.n_enrolled < min_cell or e.n_comparison < min_cell
+
+
+EFFECT_COLUMNS = [
+    "outcome",
+    "group",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "n_eligible",
+    "n_enrolled",
+    "n_comparison",
+    "effect_size",
+    "effect_size_measure",
+    "method",
+]
+
+
+def effects_frame(estimates: dict[str, Estimate], groups: pl.DataFrame, min_cell: int) -> pl.DataFrame:
+    """One row per published estimate (effects.csv): proportions as fractions, suppressed
+    estimates with empty numbers."""
+    rows = []
+    for e in estimates.values():
+        hidden = suppressed(e, min_cell)
+        rows.append(
+            {
+                "outcome": e.outcome,
+                "group": "",
+                "estimate": None if hidden else e.estimate,
+                "ci_low": None if hidden else e.ci_low,
+                "ci_high": None if hidden else e.ci_high,
+                "n_eligible": None if e.n_eligible < min_cell else e.n_eligible,
+                "n_enrolled": None if hidden else e.n_enrolled,
+                "n_comparison": None if hidden else e.n_comparison,
+                "effect_size": None if hidden else e.effect_size,
+                "effect_size_measure": e.effect_size_measure,
+                "method": METHOD,
+            }
+        )
+    for r in groups.iter_rows(named=True):
+        rows.append(
+            {
+                "outcome": "absence_rate",
+                "group": f"{r['dimension']}: {r['group']}",
+                "estimate": r["change"],
+                "ci_low": r["lo"],
+                "ci_high": r["hi"],
+                "n_eligible": None,
+                "n_enrolled": None if r["suppressed"] else r["n"],
+                "n_comparison": None,
+                "effect_size": None,
+                "effect_size_measure": "",
+                "method": METHOD + ", exploratory",
+            }
+        )
+    schema = (
+        {c: pl.String for c in EFFECT_COLUMNS}
+        | {c: pl.Float64 for c in ("estimate", "ci_low", "ci_high", "effect_size")}
+        | {c: pl.Int64 for c in ("n_eligible", "n_enrolled", "n_comparison")}
+    )
+    return pl.DataFrame(rows, schema=schema).with_columns(pl.col(pl.Float64).fill_nan(None))
+
+
+def write_effects(frame: pl.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_csv(path)
+    return path
+
+
+# --- sentences ----------------------------------------------------------------------------
+def text_estimate(e: Estimate, min_cell: int, pretrend: dict | None = None) -> str:
+    label = OUTCOME_LABELS[e.outcome]
+    if suppressed(e, min_cell) or not np.isfinite(e.estimate):
+        return f"{label}: för få elever för att redovisa en skattning."
+    who = (
+        f"Skattningen gäller de {e.n_enrolled} av {e.n_eligible} inskrivna elever med uppgifter före och under "
+        f"uppföljningstiden som kunde jämföras med liknande elever ({100 * e.coverage:.0f} %)."
+    )
+    if not e.claimable:
+        return (
+            f"{label}: grupperna skilde sig för mycket redan före inskrivningen (mer än 0,25 standardavvikelser), "
+            f"så ingen effekt kan anges. {who}"
+        )
+    body = describe_interval(e.estimate, e.ci_low, e.ci_high)
+    text = f"{label}: inskrivna jämfört med matchade elever {body} {who}"
+    if pretrend and np.isfinite(pretrend.get("p_value", np.nan)) and pretrend["p_value"] < 0.05:
+        text += (
+            " Före inskrivningen skilde sig grupperna redan i hur frånvaron utvecklades "
+            f"(test av månaderna 9–14 före inskrivningen: p = {pretrend['p_value']:.2f}), "
+            "så skattningen ska läsas med försiktighet."
+        )
+    return text
+
+
+def as_dict(e: Estimate) -> dict:
+    return asdict(e) | {"coverage": e.coverage, "claimable": e.claimable, "certain": e.certain}
+
+
+# --- what the report shows ----------------------------------------------------------------
+def event_for_chart(curve: pl.DataFrame, min_cell: int) -> pl.DataFrame:
+    small = (pl.col("n_treated") > 0) & (pl.col("n_treated") < min_cell)
+    out = curve.with_columns(small.alias("suppressed"))
+    return out.with_columns(
+        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c) for c in ("att", "lo", "hi")
+    )
+
+
+def equivalence_all(sample: EvaluationSample) -> pl.DataFrame:
+    """Baseline equivalence of every outcome's analytic sample, labelled for table and plot."""
+    frames = [equivalence(a) for a in sample.analytic.values()]
+    return pl.concat(frames).with_columns(
+        pl.col("outcome").replace_strict(OUTCOME_LABELS).alias("measure"),
+        (pl.col("outcome").replace_strict(OUTCOME_LABELS) + ": " + pl.col("covariate")).alias("label"),
+    )
+
+
+def estimates_frame(estimates: dict[str, Estimate], min_cell: int) -> pl.DataFrame:
+    """The headline table: estimates in percentage points (eligibility: of pupils), with the
+    number of pupils, effect size and E-values; hidden where a group is below min_cell."""
+    rows = []
+    for e in estimates.values():
+        hidden = suppressed(e, min_cell) or not np.isfinite(e.estimate)
+        rows.append(
+            {
+                "measure": OUTCOME_LABELS[e.outcome],
+                "n_eligible": e.n_eligible,
+                "n_treated": e.n_enrolled,
+                "n_comparison": e.n_comparison,
+                "difference": None if hidden else e.estimate,
+                "lo": None if hidden or not e.claimable else e.ci_low,
+                "hi": None if hidden or not e.claimable else e.ci_high,
+                "effect_size": None if hidden else e.effect_size,
+                "size_kind": e.effect_size_measure,
+                "evalue": None if hidden or not e.claimable else e.evalue,
+                "evalue_ci": None if hidden or not e.claimable else e.evalue_ci,
+                "baseline": "uppfyllt"
+                if e.max_baseline_difference <= 0.05
+                else "justerat"
+                if e.claimable
+                else "ej uppfyllt",
+                "suppressed": hidden,
+            }
+        )
+    df = pl.DataFrame(rows)
+    small = pl.any_horizontal(((pl.col(c) > 0) & (pl.col(c) < min_cell)) for c in ("n_eligible", "n_treated"))
+    return df.with_columns(pl.col(pl.Float64).fill_nan(None), (pl.col("suppressed") | small).alias("suppressed"))
+
+
+def text_headlines(estimates: dict[str, Estimate], min_cell: int, pretrend: dict) -> str:
+    parts = [text_estimate(e, min_cell, pretrend if e.outcome == "absence_rate" else None) for e in estimates.values()]
+    return "\n\n".join(f"- {p}" for p in parts)
+
+
+def text_left_out(sample: EvaluationSample, min_cell: int) -> str:
+    """Whom the estimates leave out, and how they differ (never a figure below min_cell)."""
+    lo = left_out(sample)
+    parts = []
+    for outcome, part in lo.group_by("outcome", maintain_order=True):
+        out = part.filter(~pl.col("in_estimate"))
+        n_out = int(out["n"][0]) if out.height else 0
+        label = OUTCOME_LABELS[str(outcome[0])].lower()
+        if n_out == 0:
+            parts.append(f"{label}: alla inskrivna med uppgifter ingår.")
+        elif n_out < min_cell:
+            parts.append(f"{label}: färre än {min_cell} inskrivna saknade jämförbara elever.")
+        else:
+            r = out.row(0, named=True)
+            parts.append(
+                f"{label}: {n_out} inskrivna saknade jämförbara elever; de hade i genomsnitt "
+                f"{100 * r['absence']:.0f} % frånvaro och {100 * r['share_passed']:.0f} % godkända ämnen före "
+                "inskrivningen."
+            )
+    return "Elever som inte ingår i skattningarna: " + " ".join(parts)
+
+
+def text_sensitivity(estimates: dict[str, Estimate], min_cell: int) -> str:
+    lines = []
+    for e in estimates.values():
+        if suppressed(e, min_cell) or not e.claimable or not np.isfinite(e.evalue):
+            continue
+        label = OUTCOME_LABELS[e.outcome]
+        if e.evalue_ci <= 1.0:
+            lines.append(
+                f"- {label}: intervallet omfattar redan ingen effekt, så det behövs ingen okänd faktor för att "
+                "förklara bort resultatet."
+            )
+        else:
+            lines.append(
+                f"- {label}: en okänd faktor som förklarar bort skattningen måste göra inskrivning och utfall "
+                f"{fmt_num(e.evalue)} gånger så sannolika (E-värde); för att flytta intervallet till noll räcker "
+                f"{fmt_num(e.evalue_ci)} gånger."
+            )
+    return "\n".join(lines) or "- Ingen skattning att pröva."
+
+
+# --- the city's 2015 follow-up, reproduced ------------------------------------------------
 def followup_2015(con, min_cell: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The 2015 follow-up's statistics from the store: per-pupil rise in share passed from
     term 1 to 2 and 2 to 3 with the group-level change; and boys' share passed and
@@ -462,55 +757,3 @@ def followup_2015(con, min_cell: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     individual = individual.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
     boys = boys.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
     return individual, boys
-
-
-def text_grade_effects(effects: pl.DataFrame) -> str:
-    parts = []
-    for r in effects.iter_rows(named=True):
-        if r["suppressed"] or r["difference"] is None:
-            parts.append(f"{r['measure']}: för få elever för en jämförelse.")
-            continue
-        parts.append(
-            f"{r['measure']}: inskrivna jämfört med matchade elever "
-            f"{describe_interval(r['difference'], r['lo'], r['hi'])}"
-        )
-    return " ".join(parts) + (
-        " Skillnaden i behörighet gäller de inskrivna som hunnit gå ut årskurs 9; den visar inte "
-        "vad programmet orsakat om eleverna skiljer sig på sätt som matchningen inte fångar."
-    )
-
-
-def attrition_by_group(con, year: int, min_cell: int) -> pl.DataFrame:
-    """Attrition by gender and district: enrolled, matched, and with attendance before and after."""
-    frame = report_query(con, "evaluation_baseline", year)
-    groups = report_query(con, "evaluation_groups", year).select("pupil_key", "district", "gender_label")
-    matched = cem(frame)
-    panel = event_panel(matched, report_query(con, "evaluation_months", year))
-    has_both = (~np.isnan(panel.y[:, OUTCOME_MONTHS]).all(axis=1)) & (
-        ~np.isnan(panel.y[:, BASELINE_MONTHS]).all(axis=1)
-    )
-    units = matched.select("unit", "pupil_key", "treated").with_columns(pl.Series("complete", has_both))
-    done = units.filter((pl.col("treated") == 1) & pl.col("complete"))["pupil_key"]
-    status = groups.with_columns(
-        pl.col("pupil_key").is_in(matched.filter(pl.col("treated") == 1)["pupil_key"].implode()).alias("matched"),
-        pl.col("pupil_key").is_in(done.implode()).alias("complete"),
-    )
-    rows = []
-    for dimension, column in (("Kön", "gender_label"), ("Stadsdel", "district")):
-        for (group,), part in status.drop_nulls(column).group_by(column):
-            rows.append(
-                {
-                    "label": dimension,
-                    "reason": group,
-                    "n": part.height,
-                    "n_matched": int(part["matched"].sum()),
-                    "n_complete": int(part["complete"].sum()),
-                }
-            )
-    df = pl.DataFrame(
-        rows,
-        schema={"label": pl.String, "reason": pl.String, "n": pl.Int64, "n_matched": pl.Int64, "n_complete": pl.Int64},
-    ).sort("label", "reason")
-    # a row rests on its smallest count: suppress it if any count is small
-    small = pl.any_horizontal(((pl.col(c) > 0) & (pl.col(c) < min_cell)) for c in ("n", "n_matched", "n_complete"))
-    return df.with_columns((pl.col("n_complete") / pl.col("n")).alias("share"), small.alias("suppressed"))

@@ -109,6 +109,7 @@ def run_report(
             "min_cell": min_cell,
             "districts": districts,
             "absence_threshold": absence_threshold,
+            "out_dir": str(target),
         },
         progress_bar=False,
         cwd=str(paths().notebooks),

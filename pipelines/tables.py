@@ -205,13 +205,14 @@ def balance_table(bal: pl.DataFrame) -> str:
     return html_table(
         bal.with_columns(pl.lit(False).alias("suppressed")),
         {
+            "measure": ("Utfall (analysurval)", col("measure")),
             "covariate": ("Mått vid baslinjen", col("covariate")),
             "before": ("Skillnad före matchning", col("before", "num", 2)),
             "class_before": ("WWC", col("class_before")),
             "after": ("Skillnad efter matchning", col("after", "num", 2)),
             "class_after": ("WWC", col("class_after")),
         },
-        "Baslinjens likvärdighet (Hedges g respektive Cox index)",
+        "Baslinjens likvärdighet i varje utfalls analysurval (Hedges g respektive Cox index)",
     )
 
 
@@ -219,12 +220,17 @@ def attrition_table(att: pl.DataFrame) -> str:
     return html_table(
         att,
         {
+            "measure": ("Utfall", col("measure")),
             "step": ("Steg", col("step")),
             "n": ("Elever", col("n", "int")),
             "share": ("Andel av inskrivna", col("share", "pct")),
         },
-        "Bortfall: inskrivna elever som når varje steg i analysen",
+        "Bortfall: inskrivna elever som når varje steg i analysen, per utfall",
     )
+
+
+def _pp(key: str) -> Formatter:
+    return lambda r: fmt_num(100 * r[key], 1) if r.get(key) is not None else "."
 
 
 def effects_table(eff: pl.DataFrame) -> str:
@@ -232,17 +238,22 @@ def effects_table(eff: pl.DataFrame) -> str:
         eff,
         {
             "measure": ("Utfall", col("measure")),
-            "n_treated": ("Inskrivna", col("n_treated", "int")),
-            "n_comparison": ("Jämförelse", col("n_comparison", "int")),
-            "mean_treated": ("Inskrivna", col("mean_treated", "num", 2)),
-            "mean_comparison": ("Jämförelse", col("mean_comparison", "num", 2)),
-            "difference": ("Skillnad", col("difference", "num", 3)),
-            "ci": ("95 % KI", _num_ci("lo", "hi", 3)),
+            "n_eligible": ("Inskrivna som skattningen avser", col("n_eligible", "int")),
+            "n_treated": ("Inskrivna i skattningen", col("n_treated", "int")),
+            "n_comparison": ("Jämförelseelever", col("n_comparison", "int")),
+            "difference": ("Effekt (procentenheter)", _pp("difference")),
+            "ci": (
+                "95 % KI",
+                lambda r: (
+                    f"{fmt_num(100 * r['lo'], 1)} till {fmt_num(100 * r['hi'], 1)}" if r.get("lo") is not None else "."
+                ),
+            ),
             "effect_size": ("Effektstorlek", col("effect_size", "num", 2)),
-            "size_ci": ("95 % KI", _num_ci("size_lo", "size_hi", 2)),
             "size_kind": ("Mått", col("size_kind")),
+            "baseline": ("Likvärdighet (WWC)", col("baseline")),
+            "evalue": ("E-värde", col("evalue", "num", 1)),
         },
-        "Betyg och behörighet: inskrivna jämfört med matchade elever (andelar som decimaltal)",
+        "Effekter: inskrivna jämfört med matchade elever som ännu inte skrivits in",
     )
 
 
@@ -252,20 +263,18 @@ def groups_table(groups: pl.DataFrame) -> str:
         {
             "label": ("Indelning", col("label")),
             "reason": ("Grupp", col("reason")),
-            "n": ("Elever", col("n", "int")),
-            "change": (
-                "Förändring i frånvaro (procentenheter)",
-                lambda r: fmt_num(100 * r["change"], 1) if r.get("change") is not None else ".",
-            ),
+            "n": ("Inskrivna", col("n", "int")),
+            "change": ("Effekt på frånvaro (procentenheter)", _pp("change")),
             "ci": (
                 "95 % KI",
                 lambda r: (
                     f"{fmt_num(100 * r['lo'], 1)} till {fmt_num(100 * r['hi'], 1)}" if r.get("lo") is not None else "."
                 ),
             ),
+            "q_value": ("q (Benjamini–Hochberg)", col("q_value", "num", 2)),
         },
-        "Inskrivnas förändring i frånvaro (3–12 månader efter minus 6 månader före) per grupp. "
-        "Grupperna överlappar och är inte jämförbara: de skiljer sig i vilka elever som valdes ut.",
+        "Utforskande: effekten på frånvaro per grupp, var och en jämförd med sina matchade elever. "
+        "Grupperna överlappar; q-värdet tar hänsyn till att många grupper prövas.",
     )
 
 
@@ -311,9 +320,9 @@ def attrition_group_table(df: pl.DataFrame) -> str:
             "label": ("Indelning", col("label")),
             "reason": ("Grupp", col("reason")),
             "n": ("Inskrivna", col("n", "int")),
-            "n_matched": ("Matchade", col("n_matched", "int")),
-            "n_complete": ("Med närvaro före och efter", col("n_complete", "int")),
-            "share": ("Andel som ingår i effektskattningen", col("share", "pct")),
+            "n_eligible": ("Med uppgifter före och efter", col("n_eligible", "int")),
+            "n_matched": ("I skattningen", col("n_matched", "int")),
+            "share": ("Andel av dem med uppgifter", col("share", "pct")),
         },
-        "Bortfall per kön och stadsdel",
+        "Bortfall för effekten på frånvaro, per kön och stadsdel",
     )

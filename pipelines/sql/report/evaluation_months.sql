@@ -1,10 +1,8 @@
--- Monthly absence of the pupils in the matching frame, for the event-time estimator.
-select m.pupil_key, m.month_start, m.absence_rate
-from pupil_month_attendance as m
-where m.absence_rate is not null
-    and m.pupil_key in (
-        select pupil_key from pupil_term_outcomes where is_baseline_term
-        union
-        select pupil_key from pupil_term_outcomes
-        where pupil_key not in (select pupil_key from programme_enrolments)
-    )
+-- Monthly absence of every pupil up to the end of the follow-up year, with months counted as
+-- year * 12 + month - 1 (pupil-level: used for estimation, never shown).
+select
+    pupil_key,
+    (year(month_start) * 12 + month(month_start) - 1)::integer as month_index,
+    absence_rate
+from pupil_month_attendance
+where absence_rate is not null and month_start <= make_date($year, 12, 31)

@@ -1,0 +1,149 @@
+"""The methods harness: the real pipeline on many simulated worlds whose true effects are known.
+
+For each seed, the demo world is written twice, with the programme's effects built in and
+with every effect off (same pupils, enrolments and random draws), then ingested, built and
+estimated exactly as the yearly report does. Per headline outcome it reports bias, RMSE and
+the coverage of the 95 % interval against `TRUE_EFFECTS.json`, the bias against the truth
+for exactly the pupils in the estimate (`@estimand`), and, in the world without effects, how
+often an interval excludes zero (a false finding).
+
+    python -m benchmarks.methods --seeds 20 --scale small --jobs 2
+
+A benchmark, not a test: it takes minutes. `tests/test_methods.py` runs a fast subset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import redirect_stdout
+from datetime import date
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+
+TARGETS = {"false_rate": 0.10, "coverage": 0.85, "bias": {"absence_rate": 0.005, "share_passed_change": 0.01}}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def truth_for_pupils(raw: Path, year: int, keys: dict[str, set[str]]) -> dict[str, float]:
+    """The true effect averaged over exactly the pupils (pupil_key) each estimate rests on."""
+    from pipelines.demo_truth import PUPIL_FILE
+    from pipelines.identity import DEMO_KEY, parse_identity, pupil_key
+
+    per: dict[str, list[float]] = {o: [] for o in keys}
+    with open(raw / PUPIL_FILE, encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if int(row["year"]) != year or row["outcome"] not in keys:
+                continue
+            if pupil_key(DEMO_KEY, parse_identity(row["civic_no"]).digits12) in keys[row["outcome"]]:
+                per[row["outcome"]].append(float(row["effect"]))
+    return {o: float(np.mean(v)) if v else float("nan") for o, v in per.items()}
+
+
+def run_world(seed: int, effects: str, scale: str, year: int) -> dict:
+    """Generate, ingest, build and estimate one world in a temporary PPSS_HOME."""
+    from pipelines import evaluation as ev
+    from pipelines.cli import main
+    from pipelines.followup import open_store
+    from pipelines.sample import build_sample
+
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["PPSS_HOME"] = home
+        raw, store = Path(home) / "raw", Path(home) / "store.duckdb"
+        with redirect_stdout(StringIO()):
+            main(["demo-data", "--out", str(raw), "--seed", str(seed), "--scale", scale, "--effects", effects])
+            main(["ingest", "--raw", str(raw), "--store", str(store)])
+            main(["build", "--store", str(store)])
+        con = open_store(store)
+        try:
+            sample = build_sample(con, year)
+            estimates = ev.headline(sample)
+            keys = {o: set(ev.pair_differences(a)["pupil_key"].to_list()) for o, a in sample.analytic.items()}
+        finally:
+            con.close()
+        truth = json.loads((raw / "TRUE_EFFECTS.json").read_text(encoding="utf-8"))[str(year)]
+        at_estimand = truth_for_pupils(raw, year, keys)
+    out = {"seed": seed, "effects": effects}
+    for o, e in estimates.items():
+        out[o] = {
+            "estimate": e.estimate,
+            "ci_low": e.ci_low,
+            "ci_high": e.ci_high,
+            "truth": truth[o] if truth[o] is not None else float("nan"),
+            "truth_estimand": at_estimand[o],
+            "coverage": e.coverage,
+            "claimable": e.claimable,
+        }
+    return out
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    rows = []
+    for effects in ("none", "builtin"):
+        for outcome in ("absence_rate", "share_passed_change", "eligible_vocational"):
+            r = [x[outcome] for x in runs if x["effects"] == effects and np.isfinite(x[outcome]["estimate"])]
+            if not r:
+                continue
+            est = np.array([x["estimate"] for x in r])
+            truth = np.array([x["truth"] for x in r])
+            lo, hi = np.array([x["ci_low"] for x in r]), np.array([x["ci_high"] for x in r])
+            rows.append(
+                {
+                    "world": effects,
+                    "outcome": outcome,
+                    "worlds": len(r),
+                    "mean_truth": float(truth.mean()),
+                    "bias": float((est - truth).mean()),
+                    "bias_estimand": float(np.mean([x["estimate"] - x["truth_estimand"] for x in r])),
+                    "rmse": float(np.sqrt(((est - truth) ** 2).mean())),
+                    "coverage": float(((lo <= truth) & (truth <= hi)).mean()),
+                    "excludes_zero": float(((lo > 0) | (hi < 0)).mean()),
+                    "share_in_estimate": float(np.mean([x["coverage"] for x in r])),
+                }
+            )
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    head = (
+        "| world | outcome | worlds | true effect | bias | bias (@estimand) | RMSE | 95 % coverage "
+        "| CI excludes 0 | in estimate |"
+    )
+    lines = [head, "|" + " --- |" * 10]
+    for r in rows:
+        lines.append(
+            f"| {r['world']} | {r['outcome']} | {r['worlds']} | {r['mean_truth']:+.4f} | {r['bias']:+.4f} | "
+            f"{r['bias_estimand']:+.4f} | {r['rmse']:.4f} | {r['coverage']:.0%} | {r['excludes_zero']:.0%} | "
+            f"{r['share_in_estimate']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=20, help="worlds of each kind (default 20)")
+    p.add_argument("--first-seed", type=int, default=1000)
+    p.add_argument("--scale", default="small", choices=["tiny", "small", "demo"])
+    p.add_argument("--year", type=int, default=2016)
+    p.add_argument("--jobs", type=int, default=2)
+    args = p.parse_args(argv)
+    tasks = [(s, e) for s in range(args.first_seed, args.first_seed + args.seeds) for e in ("none", "builtin")]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(run_world, *zip(*tasks, strict=True), [args.scale] * len(tasks), [args.year] * len(tasks)))
+    rows = summarise(runs)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"methods-{args.scale}-{date.today().isoformat()}.json"
+    out.write_text(json.dumps({"args": vars(args), "summary": rows, "runs": runs}, indent=1) + "\n", encoding="utf-8")
+    print(markdown(rows))
+    print(f"\nwritten: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
