@@ -354,7 +354,8 @@ def title_block(year: int, info: dict[str, str], min_cell: int) -> str:
         "programmet med utbildningsförvaltningens betygs- och närvarodata, som styrgruppen beslutade.\n\n"
         f"Uppföljningsåret är {year}: inskrivningar till och med {year}, frånvaro under vårterminen och "
         f"höstterminen {year}, och behörighet efter vårterminen {year}. Siffror som vilar på färre än "
-        f"{min_cell} elever visas som `..`, och `.` betyder att uppgiften saknas. Rapporten innehåller "
+        f"{min_cell} elever visas som `..`, liksom siffror som annars skulle gå att räkna ut ur andra, och `.` "
+        "betyder att uppgiften saknas (se Metodbilagan, Röjandekontroll). Rapporten innehåller "
         "inga uppgifter om enskilda elever." + demo
     )
 
