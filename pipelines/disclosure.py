@@ -370,7 +370,18 @@ def _choose_hidden(
         constraints = [LinearConstraint(a, np.array(lo), np.inf)]
     res = milp(cost, integrality=np.ones(n), bounds=Bounds(lb, ub), constraints=constraints)
     if res.x is None:
-        raise DisclosureError(f"secondary suppression found no pattern: {res.message}")
+        # Infeasible: some hidden cell's relation has nothing left that may be hidden.
+        alone = [
+            i
+            for rel in eq_rels
+            for _, i in rel
+            if i in must and i in protect_set and all(j == i or ub[j] == 0 for _, j in rel)
+        ]
+        what = describe_key(cells[alone[0]].key) if alone else "a hidden figure"
+        raise DisclosureError(
+            f"{what} could be worked out from the published figures (including earlier publications of the "
+            "year) and no further figure can be hidden to prevent it; the report is not written"
+        )
     return {i for i in range(n) if res.x[i] > 0.5}
 
 
