@@ -88,7 +88,8 @@ def _with_all_genders(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def blank_suppressed(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """Null the figures of suppressed rows, so nothing downstream can show them."""
+    """Null the figures of rows flagged `suppressed` (the evaluation's own row flags; what the
+    report hides is decided by `pipelines.disclosure`)."""
     return df.with_columns(pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c) for c in columns)
 
 
