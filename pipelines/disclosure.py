@@ -116,15 +116,15 @@ class Table:
 class Publication:
     """The report's figures and their linkages, protected together by `protect()`."""
 
-    def __init__(self, min_cell: int, prior: Path | None = None) -> None:
+    def __init__(self, min_cell: int, prior: Path | Sequence[Path] | None = None) -> None:
         self.min_cell = check_min_cell(min_cell)
         self.cells: dict[Key, Cell] = {}
         self.relations: list[Relation] = []
         self.tables: dict[str, Table] = {}
         self.sums: list[tuple[str, str, Any, list[Any] | None]] = []
         self.pending: list[tuple[Key, list[Key], bool]] = []
-        if prior is not None:
-            self._load_prior(prior)
+        for path in [prior] if isinstance(prior, (str, Path)) else prior or []:
+            self._load_prior(Path(path))
 
     # --- registration ---------------------------------------------------------------------
     def count(self, k: Key, value: int, internal: bool = False) -> Key:
@@ -137,6 +137,12 @@ class Publication:
         cell.internal = cell.internal and internal
         if cell.value is None:  # hidden earlier: the value is known again here
             cell.value = value
+        elif cell.value != value and cell.prior:
+            raise DisclosureError(
+                f"{describe_key(k)} was published as {cell.value} by an earlier report and is {value} now: the data "
+                "changed since then, and the two reports together would give the difference away; write the "
+                "earlier report again (or remove it) first"
+            )
         elif cell.value != value:
             raise ValueError(
                 f"{describe_key(k)} is registered as {cell.value} and as {value}: two tables call different "
@@ -303,6 +309,13 @@ class Publication:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         for c in data["cells"]:
             k = _tuple(c["key"])
+            if k in self.cells:  # in two earlier reports: what either published or hid stands
+                known = self.cells[k]
+                if known.prior != "published" and c["value"] is not None and not c["internal"]:
+                    known.value, known.prior, known.internal = c["value"], "published", False
+                elif c["value"] is None and not c["internal"] and known.prior is None:
+                    known.prior, known.internal = "hidden", False
+                continue
             if c["internal"]:  # never published: an unknown (or a known zero) to later reports too
                 self.cells[k] = Cell(k, c["value"], internal=True)
             else:

@@ -14,14 +14,37 @@ counts (`sum_over`, `equal_sum`, `at_most`, `share`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import polars as pl
 
 from . import evaluation as ev
 from . import followup as fu
-from .disclosure import ALL, Key, Publication, key, keyed
+from .disclosure import ALL, Key, KeyFn, Publication, key, keyed
 from .followup import MEASURES, TOTAL
 
 GENDERS = ["Flickor", "Pojkar"]
+
+
+def scoped(year: int) -> tuple[Callable[..., Key], Callable[..., KeyFn]]:
+    """Key makers for the populations of the `year` report. Most figures count pupils "up to
+    the end of `year`", so their cells carry `through=year` and another year's report names
+    different cells; enrolments per calendar year are the same cells in every report."""
+
+    def k(population: str, **dims: Any) -> Key:
+        if population == "enrolled":  # all years up to `year`: a margin of its own
+            return key(population, **(dims | ({"year": through(year)} if dims.get("year") == ALL else {})))
+        return key(population, through=year, **dims)
+
+    def kd(population: str, *columns: str, **fixed: Any) -> KeyFn:
+        return keyed(population, *columns, through=year, **fixed)
+
+    return k, kd
+
+
+def through(year: int) -> str:
+    return f"t.o.m. {year}"
 
 
 def _total_or(value: str, total_key: str) -> str:
@@ -35,26 +58,27 @@ def subset_marker(districts: list[str] | None) -> str:
 
 # --- the follow-up (sections 1-6) ---------------------------------------------------------
 def register_followup(pub: Publication, con, year: int, districts: list[str] | None = None) -> None:
+    K, KD = scoped(year)
     files, rules = fu.data_quality(con)  # about files and rows, not pupils: shown as they are
     pub.table("quality", files, counts={})
     pub.table("quarantine_rules", rules, counts={})
 
     cov = fu.coverage(con, year)
-    pupils = key("pupils", gender=ALL, district=ALL)
+    pupils = K("pupils", gender=ALL, district=ALL)
     pub.table(
         "coverage",
         cov,
-        counts={"k": keyed("found_in", "source"), "n": lambda r: pupils},
+        counts={"k": KD("found_in", "source"), "n": lambda r: pupils},
     )
     for r in cov.iter_rows(named=True):
-        pub.share(key("found_in", source=r["source"]), pupils)
+        pub.share(K("found_in", source=r["source"]), pupils)
 
     enrolled = fu.enrolled_by_district(con, year, districts)
     marker = subset_marker(districts)
     pub.table(
         "enrolled",
         enrolled,
-        counts={"n_pupils": lambda r: key("enrolled", district=_total_or(r["district"], marker), year=r["year"])},
+        counts={"n_pupils": lambda r: K("enrolled", district=_total_or(r["district"], marker), year=r["year"])},
         labels=["year"],
     )
     names = [d for d in enrolled["district"].unique().to_list() if d != TOTAL]
@@ -62,11 +86,11 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
     years = enrolled["year"].unique().to_list()
     for d in [*names, marker]:  # each district's enrolments over the years: not shown, but implied
         rows = enrolled.filter(pl.col("district") == (TOTAL if d == marker else d))
-        pub.count(key("enrolled", district=d, year=ALL), int(rows["n_pupils"].sum()), internal=True)
-    pub.sum_over("enrolled", "year", total=ALL, members=years)
+        pub.count(K("enrolled", district=d, year=ALL), int(rows["n_pupils"].sum()), internal=True)
+    pub.sum_over("enrolled", "year", total=through(year), members=years)
 
     targets = fu.enrolled_vs_targets(con)
-    pub.table("targets", targets, counts={"registered": keyed("first_enrolled", "period")}, labels=["documented"])
+    pub.table("targets", targets, counts={"registered": KD("first_enrolled", "period")}, labels=["documented"])
 
     for column in ("selection_reasons", "interventions"):
         voc = fu.vocabulary_by_district(con, year, column, districts)
@@ -74,16 +98,16 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
             column,
             voc,
             counts={
-                "n_pupils": keyed(column, "district", "term_value"),
-                "n_district": keyed("district_pupils", "district"),
+                "n_pupils": KD(column, "district", "term_value"),
+                "n_district": KD("district_pupils", "district"),
             },
         )
         for r in voc.iter_rows(named=True):
             # "1 of 37 pupils with Annat" is a count of one: the numerator is protected;
             # pupils *without* a reason are not a group the heatmap describes.
             pub.share(
-                key(column, district=r["district"], term_value=r["term_value"]),
-                key("district_pupils", district=r["district"]),
+                K(column, district=r["district"], term_value=r["term_value"]),
+                K("district_pupils", district=r["district"]),
                 complement=False,
             )
 
@@ -91,7 +115,7 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
     pub.table(
         "attendance_event_time",
         event,
-        counts={"n": keyed("event_month_pupils", "pupil_group", "event_month")},
+        counts={"n": KD("event_month_pupils", "pupil_group", "event_month")},
         labels=["event_month"],
     )
 
@@ -100,15 +124,15 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
         "absence_thresholds",
         thresholds,
         counts={
-            "n": keyed("term_pupils", "term_label", "pupil_group"),
-            "k": keyed("high_absence", "term_label", "pupil_group", "threshold"),
+            "n": KD("term_pupils", "term_label", "pupil_group"),
+            "k": KD("high_absence", "term_label", "pupil_group", "threshold"),
         },
         labels=["term_index", "threshold"],
     )
     by_group: dict[tuple, list[tuple[float, Key]]] = {}
     for r in thresholds.iter_rows(named=True):
-        k = key("high_absence", term_label=r["term_label"], pupil_group=r["pupil_group"], threshold=r["threshold"])
-        n = key("term_pupils", term_label=r["term_label"], pupil_group=r["pupil_group"])
+        k = K("high_absence", term_label=r["term_label"], pupil_group=r["pupil_group"], threshold=r["threshold"])
+        n = K("term_pupils", term_label=r["term_label"], pupil_group=r["pupil_group"])
         pub.share(k, n)
         by_group.setdefault((r["term_label"], r["pupil_group"]), []).append((r["threshold"], k))
     for ks in by_group.values():  # a higher threshold counts a subset of a lower one
@@ -117,17 +141,15 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
             pub.at_most(higher, lower)
 
     indiv, group = fu.pass_change(con, year)
-    n_fn = keyed("pass_change_pupils", "gender_label")
-    pub.table(
-        "pass_change_individual", indiv, counts={"k": keyed("pass_change", "gender_label", "direction"), "n": n_fn}
-    )
+    n_fn = KD("pass_change_pupils", "gender_label")
+    pub.table("pass_change_individual", indiv, counts={"k": KD("pass_change", "gender_label", "direction"), "n": n_fn})
     pub.table("pass_change_group", group, counts={"n": n_fn})
     for population in ("pass_change", "pass_change_pupils"):
         pub.sum_over(population, "gender_label", total=fu.ALL, members=GENDERS)
     for g in indiv["gender_label"].unique().to_list():
         pub.equal_sum(
-            key("pass_change_pupils", gender_label=g),
-            [key("pass_change", gender_label=g, direction=d) for d in fu.DIRECTIONS],
+            K("pass_change_pupils", gender_label=g),
+            [K("pass_change", gender_label=g, direction=d) for d in fu.DIRECTIONS],
         )
 
     elig = fu.grade9_eligibility(con, year)
@@ -135,15 +157,15 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
         "grade9_eligibility",
         elig,
         counts={
-            "n": keyed("grade9_pupils", "pupil_group", "gender_label"),
-            "k": keyed("eligible", "measure", "pupil_group", "gender_label"),
+            "n": KD("grade9_pupils", "pupil_group", "gender_label"),
+            "k": KD("eligible", "measure", "pupil_group", "gender_label"),
         },
     )
     for population in ("grade9_pupils", "eligible"):
         pub.sum_over(population, "gender_label", total=fu.ALL, members=GENDERS)
     for r in elig.iter_rows(named=True):
         dims = {"pupil_group": r["pupil_group"], "gender_label": r["gender_label"]}
-        pub.share(key("eligible", measure=r["measure"], **dims), key("grade9_pupils", **dims))
+        pub.share(K("eligible", measure=r["measure"], **dims), K("grade9_pupils", **dims))
 
     ctx = fu.context_comparison(con, year)
     own = lambda fn: lambda r: fn(r) if r["source"] == "Den här uppföljningen" else None  # noqa: E731
@@ -151,13 +173,13 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
         "context",
         ctx,
         counts={
-            "n": own(lambda r: key("grade9_pupils", pupil_group=r["label"], gender_label=fu.ALL)),
+            "n": own(lambda r: K("grade9_pupils", pupil_group=r["label"], gender_label=fu.ALL)),
             "k_vocational": own(
-                lambda r: key(
+                lambda r: K(
                     "eligible", measure=MEASURES["eligible_vocational"], pupil_group=r["label"], gender_label=fu.ALL
                 )
             ),
-            "k_all_passed": own(lambda r: key("all_passed", pupil_group=r["label"])),
+            "k_all_passed": own(lambda r: K("all_passed", pupil_group=r["label"])),
         },
         rests_on={
             "share_eligible_vocational": ["n", "k_vocational"],
@@ -168,32 +190,36 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
     )
     for r in ctx.filter(pl.col("source") == "Den här uppföljningen").iter_rows(named=True):
         pub.share(
-            key("all_passed", pupil_group=r["label"]), key("grade9_pupils", pupil_group=r["label"], gender_label=fu.ALL)
+            K("all_passed", pupil_group=r["label"]), K("grade9_pupils", pupil_group=r["label"], gender_label=fu.ALL)
         )
 
 
 # --- the evaluation (sections 7-9): wraps pipelines.evaluation's current outputs ----------
-MATCHED = key("matched", gender=ALL, district=ALL)
-COMPLETE = key("complete", gender=ALL, district=ALL)
+def matched_key(year: int) -> Key:
+    return key("matched", gender=ALL, district=ALL, through=year)
 
 
-def _group_key(population: str):
+def group_key(population: str, year: int) -> KeyFn:
+    """Rows of the attrition-by-group table: a gender or a district, the other dimension all."""
+
     def fn(r: dict) -> Key:
         dim = {"Kön": "gender", "Stadsdel": "district"}[r["label"]]
         other = "district" if dim == "gender" else "gender"
-        return key(population, **{dim: r["reason"], other: ALL})
+        return key(population, **{dim: r["reason"], other: ALL}, through=year)
 
     return fn
 
 
 def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict:
     """Register the evaluation's figures; returns the summary numbers its sentences use."""
+    K, KD = scoped(year)
+    MATCHED, COMPLETE = matched_key(year), K("complete", gender=ALL, district=ALL)
     att = ev.attrition(con, year, min_cell).with_row_index("step_no")
     att = att.with_columns(pl.col("n").first().alias("n_enrolled"))
     step_keys = [
-        key("enrolled", district=ALL, year=ALL),
-        key("attrition", step="full_term_before"),
-        key("attrition", step="baseline_measured"),
+        K("enrolled", district=ALL, year=ALL),
+        K("attrition", step="full_term_before"),
+        K("attrition", step="baseline_measured"),
         MATCHED,
         COMPLETE,
     ]
@@ -211,14 +237,18 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict
     pub.table(
         "attrition_by_group",
         groups,
-        counts={"n": _group_key("pupils"), "n_matched": _group_key("matched"), "n_complete": _group_key("complete")},
+        counts={
+            "n": group_key("pupils", year),
+            "n_matched": group_key("matched", year),
+            "n_complete": group_key("complete", year),
+        },
         rests_on={"share": ["n", "n_complete"]},
     )
     for population in ("pupils", "matched", "complete"):
         pub.sum_over(population, "gender", total=ALL)
         pub.sum_over(population, "district", total=ALL)
     for r in groups.iter_rows(named=True):
-        p, m, c = (_group_key(x)(r) for x in ("pupils", "matched", "complete"))
+        p, m, c = (group_key(x, year)(r) for x in ("pupils", "matched", "complete"))
         pub.at_most(m, p)
         pub.at_most(c, m)
 
@@ -230,76 +260,77 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict
         "did_event",
         effect,
         counts={
-            "n_treated": keyed("did_treated", "event_month"),
-            "n_comparison": keyed("did_comparison", "event_month"),
+            "n_treated": KD("did_treated", "event_month"),
+            "n_comparison": KD("did_comparison", "event_month"),
         },
         labels=["event_month"],
     )
     for m in effect["event_month"].to_list():
-        pub.at_most(key("did_treated", event_month=m), MATCHED)
+        pub.at_most(K("did_treated", event_month=m), MATCHED)
     pub.table(
         "attendance_effect_summary",
         pl.DataFrame([summary]),
-        counts={"n_treated": lambda r: MATCHED, "n_comparison": lambda r: key("matched_comparison")},
+        counts={"n_treated": lambda r: MATCHED, "n_comparison": lambda r: K("matched_comparison")},
     )
 
     effects = ev.grade_effects(con, year, min_cell)
     pub.table(
         "grade_effects",
         effects,
-        counts={"n_treated": keyed("effect_treated", "measure"), "n_comparison": keyed("effect_comparison", "measure")},
+        counts={"n_treated": KD("effect_treated", "measure"), "n_comparison": KD("effect_comparison", "measure")},
     )
     for r in effects.iter_rows(named=True):
-        pub.at_most(key("effect_treated", measure=r["measure"]), MATCHED)
+        pub.at_most(K("effect_treated", measure=r["measure"]), MATCHED)
 
     change = ev.absence_change_by_group(con, year, min_cell)
-    pub.table("absence_change_by_group", change, counts={"n": keyed("change_pupils", "dimension", "group")})
-    total = key("change_pupils_total")
+    pub.table("absence_change_by_group", change, counts={"n": KD("change_pupils", "dimension", "group")})
+    total = K("change_pupils_total")
     sums = change.group_by("dimension").agg(pl.col("n").sum())
     pub.count(total, int(sums["n"].max() or 0), internal=True)
     for r in change.iter_rows(named=True):
-        cell = key("change_pupils", dimension=r["dimension"], group=r["group"])
+        cell = K("change_pupils", dimension=r["dimension"], group=r["group"])
         if r["dimension"] in ("Kön", "Stadsdel"):
             continue
         pub.at_most(cell, total)
     for dimension in ("Kön", "Stadsdel"):  # each pupil has one gender and one district
         part = change.filter(pl.col("dimension") == dimension)
-        pub.equal_sum(total, [key("change_pupils", dimension=dimension, group=g) for g in part["group"].to_list()])
+        pub.equal_sum(total, [K("change_pupils", dimension=dimension, group=g) for g in part["group"].to_list()])
 
     individual, boys = ev.followup_2015(con, min_cell)
     pub.table(
         "followup_2015_individual",
         individual,
-        counts={"n": keyed("fu2015_pairs", "label"), "k": keyed("fu2015_increased", "label")},
+        counts={"n": KD("fu2015_pairs", "label"), "k": KD("fu2015_increased", "label")},
         rests_on={"group_change": ["n"], "group_lo": ["n"], "group_hi": ["n"]},
     )
     for r in individual.iter_rows(named=True):
-        pub.share(key("fu2015_increased", label=r["label"]), key("fu2015_pairs", label=r["label"]))
+        pub.share(K("fu2015_increased", label=r["label"]), K("fu2015_pairs", label=r["label"]))
     pub.table(
         "followup_2015_boys",
         boys,
-        counts={"n": keyed("fu2015_boys", "label"), "k": keyed("fu2015_boys_es", "label")},
+        counts={"n": KD("fu2015_boys", "label"), "k": KD("fu2015_boys_es", "label")},
         rests_on={"mean_share_passed": ["n"]},
         labels=["term_no"],
     )
     for r in boys.iter_rows(named=True):
-        pub.share(key("fu2015_boys_es", label=r["label"]), key("fu2015_boys", label=r["label"]))
+        pub.share(K("fu2015_boys_es", label=r["label"]), K("fu2015_boys", label=r["label"]))
     return summary
 
 
 # --- links between the blocks ------------------------------------------------------------
-def link_report(pub: Publication, districts: list[str] | None = None) -> None:
+def link_report(pub: Publication, year: int, districts: list[str] | None = None) -> None:
     """Cells of different blocks that count overlapping pupils. Enrolments are counted per
     pupil and programme; a pupil counts once, in the district of the first enrolment, so
     enrolments = pupils + a remainder that is never negative (pupils in two programmes).
     A link whose cells a block did not register is skipped."""
-    names = {k[1][1] for k in pub.cells if k[0] == "district_pupils"} | set(districts or [])
+    K, _ = scoped(year)
+    names = {dict(k[1:])["district"] for k in pub.cells if k[0] == "district_pupils"} | set(districts or [])
     for d in [*sorted(names), ALL]:
-        pupils = key("pupils", gender=ALL, district=d)
-        pub.equal_sum(key("enrolled", district=d, year=ALL), [pupils])
+        pupils = K("pupils", gender=ALL, district=d)
+        pub.equal_sum(K("enrolled", district=d, year=ALL), [pupils])
         if d != ALL:
-            pub.at_most(pupils, key("district_pupils", district=d))
-    pub.at_most(key("pass_change_pupils", gender_label=fu.ALL), key("pupils", gender=ALL, district=ALL))
+            pub.at_most(pupils, K("district_pupils", district=d))
+    pub.at_most(K("pass_change_pupils", gender_label=fu.ALL), K("pupils", gender=ALL, district=ALL))
 
 
 def text_attendance_effect(row: dict) -> str:

@@ -109,14 +109,17 @@ def run_report(
     store = Path(store).resolve()
     check_store(store, allow_rejected)
     target = Path(out_dir) / str(year)
-    prior = None
+    # What earlier reports published or hid stands: the full reports of other years, and for
+    # a report on some districts the full report of the same year.
+    priors = sorted(p for p in Path(out_dir).glob(f"*/tables/{PATTERN_FILE}") if p.parts[-3] != str(year))
     if districts:
-        prior = target / "tables" / PATTERN_FILE
-        if not prior.exists():
+        full = target / "tables" / PATTERN_FILE
+        if not full.exists():
             raise ReportRefused(
-                f"a report on some districts starts from the full {year} report's suppression pattern ({prior}); "
+                f"a report on some districts starts from the full {year} report's suppression pattern ({full}); "
                 f"write the full report first: ppss report --year {year}"
             )
+        priors.append(full)
         target = target / subset_folder(districts)
     tables = target / "tables"
     tables.mkdir(parents=True, exist_ok=True)
@@ -134,7 +137,7 @@ def run_report(
                 "districts": districts,
                 "absence_threshold": absence_threshold,
                 "tables_dir": str(tables),
-                "prior_pattern": str(prior) if prior else None,
+                "prior_patterns": [str(p) for p in priors],
             },
             progress_bar=False,
             cwd=str(paths().notebooks),

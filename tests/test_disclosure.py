@@ -141,14 +141,14 @@ def test_attrition_row_recoverable_from_gender_rows_and_the_overall_table_is_pro
         "attrition_by_group",
         df,
         counts={
-            "n": figures._group_key("pupils"),
-            "n_matched": figures._group_key("matched"),
-            "n_complete": figures._group_key("complete"),
+            "n": figures.group_key("pupils", 2016),
+            "n_matched": figures.group_key("matched", 2016),
+            "n_complete": figures.group_key("complete", 2016),
         },
         rests_on={"share": ["n", "n_complete"]},
     )
     overall = pl.DataFrame({"step": ["inskrivna", "matchade", "kompletta"], "n": [330, 130, 126]})
-    keys = [key("pupils", gender=ALL, district=ALL), figures.MATCHED, figures.COMPLETE]
+    keys = [key(p, gender=ALL, district=ALL, through=2016) for p in ("pupils", "matched", "complete")]
     pub.table("attrition", overall.with_row_index("i"), counts={"n": lambda r: keys[r["i"]]}, labels=["i"])
     for population in ("pupils", "matched", "complete"):
         pub.sum_over(population, "gender", total=ALL)
@@ -393,3 +393,38 @@ def test_a_shown_share_with_a_hidden_numerator_never_reaches_a_sentence() -> Non
     prot = pub.protect()
     text = fu.text_pass_change(prot["indiv"], prot["group"])
     assert "För få elever" in text and "4" not in text.split("Stadens")[0]
+
+
+def test_a_later_report_keeps_what_an_earlier_one_hid(tmp_path) -> None:
+    """The 2015 and 2016 reports publish the same enrolment cells for 2013-2015: what one hid,
+    the other hides too, and the audit covers both together."""
+    first = Publication(10)
+    frame_2015 = enrolled_frame().filter(pl.col("year") <= 2015)
+    first.table(
+        "enrolled",
+        frame_2015,
+        counts={
+            "n_pupils": lambda r: key(
+                "enrolled", district=ALL if r["district"] == fu.TOTAL else r["district"], year=r["year"]
+            )
+        },
+        labels=["year"],
+    )
+    first.sum_over("enrolled", "district", total=ALL, members=DISTRICTS)
+    hidden_2015 = first.protect()
+    pattern = hidden_2015.write_pattern(tmp_path / "2015")
+    later = Publication(10, prior=[pattern])
+    register_enrolled(later, enrolled_frame())
+    prot = later.protect()
+    for k in hidden_2015.hidden_keys:
+        assert prot.is_hidden(k) or later.cells[k].internal
+    assert prot.audit_passed and len(hidden_2015.hidden_keys) >= 5
+
+
+def test_changed_data_since_an_earlier_report_is_refused(tmp_path) -> None:
+    first = Publication(10)
+    first.table("t", pl.DataFrame({"g": ["a"], "n": [40]}), counts={"n": keyed("pupils", "g")})
+    pattern = first.protect().write_pattern(tmp_path)
+    later = Publication(10, prior=pattern)
+    with pytest.raises(DisclosureError, match="published as 40 by an earlier report and is 41 now"):
+        later.table("t", pl.DataFrame({"g": ["a"], "n": [41]}), counts={"n": keyed("pupils", "g")})

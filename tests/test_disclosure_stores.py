@@ -69,7 +69,7 @@ def protect_all(store: Path, min_cell: int, year: int = 2016):
         pub = Publication(min_cell)
         figures.register_followup(pub, con, year)
         figures.register_evaluation(pub, con, year, min_cell)
-        figures.link_report(pub)
+        figures.link_report(pub, year)
         return pub, pub.protect()
     finally:
         con.close()
