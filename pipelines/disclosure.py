@@ -211,6 +211,9 @@ class Publication:
             label_cols |= set(getattr(fn, "columns", []))
         label_cols -= set(counts)
         figures = [c for c in frame.columns if c not in label_cols and c not in counts and c != "suppressed"]
+        for c, on in (rests_on or {}).items():
+            if c in counts or c not in frame.columns or any(x not in counts for x in on):
+                raise ValueError(f"table {name}: {c} must be a figure column resting on count columns (got {on})")
         rests = {c: list(counts) for c in figures} | (rests_on or {})
         self.tables[name] = Table(
             name, frame.drop("suppressed", strict=False), counts, rests, list(keys), caption, row_keys

@@ -253,7 +253,8 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict
         pub.at_most(c, m)
 
     equivalence = ev.baseline_equivalence(con, year)
-    pub.table("balance", equivalence, counts={}, keys=[MATCHED])
+    # no counts of its own: it describes the matched sample, hidden with it (classes too)
+    pub.table("balance", equivalence, counts={}, keys=[MATCHED], rests_on={"class_before": [], "class_after": []})
 
     effect, summary = ev.attendance_effect(con, year, min_cell)
     pub.table(

@@ -91,7 +91,7 @@ def check(store: Path, min_cell: int, folder: Path) -> None:
         assert hi - lo >= min_cell, (cell, lo, hi)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     share_enrolled=st.floats(0.05, 0.8),
     share_others=st.floats(0.02, 0.3),
