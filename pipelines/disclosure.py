@@ -82,8 +82,17 @@ def _tuple(obj: Any) -> Any:
     return tuple(_tuple(o) for o in obj) if isinstance(obj, list) else obj
 
 
-def describe_key(k: Key) -> str:
-    return k[0] + "(" + ", ".join(f"{d}={v}" for d, v in k[1:]) + ")"
+def describe_key(k: Any) -> str:
+    """`population(dim=value, ...)`; derived cells name the cells they come from."""
+    if not isinstance(k, tuple) or not k:
+        return str(k)
+    if k[0] == "not":
+        return f"pupils without {describe_key(k[1])}"
+    if k[0] == "rest":
+        return f"pupils of {describe_key(k[1])} in no published part"
+    if all(isinstance(x, tuple) and len(x) == 2 for x in k[1:]):
+        return f"{k[0]}(" + ", ".join(f"{d}={v}" for d, v in k[1:]) + ")"
+    return str(k)
 
 
 @dataclass
@@ -277,13 +286,19 @@ class Publication:
         rels = [[(coef, index[k]) for coef, k in r.terms] for r in relations]
         eq_rels = [r for r, rel in zip(rels, relations, strict=True) if rel.eq]
         ineq_rels = [r for r, rel in zip(rels, relations, strict=True) if not rel.eq]
+        # What earlier publications already give away cannot be protected here, and showing
+        # it again reveals nothing new: only the rest needs protecting.
+        exposed: set[int] = set()
+        if any(c.prior == "published" for c in cells):
+            unknown = set(range(len(cells))) - fixed_shown
+            exposed = set(_audit(cells, unknown, internal, eq_rels, ineq_rels, m, stop_early=False))
         cuts: list[set[int]] = []
         kept: set[int] = set()
         for round_no in range(max_rounds):
-            hidden = _choose_hidden(cells, primary | kept, internal, fixed_shown, eq_rels, cuts, m)
+            hidden = _choose_hidden(cells, primary | kept, internal, fixed_shown, eq_rels, cuts, m, exposed)
             if round_no >= max_rounds // 3:  # slow to settle: from now on only add cells
                 kept = hidden - internal
-            failures = _audit(cells, hidden, internal, eq_rels, ineq_rels, m, stop_early=True)
+            failures = _audit(cells, hidden, internal, eq_rels, ineq_rels, m, stop_early=True, exposed=exposed)
             if not failures:
                 break
             if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
@@ -305,7 +320,7 @@ class Publication:
                 cuts.extend(side_cuts)
         else:
             raise DisclosureError(f"no safe suppression pattern found in {max_rounds} rounds")
-        ranges = _audit(cells, hidden, internal, eq_rels, ineq_rels, m, stop_early=False, ranges=True)
+        ranges = _audit(cells, hidden, internal, eq_rels, ineq_rels, m, stop_early=False, ranges=True, exposed=exposed)
         return Protected(self, keys, hidden, primary - internal, internal, ranges)
 
     def _load_prior(self, path: Path) -> None:
@@ -344,6 +359,7 @@ def _choose_hidden(
     eq_rels: list[list[tuple[int, int]]],
     cuts: list[set[int]],
     min_cell: int,
+    exposed: set[int],
 ) -> set[int]:
     """Secondary suppression as a MILP: binary s_i (1 = hidden), minimise the hidden total.
 
@@ -353,7 +369,7 @@ def _choose_hidden(
     """
     n = len(cells)
     must = primary | internal
-    protect = [i for i in range(n) if i not in internal or 0 < (cells[i].value or 0) < min_cell]
+    protect = [i for i in range(n) if i not in exposed and (i not in internal or 0 < (cells[i].value or 0) < min_cell)]
     lb, ub = np.zeros(n), np.ones(n)
     lb[list(must)] = 1
     ub[list(fixed_shown - must)] = 0
@@ -427,6 +443,7 @@ def _audit(
     min_cell: int,
     stop_early: bool,
     ranges: bool = False,
+    exposed: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> Any:
     """The attacker's integer program: the range of each hidden cell given every published
     value and relation. Returns failing cells, or (with `ranges`) cell -> (min, max)."""
@@ -457,7 +474,7 @@ def _audit(
         lb = np.array([0.0 if i in internal else 1.0 for i in var])
         bounds = Bounds(lb, np.full(len(var), np.inf))
         cons = [LinearConstraint(np.array(a_rows), lo, hi)] if a_rows else []
-        needs = [i for i in var if i not in internal or 0 < (cells[i].value or 0) < min_cell]
+        needs = [i for i in var if i not in exposed and (i not in internal or 0 < (cells[i].value or 0) < min_cell)]
         for i in needs:
             c = np.zeros(len(var))
             c[var[i]] = 1.0
