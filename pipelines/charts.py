@@ -3,7 +3,7 @@
 Charts render as SVG through vl-convert: JupyterLab 4.6 does not render Altair 6's
 Vega-Lite v6 output, and the default HTML renderer loads Vega from a CDN. SVG needs no
 script at all, so reports open offline and print as they look. Every chart takes
-aggregated, already suppressed data (suppressed rows have null figures and are dropped).
+protected frames from `pipelines.disclosure` (hidden figures are null and not drawn).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from .followup import ENROLLED, MEASURES, OTHERS
+from .followup import ENROLLED, MEASURES, OTHERS, TOTAL
 
 GROUP_COLORS = alt.Scale(domain=[ENROLLED, OTHERS], range=["#c0392b", "#7f8c8d"])
 PCT = ".0%"
@@ -23,6 +23,10 @@ def use_svg() -> None:
     alt.renderers.set_embed_options(format_locale="sv-SE", time_format_locale="sv-SE")
 
 
+def hidden_note(min_cell: int) -> str:
+    return f"Uppgifter som vilar på färre än {min_cell} elever, eller som skulle avslöja en sådan, visas inte."
+
+
 def _shown(df: pl.DataFrame, column: str) -> pl.DataFrame:
     return df.filter(pl.col(column).is_not_null())
 
@@ -32,23 +36,23 @@ def _base(df: pl.DataFrame, title: str, subtitle: str | list[str] = "") -> alt.C
 
 
 def enrolled_by_district(df: pl.DataFrame, min_cell: int) -> alt.Chart:
-    data = _shown(df, "n_shown").with_columns(pl.col("year").cast(pl.String))
+    data = _shown(df.filter(pl.col("district") != TOTAL), "n_pupils").with_columns(pl.col("year").cast(pl.String))
     return (
         _base(
             data,
             "Inskrivna elever per stadsdel och år",
-            f"Första inskrivning. Stadsdelar och år med färre än {min_cell} elever visas inte.",
+            f"Första inskrivning. {hidden_note(min_cell)}",
         )
         .mark_bar()
         .encode(
             x=alt.X("district:N", title=None, axis=alt.Axis(labelAngle=-30)),
             xOffset="year:N",
-            y=alt.Y("n_shown:Q", title="Antal elever"),
+            y=alt.Y("n_pupils:Q", title="Antal elever"),
             color=alt.Color("year:N", title="År", scale=alt.Scale(scheme="tealblues")),
             tooltip=[
                 alt.Tooltip("district:N", title="Stadsdel"),
                 alt.Tooltip("year:N", title="År"),
-                alt.Tooltip("n_shown:Q", title="Elever"),
+                alt.Tooltip("n_pupils:Q", title="Elever"),
             ],
         )
         .properties(width=560, height=260)
@@ -57,9 +61,7 @@ def enrolled_by_district(df: pl.DataFrame, min_cell: int) -> alt.Chart:
 
 def vocabulary_heatmap(df: pl.DataFrame, title: str, min_cell: int) -> alt.Chart:
     data = _shown(df, "share")
-    base = _base(
-        data, title, f"Andel av stadsdelens inskrivna elever. Stadsdelar med färre än {min_cell} inskrivna visas inte."
-    )
+    base = _base(data, title, ["Andel av stadsdelens inskrivna elever.", hidden_note(min_cell)])
     rect = base.mark_rect().encode(
         x=alt.X("term_value:N", title=None, axis=alt.Axis(labelAngle=-30)),
         y=alt.Y("district:N", title=None),
@@ -84,7 +86,7 @@ def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart:
         [
             "Genomsnittlig andel frånvaro per månad, med 95 % konfidensintervall för inskrivna.",
             "Jämförelse: ej inskrivna elever i samma skola samma kalendermånad.",
-            f"Månader med färre än {min_cell} elever visas inte.",
+            hidden_note(min_cell),
         ],
     )
     x = alt.X("event_month:Q", title="Månader från inskrivning", scale=alt.Scale(domain=[-6, 12]))
@@ -137,7 +139,8 @@ def absence_thresholds(df: pl.DataFrame, threshold: float, min_cell: int) -> alt
                 subtitle=[
                     f"Andel elever i åk 7–9 vars frånvaro når gränsen; {round(threshold * 100)} %"
                     " är rapportens huvudgräns.",
-                    f"Felstaplar: 95 % konfidensintervall. Grupper med färre än {min_cell} elever visas inte.",
+                    "Felstaplar: 95 % konfidensintervall.",
+                    hidden_note(min_cell),
                 ],
             )
         )
@@ -153,7 +156,7 @@ def pass_change_individual(df: pl.DataFrame, min_cell: int) -> alt.Chart:
             "Andel godkända ämnen från termin 1 till termin 2, per elev",
             [
                 "Termin 1 är terminen då eleven skrevs in. Som i stadens uppföljning 2015.",
-                f"Grupper med färre än {min_cell} elever visas inte.",
+                hidden_note(min_cell),
             ],
         )
         .mark_bar()
@@ -185,7 +188,7 @@ def pass_change_group(df: pl.DataFrame, min_cell: int) -> alt.Chart:
         "Genomsnittlig förändring i andel godkända ämnen (gruppnivå)",
         [
             "Termin 2 minus termin 1, i procentenheter, med 95 % konfidensintervall.",
-            f"Grupper med färre än {min_cell} elever visas inte.",
+            hidden_note(min_cell),
         ],
     )
     y = alt.Y("gender_label:N", title=None, sort=["Samtliga", "Flickor", "Pojkar"])
@@ -235,7 +238,7 @@ def grade9_eligibility(df: pl.DataFrame, min_cell: int) -> alt.Chart:
                 anchor="start",
                 subtitle=[
                     "Inskrivna elever och övriga elever i samma skolor, med 95 % konfidensintervall.",
-                    f"Grupper med färre än {min_cell} elever visas inte.",
+                    hidden_note(min_cell),
                 ],
             )
         )
@@ -243,9 +246,14 @@ def grade9_eligibility(df: pl.DataFrame, min_cell: int) -> alt.Chart:
 
 
 def love_plot(bal: pl.DataFrame) -> alt.Chart:
-    """Baseline differences before and after matching, with the WWC limits 0.05 and 0.25."""
-    data = bal.unpivot(index="covariate", on=["before", "after"], variable_name="when", value_name="d").with_columns(
-        pl.col("when").replace_strict({"before": "Före matchning", "after": "Efter matchning"})
+    """Baseline differences before and after weighting, per outcome's analytic sample, with
+    the WWC limits 0.05 and 0.25 (rows hidden by disclosure control are left out)."""
+    index = "label" if "label" in bal.columns else "covariate"
+    data = (
+        bal.select(pl.col(index).alias("covariate"), "before", "after")
+        .unpivot(index="covariate", on=["before", "after"], variable_name="when", value_name="d")
+        .drop_nulls("d")
+        .with_columns(pl.col("when").replace_strict({"before": "Före vägning", "after": "Efter vägning"}))
     )
     base = alt.Chart(
         data,
@@ -269,7 +277,7 @@ def love_plot(bal: pl.DataFrame) -> alt.Chart:
         color=alt.Color(
             "when:N",
             title=None,
-            scale=alt.Scale(domain=["Före matchning", "Efter matchning"], range=["#bdc3c7", "#2c3e50"]),
+            scale=alt.Scale(domain=["Före vägning", "Efter vägning"], range=["#bdc3c7", "#2c3e50"]),
             legend=alt.Legend(orient="bottom"),
         ),
         tooltip=[alt.Tooltip("covariate:N", title="Mått"), alt.Tooltip("d:Q", title="Skillnad", format=".2f")],
@@ -286,7 +294,7 @@ def did_event(df: pl.DataFrame, min_cell: int) -> alt.Chart:
             "Förändring i inskrivnas frånvaro minus förändring hos matchade elever, per månad från inskrivning,",
             "med 95 % konfidensintervall (klustrade på skola). Månad −14 till −9 är ett test:",
             "där ska skillnaden vara nära noll.",
-            f"Månader där en grupp har färre än {min_cell} elever visas inte.",
+            hidden_note(min_cell),
         ],
     )
     x = alt.X("event_month:Q", title="Månader från inskrivning", scale=alt.Scale(domain=[-14, 12]))

@@ -95,6 +95,7 @@ def _report(args: argparse.Namespace) -> int:
             Path(args.out) if args.out else paths().reports,
             min_cell=args.min_cell,
             allow_rejected=args.allow_rejected,
+            districts=[d.strip() for d in args.districts.split(",")] if getattr(args, "districts", None) else None,
         )
     except ReportRefused as e:
         print(f"ppss report: {e}", file=sys.stderr)
@@ -149,6 +150,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out")
     r.add_argument("--min-cell", type=int, default=10)
     r.add_argument("--allow-rejected", action="store_true")
+    r.add_argument("--districts", help="comma-separated districts: a report on these only (after the full report)")
     r.set_defaults(func=_report)
     st = sub.add_parser("status", help="files, counts, quarantined rows by rule, and what to do next")
     st.add_argument("--store")

@@ -22,7 +22,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from statsmodels.stats.multitest import multipletests
 from . import estimands as est
 from .followup import describe_interval, mean_ci, report_query, with_share_ci
 from .sample import PATH, Analytic, EvaluationSample
-from .suppress import check_min_cell, fmt_num
+from .suppress import fmt_num, fmt_pct
 
 OUTCOME_LABELS = {
     "absence_rate": "Frånvaro 3–12 månader efter inskrivning",
@@ -375,10 +375,10 @@ GROUP_DIMENSIONS = (
 )
 
 
-def subgroups(sample: EvaluationSample, min_cell: int) -> pl.DataFrame:
+def subgroups(sample: EvaluationSample) -> pl.DataFrame:
     """The attendance effect by selection reason, intervention, district and gender, each
-    against its own matched comparison pupils; Benjamini-Hochberg within the table."""
-    check_min_cell(min_cell)
+    against its own comparison; Benjamini-Hochberg over every group tested (hidden or not).
+    Raw aggregates: the disclosure layer decides what is shown."""
     a = sample.analytic["absence_rate"]
     diffs = pair_differences(a)
     groups = sample.enrolled.select(
@@ -415,37 +415,36 @@ def subgroups(sample: EvaluationSample, min_cell: int) -> pl.DataFrame:
         "hi": pl.Float64,
         "p_value": pl.Float64,
     }
-    df = pl.DataFrame(rows, schema=schema).sort("dimension", "group")
-    df = df.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
-    shown = df.filter(~pl.col("suppressed") & pl.col("p_value").is_not_nan() & pl.col("p_value").is_not_null())
-    q = multipletests(shown["p_value"].to_numpy(), method="fdr_bh")[1] if shown.height else np.array([])
-    df = df.join(shown.select("dimension", "group", pl.Series("q_value", q)), on=["dimension", "group"], how="left")
-    return df.with_columns(
-        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c)
-        for c in ("change", "lo", "hi", "p_value", "q_value")
-    )
+    df = pl.DataFrame(rows, schema=schema).with_columns(pl.col(pl.Float64).fill_nan(None)).sort("dimension", "group")
+    tested = df.filter(pl.col("p_value").is_not_null())
+    q = multipletests(tested["p_value"].to_numpy(), method="fdr_bh")[1] if tested.height else np.array([])
+    return df.join(tested.select("dimension", "group", pl.Series("q_value", q)), on=["dimension", "group"], how="left")
 
 
 # --- attrition ----------------------------------------------------------------------------
-def attrition(sample: EvaluationSample, min_cell: int) -> pl.DataFrame:
+def attrition(sample: EvaluationSample) -> pl.DataFrame:
     """Per outcome: enrolled pupils up to the year, those the estimand is about (baseline and
     outcome data in the window), and those in the estimate (with comparison pupils)."""
-    check_min_cell(min_cell)
     enrolled = sample.enrolled.height
     rows = []
     for outcome, a in sample.analytic.items():
-        for step, n in (
-            ("Inskrivna till och med året", enrolled),
-            ("med uppgifter före och under uppföljningstiden (skattningen avser dem)", a.n_eligible),
-            ("med jämförelseelever (ingår i skattningen)", a.n_matched),
+        for step_no, (step, n) in enumerate(
+            (
+                ("Inskrivna till och med året", enrolled),
+                ("med uppgifter före och under uppföljningstiden (skattningen avser dem)", a.n_eligible),
+                ("med jämförelseelever (ingår i skattningen)", a.n_matched),
+            )
         ):
-            rows.append({"outcome": outcome, "measure": OUTCOME_LABELS[outcome], "step": step, "n": n})
-    df = pl.DataFrame(rows, schema={"outcome": pl.String, "measure": pl.String, "step": pl.String, "n": pl.Int64})
-    df = df.with_columns((pl.col("n") / pl.lit(max(enrolled, 1))).alias("share"))
-    return df.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
+            rows.append(
+                {"outcome": outcome, "measure": OUTCOME_LABELS[outcome], "step_no": step_no, "step": step, "n": n}
+            )
+    schema = {"outcome": pl.String, "measure": pl.String, "step_no": pl.Int64, "step": pl.String, "n": pl.Int64}
+    return pl.DataFrame(rows, schema=schema).with_columns(
+        pl.lit(enrolled).alias("n_enrolled"), (pl.col("n") / pl.lit(max(enrolled, 1))).alias("share")
+    )
 
 
-def attrition_by_group(sample: EvaluationSample, min_cell: int) -> pl.DataFrame:
+def attrition_by_group(sample: EvaluationSample) -> pl.DataFrame:
     """The attendance estimate's attrition by gender and district: enrolled, in the estimand,
     and in the estimate."""
     a = sample.analytic["absence_rate"]
@@ -474,36 +473,32 @@ def attrition_by_group(sample: EvaluationSample, min_cell: int) -> pl.DataFrame:
         rows,
         schema={"label": pl.String, "reason": pl.String, "n": pl.Int64, "n_eligible": pl.Int64, "n_matched": pl.Int64},
     ).sort("label", "reason")
-    small = pl.any_horizontal(((pl.col(c) > 0) & (pl.col(c) < min_cell)) for c in ("n", "n_eligible", "n_matched"))
-    return df.with_columns((pl.col("n_matched") / pl.col("n_eligible")).alias("share"), small.alias("suppressed"))
+    return df.with_columns((pl.col("n_matched") / pl.col("n_eligible")).alias("share"))
 
 
 def left_out(sample: EvaluationSample) -> pl.DataFrame:
-    """How the eligible enrolled pupils without comparison pupils differ from those with."""
+    """Per outcome, the eligible enrolled pupils without comparison pupils and their baseline
+    (mean absence before enrolment, share of passed subjects): whom the estimate leaves out."""
     rows = []
     for outcome, a in sample.analytic.items():
-        t = a.treated.with_columns(pl.col("row").is_in(a.matched_rows).alias("in_estimate"))
-        base = "pre_mean"
-        for flag, part in ((True, t.filter(pl.col("in_estimate"))), (False, t.filter(~pl.col("in_estimate")))):
-            rows.append(
-                {
-                    "outcome": outcome,
-                    "in_estimate": flag,
-                    "n": part.height,
-                    "absence": part[base].mean(),
-                    "share_passed": part["base_share_passed"].mean(),
-                }
-            )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "outcome": pl.String,
-            "in_estimate": pl.Boolean,
-            "n": pl.Int64,
-            "absence": pl.Float64,
-            "share_passed": pl.Float64,
-        },
-    )
+        out = a.treated.filter(~pl.col("row").is_in(a.matched_rows))
+        rows.append(
+            {
+                "outcome": outcome,
+                "measure": OUTCOME_LABELS[outcome],
+                "n": out.height,
+                "absence": out["pre_mean"].mean(),
+                "share_passed": out["base_share_passed"].mean(),
+            }
+        )
+    schema = {
+        "outcome": pl.String,
+        "measure": pl.String,
+        "n": pl.Int64,
+        "absence": pl.Float64,
+        "share_passed": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema)
 
 
 # --- all headline estimates, and the machine-readable results -----------------------------
@@ -511,8 +506,54 @@ def headline(sample: EvaluationSample) -> dict[str, Estimate]:
     return {outcome: estimate(a) for outcome, a in sample.analytic.items()}
 
 
-def suppressed(e: Estimate, min_cell: int) -> bool:
-    return e.n_enrolled < min_cell or e.n_comparison < min_cell
+def equivalence_all(sample: EvaluationSample) -> pl.DataFrame:
+    """Baseline equivalence of every outcome's analytic sample, labelled for table and plot."""
+    frames = [equivalence(a) for a in sample.analytic.values()]
+    return pl.concat(frames).with_columns(
+        pl.col("outcome").replace_strict(OUTCOME_LABELS).alias("measure"),
+        (pl.col("outcome").replace_strict(OUTCOME_LABELS) + ": " + pl.col("covariate")).alias("label"),
+    )
+
+
+def estimates_frame(estimates: dict[str, Estimate]) -> pl.DataFrame:
+    """The headline estimates, one row per outcome (raw: the disclosure layer hides). Where
+    the groups differed by more than 0.25 at baseline, no interval or E-value is given."""
+    rows = []
+    for e in estimates.values():
+        claim = e.claimable
+        rows.append(
+            {
+                "outcome": e.outcome,
+                "measure": OUTCOME_LABELS[e.outcome],
+                "n_eligible": e.n_eligible,
+                "n_treated": e.n_enrolled,
+                "n_comparison": e.n_comparison,
+                "difference": e.estimate,
+                "lo": e.ci_low if claim else None,
+                "hi": e.ci_high if claim else None,
+                "effect_size": e.effect_size,
+                "size_kind": e.effect_size_measure,
+                "evalue": e.evalue if claim else None,
+                "evalue_ci": e.evalue_ci if claim else None,
+                "baseline": "uppfyllt" if e.max_baseline_difference <= 0.05 else "justerat" if claim else "ej uppfyllt",
+            }
+        )
+    schema = {
+        "outcome": pl.String,
+        "measure": pl.String,
+        "n_eligible": pl.Int64,
+        "n_treated": pl.Int64,
+        "n_comparison": pl.Int64,
+        "difference": pl.Float64,
+        "lo": pl.Float64,
+        "hi": pl.Float64,
+        "effect_size": pl.Float64,
+        "size_kind": pl.String,
+        "evalue": pl.Float64,
+        "evalue_ci": pl.Float64,
+        "baseline": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema).with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
 EFFECT_COLUMNS = [
@@ -530,49 +571,36 @@ EFFECT_COLUMNS = [
 ]
 
 
-def effects_frame(estimates: dict[str, Estimate], groups: pl.DataFrame, min_cell: int) -> pl.DataFrame:
-    """One row per published estimate (effects.csv): proportions as fractions, suppressed
-    estimates with empty numbers."""
-    rows = []
-    for e in estimates.values():
-        hidden = suppressed(e, min_cell)
-        rows.append(
-            {
-                "outcome": e.outcome,
-                "group": "",
-                "estimate": None if hidden else e.estimate,
-                "ci_low": None if hidden else e.ci_low,
-                "ci_high": None if hidden else e.ci_high,
-                "n_eligible": None if e.n_eligible < min_cell else e.n_eligible,
-                "n_enrolled": None if hidden else e.n_enrolled,
-                "n_comparison": None if hidden else e.n_comparison,
-                "effect_size": None if hidden else e.effect_size,
-                "effect_size_measure": e.effect_size_measure,
-                "method": METHOD,
-            }
-        )
-    for r in groups.iter_rows(named=True):
-        rows.append(
-            {
-                "outcome": "absence_rate",
-                "group": f"{r['dimension']}: {r['group']}",
-                "estimate": r["change"],
-                "ci_low": r["lo"],
-                "ci_high": r["hi"],
-                "n_eligible": None,
-                "n_enrolled": None if r["suppressed"] else r["n"],
-                "n_comparison": None,
-                "effect_size": None,
-                "effect_size_measure": "",
-                "method": METHOD + ", exploratory",
-            }
-        )
-    schema = (
-        {c: pl.String for c in EFFECT_COLUMNS}
-        | {c: pl.Float64 for c in ("estimate", "ci_low", "ci_high", "effect_size")}
-        | {c: pl.Int64 for c in ("n_eligible", "n_enrolled", "n_comparison")}
+def effects_frame(effects: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+    """effects.csv, from the protected headline and subgroup frames: one row per published
+    estimate, proportions as fractions, hidden numbers empty."""
+    head = effects.select(
+        "outcome",
+        pl.lit("").alias("group"),
+        pl.col("difference").alias("estimate"),
+        pl.col("lo").alias("ci_low"),
+        pl.col("hi").alias("ci_high"),
+        "n_eligible",
+        pl.col("n_treated").alias("n_enrolled"),
+        "n_comparison",
+        "effect_size",
+        pl.col("size_kind").alias("effect_size_measure"),
+        pl.lit(METHOD).alias("method"),
     )
-    return pl.DataFrame(rows, schema=schema).with_columns(pl.col(pl.Float64).fill_nan(None))
+    sub = groups.select(
+        pl.lit("absence_rate").alias("outcome"),
+        (pl.col("dimension") + ": " + pl.col("group")).alias("group"),
+        pl.col("change").alias("estimate"),
+        pl.col("lo").alias("ci_low"),
+        pl.col("hi").alias("ci_high"),
+        pl.lit(None, pl.Int64).alias("n_eligible"),
+        pl.col("n").alias("n_enrolled"),
+        pl.lit(None, pl.Int64).alias("n_comparison"),
+        pl.lit(None, pl.Float64).alias("effect_size"),
+        pl.lit("").alias("effect_size_measure"),
+        pl.lit(METHOD + ", exploratory").alias("method"),
+    )
+    return pl.concat([head, sub], how="vertical_relaxed").select(EFFECT_COLUMNS)
 
 
 def write_effects(frame: pl.DataFrame, path: Path) -> Path:
@@ -581,128 +609,78 @@ def write_effects(frame: pl.DataFrame, path: Path) -> Path:
     return path
 
 
-# --- sentences ----------------------------------------------------------------------------
-def text_estimate(e: Estimate, min_cell: int, pretrend: dict | None = None) -> str:
-    label = OUTCOME_LABELS[e.outcome]
-    if suppressed(e, min_cell) or not np.isfinite(e.estimate):
+# --- sentences: from protected numbers only -----------------------------------------------
+def text_effect(row: dict, pretrend_p: float | None = None) -> str:
+    """The sentence of one headline row; a hidden estimate is too small to report."""
+    label = row["measure"]
+    if row.get("difference") is None or row.get("n_treated") is None:
         return f"{label}: för få elever för att redovisa en skattning."
-    who = (
-        f"Skattningen gäller de {e.n_enrolled} av {e.n_eligible} inskrivna elever med uppgifter före och under "
-        f"uppföljningstiden som kunde jämföras med liknande elever ({100 * e.coverage:.0f} %)."
-    )
-    if not e.claimable:
+    who = f"Skattningen gäller {row['n_treated']} inskrivna elever"
+    if row.get("n_eligible") is not None:
+        who += (
+            f" av de {row['n_eligible']} med uppgifter före och under uppföljningstiden "
+            f"({fmt_pct(row['n_treated'] / row['n_eligible'])})"
+        )
+    who += ", jämförda med liknande elever som ännu inte skrivits in."
+    if row.get("lo") is None:
         return (
             f"{label}: grupperna skilde sig för mycket redan före inskrivningen (mer än 0,25 standardavvikelser), "
             f"så ingen effekt kan anges. {who}"
         )
-    body = describe_interval(e.estimate, e.ci_low, e.ci_high)
-    text = f"{label}: inskrivna jämfört med matchade elever {body} {who}"
-    if pretrend and np.isfinite(pretrend.get("p_value", np.nan)) and pretrend["p_value"] < 0.05:
+    text = f"{label}: {describe_interval(row['difference'], row['lo'], row['hi'])} {who}"
+    if pretrend_p is not None and np.isfinite(pretrend_p) and pretrend_p < 0.05:
         text += (
             " Före inskrivningen skilde sig grupperna redan i hur frånvaron utvecklades "
-            f"(test av månaderna 9–14 före inskrivningen: p = {pretrend['p_value']:.2f}), "
+            f"(test av månaderna 9–14 före inskrivningen: p = {fmt_num(pretrend_p, 2)}), "
             "så skattningen ska läsas med försiktighet."
         )
     return text
 
 
-def as_dict(e: Estimate) -> dict:
-    return asdict(e) | {"coverage": e.coverage, "claimable": e.claimable, "certain": e.certain}
+def text_estimate(e: Estimate, pretrend_p: float | None = None) -> str:
+    """The sentence for an estimate outside a report (tests, the methods harness)."""
+    return text_effect(estimates_frame({e.outcome: e}).row(0, named=True), pretrend_p)
 
 
-# --- what the report shows ----------------------------------------------------------------
-def event_for_chart(curve: pl.DataFrame, min_cell: int) -> pl.DataFrame:
-    small = (pl.col("n_treated") > 0) & (pl.col("n_treated") < min_cell)
-    out = curve.with_columns(small.alias("suppressed"))
-    return out.with_columns(
-        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c) for c in ("att", "lo", "hi")
+def text_headlines(effects: pl.DataFrame, pretrend: dict | None) -> str:
+    p = pretrend.get("p_value") if pretrend else None
+    return "\n\n".join(
+        f"- {text_effect(r, p if r['outcome'] == 'absence_rate' else None)}" for r in effects.iter_rows(named=True)
     )
 
 
-def equivalence_all(sample: EvaluationSample) -> pl.DataFrame:
-    """Baseline equivalence of every outcome's analytic sample, labelled for table and plot."""
-    frames = [equivalence(a) for a in sample.analytic.values()]
-    return pl.concat(frames).with_columns(
-        pl.col("outcome").replace_strict(OUTCOME_LABELS).alias("measure"),
-        (pl.col("outcome").replace_strict(OUTCOME_LABELS) + ": " + pl.col("covariate")).alias("label"),
-    )
-
-
-def estimates_frame(estimates: dict[str, Estimate], min_cell: int) -> pl.DataFrame:
-    """The headline table: estimates in percentage points (eligibility: of pupils), with the
-    number of pupils, effect size and E-values; hidden where a group is below min_cell."""
-    rows = []
-    for e in estimates.values():
-        hidden = suppressed(e, min_cell) or not np.isfinite(e.estimate)
-        rows.append(
-            {
-                "measure": OUTCOME_LABELS[e.outcome],
-                "n_eligible": e.n_eligible,
-                "n_treated": e.n_enrolled,
-                "n_comparison": e.n_comparison,
-                "difference": None if hidden else e.estimate,
-                "lo": None if hidden or not e.claimable else e.ci_low,
-                "hi": None if hidden or not e.claimable else e.ci_high,
-                "effect_size": None if hidden else e.effect_size,
-                "size_kind": e.effect_size_measure,
-                "evalue": None if hidden or not e.claimable else e.evalue,
-                "evalue_ci": None if hidden or not e.claimable else e.evalue_ci,
-                "baseline": "uppfyllt"
-                if e.max_baseline_difference <= 0.05
-                else "justerat"
-                if e.claimable
-                else "ej uppfyllt",
-                "suppressed": hidden,
-            }
-        )
-    df = pl.DataFrame(rows)
-    small = pl.any_horizontal(((pl.col(c) > 0) & (pl.col(c) < min_cell)) for c in ("n_eligible", "n_treated"))
-    return df.with_columns(pl.col(pl.Float64).fill_nan(None), (pl.col("suppressed") | small).alias("suppressed"))
-
-
-def text_headlines(estimates: dict[str, Estimate], min_cell: int, pretrend: dict) -> str:
-    parts = [text_estimate(e, min_cell, pretrend if e.outcome == "absence_rate" else None) for e in estimates.values()]
-    return "\n\n".join(f"- {p}" for p in parts)
-
-
-def text_left_out(sample: EvaluationSample, min_cell: int) -> str:
-    """Whom the estimates leave out, and how they differ (never a figure below min_cell)."""
-    lo = left_out(sample)
+def text_left_out(left: pl.DataFrame, min_cell: int) -> str:
+    """Whom the estimates leave out, from the protected left-out frame."""
     parts = []
-    for outcome, part in lo.group_by("outcome", maintain_order=True):
-        out = part.filter(~pl.col("in_estimate"))
-        n_out = int(out["n"][0]) if out.height else 0
-        label = OUTCOME_LABELS[str(outcome[0])].lower()
-        if n_out == 0:
+    for r in left.iter_rows(named=True):
+        label = r["measure"]
+        if r["n"] == 0:
             parts.append(f"{label}: alla inskrivna med uppgifter ingår.")
-        elif n_out < min_cell:
+        elif r["n"] is None or r["absence"] is None:
             parts.append(f"{label}: färre än {min_cell} inskrivna saknade jämförbara elever.")
         else:
-            r = out.row(0, named=True)
             parts.append(
-                f"{label}: {n_out} inskrivna saknade jämförbara elever; de hade i genomsnitt "
-                f"{100 * r['absence']:.0f} % frånvaro och {100 * r['share_passed']:.0f} % godkända ämnen före "
-                "inskrivningen."
+                f"{label}: {r['n']} inskrivna saknade jämförbara elever; de hade i genomsnitt "
+                f"{fmt_pct(r['absence'])} frånvaro och {fmt_pct(r['share_passed'])} godkända ämnen före inskrivningen."
             )
-    return "Elever som inte ingår i skattningarna: " + " ".join(parts)
+    return "**Elever som inte ingår i skattningarna.** " + " ".join(parts)
 
 
-def text_sensitivity(estimates: dict[str, Estimate], min_cell: int) -> str:
+def text_sensitivity(effects: pl.DataFrame) -> str:
     lines = []
-    for e in estimates.values():
-        if suppressed(e, min_cell) or not e.claimable or not np.isfinite(e.evalue):
+    for r in effects.iter_rows(named=True):
+        if r["evalue"] is None or r["difference"] is None:
             continue
-        label = OUTCOME_LABELS[e.outcome]
-        if e.evalue_ci <= 1.0:
+        if r["evalue_ci"] is None or r["evalue_ci"] <= 1.0:
             lines.append(
-                f"- {label}: intervallet omfattar redan ingen effekt, så det behövs ingen okänd faktor för att "
-                "förklara bort resultatet."
+                f"- {r['measure']}: intervallet omfattar redan ingen effekt, så det behövs ingen okänd "
+                "faktor för att förklara bort resultatet."
             )
         else:
             lines.append(
-                f"- {label}: en okänd faktor som förklarar bort skattningen måste göra inskrivning och utfall "
-                f"{fmt_num(e.evalue)} gånger så sannolika (E-värde); för att flytta intervallet till noll räcker "
-                f"{fmt_num(e.evalue_ci)} gånger."
+                f"- {r['measure']}: en okänd faktor som förklarar bort skattningen måste göra inskrivning och utfall "
+                f"{fmt_num(r['evalue'])} gånger så sannolika (E-värde); för att flytta intervallet till noll räcker "
+                f"{fmt_num(r['evalue_ci'])} gånger."
             )
     return "\n".join(lines) or "- Ingen skattning att pröva."
 

@@ -1,8 +1,10 @@
 """The yearly follow-up's figures, read from the store's public tables.
 
 Every function returns aggregates only (never a pupil-level row) with the number of
-pupils each figure rests on, a 95 % interval where it is an estimate, and `suppressed`
-where that number is below `min_cell`. Queries live in `sql/report/*.sql`.
+pupils each figure rests on and a 95 % interval where it is an estimate. Nothing here is
+suppressed: the report registers every figure with `pipelines.disclosure` (see
+`pipelines.figures`), which hides small and recoverable cells across all tables at once.
+Queries live in `sql/report/*.sql`.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from .config import SQL_DIR
 from .indicators import skolverket_mean_merit
 from .reference import enrolment_targets
 from .store import connect_readonly
-from .suppress import check_min_cell, fmt_num, fmt_pct, suppress
+from .suppress import fmt_num, fmt_pct
 
 GENDER = {"F": "Flickor", "M": "Pojkar"}
 ALL = "Samtliga"
+TOTAL = "Totalt"
+DIRECTIONS = ("Minskat", "Oförändrat", "Ökat")
 ENROLLED, OTHERS = "Inskrivna i PPSS", "Övriga elever i samma skolor"
 MEASURES = {
     "eligible_vocational": "Behörig till yrkesprogram",
@@ -84,7 +88,8 @@ def _with_all_genders(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def blank_suppressed(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """Null the figures of suppressed rows, so nothing downstream can show them."""
+    """Null the figures of rows flagged `suppressed` (the evaluation's own row flags; what the
+    report hides is decided by `pipelines.disclosure`)."""
     return df.with_columns(pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).alias(c) for c in columns)
 
 
@@ -122,15 +127,22 @@ def coverage(con: duckdb.DuckDBPyConnection, year: int) -> pl.DataFrame:
 
 
 # --- enrolment ----------------------------------------------------------------------------
-def enrolled_by_district(con, year: int, min_cell: int, districts: list[str] | None = None) -> pl.DataFrame:
-    """Pupils first enrolled per district and year; a total per year is published, so a
-    lone suppressed district is protected by a second suppressed cell."""
+def enrolled_by_district(con, year: int, districts: list[str] | None = None) -> pl.DataFrame:
+    """Pupils first enrolled per district and year, every district x year (zeros included),
+    and a `Totalt` row per year over the districts shown."""
     df = report_query(con, "enrolled_by_district", year)
-    df = df.group_by("district", "year").agg(pl.col("n_pupils").sum()).sort("district", "year")
+    df = df.group_by("district", "year").agg(pl.col("n_pupils").sum())
     if districts:
         df = df.filter(pl.col("district").is_in(districts))
-    df = suppress(df, "n_pupils", min_cell, by=["year"], has_total=True)
-    return df.with_columns(pl.when(pl.col("suppressed")).then(None).otherwise(pl.col("n_pupils")).alias("n_shown"))
+    years = sorted(df.get_column("year").unique().to_list())
+    names = sorted(df.get_column("district").drop_nulls().unique().to_list())
+    grid = pl.DataFrame({"district": names}).join(pl.DataFrame({"year": years}, schema={"year": pl.Int64}), how="cross")
+    df = df.with_columns(pl.col("year").cast(pl.Int64))
+    cells = grid.join(df, on=["district", "year"], how="left").with_columns(pl.col("n_pupils").fill_null(0))
+    totals = df.group_by("year").agg(pl.col("n_pupils").sum()).with_columns(pl.lit(TOTAL).alias("district"))
+    return pl.concat(
+        [cells.select("district", "year", "n_pupils"), totals.select("district", "year", "n_pupils")]
+    ).sort(pl.col("district") == TOTAL, "district", "year")
 
 
 def enrolled_vs_targets(con) -> pl.DataFrame:
@@ -143,23 +155,19 @@ def enrolled_vs_targets(con) -> pl.DataFrame:
     return targets.with_columns(pl.Series("registered", counts))
 
 
-def vocabulary_by_district(
-    con, year: int, column: str, min_cell: int, districts: list[str] | None = None
-) -> pl.DataFrame:
+def vocabulary_by_district(con, year: int, column: str, districts: list[str] | None = None) -> pl.DataFrame:
+    """Share of each district's enrolled pupils with each selection reason or intervention."""
     if column not in ("selection_reasons", "interventions"):
         raise ValueError(column)
     df = report_query(con, "vocabulary_by_district", year, column=column)
     if districts:
         df = df.filter(pl.col("district").is_in(districts))
-    df = df.with_columns((pl.col("n_pupils") / pl.col("n_district")).alias("share"))
-    # A share rests on the district's enrolled pupils: suppress by that denominator.
-    return blank_suppressed(suppress(df, "n_district", min_cell), ["share", "n_pupils"])
+    return df.with_columns((pl.col("n_pupils") / pl.col("n_district")).alias("share"))
 
 
 # --- attendance ---------------------------------------------------------------------------
-def attendance_event_time(con, year: int, min_cell: int) -> pl.DataFrame:
+def attendance_event_time(con, year: int) -> pl.DataFrame:
     """Mean monthly absence rate by months since enrolment, enrolled pupils and comparison."""
-    check_min_cell(min_cell)
     rows = report_query(con, "attendance_event_time", year)
     out = []
     for (month,), part in rows.group_by("event_month"):
@@ -177,12 +185,10 @@ def attendance_event_time(con, year: int, min_cell: int) -> pl.DataFrame:
             "n": pl.Int64,
         },
     ).sort("pupil_group", "event_month")
-    return blank_suppressed(suppress(df, "n", min_cell), ["mean", "lo", "hi"])
+    return df
 
 
-def absence_thresholds(
-    con, year: int, min_cell: int, thresholds: tuple[float, ...] = (0.10, 0.15, 0.20)
-) -> pl.DataFrame:
+def absence_thresholds(con, year: int, thresholds: tuple[float, ...] = (0.10, 0.15, 0.20)) -> pl.DataFrame:
     rows = report_query(con, "absence_thresholds", year)
     parts = [
         rows.group_by("term_label", "term_index", "pupil_group").agg(
@@ -191,12 +197,11 @@ def absence_thresholds(
         for t in thresholds
     ]
     df = pl.concat(parts).sort("term_index", "pupil_group", "threshold") if parts else rows
-    df = with_share_ci(df)
-    return blank_suppressed(suppress(df, "n", min_cell), ["share", "lo", "hi", "k"])
+    return with_share_ci(df)
 
 
 # --- grades -------------------------------------------------------------------------------
-def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def pass_change(con, year: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Term 1 -> term 2 change in share of passed subjects: per pupil and at group level."""
     rows = report_query(con, "pass_change", year)
     rows = rows.with_columns(
@@ -208,12 +213,18 @@ def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFra
         .alias("direction"),
     )
     both = _with_all_genders(rows)
+    # every direction for every group, zeros included: the three counts add up to the group
+    totals = both.group_by("gender_label").agg(pl.len().alias("n"))
     indiv = (
-        both.group_by("gender_label", "direction")
-        .agg(pl.len().alias("k"))
-        .join(both.group_by("gender_label").agg(pl.len().alias("n")), on="gender_label")
+        totals.join(pl.DataFrame({"direction": list(DIRECTIONS)}), how="cross")
+        .join(
+            both.group_by("gender_label", "direction").agg(pl.len().alias("k")),
+            on=["gender_label", "direction"],
+            how="left",
+        )
+        .with_columns(pl.col("k").fill_null(0).cast(pl.Int64))
     )
-    indiv = blank_suppressed(suppress(with_share_ci(indiv), "n", min_cell), ["share", "lo", "hi", "k"])
+    indiv = with_share_ci(indiv)
     group_rows = []
     for (label,), part in both.group_by("gender_label"):
         t1, t2 = part.get_column("share_term_1").to_numpy(), part.get_column("share_term_2").to_numpy()
@@ -241,7 +252,6 @@ def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFra
             "hi": pl.Float64,
         },
     )
-    group = blank_suppressed(suppress(group, "n", min_cell), ["mean_term_1", "mean_term_2", "change", "lo", "hi"])
     order = {ALL: 0, "Flickor": 1, "Pojkar": 2}
     return (
         indiv.sort(pl.col("gender_label").replace_strict(order), "direction"),
@@ -249,7 +259,7 @@ def pass_change(con, year: int, min_cell: int) -> tuple[pl.DataFrame, pl.DataFra
     )
 
 
-def grade9_eligibility(con, year: int, min_cell: int) -> pl.DataFrame:
+def grade9_eligibility(con, year: int) -> pl.DataFrame:
     """Eligibility at the end of årskurs 9: enrolled vs other pupils of the same schools, by gender."""
     both = _with_all_genders(report_query(con, "grade9_outcomes", year))
     parts = [
@@ -258,8 +268,7 @@ def grade9_eligibility(con, year: int, min_cell: int) -> pl.DataFrame:
         )
         for col, label in MEASURES.items()
     ]
-    df = with_share_ci(pl.concat(parts)).sort("measure", "pupil_group", "gender_label")
-    return blank_suppressed(suppress(df, "n", min_cell), ["share", "lo", "hi", "k"])
+    return with_share_ci(pl.concat(parts)).sort("measure", "pupil_group", "gender_label")
 
 
 # --- sentences written from the numbers ---------------------------------------------------
@@ -346,12 +355,13 @@ def title_block(year: int, info: dict[str, str], min_cell: int) -> str:
         "programmet med utbildningsförvaltningens betygs- och närvarodata, som styrgruppen beslutade.\n\n"
         f"Uppföljningsåret är {year}: inskrivningar till och med {year}, frånvaro under vårterminen och "
         f"höstterminen {year}, och behörighet efter vårterminen {year}. Siffror som vilar på färre än "
-        f"{min_cell} elever visas som `..`, och `.` betyder att uppgiften saknas. Rapporten innehåller "
+        f"{min_cell} elever visas som `..`, liksom siffror som annars skulle gå att räkna ut ur andra, och `.` "
+        "betyder att uppgiften saknas (se Metodbilagan, Röjandekontroll). Rapporten innehåller "
         "inga uppgifter om enskilda elever." + demo
     )
 
 
-def context_comparison(con, year: int, min_cell: int) -> pl.DataFrame:
+def context_comparison(con, year: int) -> pl.DataFrame:
     """Årskurs 9 in the spring of `year`: the programme's groups beside Stockholm and the country.
 
     Our meritvärde is averaged as Skolverket does, over pupils with at least one passed grade.
@@ -368,6 +378,8 @@ def context_comparison(con, year: int, min_cell: int) -> pl.DataFrame:
                 "label": label,
                 "spring_year": year,
                 "n": part.height,
+                "k_vocational": int(part["eligible_vocational"].fill_null(False).sum()),
+                "k_all_passed": int((part["n_passed"] == part["n_graded"]).sum()),
                 "share_eligible_vocational": part["eligible_vocational"].fill_null(False).mean()
                 if part.height
                 else None,
@@ -407,12 +419,12 @@ def context_comparison(con, year: int, min_cell: int) -> pl.DataFrame:
             "label": pl.String,
             "spring_year": pl.Int64,
             "n": pl.Int64,
+            "k_vocational": pl.Int64,
+            "k_all_passed": pl.Int64,
             "share_eligible_vocational": pl.Float64,
             "share_all_subjects_passed": pl.Float64,
             "mean_merit_value_17": pl.Float64,
             "source": pl.String,
         },
     )
-    df = df.with_columns(pl.col(c).fill_nan(None) for c in ("share_eligible_vocational", "share_all_subjects_passed"))
-    own = pl.col("source") == "Den här uppföljningen"
-    return df.with_columns((own & (pl.col("n") < min_cell)).alias("suppressed"))
+    return df.with_columns(pl.col(c).fill_nan(None) for c in ("share_eligible_vocational", "share_all_subjects_passed"))

@@ -1,7 +1,10 @@
 """The yearly report: papermill runs the follow-up notebook, nbconvert writes offline HTML.
 
-Output in `<out>/<year>/`: the executed notebook and a self-contained HTML file without
-code cells. Charts are inline SVG, so the page loads nothing from the network.
+Output in `<out>/<year>/`: the executed notebook, a self-contained HTML file without
+code cells, and `tables/` (one CSV per published table, plus the suppression pattern).
+Charts are inline SVG, so the page loads nothing from the network. A report on some
+districts goes to `<out>/<year>/stadsdelar_<names>/` and starts from the full report's
+suppression pattern, so it never reveals what the full report hides.
 """
 
 from __future__ import annotations
@@ -9,12 +12,14 @@ from __future__ import annotations
 import base64
 import html as html_mod
 import re
+import unicodedata
 from pathlib import Path
 
 import papermill
 from nbconvert import HTMLExporter
 
 from .config import paths
+from .disclosure import PATTERN_FILE
 from .store import connect_readonly
 from .suppress import check_min_cell
 
@@ -85,6 +90,12 @@ def export_html(notebook: Path, html_path: Path, title: str) -> Path:
     return html_path
 
 
+def subset_folder(districts: list[str]) -> str:
+    names = "_".join(sorted(districts))
+    ascii_ = unicodedata.normalize("NFKD", names).encode("ascii", "ignore").decode()
+    return "stadsdelar_" + re.sub(r"[^a-z0-9_]+", "-", ascii_.lower()).strip("-")
+
+
 def run_report(
     year: int,
     store: Path,
@@ -98,20 +109,45 @@ def run_report(
     store = Path(store).resolve()
     check_store(store, allow_rejected)
     target = Path(out_dir) / str(year)
-    target.mkdir(parents=True, exist_ok=True)
+    # What earlier reports published or hid stands: the full reports of other years, and for
+    # a report on some districts the full report of the same year.
+    priors = sorted(p for p in Path(out_dir).glob(f"*/tables/{PATTERN_FILE}") if p.parts[-3] != str(year))
+    if districts:
+        full = target / "tables" / PATTERN_FILE
+        if not full.exists():
+            raise ReportRefused(
+                f"a report on some districts starts from the full {year} report's suppression pattern ({full}); "
+                f"write the full report first: ppss report --year {year}"
+            )
+        priors.append(full)
+        target = target / subset_folder(districts)
+    tables = target / "tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    for old in tables.glob("*.csv"):  # a table this run does not publish must not linger
+        old.unlink()
     executed = target / f"uppfoljning_{year}.ipynb"
-    papermill.execute_notebook(
-        str(paths().notebooks / NOTEBOOK),
-        str(executed),
-        parameters={
-            "year": year,
-            "store": str(store),
-            "min_cell": min_cell,
-            "districts": districts,
-            "absence_threshold": absence_threshold,
-            "out_dir": str(target),
-        },
-        progress_bar=False,
-        cwd=str(paths().notebooks),
-    )
+    try:
+        papermill.execute_notebook(
+            str(paths().notebooks / NOTEBOOK),
+            str(executed),
+            parameters={
+                "year": year,
+                "store": str(store),
+                "min_cell": min_cell,
+                "districts": districts,
+                "absence_threshold": absence_threshold,
+                "tables_dir": str(tables),
+                "prior_patterns": [str(p) for p in priors],
+                "out_dir": str(target),
+            },
+            progress_bar=False,
+            cwd=str(paths().notebooks),
+        )
+    except papermill.PapermillExecutionError as e:
+        if e.ename == "DisclosureError":  # nothing is published: no HTML, no tables
+            executed.unlink(missing_ok=True)
+            for old in tables.glob("*"):
+                old.unlink()
+            raise ReportRefused(f"disclosure control: {e.evalue}") from None
+        raise
     return export_html(executed, target / f"uppfoljning_{year}.html", f"Uppföljning av PPSS {year}")

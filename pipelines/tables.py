@@ -7,14 +7,19 @@ from html import escape
 
 import polars as pl
 
+from .disclosure import HIDDEN_SUFFIX
 from .suppress import SUPPRESSED, fmt_ci, fmt_int, fmt_num, fmt_pct
 
 Formatter = Callable[[dict], str]
 
 
 def html_table(df: pl.DataFrame, columns: dict[str, tuple[str, Formatter]], caption: str = "") -> str:
-    """`columns`: key -> (header, row dict -> text). Keys in LABELS are row labels: never
-    suppressed, left-aligned; every other cell of a suppressed row shows `..`."""
+    """`columns`: key -> (header, row dict -> text). Keys in LABELS are row labels, never
+    hidden and left-aligned. A frame protected by `pipelines.disclosure` flags each hidden
+    value (`<column>__hidden`, the value itself is null): a cell shows `..` when its
+    formatter reads a hidden value. A frame with only a row flag `suppressed` shows `..`
+    in every figure of a suppressed row."""
+    per_cell = any(c.endswith(HIDDEN_SUFFIX) for c in df.columns)
     head = "".join(f'<th class="{"lab" if k in LABELS else "num"}">{escape(h)}</th>' for k, (h, _) in columns.items())
     body = []
     for row in df.iter_rows(named=True):
@@ -22,11 +27,32 @@ def html_table(df: pl.DataFrame, columns: dict[str, tuple[str, Formatter]], capt
         for key, (_, fmt) in columns.items():
             if key in LABELS:
                 cells.append(f'<td class="lab">{escape(fmt(row))}</td>')
-            else:
-                cells.append(f'<td class="num">{escape(SUPPRESSED if row.get("suppressed") else fmt(row))}</td>')
+                continue
+            reads = _Reads(row)
+            text = fmt(reads)
+            hidden = (
+                any(row.get(f"{c}{HIDDEN_SUFFIX}") for c in reads.read) if per_cell else bool(row.get("suppressed"))
+            )
+            cells.append(f'<td class="num">{escape(SUPPRESSED if hidden else text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{escape(caption)}</caption>" if caption else ""
     return f'<table class="ppss">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{STYLE}'
+
+
+class _Reads(dict):
+    """A row that remembers which values a formatter read (to know if it read a hidden one)."""
+
+    def __init__(self, row: dict) -> None:
+        super().__init__(row)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> object:
+        self.read.add(key)
+        return super().__getitem__(key)
 
 
 LABELS = {
@@ -136,23 +162,20 @@ def coverage_table(cov: pl.DataFrame) -> str:
 
 
 def enrolled_table(enr: pl.DataFrame) -> str:
-    """District x year, suppressed cells `..`, with a total per year (secondary suppression applied)."""
+    """District x year with a `Totalt` row per year, from `followup.enrolled_by_district`."""
     years = sorted(enr.get_column("year").unique().to_list())
-    rows = []
-    for district in sorted(enr.get_column("district").drop_nulls().unique().to_list()):
-        part = enr.filter(pl.col("district") == district)
-        row = {"label": district}
-        for y in years:
-            cell = part.filter(pl.col("year") == y)
-            row[str(y)] = (
-                "0" if cell.is_empty() else SUPPRESSED if cell["suppressed"][0] else fmt_int(cell["n_pupils"][0])
-            )
-        rows.append(row)
-    total = {"label": "Totalt", **{str(y): fmt_int(enr.filter(pl.col("year") == y)["n_pupils"].sum()) for y in years}}
-    df = pl.DataFrame([*rows, total], schema={"label": pl.String, **{str(y): pl.String for y in years}})
+    flag = f"n_pupils{HIDDEN_SUFFIX}"
+    wide = enr.select("district").unique(maintain_order=True).rename({"district": "label"})
+    for y in years:
+        part = enr.filter(pl.col("year") == y).select(
+            pl.col("district").alias("label"),
+            pl.col("n_pupils").alias(f"y{y}"),
+            *([pl.col(flag).alias(f"y{y}{HIDDEN_SUFFIX}")] if flag in enr.columns else []),
+        )
+        wide = wide.join(part, on="label", how="left", maintain_order="left")
     return html_table(
-        df,
-        {"label": ("Stadsdel", col("label")), **{str(y): (str(y), col(str(y))) for y in years}},
+        wide,
+        {"label": ("Stadsdel", col("label")), **{f"y{y}": (str(y), col(f"y{y}", "int")) for y in years}},
         "Elever inskrivna första gången, per stadsdel och år",
     )
 
@@ -207,9 +230,9 @@ def balance_table(bal: pl.DataFrame) -> str:
         {
             "measure": ("Utfall (analysurval)", col("measure")),
             "covariate": ("Mått vid baslinjen", col("covariate")),
-            "before": ("Skillnad före matchning", col("before", "num", 2)),
+            "before": ("Skillnad före vägning", col("before", "num", 2)),
             "class_before": ("WWC", col("class_before")),
-            "after": ("Skillnad efter matchning", col("after", "num", 2)),
+            "after": ("Skillnad efter vägning", col("after", "num", 2)),
             "class_after": ("WWC", col("class_after")),
         },
         "Baslinjens likvärdighet i varje utfalls analysurval (Hedges g respektive Cox index)",
@@ -253,7 +276,7 @@ def effects_table(eff: pl.DataFrame) -> str:
             "baseline": ("Likvärdighet (WWC)", col("baseline")),
             "evalue": ("E-värde", col("evalue", "num", 1)),
         },
-        "Effekter: inskrivna jämfört med matchade elever som ännu inte skrivits in",
+        "Effekter: inskrivna jämfört med vägda jämförelseelever som ännu inte skrivits in",
     )
 
 
@@ -273,7 +296,7 @@ def groups_table(groups: pl.DataFrame) -> str:
             ),
             "q_value": ("q (Benjamini–Hochberg)", col("q_value", "num", 2)),
         },
-        "Utforskande: effekten på frånvaro per grupp, var och en jämförd med sina matchade elever. "
+        "Utforskande: effekten på frånvaro per grupp, var och en jämförd med sina jämförelseelever. "
         "Grupperna överlappar; q-värdet tar hänsyn till att många grupper prövas.",
     )
 

@@ -14,6 +14,7 @@ from pipelines.ingest import ingest
 from pipelines.report import run_report
 from pipelines.store import connect_readonly
 
+from .attack import attack_report
 from .contract_data import Case, attendance, grade_xml, write_inputs
 
 SIXTEEN = ["BI", "BL", "EN", "FY", "GE", "HI", "HKK", "IDH", "KE", "MA", "MU", "RE", "SH", "SL", "SV", "TK"]
@@ -415,3 +416,9 @@ def test_report_on_a_store_of_a_dozen_pupils(tmp_path, monkeypatch) -> None:
     assert html.count('<td class="num">..</td>') >= 10
     assert "För få elever" in html or "för få elever" in html
     assert "inte förklaras av slumpen" not in html  # no result is claimed on twelve pupils
+    # every figure went through disclosure control: the audit passed, and an outside attack on
+    # the published tables narrows no hidden cell below min_cell
+    assert "Granskningen godkände mönstret" in html
+    folder = tmp_path / "reports" / "2016" / "tables"
+    assert (folder / "pattern.json").exists() and (folder / "enrolled.csv").exists()
+    assert all(hi - lo >= 10 for lo, hi in attack_report(folder).values())

@@ -76,7 +76,7 @@ def test_no_effect_world_gives_no_finding_and_effect_world_is_covered(worlds) ->
             if effects == "none":
                 assert truth[outcome] == 0.0
                 assert not e.certain, (outcome, e.estimate, e.ci_low, e.ci_high)
-                assert "ingen säker förändring" in ev.text_estimate(e, 5)
+                assert "ingen säker förändring" in ev.text_estimate(e)
             else:
                 assert e.ci_low <= truth[outcome] <= e.ci_high, (outcome, truth[outcome], e.ci_low, e.ci_high)
     # the built-in attendance effect is large enough to be found at this size
@@ -110,7 +110,7 @@ def test_effects_csv_is_machine_readable(worlds, tmp_path: Path) -> None:
     con = open_store(store)
     sample = build_sample(con, YEAR)
     con.close()
-    frame = ev.effects_frame(ev.headline(sample), ev.subgroups(sample, 10), 10)
+    frame = ev.effects_frame(ev.estimates_frame(ev.headline(sample)), ev.subgroups(sample))
     path = ev.write_effects(frame, tmp_path / "effects.csv")
     read = pl.read_csv(path)
     assert read.columns == ev.EFFECT_COLUMNS

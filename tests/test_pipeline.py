@@ -3,7 +3,9 @@ real kernel, the report opened in headless Chromium, and a privacy scan of every
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import html as html_mod
 import json
 import os
 import re
@@ -21,6 +23,9 @@ import pytest
 from pipelines.cli import main
 from pipelines.config import paths
 from pipelines.demo import write_demo
+from pipelines.report import ReportRefused, run_report
+
+from .attack import attack_report
 
 pytestmark = pytest.mark.e2e
 YEAR = "2016"
@@ -75,6 +80,50 @@ def test_run_writes_report_and_validation_docs(run) -> None:
     assert "✘ grade_value, subject_code_unknown" in index  # the planted bad grades, by rule
     for page in (run["out"] / "validation").rglob("*.html"):
         assert not re.search(r'<(script|link)\b[^>]*(src|href)="https?:', page.read_text(encoding="utf-8")), page
+
+
+def _hidden_ranges_are_wide(folders: list[Path], min_cell: int) -> int:
+    ranges = attack_report(*folders)
+    narrow = {c: r for c, r in ranges.items() if r[1] - r[0] < min_cell}
+    assert not narrow, f"hidden cells an outsider can narrow down: {narrow}"
+    return len(ranges)
+
+
+def _table_cells(html: str) -> list[str]:
+    return re.findall(r'<td class="(?:num|lab)">([^<]*)</td>', html)
+
+
+def test_published_tables_are_the_html_cells_and_survive_an_outside_attack(run) -> None:
+    """Every table is also a CSV with the same cells; an attacker's own integer program over
+    the CSV files recovers no hidden cell (to within min_cell)."""
+    folder = run["out"] / YEAR / "tables"
+    html = (run["out"] / YEAR / f"uppfoljning_{YEAR}.html").read_text(encoding="utf-8")
+    csv_cells = []
+    for path in sorted(folder.glob("*.csv")):
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith("# ") and text.encode("utf-8")  # caption first, UTF-8
+        csv_cells += [c for row in csv.reader(text.splitlines()[2:]) for c in row]
+    shown = [html_mod.unescape(c) for c in _table_cells(html)]
+    assert sorted(csv_cells) == sorted(shown)  # the same cells as the HTML, `..` included
+    assert shown.count("..") >= 5
+    assert _hidden_ranges_are_wide([folder], 10) >= 5
+    assert "Röjandekontroll" in html and "Granskningen godkände mönstret" in html
+
+
+def test_a_district_report_at_min_cell_37_reveals_nothing_beside_the_full_report(run, tmp_path) -> None:
+    """(The full report at min_cell 37 is checked without papermill in test_disclosure_stores.)"""
+    out = tmp_path / "reports"
+    with pytest.raises(ReportRefused, match="full 2016 report"):
+        run_report(2016, run["store"], out, min_cell=37, districts=["Farsta", "Skarpnäck"])
+    full = out / YEAR / "tables"
+    shutil.copytree(run["out"] / YEAR / "tables", full)
+    html = run_report(2016, run["store"], out, min_cell=37, districts=["Farsta", "Skarpnäck"])
+    subset = html.parent / "tables"
+    assert subset.parent.name == "stadsdelar_farsta_skarpnack"
+    # the subset's own totals, read together with the full report, give nothing away
+    # (ranges are bounded by totals the full report showed at 10, so 10 is what can be asked)
+    _hidden_ranges_are_wide([full, subset], 10)
+    assert "Granskningen godkände mönstret" in html.read_text(encoding="utf-8")
 
 
 def test_every_file_reconciles_and_bad_rows_are_located(run) -> None:

@@ -1,0 +1,112 @@
+"""Every figure of the report, on many small random stores: the layer's audit and an outside
+attack on the published tables both find no hidden cell that can be narrowed below min_cell.
+
+The random stores are random samples of the pupils of a generated store (all their rows in
+the public tables), so each is a real DuckDB store the report's queries run on unchanged.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines import figures, tables
+from pipelines import followup as fu
+from pipelines.build import build
+from pipelines.demo import write_demo
+from pipelines.disclosure import Publication
+from pipelines.ingest import ingest
+
+from .attack import attack_report
+
+pytestmark = pytest.mark.e2e
+PUPIL_TABLES = ("pupil_term_outcomes", "programme_enrolments", "pupil_month_attendance")
+OTHER_TABLES = ("terms", "meta", "load_log", "quarantine", "published_figures", "school_units")
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sdc")
+    write_demo(root / "raw", seed=5, scale="tiny")
+    store = root / "source.duckdb"
+    assert not ingest(root / "raw", store).rejected
+    build(store)
+    return store
+
+
+def sample_store(source: Path, dest: Path, share_enrolled: float, share_others: float, seed: int) -> None:
+    con = duckdb.connect(str(dest))
+    try:
+        con.execute(f"attach '{source}' as src (read_only)")
+        con.execute("select setseed(?)", [seed / 2**31])
+        con.execute(
+            """create temp table keep as
+               with pupils as (
+                   select pupil_key, bool_or(in_programme) as enrolled from src.pupil_term_outcomes group by 1
+                   union all
+                   select distinct pupil_key, true from src.programme_enrolments
+               )
+               select pupil_key from pupils group by pupil_key
+               having random() < case when bool_or(enrolled) then ? else ? end""",
+            [share_enrolled, share_others],
+        )
+        for t in PUPIL_TABLES:
+            con.execute(f"create table {t} as select * from src.{t} where pupil_key in (select pupil_key from keep)")
+        for t in OTHER_TABLES:
+            con.execute(f"create table {t} as select * from src.{t}")
+    finally:
+        con.close()
+
+
+def protect_all(store: Path, min_cell: int, year: int = 2016):
+    con = fu.open_store(store)
+    try:
+        pub = Publication(min_cell)
+        figures.register_followup(pub, con, year)
+        figures.register_evaluation(pub, con, year, min_cell)
+        figures.link_report(pub, year)
+        return pub, pub.protect()
+    finally:
+        con.close()
+
+
+def check(store: Path, min_cell: int, folder: Path) -> None:
+    pub, prot = protect_all(store, min_cell)
+    assert prot.audit_passed
+    assert all(hi - lo >= min_cell for lo, hi in prot.ranges.values())
+    for k in pub.cells:  # every small published count is hidden
+        c = pub.cells[k]
+        if not c.internal and c.value is not None and 0 < c.value < min_cell:
+            assert prot.is_hidden(k), k
+    prot.export("enrolled", tables.enrolled_table(prot["enrolled"]), folder)
+    prot.export("attrition", tables.attrition_table(prot["attrition"]), folder)
+    prot.export("attrition_by_group", tables.attrition_group_table(prot["attrition_by_group"]), folder)
+    prot.export("grade9_eligibility", tables.eligibility_table(prot["grade9_eligibility"]), folder)
+    for cell, (lo, hi) in attack_report(folder).items():
+        assert hi - lo >= min_cell, (cell, lo, hi)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    share_enrolled=st.floats(0.05, 0.8),
+    share_others=st.floats(0.02, 0.3),
+    seed=st.integers(0, 2**31 - 1),
+    min_cell=st.sampled_from([5, 10, 37]),
+)
+def test_no_hidden_cell_recoverable_on_small_random_stores(
+    source, share_enrolled, share_others, seed, min_cell
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "sample.duckdb"
+        sample_store(source, store, share_enrolled, share_others, seed)
+        check(store, min_cell, Path(tmp) / "reports" / "2016" / "tables")
+
+
+def test_the_whole_generated_store_at_min_cell_10_and_37(source, tmp_path) -> None:
+    for min_cell in (10, 37):
+        check(source, min_cell, tmp_path / str(min_cell) / "tables")
