@@ -7,7 +7,7 @@ VENV := .venv
 YEAR ?= 2016
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup demo test test-fast lint lab bench clean
+.PHONY: help setup demo test test-fast lint lab bench methods clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lab: setup ## JupyterLab on the notebooks (opens the store read-only)
 
 bench: setup ## time the pipeline at city scale (about 90,000 pupils; takes a while)
 	$(VENV)/bin/python -m pipelines.bench --scale city
+
+methods: setup ## the methods harness: estimators on 20 worlds without and 20 with effects (benchmark, ~30 min)
+	$(VENV)/bin/python -m benchmarks.methods --seeds 20 --scale small
 
 clean: ## remove the store, reports and demo data (raw exports elsewhere are never touched)
 	rm -rf data/processed/*.duckdb* data/raw/demo reports/[0-9]* reports/validation

@@ -20,6 +20,7 @@ import polars as pl
 
 from . import evaluation as ev
 from . import followup as fu
+from .crosscheck import callaway_santanna
 from .disclosure import ALL, Key, KeyFn, Publication, key, keyed
 from .followup import MEASURES, TOTAL
 from .sample import build_sample
@@ -295,6 +296,14 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict
         counts={},
         keys=[in_estimate("absence_rate")],
     )
+
+    check = callaway_santanna(con, year)
+    pub.table(
+        "crosscheck",
+        pl.DataFrame([check]).with_columns(pl.col(pl.Float64).fill_nan(None)),
+        counts={"n_enrolled": lambda r: K("crosscheck_enrolled")},
+    )
+    pub.at_most(K("crosscheck_enrolled"), enrolled)
 
     sub = ev.subgroups(sample)
     pub.table("subgroups", sub, counts={"n": KD("subgroup", "dimension", "group")}, labels=["p_value", "q_value"])

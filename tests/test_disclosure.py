@@ -402,16 +402,36 @@ def test_text_generators_with_hidden_inputs() -> None:
     )
     assert "För få elever" in fu.text_pass_change(indiv, group)
     effects = pl.DataFrame(
-        {"measure": ["x"], "difference": [None], "lo": [None], "hi": [None], "suppressed": [True]},
+        {
+            "outcome": ["absence_rate"],
+            "measure": ["x"],
+            "n_eligible": [None],
+            "n_treated": [None],
+            "difference": [None],
+            "lo": [None],
+            "hi": [None],
+            "evalue": [None],
+            "evalue_ci": [None],
+        },
         schema={
+            "outcome": pl.String,
             "measure": pl.String,
+            "n_eligible": pl.Int64,
+            "n_treated": pl.Int64,
             "difference": pl.Float64,
             "lo": pl.Float64,
             "hi": pl.Float64,
-            "suppressed": pl.Boolean,
+            "evalue": pl.Float64,
+            "evalue_ci": pl.Float64,
         },
     )
-    assert "för få elever" in ev.text_grade_effects(effects)
+    assert "för få elever" in ev.text_headlines(effects, {"p_value": None})
+    assert ev.text_sensitivity(effects) == "- Ingen skattning att pröva."
+    left = pl.DataFrame(
+        {"measure": ["x"], "n": [None], "absence": [None], "share_passed": [None]},
+        schema={"measure": pl.String, "n": pl.Int64, "absence": pl.Float64, "share_passed": pl.Float64},
+    )
+    assert "färre än 10" in ev.text_left_out(left, 10)
     assert fu.describe_interval(None, None, None).startswith("För få elever")
 
 
