@@ -140,36 +140,70 @@ def equivalence(a: Analytic) -> pl.DataFrame:
 
 
 # --- the estimator ------------------------------------------------------------------------
-def pair_differences(a: Analytic) -> pl.DataFrame:
-    """Per enrolled pupil in the estimate: outcome, its adjusted comparison, and D = y - y_c.
+def _adjusted(a: Analytic) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(treated, comparison): per enrolled pupil in the estimate its cell, outcome, adjusted
+    comparison and D = y - y_c; per comparison row its cell, weight and residual r = y - mu.
 
     y_c is the cell's weighted comparison mean plus mu(x_pupil) - (weighted mean of mu over
     the comparison), with mu the regression of the outcome on the covariates (and the squares
     of the absence path, which is skewed) over all comparison candidates: the bias correction
     of Abadie & Imbens (2011). With balanced means its cell average is the weighted
     difference; per pupil it moves each comparison to the pupil's own baseline."""
-    if a.members.is_empty():
-        schema = {"row": pl.Int64, "pupil_key": pl.String, "school_unit_code": pl.String}
-        return pl.DataFrame(schema=schema | {c: pl.Float64 for c in ("y", "y_c", "d")})
     x = a.frame.select(a.covariates).to_numpy().astype(float)
     y = a.frame["y"].to_numpy().astype(float)
     controls = ~a.frame["treated"].to_numpy()
     design = np.column_stack([np.ones(len(x)), x, a.frame.select(PATH).to_numpy().astype(float) ** 2])
-    mu = design @ np.linalg.lstsq(design[controls], y[controls], rcond=None)[0]
+    mu = design @ np.linalg.lstsq(design[controls], y[controls], rcond=None)[0] if controls.any() else np.zeros(len(y))
     values = a.frame.select("row", "pupil_key", "school_unit_code", "y", pl.Series("mu", mu))
-    cells = (
-        a.weights.join(values, on="row")
-        .group_by("cell")
-        .agg((pl.col("w") * pl.col("y")).sum().alias("y_cell"), (pl.col("w") * pl.col("mu")).sum().alias("mu_cell"))
-    )
-    return (
+    comparison = a.weights.join(values, on="row").with_columns((pl.col("y") - pl.col("mu")).alias("r"))
+    cells = comparison.group_by("cell").agg((pl.col("w") * pl.col("r")).sum().alias("r_cell"))
+    treated = (
         a.members.join(values, on="row")
         .join(cells, on="cell")
-        .with_columns((pl.col("y_cell") + pl.col("mu") - pl.col("mu_cell")).alias("y_c"))
+        .with_columns((pl.col("mu") + pl.col("r_cell")).alias("y_c"))
         .with_columns((pl.col("y") - pl.col("y_c")).alias("d"))
-        .select("row", "pupil_key", "school_unit_code", "y", "y_c", "d")
+        .select("row", "cell", "pupil_key", "school_unit_code", "y", "y_c", "d")
         .sort("row")
     )
+    return treated, comparison.join(cells, on="cell")
+
+
+def pair_differences(a: Analytic) -> pl.DataFrame:
+    """Per enrolled pupil in the estimate: outcome, its adjusted comparison, and D = y - y_c."""
+    if a.members.is_empty():
+        schema = {"row": pl.Int64, "cell": pl.String, "pupil_key": pl.String, "school_unit_code": pl.String}
+        return pl.DataFrame(schema=schema | {c: pl.Float64 for c in ("y", "y_c", "d")})
+    return _adjusted(a)[0]
+
+
+def clustered_effect(a: Analytic, keys: set[str] | None = None) -> tuple[float, float, int]:
+    """Mean D over the enrolled pupils in the estimate (or those of `keys`), with a standard
+    error clustered by school that counts both sides: an enrolled pupil's deviation, and each
+    comparison pupil's share of its cell's weighted mean (weights taken as given). Without
+    the second part, a comparison mean resting on few pupils would look certain."""
+    if a.members.is_empty():
+        return float("nan"), float("nan"), 0
+    treated, comparison = _adjusted(a)
+    if keys is not None:
+        treated = treated.filter(pl.col("pupil_key").is_in(list(keys)))
+    n = treated.height
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    mean = float(treated["d"].mean())
+    per_cell = treated.group_by("cell").len("n_t").with_columns(pl.col("n_t").cast(pl.Float64))
+    inf = pl.concat(
+        [
+            treated.select("school_unit_code", ((pl.col("d") - mean) / n).alias("psi")),
+            comparison.join(per_cell, on="cell").select(
+                "school_unit_code", (-pl.col("n_t") / n * pl.col("w") * (pl.col("r") - pl.col("r_cell"))).alias("psi")
+            ),
+        ]
+    ).with_columns(pl.col("school_unit_code").fill_null("?"))
+    sums = inf.group_by("school_unit_code").agg(pl.col("psi").sum())["psi"].to_numpy()
+    g = len(sums)
+    if g < 2:
+        return mean, float("nan"), g
+    return mean, float(np.sqrt(g / (g - 1) * (sums**2).sum())), g
 
 
 def clustered_mean(d: np.ndarray, clusters: np.ndarray) -> tuple[float, float, int]:
@@ -258,7 +292,7 @@ def _evalues(outcome: str, est_: float, lo: float, hi: float, sd: float, p_t: fl
 def estimate(a: Analytic) -> Estimate:
     diffs = pair_differences(a)
     d = diffs["d"].to_numpy()
-    mean, se, g = clustered_mean(d, diffs["school_unit_code"].fill_null("?").to_numpy())
+    mean, se, g = clustered_effect(a)
     lo, hi, p = _t_interval(mean, se, g)
     y_t = diffs["y"].to_numpy()
     y_c = diffs["y_c"].to_numpy()
@@ -393,7 +427,7 @@ def subgroups(sample: EvaluationSample) -> pl.DataFrame:
     for dimension, column in GROUP_DIMENSIONS:
         exploded = joined.explode(column) if joined.schema[column] == pl.List(pl.String) else joined
         for (group,), part in exploded.drop_nulls(column).group_by(column):
-            mean, se, g = clustered_mean(part["d"].to_numpy(), part["school_unit_code"].fill_null("?").to_numpy())
+            mean, se, g = clustered_effect(a, set(part["pupil_key"].to_list()))
             lo, hi, p = _t_interval(mean, se, g)
             rows.append(
                 {
