@@ -71,7 +71,7 @@ def test_cut_off_json_and_xml_are_rejected_with_advice(tmp_path) -> None:
     p = tmp_path / "attendance_1.json"
     p.write_text('{"data": [{"student": {"id": "a"}')
     with pytest.raises(FileRejected, match="cut-off transfer"):
-        read_attendance(p, KEY)
+        read_attendance(p, KEY, ON)
     x = tmp_path / "betyg_1.xml"
     x.write_text('<betyg xmlns="http://pingpong.se/schemas/grades/v1.1"><elev id="{A}"><ämnesbetyg><value>A')
     with pytest.raises(FileRejected, match="breaks off"):
@@ -204,7 +204,7 @@ def test_attendance_minutes_kept_as_text_and_typed(tmp_path) -> None:
             }
         )
     )
-    ex = read_attendance(p, KEY)
+    ex = read_attendance(p, KEY, ON)
     a, b = ex.rows.to_dicts()
     assert a["offered"] == "600" and a["offered_min"] == 600  # 600.0 in JSON is a whole number
     assert a["invalid_absence"] == "12.5" and a["invalid_absence_min"] is None  # not whole: validation flags it

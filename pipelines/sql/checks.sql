@@ -140,3 +140,18 @@ from (
     group by file_id
 ) as h
 where load_log.file_id = h.file_id and load_log.status = 'loaded';
+
+-- Messages of loaded files from their final counts (a held row moved above changes them).
+update load_log
+set message = concat_ws(
+    ', ',
+    load_log.rows_loaded || ' loaded',
+    case when load_log.rows_invalid > 0 then load_log.rows_invalid || ' quarantined' end,
+    case when load_log.rows_held > 0 then load_log.rows_held || ' held by checks across files' end,
+    case
+        when load_log.rows_unused > 0
+            then load_log.rows_unused || ' not used' || coalesce(' (' || n.unused_note || ')', '')
+    end
+) || coalesce('; ' || n.note, '')
+from load_notes as n
+where load_log.file_id = n.file_id and load_log.status = 'loaded';
