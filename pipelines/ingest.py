@@ -62,6 +62,7 @@ class IngestSummary:
     demo_key: bool = False
     docs: Path | None = None
     validation_seconds: float = 0.0
+    quarantined: int = 0  # rows of all current files, held rows included
 
     @property
     def rejected(self) -> bool:
@@ -535,6 +536,9 @@ def ingest(raw_dir: Path, store: Path, docs_dir: Path | None = None, on: date | 
             summary.files.append(load_file(con, validator, ingest_id, key, on, path, kind))
         con.execute((SQL_DIR / "checks.sql").read_text(encoding="utf-8"))
         _refresh(con, summary.files)
+        summary.quarantined = int(
+            store_mod.scalar(con, "select coalesce(sum(rows_quarantined), 0) from load_log where status = 'loaded'")
+        )
         summary.held = dict(
             con.execute(
                 "select rule, count(*) from quarantine where is_cross_file group by rule order by 2 desc"

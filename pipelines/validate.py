@@ -26,7 +26,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from .config import PACKAGE_DIR, VALIDATION_BATCH_ROWS
 from .identity import IDENTITY_RULES
-from .readers import FileRejected, rule_message
+from .readers import STRUCTURAL_RULES, FileRejected, rule_message
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,9 @@ class Validator:
                         rule = str(hit.get(checked, rule))
                         message = f"{IDENTITY_RULES.get(rule, meta['message'])}; {meta['action']}"
                     issues.append(RowIssue(int(hit["_i"]), where, rule, message, meta.get("scope", "row")))
-        return issues
+        # A row whose cells could not be told apart is reported for that alone.
+        unreadable = {(i.index, i.scope) for i in issues if i.rule in STRUCTURAL_RULES}
+        return [i for i in issues if i.rule in STRUCTURAL_RULES or (i.index, i.scope) not in unreadable]
 
     def build_docs(self) -> Path | None:
         """Data Docs of this ingest's validations; kept as they were when nothing was validated."""

@@ -66,12 +66,17 @@ READER_RULES = {
     "ask for a corrected export, then run ppss ingest again",
     "minutes_implausible": "{column} is more minutes than the period has (or a number too large to store), "
     "beyond any real school year; ask for a corrected export, then run ppss ingest again",
+    "personal_data": "{column} holds what looks like an identity number or a platform id, which this column "
+    "never holds and the store must not keep; correct the cell, then run ppss ingest again",
     "csv_quote": "this row has a '\"' that opens a quoted cell but never closes it (or a line break inside a "
     "cell), so its cells cannot be told apart; remove the stray '\"' in a text editor, or save the sheet "
     "again as CSV from Excel, then run ppss ingest again",
     "csv_fields": "this row has more ';'-separated cells than the header row has columns (a ';' inside a "
     "cell?); write lists with ',' or quote the cell, then run ppss ingest again",
 }
+
+# Rules that leave a row's cells unknown: other rules on the same row would only repeat them.
+STRUCTURAL_RULES = {"csv_quote", "csv_fields", "value_shape"}
 
 # Dates more than this after the day of the load are not real: a placeholder or a typo.
 FUTURE_HORIZON = timedelta(days=366)
@@ -270,7 +275,7 @@ def _header_problem(columns: list[str], required: list[str], missing: list[str],
     named = sum(1 for c in columns if _clean_header(c) in {r.lower() for r in required})
     looks_like_data = any(re.search(r"\d{4}", str(c)) for c in columns)
     hint = (
-        " The first row holds numbers where column names belong: the header row is probably missing"
+        " The first row holds numbers where column names belong: the header row is probably missing."
         if looks_like_data
         else ""
     )
@@ -493,3 +498,15 @@ class Shape:
 def record(value: object) -> tuple[dict, str | None]:
     """A JSON array element as an object, or {} and the shape problem when it is not one."""
     return (value, None) if isinstance(value, dict) else ({}, "value_shape:record")
+
+
+# An identity number in any form, or a guid, in a free-text column: not stored, quarantined.
+_PERSONAL_TEXT = r"(^|\D)(\d{2})?\d{6}[-+]?\d{4}(\D|$)|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+
+
+def with_personal_data_checks(df: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
+    """Free-text columns that are stored as they are (names of schools and districts): a
+    personnummer or guid typed there is quarantined rather than kept. `columns`: frame -> raw name."""
+    for col, raw_name in columns.items():
+        df = add_problem(df, pl.col(col).str.contains(_PERSONAL_TEXT), f"personal_data:{raw_name}")
+    return df

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from ..identity import GUID_RE, normalise_guid, platform_ref
-from . import Extract, Shape, blank_rows, load_json_page, read_table, record
+from . import Extract, Shape, blank_rows, load_json_page, read_table, record, with_personal_data_checks
 
 SCHEMA = {
     "_row": pl.Int64,
@@ -42,6 +42,7 @@ def read_organisations(path: Path, key: bytes) -> Extract:
         row["org_id_status"] = None if row["row_problem"] else ("ok" if guid and GUID_RE.match(guid) else "malformed")
         rows.append(row)
     df = pl.DataFrame(rows, schema=SCHEMA)
+    df = with_personal_data_checks(df, {"display_name": "displayName", "municipality_code": "municipalityCode"})
     # Only school units place pupils; the municipality and other organisation levels are not used.
     # A record in the wrong shape is quarantined whatever its type claims to be.
     used = (pl.col("organisation_type") == "Skolenhet").fill_null(False) | pl.col("row_problem").is_not_null()
@@ -61,6 +62,7 @@ def read_school_units(path: Path) -> Extract:
     df, encoding, notes = read_table(path, SCHOOL_COLUMNS)
     blank = blank_rows(df)
     kept = df.filter(~blank).with_columns(pl.col("huvudman").str.to_lowercase())
+    kept = with_personal_data_checks(kept, {"skolnamn": "skolnamn", "stadsdel": "stadsdel"})
     return Extract(
         kept,
         rows_read=df.height,

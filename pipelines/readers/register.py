@@ -9,7 +9,15 @@ from pathlib import Path
 import polars as pl
 
 from ..identity import InvalidIdentity, parse_identity, pupil_key
-from . import Extract, blank_rows, normalise_date, read_table, with_date_checks, with_future_checks
+from . import (
+    Extract,
+    blank_rows,
+    normalise_date,
+    read_table,
+    with_date_checks,
+    with_future_checks,
+    with_personal_data_checks,
+)
 
 # Every column is required: a register without `Insatser` would read as "no intervention for
 # anyone". Cells may be empty (Program then defaults to PPSS).
@@ -101,6 +109,7 @@ def read_register(path: Path, key: bytes, on: date) -> Extract:
     }
     frame = with_date_checks(pl.DataFrame(out, schema=schema), ["start_date", "end_date"])
     frame = with_future_checks(frame, {"start_date": "Inskriven", "end_date": "Utskriven"}, on)
+    frame = with_personal_data_checks(frame, {"district": "Stadsdel"})
     return Extract(
         frame,
         rows_read=df.height,
