@@ -21,7 +21,7 @@ import polars as pl
 from . import store as store_mod
 from .config import SQL_DIR, ConfigError, paths
 from .identity import key_fingerprint, load_key
-from .readers import Extract, FileRejected
+from .readers import Extract, FileRejected, add_problem
 from .readers.attendance import read_attendance
 from .readers.grades import read_grades
 from .readers.organisations import read_organisations, read_school_units
@@ -454,6 +454,8 @@ def _read_and_load(con, validator, file_id, key, on, path, kind, shown) -> FileO
     n_loaded = n_quarantined = n_dropped = 0
     ex = read(path, key, on)
     ex.extras["file_name"] = path.name
+    if kind == "register" and ex.rows is not None:
+        ex.rows = _check_districts(con, ex.rows)
     # Large files arrive in chunks: each is validated, loaded and forgotten before the next.
     for frame in ex.frames():
         rows = frame.with_row_index("_i")
@@ -479,6 +481,23 @@ def _read_and_load(con, validator, file_id, key, on, path, kind, shown) -> FileO
     outcome.message = "; ".join(notes)
     outcome.extras_unused_note = ex.unused_note if outcome.rows_unused else None
     return outcome
+
+
+def _check_districts(con, rows: pl.DataFrame) -> pl.DataFrame:
+    """Stadsdel must be a stadsdel of skolenheter.csv (loaded before the register in every ingest).
+    Checked before loading, not only across files afterwards: free text typed there (a name in
+    the wrong column) is then never stored. Without skolenheter.csv, checks.sql holds such rows."""
+    known = [
+        d
+        for (d,) in con.execute(
+            """select distinct lower(trim(district)) from src_school_units
+               inner join load_log using (file_id) where status = 'loaded' and district is not null"""
+        ).fetchall()
+    ]
+    if not known:
+        return rows
+    unknown = pl.col("district").is_not_null() & ~pl.col("district").str.strip_chars().str.to_lowercase().is_in(known)
+    return add_problem(rows, unknown, "unknown_district:Stadsdel")
 
 
 def _refresh(con, outcomes: list[FileOutcome]) -> None:

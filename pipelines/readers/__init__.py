@@ -68,6 +68,11 @@ READER_RULES = {
     "beyond any real school year; ask for a corrected export, then run ppss ingest again",
     "personal_data": "{column} holds what looks like an identity number or a platform id, which this column "
     "never holds and the store must not keep; correct the cell, then run ppss ingest again",
+    "municipality_code_format": "{column} is not a 4-digit kommunkod (such as 0180 for Stockholm); ask the "
+    "platform's administrator for a corrected export, then run ppss ingest again",
+    "unknown_district": "{column} is no stadsdel listed in skolenheter.csv (a note or a name in the wrong "
+    "column?); districts are printed in reports, so the row is not loaded. Correct the cell (or leave it empty "
+    "to take the school unit's stadsdel), save the register and run ppss ingest again",
     "csv_quote": "this row has a '\"' that opens a quoted cell but never closes it (or a line break inside a "
     "cell), so its cells cannot be told apart; remove the stray '\"' in a text editor, or save the sheet "
     "again as CSV from Excel, then run ppss ingest again",

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from ..identity import GUID_RE, normalise_guid, platform_ref
-from . import Extract, Shape, blank_rows, load_json_page, read_table, record, with_personal_data_checks
+from . import Extract, Shape, add_problem, blank_rows, load_json_page, read_table, record, with_personal_data_checks
 
 SCHEMA = {
     "_row": pl.Int64,
@@ -42,7 +42,9 @@ def read_organisations(path: Path, key: bytes) -> Extract:
         row["org_id_status"] = None if row["row_problem"] else ("ok" if guid and GUID_RE.match(guid) else "malformed")
         rows.append(row)
     df = pl.DataFrame(rows, schema=SCHEMA)
-    df = with_personal_data_checks(df, {"display_name": "displayName", "municipality_code": "municipalityCode"})
+    df = with_personal_data_checks(df, {"display_name": "displayName"})
+    bad_code = pl.col("municipality_code").is_not_null() & ~pl.col("municipality_code").str.contains(r"^\d{4}$")
+    df = add_problem(df, bad_code, "municipality_code_format:municipalityCode")
     # Only school units place pupils; the municipality and other organisation levels are not used.
     # A record in the wrong shape is quarantined whatever its type claims to be.
     used = (pl.col("organisation_type") == "Skolenhet").fill_null(False) | pl.col("row_problem").is_not_null()
