@@ -560,6 +560,14 @@ CORPUS = [
         exit=2,
     ),
     Bad(
+        "grades_nested_100000_levels",
+        write("betyg_2016-06.xml", f'<betyg xmlns="{NS}">' + "<elev>" * 100_000 + "</elev>" * 100_000 + "</betyg>"),
+        "betyg_2016-06.xml",
+        "file_shape",
+        None,
+        exit=2,
+    ),
+    Bad(
         "grades_gzip",
         transform("betyg_2016-06.xml", gzip.compress),
         "betyg_2016-06.xml",
@@ -642,6 +650,13 @@ CORPUS = [
         "attendance.json",
         "date_implausible",
         "data[0]",
+    ),
+    Bad(
+        "attendance_from_year_1",
+        edit_json("attendance.json", lambda d: set_in(["data", 1, "startDate"], "0001-01-01")(d)),
+        "attendance.json",
+        "date_implausible",
+        "data[1]",
     ),
     Bad(
         "grade_dated_in_the_future",

@@ -60,8 +60,9 @@ READER_RULES = {
     "security_marking_missing": "securityMarking is missing, so it is unknown whether the pupil has a protected "
     "identity; ask the platform's administrator for an export that states it (Ingen, Sekretessmarkering or "
     "Skyddad folkbokföring), then run ppss ingest again",
-    "date_implausible": "{column} lies far in the future or is an open-ended placeholder (such as 9999-12-31), "
-    "beyond any real school year; ask for a corrected record with its real date, then run ppss ingest again",
+    "date_implausible": "{column} lies far in the future or the past, or is a placeholder (such as 9999-12-31 "
+    "for an open end), beyond any real school year; ask for a corrected record with its real date, then run "
+    "ppss ingest again",
     "date_in_future": "{column} lies after the day of this load: a grade cannot be decided in the future; "
     "ask for a corrected export, then run ppss ingest again",
     "minutes_implausible": "{column} is more minutes than the period has (or a number too large to store), "
@@ -83,8 +84,10 @@ READER_RULES = {
 # Rules that leave a row's cells unknown: other rules on the same row would only repeat them.
 STRUCTURAL_RULES = {"csv_quote", "csv_fields", "value_shape"}
 
-# Dates more than this after the day of the load are not real: a placeholder or a typo.
+# Dates more than this after the day of the load, or before EARLIEST, are not real: a
+# placeholder or a typo. Either would spread records over terms far beyond the data's years.
 FUTURE_HORIZON = timedelta(days=366)
+EARLIEST = date(1990, 1, 1)
 
 
 def rule_message(value: str) -> tuple[str, str, str] | None:
@@ -441,11 +444,13 @@ def add_problem(df: pl.DataFrame, condition: pl.Expr, value: str, column: str = 
 def with_future_checks(
     df: pl.DataFrame, columns: dict[str, str], on: date, column: str = "row_problem"
 ) -> pl.DataFrame:
-    """Quarantine dates more than FUTURE_HORIZON after the load (placeholders such as 9999-12-31):
-    they would spread a record over terms up to that year. `columns` maps frame column -> raw name."""
+    """Quarantine dates more than FUTURE_HORIZON after the load (placeholders such as 9999-12-31)
+    or before EARLIEST: they would spread a record over terms up to that year. `columns` maps
+    frame column -> raw name."""
     limit = on + FUTURE_HORIZON
     for col, raw_name in columns.items():
-        df = add_problem(df, as_date(col) > pl.lit(limit), f"date_implausible:{raw_name}", column)
+        outside = (as_date(col) > pl.lit(limit)) | (as_date(col) < pl.lit(EARLIEST))
+        df = add_problem(df, outside, f"date_implausible:{raw_name}", column)
     return df
 
 

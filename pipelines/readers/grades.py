@@ -22,7 +22,17 @@ from lxml import etree
 
 from ..config import GRADE_SCHOOL_FORM, VALIDATION_BATCH_ROWS
 from ..identity import GUID_RE, normalise_guid, platform_ref
-from . import FUTURE_HORIZON, Extract, FileRejected, add_problem, as_date, normalise_date, sniff, with_date_checks
+from . import (
+    EARLIEST,
+    FUTURE_HORIZON,
+    Extract,
+    FileRejected,
+    add_problem,
+    as_date,
+    normalise_date,
+    sniff,
+    with_date_checks,
+)
 
 NS = "http://pingpong.se/schemas/grades/v1.1"
 _OWN = {NS, None}
@@ -194,7 +204,15 @@ def _syntax_error(e: etree.XMLSyntaxError, path: Path) -> FileRejected:
             f"the XML uses an entity (&name;) at {where} that a Skolplattformen export never uses; "
             "nothing was expanded or loaded. Treat the file as suspect and ask for the export again",
         )
-    tail = path.read_bytes()[-64:]
+    if "depth" in msg or "huge" in msg:
+        return FileRejected(
+            "file_shape",
+            f"the XML is nested deeper, or holds longer text, than any grade export could (at {where}); "
+            "nothing was loaded. Ask where the file comes from and for the export again",
+        )
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 64))
+        tail = fh.read()
     if "premature end" in msg or "not found" in msg or "no element found" in msg or not _ends_root(tail):
         return FileRejected(
             "file_format",
@@ -266,11 +284,10 @@ def _frame(rows: list[dict], on: date) -> pl.DataFrame:
     # A grade is decided on or before the day it is exported; a later date or term would also
     # create terms beyond the data's own years.
     df = add_problem(df, as_date("decision_date") > pl.lit(on), "date_in_future:datum")
-    term_start = pl.date(
-        pl.col("term_year").cast(pl.Int32, strict=False),
-        pl.when(pl.col("term") == "HT").then(7).otherwise(1),
-        1,
-    )
+    df = add_problem(df, as_date("decision_date") < pl.lit(EARLIEST), "date_implausible:datum")
+    year = pl.col("term_year").cast(pl.Int32, strict=False)
+    df = add_problem(df, year < EARLIEST.year, "date_implausible:termin")
+    term_start = pl.date(year.clip(EARLIEST.year, 9999), pl.when(pl.col("term") == "HT").then(7).otherwise(1), 1)
     return add_problem(df, term_start > pl.lit(on), "date_in_future:termin")
 
 
