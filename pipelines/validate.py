@@ -20,13 +20,47 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import great_expectations as gx
+import jinja2
+import jinja2.bccache
 import polars as pl
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.render.view.view import DefaultJinjaView
 
 from .config import PACKAGE_DIR, VALIDATION_BATCH_ROWS
 from .identity import IDENTITY_RULES
 from .readers import STRUCTURAL_RULES, FileRejected, rule_message
+
+
+class _TemplateCache(jinja2.BytecodeCache):
+    """GX's Data Docs views each make a jinja environment and compile every template again, which
+    is most of the time an ingest spends on Data Docs; compiled templates are kept per process."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATES = _TemplateCache()
+
+
+def _cached_templates() -> None:
+    if getattr(DefaultJinjaView, "_ppss_cached", False):
+        return
+    original = DefaultJinjaView.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        self.env.bytecode_cache = _TEMPLATES
+
+    DefaultJinjaView.__init__ = init
+    DefaultJinjaView._ppss_cached = True
 
 
 @dataclass(frozen=True)
@@ -147,6 +181,7 @@ class Validator:
             return index if index.exists() else None
         if self.docs_dir.exists():
             shutil.rmtree(self.docs_dir)
+        _cached_templates()
         scrub_results(self.context)
         self.context.build_data_docs()
         make_offline(self.docs_dir)

@@ -191,12 +191,14 @@ def test_register_rows_on_every_sheet_are_read_and_other_sheets_named(tmp_path, 
     notes.write_row(1, 0, ["Ring skolan", "handläggare"])
     second.write_row(0, 0, [h.upper() for h in HEADER])
     second.write_row(1, 0, [civic(1), "PPSS", "Farsta", SCHOOL_A[1], "2016-01-15", "", "Hög frånvaro", "Kurator"])
+    book.add_worksheet("Blad4")  # left empty
     book.close()
     status, console = _ingest(raw, tmp_path / "s.duckdb", capsys)
     assert status == 0
-    assert "sheet(s) 2 of 3 not read" in console
+    assert "sheet(s) 2, 4 of 4 not read" in console
     rows = _q(tmp_path / "s.duckdb", "select location, start_date::varchar from src_register order by 2")
     assert rows == [("sheet 1 row 2", "2015-09-01"), ("sheet 3 row 2", "2016-01-15")]
+    assert _q(tmp_path / "s.duckdb", "select rows_read, rows_loaded from load_log where kind = 'register'") == [(2, 2)]
 
 
 def test_register_sheet_missing_a_column_rejects_the_workbook(tmp_path, capsys) -> None:

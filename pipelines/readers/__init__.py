@@ -321,7 +321,9 @@ def read_table(
     notes: list[str] = []
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
         try:
-            sheets = pl.read_excel(path, sheet_id=0, engine="calamine", infer_schema_length=0, has_header=True)
+            sheets = pl.read_excel(
+                path, sheet_id=0, engine="calamine", infer_schema_length=0, has_header=True, raise_if_empty=False
+            )
         except Exception as e:  # fastexcel raises its own types for every kind of broken workbook
             raise FileRejected(
                 "file_format",
