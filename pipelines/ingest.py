@@ -51,7 +51,7 @@ class FileOutcome:
     rows_quarantined: int = 0
     rows_unused: int = 0
     message: str = ""
-    extras_unused_note: str | None = None
+    unused_note: str | None = None
 
 
 @dataclass
@@ -387,9 +387,17 @@ def load_file(con, validator: Validator, ingest_id: int, key: bytes, on: date, p
     try:
         checksum = _sha256(path)
     except OSError as e:
-        return _seen(
-            con, ingest_id, shown, "unreadable", _reject(con, ingest_id, shown, kind, "unreadable", *_unreadable(e))
+        earlier = store_mod.scalar(
+            con,
+            "select message from load_log where checksum = 'unreadable' and path = ? and status = 'rejected'",
+            [shown],
         )
+        outcome = (
+            FileOutcome(shown, kind, "rejected", message=f"still rejected: {earlier}")
+            if earlier
+            else _reject(con, ingest_id, shown, kind, "unreadable", *_unreadable(e))
+        )
+        return _seen(con, ingest_id, shown, "unreadable", outcome)
     same = con.execute(
         "select path from load_log where checksum = ? and kind = ? and status = 'loaded'", [checksum, kind]
     ).fetchall()
@@ -436,9 +444,7 @@ def load_file(con, validator: Validator, ingest_id: int, key: bytes, on: date, p
         )
         replaced = f"new version of a file loaded before (file_id {old_id}, now superseded)"
         outcome.message = "; ".join(m for m in (replaced, outcome.message) if m)
-    con.execute(
-        "insert into load_notes values (?, ?, ?)", [file_id, outcome.extras_unused_note, outcome.message or None]
-    )
+    con.execute("insert into load_notes values (?, ?, ?)", [file_id, outcome.unused_note, outcome.message or None])
     _log(con, file_id, ingest_id, shown, kind, checksum, outcome)
     return _seen(con, ingest_id, shown, checksum, outcome)
 
@@ -479,7 +485,7 @@ def _read_and_load(con, validator, file_id, key, on, path, kind, shown) -> FileO
         notes.append(f"{n_dropped} enrolments quarantined")
     notes += ex.notes
     outcome.message = "; ".join(notes)
-    outcome.extras_unused_note = ex.unused_note if outcome.rows_unused else None
+    outcome.unused_note = ex.unused_note if outcome.rows_unused else None
     return outcome
 
 
