@@ -106,6 +106,13 @@ def add_register_row(row: str) -> Callable[[Path], None]:
     return apply
 
 
+def nul_far_down(folder: Path) -> None:
+    """A NUL byte in a row beyond the file's first bytes, where the file still looks like text."""
+    for _ in range(80):
+        add_register_row(";;;;;;;")(folder)
+    add_register_row(f"{civic(20)};PPSS;Far\x00sta;{SCHOOL_A[1]};2016-03-01;;Annat;SIP")(folder)
+
+
 def add_elev(xml: str) -> Callable[[Path], None]:
     return replace("betyg_2016-06.xml", "</betyg>", xml + "</betyg>")
 
@@ -692,6 +699,13 @@ CORPUS = [
         "ppss_register.csv",
         "csv_quote",
         "row 2",
+    ),
+    Bad(
+        "register_nul_bytes_in_a_row",
+        nul_far_down,
+        "ppss_register.csv",
+        "csv_control",
+        "row 83",
     ),
     Bad(
         "register_without_header_row",

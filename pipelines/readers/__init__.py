@@ -77,12 +77,14 @@ READER_RULES = {
     "csv_quote": "this row has a '\"' that opens a quoted cell but never closes it (or a line break inside a "
     "cell), so its cells cannot be told apart; remove the stray '\"' in a text editor, or save the sheet "
     "again as CSV from Excel, then run ppss ingest again",
+    "csv_control": "this row holds NUL bytes, which no text cell holds: the file was damaged or is not a "
+    "text export; save the sheet again as CSV from Excel, then run ppss ingest again",
     "csv_fields": "this row has more ';'-separated cells than the header row has columns (a ';' inside a "
     "cell?); write lists with ',' or quote the cell, then run ppss ingest again",
 }
 
 # Rules that leave a row's cells unknown: other rules on the same row would only repeat them.
-STRUCTURAL_RULES = {"csv_quote", "csv_fields", "value_shape"}
+STRUCTURAL_RULES = {"csv_quote", "csv_control", "csv_fields", "value_shape"}
 
 # Dates more than this after the day of the load, or before EARLIEST, are not real: a
 # placeholder or a typo. Either would spread records over terms far beyond the data's years.
@@ -239,6 +241,10 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
+# A hand-kept cell is short, but a long one is no reason to reject a row.
+csv.field_size_limit(1 << 26)
+
+
 def _csv_frame(text: str, list_column: str | None, canon: dict[str, str]) -> pl.DataFrame:
     """A `;` CSV read line by line with Python's csv module, so one stray '"' spoils its own row
     only (a whole-file parser would run the quoted cell on to the end of the file).
@@ -263,6 +269,8 @@ def _csv_frame(text: str, list_column: str | None, canon: dict[str, str]) -> pl.
             cells = next(csv.reader([line], delimiter=";", strict=True), [])
         except csv.Error:
             cells, problem = [], "csv_quote"
+        if "\x00" in line:
+            cells, problem = [], "csv_control"
         if len(cells) > width:
             extra = [c for c in cells[width:] if c.strip()]
             cells = cells[:width]
