@@ -79,6 +79,10 @@ class Validator:
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        # An ephemeral context comes with a docs site in a temporary folder that GX never removes:
+        # every ingest would leave a second, world-readable copy of the Data Docs there.
+        for site in list(self.context.list_data_docs_sites()):
+            self.context.delete_data_docs_site(site)
         self.docs_dir = docs_dir
         if docs_dir is not None:
             self.context.add_data_docs_site(
@@ -183,7 +187,7 @@ class Validator:
             shutil.rmtree(self.docs_dir)
         _cached_templates()
         scrub_results(self.context)
-        self.context.build_data_docs()
+        self.context.build_data_docs(site_names=["validation"])
         make_offline(self.docs_dir)
         write_index(self.docs_dir, self.runs)
         return self.docs_dir / "index.html"

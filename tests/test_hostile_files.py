@@ -236,7 +236,11 @@ def test_no_identity_number_guid_or_name_surfaces_anywhere(tmp_path, capsys, mon
     raw, store, out = tmp_path / "raw", tmp_path / "s.duckdb", tmp_path / "reports"
     _leaky_delivery(raw)
     assert len(list(raw.iterdir())) > 40
+    scratch = tmp_path / "tmp"  # the temporary folder of this test alone: no other copy of Data Docs there
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assert main(["ingest", "--raw", str(raw), "--store", str(store)]) in (0, 2)
+    assert not [p for p in scratch.rglob("*") if p.suffix == ".html"], "GX left a copy of the Data Docs"
     assert main(["build", "--store", str(store)]) == 0
     assert main(["status", "--store", str(store)]) == 0
     assert main(["report", "--year", "2016", "--store", str(store), "--out", str(out), "--allow-rejected"]) == 0
