@@ -48,10 +48,10 @@ def _print_ingest(summary) -> None:
             "checks across files (re-run on every ingest): "
             + ", ".join(f"{n} rows {rule}" for rule, n in summary.held.items())
         )
-    total_q = sum(f.rows_quarantined for f in summary.files) + sum(summary.held.values())
+    total_q = summary.quarantined
     if total_q:
         print(
-            f"{total_q} rows quarantined: see table `quarantine` in the store"
+            f"{total_q} rows of the current files quarantined: see table `quarantine` in the store"
             + (f" and {summary.docs}" if summary.docs else "")
         )
     if summary.rejected:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,7 +21,7 @@ import polars as pl
 from . import store as store_mod
 from .config import SQL_DIR, ConfigError, paths
 from .identity import key_fingerprint, load_key
-from .readers import Extract, FileRejected
+from .readers import Extract, FileRejected, add_problem
 from .readers.attendance import read_attendance
 from .readers.grades import read_grades
 from .readers.organisations import read_organisations, read_school_units
@@ -50,6 +51,7 @@ class FileOutcome:
     rows_quarantined: int = 0
     rows_unused: int = 0
     message: str = ""
+    unused_note: str | None = None
 
 
 @dataclass
@@ -60,6 +62,7 @@ class IngestSummary:
     demo_key: bool = False
     docs: Path | None = None
     validation_seconds: float = 0.0
+    quarantined: int = 0  # rows of all current files, held rows included
 
     @property
     def rejected(self) -> bool:
@@ -68,7 +71,8 @@ class IngestSummary:
 
 def discover(raw_dir: Path) -> tuple[list[tuple[Path, str]], list[Path]]:
     found, ignored = [], []
-    for path in sorted(p for p in raw_dir.rglob("*") if p.is_file()):
+    # A dangling link named like an input is kept: loading it gives a verdict, not silence.
+    for path in sorted(p for p in raw_dir.rglob("*") if p.is_file() or (p.is_symlink() and not p.exists())):
         name = path.name.lower()
         kind = next((k for k, pat in PATTERNS if fnmatch.fnmatch(name, pat)), None)
         if kind:
@@ -82,10 +86,14 @@ def discover(raw_dir: Path) -> tuple[list[tuple[Path, str]], list[Path]]:
 
 
 def _display_path(path: Path) -> str:
+    """The path as shown and logged: relative to the project where possible; bytes of a name
+    that are not UTF-8 are written as \\xNN (DuckDB and the console take only valid text)."""
+    path = path.parent.resolve() / path.name  # the link itself, not what it points to
     try:
-        return path.resolve().relative_to(paths().root).as_posix()
+        shown = path.relative_to(paths().root).as_posix()
     except ValueError:
-        return path.resolve().as_posix()
+        shown = path.as_posix()
+    return os.fsencode(shown).decode("utf-8", "backslashreplace")
 
 
 def _sha256(path: Path) -> str:
@@ -171,20 +179,25 @@ def _load_school_units(con, file_id, rows, dropped, ex) -> None:
 
 
 def _finish_grades(con, file_id: int, ex: Extract) -> None:
-    """Once per export: its period and which pupils it holds (their grades supersede older ones)."""
+    """Once per export: its period and which pupils it holds (their grades supersede older ones).
+
+    Old exports have no from/tom: typed columns keep an all-null period loadable."""
     exports = pl.DataFrame(
         {
             "file_id": [file_id],
             "file_name": [ex.extras["file_name"]],
             "export_from": [ex.extras["export_from"]],
             "export_tom": [ex.extras["export_tom"]],
-        }
-    ).with_columns(pl.col("export_from", "export_tom").str.slice(0, 10).str.to_date(strict=False))
+        },
+        schema={"file_id": pl.Int64, "file_name": pl.String, "export_from": pl.String, "export_tom": pl.String},
+    ).with_columns(pl.col("export_from", "export_tom").str.to_date("%Y-%m-%d", strict=False))
     _insert(con, "src_grade_exports", exports)
     _insert(
         con,
         "src_grade_export_pupils",
-        pl.DataFrame({"person_ref": ex.extras["pupils"]}).select(pl.lit(file_id).alias("file_id"), "person_ref"),
+        pl.DataFrame({"person_ref": ex.extras["pupils"]}, schema={"person_ref": pl.String}).select(
+            pl.lit(file_id).alias("file_id"), "person_ref"
+        ),
     )
 
 
@@ -255,8 +268,8 @@ KINDS: dict[str, tuple[Reader, Callable, Callable | None]] = {
     "persons": (lambda p, k, on: read_persons(p, k, on), _load_persons, None),
     "organisations": (lambda p, k, on: read_organisations(p, k), _load_organisations, None),
     "school_units": (lambda p, k, on: read_school_units(p), _load_school_units, None),
-    "grades": (lambda p, k, on: read_grades(p, k), _load_grades, _finish_grades),
-    "attendance": (lambda p, k, on: read_attendance(p, k), _load_attendance, None),
+    "grades": (lambda p, k, on: read_grades(p, k, on), _load_grades, _finish_grades),
+    "attendance": (lambda p, k, on: read_attendance(p, k, on), _load_attendance, None),
     "register": (lambda p, k, on: read_register(p, k, on), _load_register, None),
 }
 
@@ -317,82 +330,194 @@ def _log(con, file_id, ingest_id, path, kind, checksum, o: FileOutcome) -> None:
     )
 
 
+def _reject(con, ingest_id: int, shown: str, kind: str, checksum: str, rule: str, message: str, file_id=None):
+    """The whole file fails: nothing of it stays loaded, one quarantine row and one load_log row say why."""
+    if file_id is None:
+        file_id = store_mod.scalar(con, "select nextval('file_id_seq')")
+    for table in [*SRC_TABLES, "quarantine"]:  # a file that breaks off half-way loads nothing
+        con.execute(f"delete from {table} where file_id = ?", [file_id])
+    con.execute("delete from load_notes where file_id = ?", [file_id])
+    outcome = FileOutcome(shown, kind, "rejected", message=f"{rule}: {message}")
+    whole_file = {
+        "file_id": [file_id],
+        "path": [shown],
+        "location": ["whole file"],
+        "column_name": [None],
+        "rule": [rule],
+        "message": [message],
+    }
+    _insert(con, "quarantine", pl.DataFrame(whole_file, schema_overrides={"column_name": pl.String}))
+    _log(con, file_id, ingest_id, shown, kind, checksum, outcome)
+    return outcome
+
+
+def _unreadable(e: BaseException) -> tuple[str, str]:
+    """(rule, message) for a file that cannot be read at all; never the exception's own text,
+    which can quote the file."""
+    if isinstance(e, PermissionError):
+        return "file_unreadable", (
+            "the file cannot be read: permission denied. Give the user who runs ppss read access to it "
+            "(or copy it into the folder again) and load again"
+        )
+    if isinstance(e, FileNotFoundError):
+        return "file_unreadable", (
+            "a link to a file that does not exist (its target was moved or deleted): put the file itself "
+            "in the folder, or remove the link"
+        )
+    if isinstance(e, IsADirectoryError):
+        return "file_unreadable", "a folder named like an input file: rename it or move it out of the delivery"
+    if isinstance(e, OSError):
+        return "file_unreadable", (
+            f"the file cannot be read ({e.strerror or type(e).__name__}): copy it into the folder again"
+        )
+    if isinstance(e, RecursionError):
+        return "file_shape", "nested deeper than any export could be: ask where the file comes from"
+    if isinstance(e, MemoryError):
+        return "file_size", "too large to read in the memory of this machine: ask for the export in parts"
+    return "read_error", (
+        f"could not be read: an unexpected {type(e).__name__} in the pipeline while reading it. Nothing of "
+        "it was loaded; the rest of the delivery was. Please report this to the maintainers of the "
+        "pipeline (the kind of file and the rule above, not the file itself)"
+    )
+
+
 def load_file(con, validator: Validator, ingest_id: int, key: bytes, on: date, path: Path, kind: str) -> FileOutcome:
+    """Load one file version. Whatever the file holds, this ends with a verdict in load_log."""
     shown = _display_path(path)
-    checksum = _sha256(path)
+    try:
+        checksum = _sha256(path)
+    except OSError as e:
+        earlier = store_mod.scalar(
+            con,
+            "select message from load_log where checksum = 'unreadable' and path = ? and status = 'rejected'",
+            [shown],
+        )
+        outcome = (
+            FileOutcome(shown, kind, "rejected", message=f"still rejected: {earlier}")
+            if earlier
+            else _reject(con, ingest_id, shown, kind, "unreadable", *_unreadable(e))
+        )
+        return _seen(con, ingest_id, shown, "unreadable", outcome)
     same = con.execute(
         "select path from load_log where checksum = ? and kind = ? and status = 'loaded'", [checksum, kind]
     ).fetchall()
     if same:
         where = same[0][0]
         msg = "unchanged since it was loaded" if where == shown else f"same content already loaded as {where}"
-        return FileOutcome(shown, kind, "unchanged" if where == shown else "duplicate", message=msg)
+        outcome = FileOutcome(shown, kind, "unchanged" if where == shown else "duplicate", message=msg)
+        return _seen(con, ingest_id, shown, checksum, outcome)
+    replaced_by = store_mod.scalar(
+        con, "select by_path from replaced_versions where checksum = ? and by_path <> ? limit 1", [checksum, shown]
+    )
+    if replaced_by:  # a stale copy of a file that has since been corrected elsewhere in the delivery
+        msg = f"an older copy of {replaced_by}, which has since been replaced by a corrected version: not loaded"
+        return _seen(con, ingest_id, shown, checksum, FileOutcome(shown, kind, "duplicate", message=msg))
     earlier = store_mod.scalar(
         con, "select message from load_log where checksum = ? and path = ? and status = 'rejected'", [checksum, shown]
     )
     if earlier:  # the same rejected content again: nothing new to log
-        return FileOutcome(shown, kind, "rejected", message=f"still rejected, unchanged: {earlier}")
+        outcome = FileOutcome(shown, kind, "rejected", message=f"still rejected, unchanged: {earlier}")
+        return _seen(con, ingest_id, shown, checksum, outcome)
     file_id = store_mod.scalar(con, "select nextval('file_id_seq')")
+    try:
+        outcome = _read_and_load(con, validator, file_id, key, on, path, kind, shown)
+    except FileRejected as e:
+        outcome = _reject(con, ingest_id, shown, kind, checksum, e.rule, str(e), file_id)
+    except Exception as e:  # any failure on input is a verdict on the file, never a crash
+        outcome = _reject(con, ingest_id, shown, kind, checksum, *_unreadable(e), file_id=file_id)
+    if outcome.status == "rejected":
+        return _seen(con, ingest_id, shown, checksum, outcome)
+    # A changed file replaces its earlier version: the one at the same path, and any copy elsewhere
+    # of what this path held before (a corrected file must not load beside its old copy).
+    earlier_ids = con.execute(
+        """select file_id from load_log where status = 'loaded' and (path = ? or checksum in (
+               select checksum from seen_files where path = ?))""",
+        [shown, shown],
+    ).fetchall()
+    for (old_id,) in earlier_ids:
+        for table in SRC_TABLES:
+            con.execute(f"delete from {table} where file_id = ?", [old_id])
+        con.execute("insert into replaced_versions select checksum, ? from load_log where file_id = ?", [shown, old_id])
+        con.execute(
+            "update load_log set status = 'superseded', message = ? where file_id = ?",
+            [f"replaced by a new version ({shown}, file_id {file_id}) on {date.today()}", old_id],
+        )
+        replaced = f"new version of a file loaded before (file_id {old_id}, now superseded)"
+        outcome.message = "; ".join(m for m in (replaced, outcome.message) if m)
+    con.execute("insert into load_notes values (?, ?, ?)", [file_id, outcome.unused_note, outcome.message or None])
+    _log(con, file_id, ingest_id, shown, kind, checksum, outcome)
+    return _seen(con, ingest_id, shown, checksum, outcome)
+
+
+def _seen(con, ingest_id: int, shown: str, checksum: str, outcome: FileOutcome) -> FileOutcome:
+    con.execute("insert into seen_files values (?, ?, ?)", [shown, checksum, ingest_id])
+    return outcome
+
+
+def _read_and_load(con, validator, file_id, key, on, path, kind, shown) -> FileOutcome:
     outcome = FileOutcome(shown, kind, "loaded")
     read, load, finish = KINDS[kind]
     n_loaded = n_quarantined = n_dropped = 0
-    try:
-        ex = read(path, key, on)
-        ex.extras["file_name"] = path.name
-        # Large files arrive in chunks: each is validated, loaded and forgotten before the next.
-        for frame in ex.frames():
-            rows = frame.with_row_index("_i")
-            issues = validator.validate(kind, frame, shown)
-            bad_rows = {int(rows["_row"][i.index]) for i in issues if i.scope == "row"}
-            dropped = {i.index for i in issues if i.scope != "row"}
-            good = rows.filter(~pl.col("_row").is_in(list(bad_rows)))
-            load(con, file_id, good, dropped, ex)
-            _insert(con, "quarantine", _quarantine_rows(file_id, shown, rows, issues))
-            n_loaded += good.get_column("_row").n_unique()
-            n_quarantined += len(bad_rows)
-            n_dropped += len(dropped)
-        if finish is not None:
-            finish(con, file_id, ex)
-    except FileRejected as e:
-        for table in [*SRC_TABLES, "quarantine"]:  # a file that breaks off half-way loads nothing
-            con.execute(f"delete from {table} where file_id = ?", [file_id])
-        outcome.status, outcome.message = "rejected", f"{e.rule}: {e}"
-        whole_file = {
-            "file_id": [file_id],
-            "path": [shown],
-            "location": ["whole file"],
-            "column_name": [None],
-            "rule": [e.rule],
-            "message": [str(e)],
-        }
-        _insert(con, "quarantine", pl.DataFrame(whole_file, schema_overrides={"column_name": pl.String}))
-        _log(con, file_id, ingest_id, shown, kind, checksum, outcome)
-        return outcome
+    ex = read(path, key, on)
+    ex.extras["file_name"] = path.name
+    if kind == "register" and ex.rows is not None:
+        ex.rows = _check_districts(con, ex.rows)
+    # Large files arrive in chunks: each is validated, loaded and forgotten before the next.
+    for frame in ex.frames():
+        rows = frame.with_row_index("_i")
+        issues = validator.validate(kind, frame, shown)
+        bad_rows = {int(rows["_row"][i.index]) for i in issues if i.scope == "row"}
+        dropped = {i.index for i in issues if i.scope != "row"}
+        good = rows.filter(~pl.col("_row").is_in(list(bad_rows)))
+        load(con, file_id, good, dropped, ex)
+        _insert(con, "quarantine", _quarantine_rows(file_id, shown, rows, issues))
+        n_loaded += good.get_column("_row").n_unique()
+        n_quarantined += len(bad_rows)
+        n_dropped += len(dropped)
+    if finish is not None:
+        finish(con, file_id, ex)
     outcome.rows_read, outcome.rows_unused = ex.rows_read, int(ex.rows_unused)
     outcome.rows_loaded, outcome.rows_quarantined = n_loaded, n_quarantined
     if outcome.rows_read != outcome.rows_loaded + outcome.rows_quarantined + outcome.rows_unused:
-        raise AssertionError(f"{shown}: counts do not reconcile ({outcome})")
-    # A changed file under the same path replaces its earlier version.
-    for (old_id,) in con.execute(
-        "select file_id from load_log where path = ? and status = 'loaded'", [shown]
-    ).fetchall():
-        for table in SRC_TABLES:
-            con.execute(f"delete from {table} where file_id = ?", [old_id])
-        con.execute(
-            "update load_log set status = 'superseded', message = ? where file_id = ?",
-            [f"replaced by a new version (file_id {file_id}) on {date.today()}", old_id],
-        )
-        outcome.message = f"new version of a file loaded before (file_id {old_id}, now superseded). "
-    parts = [f"{outcome.rows_loaded} loaded"]
-    if outcome.rows_quarantined:
-        parts.append(f"{outcome.rows_quarantined} quarantined")
+        raise AssertionError(f"{shown}: counts do not reconcile")
+    notes = []
     if n_dropped:
-        parts.append(f"{n_dropped} enrolments quarantined")
-    if outcome.rows_unused:
-        parts.append(f"{outcome.rows_unused} not used ({ex.unused_note})")
-    outcome.message += ", ".join(parts)
-    _log(con, file_id, ingest_id, shown, kind, checksum, outcome)
+        notes.append(f"{n_dropped} enrolments quarantined")
+    notes += ex.notes
+    outcome.message = "; ".join(notes)
+    outcome.unused_note = ex.unused_note if outcome.rows_unused else None
     return outcome
+
+
+def _check_districts(con, rows: pl.DataFrame) -> pl.DataFrame:
+    """Stadsdel must be a stadsdel of skolenheter.csv (loaded before the register in every ingest).
+    Checked before loading, not only across files afterwards: free text typed there (a name in
+    the wrong column) is then never stored. Without skolenheter.csv, checks.sql holds such rows."""
+    known = [
+        d
+        for (d,) in con.execute(
+            """select distinct lower(trim(district)) from src_school_units
+               inner join load_log using (file_id) where status = 'loaded' and district is not null"""
+        ).fetchall()
+    ]
+    if not known:
+        return rows
+    unknown = pl.col("district").is_not_null() & ~pl.col("district").str.strip_chars().str.to_lowercase().is_in(known)
+    return add_problem(rows, unknown, "unknown_district:Stadsdel")
+
+
+def _refresh(con, outcomes: list[FileOutcome]) -> None:
+    """Final counts and messages of this ingest's loaded files (checks.sql moves held rows)."""
+    for o in outcomes:
+        if o.status != "loaded":
+            continue
+        row = con.execute(
+            """select rows_read, rows_loaded, rows_quarantined, rows_unused, message from load_log
+               where path = ? and status = 'loaded'""",
+            [o.path],
+        ).fetchall()
+        if row:
+            o.rows_read, o.rows_loaded, o.rows_quarantined, o.rows_unused, o.message = row[0]
 
 
 def _schema_version(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -435,6 +560,10 @@ def ingest(raw_dir: Path, store: Path, docs_dir: Path | None = None, on: date | 
         for path, kind in files:
             summary.files.append(load_file(con, validator, ingest_id, key, on, path, kind))
         con.execute((SQL_DIR / "checks.sql").read_text(encoding="utf-8"))
+        _refresh(con, summary.files)
+        summary.quarantined = int(
+            store_mod.scalar(con, "select coalesce(sum(rows_quarantined), 0) from load_log where status = 'loaded'")
+        )
         summary.held = dict(
             con.execute(
                 "select rule, count(*) from quarantine where is_cross_file group by rule order by 2 desc"

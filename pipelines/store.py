@@ -3,7 +3,7 @@
 DuckDB allows one writer and no reader beside it across processes. A load therefore
 copies the current store, writes the copy and renames it over the old file: a notebook
 holding a read-only connection keeps reading the old file, and a crash or kill leaves
-the old store untouched (the half-written copy is removed by the next writer).
+the old store untouched (the half-written copy and its WAL are removed by the next writer).
 """
 
 from __future__ import annotations
@@ -41,9 +41,13 @@ def writing(store: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StoreBusy(f"another ppss process is writing {store}; wait for it to finish") from None
-        for stale in store.parent.glob(f".{store.name}.*.building"):
-            stale.unlink(missing_ok=True)  # left by a killed writer
+        # Left by a killed writer: the copy and its write-ahead log. A WAL left beside a copy of the
+        # same name (same PID, as in containers) would otherwise be replayed into the next build.
+        for stale in store.parent.glob(f".{store.name}.*.building*"):
+            stale.unlink(missing_ok=True)
         tmp = store.with_name(f".{store.name}.{os.getpid()}.building")
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
         if store.exists():
             shutil.copyfile(store, tmp)
         con = duckdb.connect(str(tmp))
@@ -55,6 +59,7 @@ def writing(store: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         except BaseException:
             con.close()
             tmp.unlink(missing_ok=True)
+            tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
             raise
 
 

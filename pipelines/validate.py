@@ -20,13 +20,47 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import great_expectations as gx
+import jinja2
+import jinja2.bccache
 import polars as pl
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.render.view.view import DefaultJinjaView
 
 from .config import PACKAGE_DIR, VALIDATION_BATCH_ROWS
 from .identity import IDENTITY_RULES
-from .readers import FileRejected
+from .readers import STRUCTURAL_RULES, FileRejected, rule_message
+
+
+class _TemplateCache(jinja2.BytecodeCache):
+    """GX's Data Docs views each make a jinja environment and compile every template again, which
+    is most of the time an ingest spends on Data Docs; compiled templates are kept per process."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATES = _TemplateCache()
+
+
+def _cached_templates() -> None:
+    if getattr(DefaultJinjaView, "_ppss_cached", False):
+        return
+    original = DefaultJinjaView.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        self.env.bytecode_cache = _TEMPLATES
+
+    DefaultJinjaView.__init__ = init
+    DefaultJinjaView._ppss_cached = True
 
 
 @dataclass(frozen=True)
@@ -45,6 +79,10 @@ class Validator:
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        # An ephemeral context comes with a docs site in a temporary folder that GX never removes:
+        # every ingest would leave a second, world-readable copy of the Data Docs there.
+        for site in list(self.context.list_data_docs_sites()):
+            self.context.delete_data_docs_site(site)
         self.docs_dir = docs_dir
         if docs_dir is not None:
             self.context.add_data_docs_site(
@@ -113,24 +151,30 @@ class Validator:
                 cfg = r.expectation_config
                 meta = cfg.meta or {}
                 if r.exception_info and r.exception_info.get("raised_exception"):
+                    # GX's exception text can quote a value: name the rule and column only.
                     raise FileRejected(
                         "validation_error",
-                        f"rule {meta.get('rule', cfg.type)} could not be checked: "
-                        f"{r.exception_info.get('exception_message')}",
+                        f"rule {meta.get('rule', cfg.type)} could not be checked on column "
+                        f"{meta.get('column') or cfg.kwargs.get('column', '')}: its values are of an unexpected "
+                        "type. Please report this to the maintainers of the pipeline",
                     )
                 if r.success:
                     continue
                 checked = cfg.kwargs.get("column") or cfg.kwargs.get("column_A") or ""
                 column = meta.get("column") or checked  # the name the user knows from the raw file
                 for hit in r.result.get("unexpected_index_list") or []:
-                    rule, message = meta["rule"], meta["message"]
-                    if meta.get("rule_from_value"):
+                    rule, message, where = meta["rule"], f"{meta['message']}; {meta['action']}", column
+                    if meta.get("rule_from_value") == "reader":
+                        found = rule_message(str(hit.get(checked)))
+                        if found:
+                            rule, where, message = found
+                    elif meta.get("rule_from_value"):
                         rule = str(hit.get(checked, rule))
-                        message = IDENTITY_RULES.get(rule, message)
-                    issues.append(
-                        RowIssue(int(hit["_i"]), column, rule, f"{message}; {meta['action']}", meta.get("scope", "row"))
-                    )
-        return issues
+                        message = f"{IDENTITY_RULES.get(rule, meta['message'])}; {meta['action']}"
+                    issues.append(RowIssue(int(hit["_i"]), where, rule, message, meta.get("scope", "row")))
+        # A row whose cells could not be told apart is reported for that alone.
+        unreadable = {(i.index, i.scope) for i in issues if i.rule in STRUCTURAL_RULES}
+        return [i for i in issues if i.rule in STRUCTURAL_RULES or (i.index, i.scope) not in unreadable]
 
     def build_docs(self) -> Path | None:
         """Data Docs of this ingest's validations; kept as they were when nothing was validated."""
@@ -141,10 +185,39 @@ class Validator:
             return index if index.exists() else None
         if self.docs_dir.exists():
             shutil.rmtree(self.docs_dir)
-        self.context.build_data_docs()
+        _cached_templates()
+        scrub_results(self.context)
+        self.context.build_data_docs(site_names=["validation"])
         make_offline(self.docs_dir)
         write_index(self.docs_dir, self.runs)
         return self.docs_dir / "index.html"
+
+
+# Result fields that carry the failing values themselves: a personnummer typed into the wrong
+# column would otherwise be printed in Data Docs. Counts and percentages stay; the locations are
+# in the store's quarantine table and `ppss status`.
+VALUE_FIELDS = (
+    "unexpected_list",
+    "partial_unexpected_list",
+    "partial_unexpected_counts",
+    "partial_unexpected_index_list",
+    "unexpected_index_list",
+    "unexpected_index_query",
+    "unexpected_rows",
+    "observed_value",
+    "details",
+)
+
+
+def scrub_results(context) -> None:
+    """Remove every value-carrying field from the stored validation results before Data Docs render."""
+    store = context.validation_results_store
+    for key in store.list_keys():
+        result = store.get(key)
+        for r in result.results:
+            for name in VALUE_FIELDS:
+                r.result.pop(name, None)
+        store.set(key, result)
 
 
 _REMOTE_TAG = re.compile(r'<(?:script|link)\b[^>]*?(?:src|href)="https?://[^"]*"[^>]*>(?:\s*</script>)?', re.I)
@@ -186,7 +259,8 @@ def write_index(docs_dir: Path, runs: list[dict]) -> None:
         '<link rel="stylesheet" href="static/styles/offline.css"></head><body><div class="container">'
         "<h1>Validation of the inputs</h1><p>Great Expectations results of the latest ingest that validated "
         "files, one row per file (large files in parts). Rows that failed a rule are in the store's "
-        "<code>quarantine</code> table with file, row, column and rule.</p>"
+        "<code>quarantine</code> table with file, row, column and rule (also shown by <code>ppss status</code>). "
+        "The pages show how many values failed each rule, never the values: they may be personal data.</p>"
         "<table><thead><tr><th>Input kind</th><th>File</th><th>Rows checked</th><th>Result</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table><h2>Expectation suites</h2><ul>{suites}</ul></div></body></html>",
         encoding="utf-8",

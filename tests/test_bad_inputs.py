@@ -9,7 +9,10 @@ every file's counts reconcile (read = loaded + quarantined + unused).
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,12 +64,53 @@ def write(name: str, content: str | bytes) -> Callable[[Path], None]:
     return apply
 
 
+def transform(name: str, change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    def apply(folder: Path) -> None:
+        (folder / name).write_bytes(change((folder / name).read_bytes()))
+
+    return apply
+
+
+def text_json(name: str, old: str, new: str) -> Callable[[Path], None]:
+    """Replace raw JSON text (for values json.dumps cannot write, such as a 5,000-digit number)."""
+    return replace(name, old, new)
+
+
+def link_to_nowhere(name: str) -> Callable[[Path], None]:
+    return lambda folder: os.symlink(folder / "moved-away.json", folder / name)
+
+
+def non_utf8_name(folder: Path) -> None:
+    data = {"data": [json.loads((folder / "attendance.json").read_text())["data"][0]], "pageToken": None}
+    data["data"][0]["startDate"], data["data"][0]["endDate"] = "2016-03-01", "2016-03-31"
+    name = os.fsdecode(b"attendance_m\xe5rs.json")  # "mårs" in Windows-1252: not UTF-8
+    (folder / name).write_text(json.dumps(data), encoding="utf-8")
+
+
+BILLION_LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE betyg [<!ENTITY a "aaaaaaaaaa">'
+    + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
+    + f']><betyg xmlns="{NS}" tom="2016-06-30"><elev id="{{00000000-0000-4000-8000-000000000001}}">&j;</elev></betyg>'
+)
+XXE = (
+    '<?xml version="1.0"?><!DOCTYPE betyg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    f'<betyg xmlns="{NS}" tom="2016-06-30"><elev id="{{00000000-0000-4000-8000-000000000001}}">&x;</elev></betyg>'
+)
+
+
 def add_register_row(row: str) -> Callable[[Path], None]:
     def apply(folder: Path) -> None:
         path = folder / "ppss_register.csv"
         path.write_bytes(path.read_bytes() + (row + "\r\n").encode("cp1252"))
 
     return apply
+
+
+def nul_far_down(folder: Path) -> None:
+    """A NUL byte in a row beyond the file's first bytes, where the file still looks like text."""
+    for _ in range(80):
+        add_register_row(";;;;;;;")(folder)
+    add_register_row(f"{civic(20)};PPSS;Far\x00sta;{SCHOOL_A[1]};2016-03-01;;Annat;SIP")(folder)
 
 
 def add_elev(xml: str) -> Callable[[Path], None]:
@@ -474,6 +518,232 @@ CORPUS = [
         None,
         exit=2,
     ),
+    # --- issue 10: files real exports and real people produce ---
+    # a load that cannot crash on input
+    Bad(
+        "persons_nested_100000_levels",
+        write("persons.json", '{"data": [' + "[" * 100_000 + "]" * 100_000 + "]}"),
+        "persons.json",
+        "file_shape",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "minutes_with_5000_digits",
+        text_json("attendance.json", '"offeredSum": 6000', '"offeredSum": ' + "9" * 5000),
+        "attendance.json",
+        "minutes_implausible",
+        "data[0]",
+    ),
+    Bad(
+        "minutes_beyond_2_to_the_63",
+        text_json("attendance.json", '"offeredSum": 6000', '"offeredSum": 9223372036854775808'),
+        "attendance.json",
+        "minutes_implausible",
+        "data[0]",
+    ),
+    Bad(
+        "minutes_more_than_the_period_has",
+        edit_json("attendance.json", lambda d: set_in(["data", 1, "reportedSum"], 29 * 1440 + 1)(d)),
+        "attendance.json",
+        "minutes_implausible",
+        "data[1]",
+    ),
+    Bad(
+        "dangling_link_named_like_an_input",
+        link_to_nowhere("attendance_2.json"),
+        "attendance_2.json",
+        "file_unreadable",
+        None,
+        exit=2,
+    ),
+    # structure and format, with messages naming the real cause
+    Bad(
+        "persons_json_lines",
+        write("persons.json", '{"id": 1}\n{"id": 2}\n'),
+        "persons.json",
+        "file_format",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "grades_nested_100000_levels",
+        write("betyg_2016-06.xml", f'<betyg xmlns="{NS}">' + "<elev>" * 100_000 + "</elev>" * 100_000 + "</betyg>"),
+        "betyg_2016-06.xml",
+        "file_shape",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "grades_gzip",
+        transform("betyg_2016-06.xml", gzip.compress),
+        "betyg_2016-06.xml",
+        "file_format",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "grades_entity_expansion",
+        write("betyg_2016-06.xml", BILLION_LAUGHS),
+        "betyg_2016-06.xml",
+        "xml_dtd",
+        None,
+        exit=2,
+    ),
+    Bad("grades_external_entity", write("betyg_2016-06.xml", XXE), "betyg_2016-06.xml", "xml_dtd", None, exit=2),
+    Bad(
+        "grades_encoding_mismatch",
+        transform("betyg_2016-06.xml", lambda b: b.decode("utf-8").encode("cp1252")),
+        "betyg_2016-06.xml",
+        "encoding",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "grades_elev_in_another_namespace",
+        transform(
+            "betyg_2016-06.xml",
+            lambda b: b.replace(b"<elev id", b'<x:elev xmlns:x="urn:x" id', 1).replace(b"</elev>", b"</x:elev>", 1),
+        ),
+        "betyg_2016-06.xml",
+        "xml_namespace",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "grades_period_unreadable",
+        replace("betyg_2016-06.xml", 'tom="2016-06-30"', 'tom="30/6 2016"'),
+        "betyg_2016-06.xml",
+        "export_period",
+        None,
+        exit=2,
+    ),
+    # values in the wrong shape are reported as such, not as missing
+    Bad(
+        "civic_no_as_plain_text",
+        edit_json("persons.json", lambda d: set_in(["data", 1, "civicNo"], civic(2))(d)),
+        "persons.json",
+        "value_shape",
+        "data[1]",
+    ),
+    Bad(
+        "student_as_a_list",
+        edit_json("attendance.json", lambda d: set_in(["data", 1, "student"], [{"id": person_guid(2)}])(d)),
+        "attendance.json",
+        "value_shape",
+        "data[1]",
+    ),
+    Bad(
+        "enrolment_start_as_an_object",
+        edit_json(
+            "persons.json", lambda d: set_in(["data", 0, "enrolments", 1, "startDate"], {"date": "2015-08-18"})(d)
+        ),
+        "persons.json",
+        "value_shape",
+        "data[0].enrolments[1]",
+    ),
+    # privacy: unknown protection is not "Ingen"
+    Bad(
+        "security_marking_missing",
+        edit_json("persons.json", lambda d: d["data"][0].pop("securityMarking")),
+        "persons.json",
+        "security_marking_missing",
+        "data[0]",
+    ),
+    # plausibility of dates
+    Bad(
+        "attendance_open_ended",
+        edit_json("attendance.json", lambda d: set_in(["data", 0, "endDate"], "9999-12-31")(d)),
+        "attendance.json",
+        "date_implausible",
+        "data[0]",
+    ),
+    Bad(
+        "attendance_from_year_1",
+        edit_json("attendance.json", lambda d: set_in(["data", 1, "startDate"], "0001-01-01")(d)),
+        "attendance.json",
+        "date_implausible",
+        "data[1]",
+    ),
+    Bad(
+        "grade_dated_in_the_future",
+        replace(
+            "betyg_2016-06.xml",
+            "<datum>2016-06-10</datum><prövning>false</prövning><skola>{8F0C7F4E-1C7B-4C39-9A53-4A4D2B1E0001}"
+            "</skola><skolform>GR</skolform><ämnesförkortning>SV</ämnesförkortning><termin><typ>VT</typ><år>2016",
+            "<datum>2031-03-10</datum><prövning>false</prövning><skola>{8F0C7F4E-1C7B-4C39-9A53-4A4D2B1E0001}"
+            "</skola><skolform>GR</skolform><ämnesförkortning>SV</ämnesförkortning><termin><typ>VT</typ><år>2031",
+        ),
+        "betyg_2016-06.xml",
+        "date_in_future",
+        "/betyg/elev[1]/ämnesbetyg[1]",
+    ),
+    Bad(
+        "register_exit_far_in_the_future",
+        replace("ppss_register.csv", "2016-01-15;", "2016-01-15;9999-12-31", encoding="cp1252"),
+        "ppss_register.csv",
+        "date_implausible",
+        "row 2",
+    ),
+    Bad(
+        "enrolment_open_ended",
+        edit_json("persons.json", lambda d: set_in(["data", 1, "enrolments", 1, "endDate"], "9999-12-31")(d)),
+        "persons.json",
+        "date_implausible",
+        "data[1].enrolments[1]",
+    ),
+    # the register as people keep it
+    Bad(
+        "register_stray_quote",
+        replace("ppss_register.csv", ";Farsta;", ';"Farsta;', encoding="cp1252"),
+        "ppss_register.csv",
+        "csv_quote",
+        "row 2",
+    ),
+    Bad(
+        "register_nul_bytes_in_a_row",
+        nul_far_down,
+        "ppss_register.csv",
+        "csv_control",
+        "row 83",
+    ),
+    Bad(
+        "register_without_header_row",
+        transform("ppss_register.csv", lambda b: b.split(b"\r\n", 1)[1]),
+        "ppss_register.csv",
+        "required_columns",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "register_without_insatser_column",
+        transform("ppss_register.csv", lambda b: b.replace(b";Insatser", b"").replace(b";Kurator", b"")),
+        "ppss_register.csv",
+        "required_columns",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "register_mixed_encodings",
+        lambda f: (f / "ppss_register.csv").write_bytes(
+            (f / "ppss_register.csv").read_bytes().decode("cp1252").encode("utf-8")
+            + f"{civic(20)};PPSS;Spånga-Tensta;{SCHOOL_A[1]};2016-03-01;;Annat;SIP\r\n".encode("cp1252")
+        ),
+        "ppss_register.csv",
+        "encoding_mixed",
+        None,
+        exit=2,
+    ),
+    Bad(
+        "register_too_many_cells_in_a_text_column",
+        transform(
+            "ppss_register.csv",
+            lambda b: b.replace(b";Insatser", b";Insatser;Kommentar").replace(b";Kurator", b";Kurator;x;y"),
+        ),
+        "ppss_register.csv",
+        "csv_fields",
+        "row 2",
+    ),
 ]
 
 
@@ -505,16 +775,29 @@ def _case(base, tmp_path: Path) -> tuple[Path, Path]:
     return folder, tmp_path / "s.duckdb"
 
 
+# Identity numbers in any form, and guids: never in a message, the console or the log.
+PERSONAL = re.compile(r"(?<!\d)(\d{2})?\d{6}[-+]?\d{4}(?!\d)|[0-9a-f]{8}-[0-9a-f]{4}-", re.I)
+
+
 def _ingest(folder: Path, store: Path, capsys) -> tuple[int, list, list]:
     status = main(["ingest", "--raw", str(folder), "--store", str(store)])
-    capsys.readouterr()
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and "internal error" not in out.err, out.err
+    assert not PERSONAL.search(out.out + out.err), "personal data on the console"
     con = duckdb.connect(str(store), read_only=True)
     try:
         log = con.execute("""select path, status, rows_read, rows_loaded, rows_quarantined, rows_unused
                              from load_log order by file_id""").fetchall()
         quarantine = con.execute("select path, location, column_name, rule, message from quarantine").fetchall()
+        messages = con.execute("select status, rows_loaded, message from load_log").fetchall()
     finally:
         con.close()
+    for q in quarantine:
+        assert not PERSONAL.search(q[4] or ""), f"personal data in a quarantine message: {q[3]}"
+    for st, loaded, message in messages:
+        assert not PERSONAL.search(message or ""), "personal data in a load_log message"
+        if st == "loaded":  # the message agrees with the row's own counts
+            assert message.startswith(f"{loaded} loaded"), message
     return status, log, quarantine
 
 

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from pipelines.readers import FileRejected, normalise_date
+from pipelines.readers import FileRejected, decode_text, normalise_date, sniff
 from pipelines.readers.attendance import read_attendance
 from pipelines.readers.grades import normalise_subject, read_grades
 from pipelines.readers.organisations import read_organisations, read_school_units
@@ -71,7 +71,7 @@ def test_cut_off_json_and_xml_are_rejected_with_advice(tmp_path) -> None:
     p = tmp_path / "attendance_1.json"
     p.write_text('{"data": [{"student": {"id": "a"}')
     with pytest.raises(FileRejected, match="cut-off transfer"):
-        read_attendance(p, KEY)
+        read_attendance(p, KEY, ON)
     x = tmp_path / "betyg_1.xml"
     x.write_text('<betyg xmlns="http://pingpong.se/schemas/grades/v1.1"><elev id="{A}"><ämnesbetyg><value>A')
     with pytest.raises(FileRejected, match="breaks off"):
@@ -204,7 +204,7 @@ def test_attendance_minutes_kept_as_text_and_typed(tmp_path) -> None:
             }
         )
     )
-    ex = read_attendance(p, KEY)
+    ex = read_attendance(p, KEY, ON)
     a, b = ex.rows.to_dicts()
     assert a["offered"] == "600" and a["offered_min"] == 600  # 600.0 in JSON is a whole number
     assert a["invalid_absence"] == "12.5" and a["invalid_absence_min"] is None  # not whole: validation flags it
@@ -225,9 +225,35 @@ def test_vocabulary_is_forgiving_about_case_and_space() -> None:
         ("2015-03-02", "2015-03-02"),
         ("42065", "2015-03-02"),
         ("2015-03-02 00:00:00", "2015-03-02"),
+        ("20150302", "2015-03-02"),  # ISO 8601 basic form
+        ("2015-03-02T10:15:00+01:00", "2015-03-02"),
+        ("20150302T101500Z", "2015-03-02"),
         ("2/3/2015", "2/3/2015"),
+        ("201503021", "201503021"),
         (None, None),
     ],
 )
 def test_dates_normalised_or_left_for_validation(raw, iso) -> None:
     assert normalise_date(raw) == iso
+
+
+@pytest.mark.parametrize(
+    ("raw", "looks_like"),
+    [
+        ('<?xml version="1.0" encoding="utf-16"?><betyg/>'.encode("utf-16"), "an XML document"),
+        (b"\x1f\x8b\x08\x00rest", "a gzip-compressed file"),
+        (b"\xef\xbb\xbf{\"data\": []}", "JSON"),
+        (b"PK\x03\x04rest", "a zip container"),
+    ],
+)
+def test_sniff_sees_through_byte_order_marks_and_names_compression(raw, looks_like) -> None:
+    assert sniff(raw).startswith(looks_like)
+
+
+def test_encoding_is_detected_per_file_and_a_mix_rejected() -> None:
+    assert decode_text("Spånga".encode()) == ("Spånga", "utf-8")
+    assert decode_text("Spånga".encode("cp1252")) == ("Spånga", "windows-1252")
+    assert decode_text("Spånga".encode("utf-16")) == ("Spånga", "utf-16-le")  # with its byte-order mark
+    with pytest.raises(FileRejected, match=r"mixes encodings.*line 2") as e:
+        decode_text("Spånga\n".encode() + "Älvsjö\n".encode("cp1252"))
+    assert e.value.rule == "encoding_mixed"

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import polars as pl
 
 from ..identity import GUID_RE, normalise_guid, platform_ref
-from . import Extract, load_json_page, with_date_checks
+from . import (
+    Extract,
+    Shape,
+    add_problem,
+    as_date,
+    load_json_page,
+    normalise_date,
+    record,
+    with_date_checks,
+    with_future_checks,
+)
 
 MINUTES = ["attendanceSum", "validAbsenceSum", "invalidAbsenceSum", "otherAttendanceSum", "reportedSum", "offeredSum"]
 COLUMNS = ["attendance", "valid_absence", "invalid_absence", "other_attendance", "reported", "offered"]
@@ -22,30 +33,43 @@ def _minutes(value: object) -> str | None:
     return str(value).strip()
 
 
-def read_attendance(path: Path, key: bytes) -> Extract:
+def read_attendance(path: Path, key: bytes, on: date) -> Extract:
     records = load_json_page(path, "aggregatedAttendance")
     rows = []
-    for i, rec in enumerate(records):
-        rec = rec if isinstance(rec, dict) else {}
-        student = rec.get("student") if isinstance(rec.get("student"), dict) else {}
-        activity = rec.get("activity") if isinstance(rec.get("activity"), dict) else {}
-        guid = normalise_guid(student.get("id"))
+    for i, raw_rec in enumerate(records):
+        rec, problem = record(raw_rec)
+        shape = Shape()
+        student = shape.object(rec, "student", "student")
+        activity = shape.object(rec, "activity", "activity")
+        guid = normalise_guid(shape.text(student, "id", "student.id"))
         row = {
             "_row": i,
             "_loc": f"data[{i}]",
             "person_ref": platform_ref(key, "person", guid),
-            "person_id_status": "ok" if guid and GUID_RE.match(guid) else "malformed",
-            "activity_ref": platform_ref(key, "activity", activity.get("id")),
-            "start_date": rec.get("startDate"),
-            "end_date": rec.get("endDate"),
+            "activity_ref": platform_ref(key, "activity", shape.text(activity, "id", "activity.id")),
+            "start_date": normalise_date(shape.text(rec, "startDate", "startDate")),
+            "end_date": normalise_date(shape.text(rec, "endDate", "endDate")),
         }
-        row.update({col: _minutes(rec.get(src)) for src, col in zip(MINUTES, COLUMNS, strict=True)})
+        row.update({col: _minutes(shape.value(rec, src, src)) for src, col in zip(MINUTES, COLUMNS, strict=True)})
+        row["row_problem"] = problem or shape.problem
+        row["person_id_status"] = (
+            None if row["row_problem"] else ("ok" if guid and GUID_RE.match(guid) else "malformed")
+        )
         rows.append(row)
     schema = {
         "_row": pl.Int64,
         **{
             c: pl.String
-            for c in ["_loc", "person_ref", "person_id_status", "activity_ref", "start_date", "end_date", *COLUMNS]
+            for c in [
+                "_loc",
+                "row_problem",
+                "person_ref",
+                "person_id_status",
+                "activity_ref",
+                "start_date",
+                "end_date",
+                *COLUMNS,
+            ]
         },
     }
     df = pl.DataFrame(rows, schema=schema)
@@ -55,4 +79,12 @@ def read_attendance(path: Path, key: bytes) -> Extract:
         (pl.col("valid_absence_min") + pl.col("invalid_absence_min")).alias("absence_min"),
         (pl.col("attendance_min") + pl.col("valid_absence_min") + pl.col("invalid_absence_min")).alias("accounted_min"),
     )
+    # Open-ended or far-future periods first: they would spread minutes over terms up to year 9999.
+    df = with_future_checks(df, {"start_date": "startDate", "end_date": "endDate"}, on)
+    # No period holds more minutes than its days have; digits too many for a 64-bit count are
+    # quarantined here rather than read as "missing".
+    days = (as_date("end_date") - as_date("start_date")).dt.total_days() + 1
+    for src, col in zip(MINUTES, COLUMNS, strict=True):
+        too_large = pl.col(col).str.contains(r"^\d+$") & pl.col(f"{col}_min").is_null()
+        df = add_problem(df, too_large | (pl.col(f"{col}_min") > days * 1440), f"minutes_implausible:{src}")
     return Extract(with_date_checks(df, ["start_date", "end_date"]), rows_read=len(records))

@@ -1,24 +1,41 @@
 """Skolplattformen "Betyg API" v1.1 grade exports (data contract 1.3), streamed.
 
-The file is parsed with iterparse and each <elev> is cleared once read, so memory stays
-bounded whatever the export's size. Rows are <ämnesbetyg> and <kursbetyg> elements; only
-ämnesbetyg in skolform GR are used, the rest are counted as unused.
+The file is parsed with lxml's iterparse, hardened (no DTD, no entity expansion, no network,
+no huge-tree mode), and each <elev> is cleared once read, so memory stays bounded whatever
+the export's size. Rows are <ämnesbetyg> and <kursbetyg> elements; only ämnesbetyg in
+skolform GR are used, the rest are counted as unused.
+
+Elements are matched by local name in the export's namespace or in none: an `xmlns=""` on
+<elev> (as some exporters write) leaves it a pupil of this export. An element in any other
+namespace is a clear rejection, never a silent skip.
 """
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import IO
 
 import polars as pl
+from lxml import etree
 
 from ..config import GRADE_SCHOOL_FORM, VALIDATION_BATCH_ROWS
 from ..identity import GUID_RE, normalise_guid, platform_ref
-from . import Extract, FileRejected, sniff, with_date_checks
+from . import (
+    EARLIEST,
+    FUTURE_HORIZON,
+    Extract,
+    FileRejected,
+    add_problem,
+    as_date,
+    normalise_date,
+    sniff,
+    with_date_checks,
+)
 
 NS = "http://pingpong.se/schemas/grades/v1.1"
-_Q = f"{{{NS}}}"
+_OWN = {NS, None}
 
 # Lgr11 subject codes (domain rules). Skolverket's long codes GRGRxxx01 name the same subjects;
 # GRGRMSP01 (moderna språk) does not say whether it is språkval or elevens val and is read as
@@ -75,6 +92,7 @@ LANGUAGE_SUBJECTS = {"M1", "M2", "ML"}
 SCHEMA = {
     "_row": pl.Int64,
     "_loc": pl.String,
+    "row_problem": pl.String,
     "person_ref": pl.String,
     "person_id_status": pl.String,
     "grade": pl.String,
@@ -105,128 +123,260 @@ def normalise_subject(code: str | None, language: str | None) -> tuple[str | Non
     return (c if c in SUBJECTS else None), None
 
 
-def _fields(el: ET.Element) -> dict[str, str | None]:
+def _local(el: etree._Element) -> tuple[str | None, str]:
+    q = etree.QName(el)
+    return q.namespace, q.localname
+
+
+def _fields(el: etree._Element) -> dict[str, str | None]:
     """Child elements by local name, text stripped; one pass instead of a find per field."""
     out: dict[str, str | None] = {}
     for child in el:
+        if not isinstance(child.tag, str):  # comments, processing instructions
+            continue
+        ns, name = _local(child)
+        if ns not in _OWN:
+            raise _foreign(child)
         text = child.text.strip() if child.text else None
-        out[child.tag.removeprefix(_Q)] = text or None
+        out[name] = text or None
     return out
 
 
-def _check_root(path: Path) -> dict[str, str | None]:
-    for _, el in ET.iterparse(path, events=("start",)):
-        if el.tag != _Q + "betyg":
-            ns = el.tag[1:].split("}")[0] if el.tag.startswith("{") else "no namespace"
-            raise FileRejected(
-                "file_format",
-                f"XML with root <{el.tag.split('}')[-1]}> in {ns}, not <betyg> in {NS} "
-                "(Skolplattformen Betyg API v1.1)",
-            )
-        return {"from": el.get("from"), "tom": el.get("tom")}
-    return {}
+def _foreign(el: etree._Element) -> FileRejected:
+    ns, name = _local(el)
+    return FileRejected(
+        "xml_namespace",
+        f"element <{name}> at line {el.sourceline} is in namespace {ns}, not the export's namespace {NS}: "
+        "the export was changed after it left Skolplattformen, or comes from another system; ask for it again",
+    )
 
 
-def read_grades(path: Path, key: bytes, chunk_rows: int = VALIDATION_BATCH_ROWS) -> Extract:
-    """The export as a stream of frames of at most `chunk_rows` grades; counts fill in as it is read."""
+def _iterparse(fh: IO[bytes], events: tuple[str, ...]) -> etree.iterparse:
+    # Hardened: entities stay unexpanded and any DTD is refused (checked at the root), no
+    # network access, and libxml2's limits on depth and text size stay on (huge_tree=False).
+    return etree.iterparse(
+        fh,
+        events=events,
+        resolve_entities=False,
+        load_dtd=False,
+        no_network=True,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def _check_root(el: etree._Element) -> dict[str, str | None]:
+    # The platform writes a bare `<!DOCTYPE xml>`; entity declarations it never writes (they are
+    # how entity-expansion and external-entity payloads work).
+    dtd = el.getroottree().docinfo.internalDTD
+    if dtd is not None and (list(dtd.iterentities()) or list(dtd.iterelements())):
+        raise FileRejected(
+            "xml_dtd",
+            "the XML declares entities or elements in its <!DOCTYPE>, which a Skolplattformen export never "
+            "does (entity-expansion and external-entity attacks look like this); nothing was expanded or "
+            "loaded. Treat the file as suspect: ask where it comes from and for the export again",
+        )
+    ns, name = _local(el)
+    if (ns, name) != (NS, "betyg"):
+        raise FileRejected(
+            "file_format",
+            f"XML with root <{name}> in {ns or 'no namespace'}, not <betyg> in {NS} (Skolplattformen Betyg API v1.1)",
+        )
+    return {"from": el.get("from"), "tom": el.get("tom")}
+
+
+def _syntax_error(e: etree.XMLSyntaxError, path: Path) -> FileRejected:
+    """A message naming the real cause; libxml2's own text is not passed on (it can quote bytes)."""
+    line, col = (e.position or (0, 0))[:2]
+    where = f"line {line}, column {col}"
+    msg = (e.msg or "").lower()
+    if "encoding" in msg or "not proper utf" in msg or "char 0x" in msg or "invalid char" in msg:
+        return FileRejected(
+            "encoding",
+            f"bytes at {where} are not valid in the encoding the XML declares (UTF-8 unless its first line says "
+            "otherwise): the file was re-saved in another encoding than it declares. Ask for the export again "
+            "and do not open and save it in an editor",
+        )
+    if "entity" in msg:
+        return FileRejected(
+            "xml_entity",
+            f"the XML uses an entity (&name;) at {where} that a Skolplattformen export never uses; "
+            "nothing was expanded or loaded. Treat the file as suspect and ask for the export again",
+        )
+    if "depth" in msg or "huge" in msg:
+        return FileRejected(
+            "file_shape",
+            f"the XML is nested deeper, or holds longer text, than any grade export could (at {where}); "
+            "nothing was loaded. Ask where the file comes from and for the export again",
+        )
     with open(path, "rb") as fh:
-        kind = sniff(fh.read(512))
+        fh.seek(max(0, path.stat().st_size - 64))
+        tail = fh.read()
+    if "premature end" in msg or "not found" in msg or "no element found" in msg or not _ends_root(tail):
+        return FileRejected(
+            "file_format",
+            f"the XML breaks off at {where} before its closing </betyg> (a cut-off transfer looks like this): "
+            "fetch the export again",
+        )
+    return FileRejected(
+        "file_format",
+        f"the XML is malformed at {where} (a tag not closed, closed in the wrong order, or text that is not "
+        "XML): the file was changed or damaged after export; ask for the export again",
+    )
+
+
+def _ends_root(tail: bytes) -> bool:
+    text = tail.replace(b"\x00", b"").strip().lower()
+    return text.endswith(b"betyg>")
+
+
+def read_grades(path: Path, key: bytes, on: date | None = None, chunk_rows: int = VALIDATION_BATCH_ROWS) -> Extract:
+    """The export as a stream of frames of at most `chunk_rows` grades; counts fill in as it is read."""
+    on = on or date.today()
+    with open(path, "rb") as fh:
+        kind = sniff(fh.read(1024))
     if kind != "an XML document":
         raise FileRejected("file_format", f"this is {kind}, not a Skolplattformen grade export (XML)")
-    try:
-        attrs = _check_root(path)
-    except ET.ParseError as e:
-        raise _cut_off(e) from None
+    attrs: dict[str, str | None] = {}
+    with open(path, "rb") as fh:
+        try:
+            for _, el in _iterparse(fh, ("start",)):
+                attrs = _check_root(el)
+                break
+        except etree.XMLSyntaxError as e:
+            raise _syntax_error(e, path) from None
+    period = {k: normalise_date(attrs.get(k)) for k in ("from", "tom")}
+    for k, value in period.items():
+        if value is not None and as_iso(value) is None:
+            raise FileRejected(
+                "export_period",
+                f"the export's <betyg {k}=...> is not a date (YYYY-MM-DD or YYYYMMDD), so the export cannot be "
+                "ordered against other exports: ask for the export again",
+            )
+    tom = as_iso(period["tom"])
+    if tom is not None and tom > on + FUTURE_HORIZON:
+        raise FileRejected(
+            "export_period",
+            "the export's <betyg tom=...> lies far in the future, so it would rank as the newest export of "
+            "all: ask for the export again with its real period",
+        )
     ex = Extract(
         rows=None,
         unused_note="course grades and grades of other school forms than GR",
-        extras={"export_from": attrs.get("from"), "export_tom": attrs.get("tom"), "pupils": []},
+        extras={"export_from": period["from"], "export_tom": period["tom"], "pupils": []},
     )
-    ex.stream = lambda: _stream(path, key, ex, chunk_rows)
+    if period["tom"] is None:
+        ex.notes.append("no export period (<betyg tom>): ranked older than every export that has one")
+    ex.stream = lambda: _stream(path, key, ex, chunk_rows, on)
     return ex
 
 
-def _cut_off(e: ET.ParseError) -> FileRejected:
-    return FileRejected(
-        "file_format",
-        f"the XML breaks off or is malformed at line {e.position[0]}, column {e.position[1]} "
-        "(a cut-off transfer looks like this): fetch the export again",
-    )
+def as_iso(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
-def _stream(path: Path, key: bytes, ex: Extract, chunk_rows: int) -> Iterator[pl.DataFrame]:
+def _frame(rows: list[dict], on: date) -> pl.DataFrame:
+    df = with_date_checks(pl.DataFrame(rows, schema=SCHEMA), ["decision_date"])
+    # A grade is decided on or before the day it is exported; a later date or term would also
+    # create terms beyond the data's own years.
+    df = add_problem(df, as_date("decision_date") > pl.lit(on), "date_in_future:datum")
+    df = add_problem(df, as_date("decision_date") < pl.lit(EARLIEST), "date_implausible:datum")
+    year = pl.col("term_year").cast(pl.Int32, strict=False)
+    df = add_problem(df, year < EARLIEST.year, "date_implausible:termin")
+    term_start = pl.date(year.clip(EARLIEST.year, 9999), pl.when(pl.col("term") == "HT").then(7).otherwise(1), 1)
+    return add_problem(df, term_start > pl.lit(on), "date_in_future:termin")
+
+
+def _stream(path: Path, key: bytes, ex: Extract, chunk_rows: int, on: date) -> Iterator[pl.DataFrame]:
     rows: list[dict] = []
     pupils: set[str] = set()
     school_refs: dict[str | None, str | None] = {}
     elev_i = 0
     yielded = False
-    elev_tag, term_tag = _Q + "elev", _Q + "termin"
-    parser = ET.iterparse(path, events=("end",))
-    while True:
-        try:
-            _, el = next(parser)
-        except StopIteration:
-            break
-        except ET.ParseError as e:
-            raise _cut_off(e) from None
-        if el.tag != elev_tag:
-            continue
-        elev_i += 1
-        guid = normalise_guid(el.get("id"))
-        ref = platform_ref(key, "person", guid)
-        id_status = "ok" if guid and GUID_RE.match(guid) else "malformed"
-        if ref and id_status == "ok":
-            pupils.add(ref)
-        counters = {"ämnesbetyg": 0, "kursbetyg": 0}
-        for g in el:
-            tag = g.tag.removeprefix(_Q)
-            if tag not in counters:
+    with open(path, "rb") as fh:
+        parser = _iterparse(fh, ("end",))
+        while True:
+            try:
+                _, el = next(parser)
+            except StopIteration:
+                break
+            except etree.XMLSyntaxError as e:
+                raise _syntax_error(e, path) from None
+            ns, name = _local(el)
+            if name not in ("elev", "ämnesbetyg", "kursbetyg", "termin") and ns not in _OWN:
+                continue  # unknown elements elsewhere are checked where they matter
+            if name != "elev":
                 continue
-            counters[tag] += 1
-            ex.rows_read += 1
-            f = _fields(g)
-            form = f.get("skolform")
-            if tag == "kursbetyg" or (form is not None and form != GRADE_SCHOOL_FORM):
-                ex.rows_unused += 1
-                continue
-            subject, language = normalise_subject(f.get("ämnesförkortning"), f.get("språk"))
-            term = term_year = None
-            term_el = g.find(term_tag)
-            if term_el is not None:
-                t = _fields(term_el)
-                term, term_year = t.get("typ"), t.get("år")
-            datum = f.get("datum")
-            from_date = term is None and term_year is None
-            if from_date and datum and len(datum) >= 7 and datum[5:7].isdigit():
-                # No <termin>: January-June is VT, otherwise HT (data contract 1.3).
-                term, term_year = ("VT" if int(datum[5:7]) <= 6 else "HT"), datum[:4]
-            skola = f.get("skola")
-            if skola not in school_refs:
-                school_refs[skola] = platform_ref(key, "organisation", skola)
-            rows.append(
-                {
-                    "_row": ex.rows_read - 1,
-                    "_loc": f"/betyg/elev[{elev_i}]/{tag}[{counters[tag]}]",
-                    "person_ref": ref,
-                    "person_id_status": id_status,
-                    "grade": f.get("value"),
-                    "decision_date": datum,
-                    "is_retest": (f.get("prövning") or "").lower() == "true",
-                    "school_ref": school_refs[skola],
-                    "school_form": form,
-                    "subject_code": f.get("ämnesförkortning"),
-                    "subject": subject,
-                    "language": language,
-                    "term": term,
-                    "term_year": term_year,
-                    "term_from_date": from_date,
-                    "is_final": (f.get("slutbetyg") or "").lower() == "true",
-                }
-            )
-        el.clear()
-        if len(rows) >= chunk_rows:
-            yield with_date_checks(pl.DataFrame(rows, schema=SCHEMA), ["decision_date"])
-            rows, yielded = [], True
+            if ns not in _OWN:
+                raise _foreign(el)
+            elev_i += 1
+            guid = normalise_guid(el.get("id"))
+            ref = platform_ref(key, "person", guid)
+            id_status = "ok" if guid and GUID_RE.match(guid) else "malformed"
+            if ref and id_status == "ok":
+                pupils.add(ref)
+            counters = {"ämnesbetyg": 0, "kursbetyg": 0}
+            for g in el:
+                if not isinstance(g.tag, str):
+                    continue
+                gns, tag = _local(g)
+                if tag not in counters:
+                    continue
+                if gns not in _OWN:
+                    raise _foreign(g)
+                counters[tag] += 1
+                ex.rows_read += 1
+                f = _fields(g)
+                form = f.get("skolform")
+                if tag == "kursbetyg" or (form is not None and form != GRADE_SCHOOL_FORM):
+                    ex.rows_unused += 1
+                    continue
+                subject, language = normalise_subject(f.get("ämnesförkortning"), f.get("språk"))
+                term = term_year = None
+                term_el = next((c for c in g if isinstance(c.tag, str) and _local(c)[1] == "termin"), None)
+                if term_el is not None:
+                    t = _fields(term_el)
+                    term, term_year = t.get("typ"), t.get("år")
+                datum = normalise_date(f.get("datum"))
+                from_date = term is None and term_year is None
+                if from_date and datum and len(datum) >= 7 and datum[5:7].isdigit():
+                    # No <termin>: January-June is VT, otherwise HT (data contract 1.3).
+                    term, term_year = ("VT" if int(datum[5:7]) <= 6 else "HT"), datum[:4]
+                skola = f.get("skola")
+                if skola not in school_refs:
+                    school_refs[skola] = platform_ref(key, "organisation", skola)
+                rows.append(
+                    {
+                        "_row": ex.rows_read - 1,
+                        "_loc": f"/betyg/elev[{elev_i}]/{tag}[{counters[tag]}]",
+                        "row_problem": None,
+                        "person_ref": ref,
+                        "person_id_status": id_status,
+                        "grade": f.get("value"),
+                        "decision_date": datum,
+                        "is_retest": (f.get("prövning") or "").lower() == "true",
+                        "school_ref": school_refs[skola],
+                        "school_form": form,
+                        "subject_code": f.get("ämnesförkortning"),
+                        "subject": subject,
+                        "language": language,
+                        "term": term,
+                        "term_year": term_year,
+                        "term_from_date": from_date,
+                        "is_final": (f.get("slutbetyg") or "").lower() == "true",
+                    }
+                )
+            # Free the pupil and what came before it, so memory stays bounded.
+            el.clear()
+            while el.getprevious() is not None:
+                del el.getparent()[0]
+            if len(rows) >= chunk_rows:
+                yield _frame(rows, on)
+                rows, yielded = [], True
     ex.extras["pupils"] = sorted(pupils)
     if rows or not yielded:
-        yield with_date_checks(pl.DataFrame(rows, schema=SCHEMA), ["decision_date"])
+        yield _frame(rows, on)

@@ -7,11 +7,12 @@ from pathlib import Path
 import polars as pl
 
 from ..identity import GUID_RE, normalise_guid, platform_ref
-from . import Extract, blank_rows, load_json_page, read_table
+from . import Extract, Shape, add_problem, blank_rows, load_json_page, read_table, record, with_personal_data_checks
 
 SCHEMA = {
     "_row": pl.Int64,
     "_loc": pl.String,
+    "row_problem": pl.String,
     "org_ref": pl.String,
     "org_id_status": pl.String,
     "display_name": pl.String,
@@ -24,26 +25,32 @@ SCHEMA = {
 def read_organisations(path: Path, key: bytes) -> Extract:
     records = load_json_page(path, "Organisations")
     rows = []
-    for i, org in enumerate(records):
-        org = org if isinstance(org, dict) else {}
-        guid = normalise_guid(org.get("id"))
-        rows.append(
-            {
-                "_row": i,
-                "_loc": f"data[{i}]",
-                "org_ref": platform_ref(key, "organisation", guid),
-                "org_id_status": "ok" if guid and GUID_RE.match(guid) else "malformed",
-                "display_name": org.get("displayName"),
-                "organisation_type": org.get("organisationType"),
-                "school_unit_code": None if org.get("schoolUnitCode") is None else str(org["schoolUnitCode"]).strip(),
-                "municipality_code": None if org.get("municipalityCode") is None else str(org["municipalityCode"]),
-            }
-        )
+    for i, raw_org in enumerate(records):
+        org, problem = record(raw_org)
+        shape = Shape()
+        guid = normalise_guid(shape.text(org, "id", "id"))
+        row = {
+            "_row": i,
+            "_loc": f"data[{i}]",
+            "org_ref": platform_ref(key, "organisation", guid),
+            "display_name": shape.text(org, "displayName", "displayName"),
+            "organisation_type": shape.text(org, "organisationType", "organisationType"),
+            "school_unit_code": shape.text(org, "schoolUnitCode", "schoolUnitCode"),
+            "municipality_code": shape.text(org, "municipalityCode", "municipalityCode"),
+        }
+        row["row_problem"] = problem or shape.problem
+        row["org_id_status"] = None if row["row_problem"] else ("ok" if guid and GUID_RE.match(guid) else "malformed")
+        rows.append(row)
     df = pl.DataFrame(rows, schema=SCHEMA)
+    df = with_personal_data_checks(df, {"display_name": "displayName"})
+    bad_code = pl.col("municipality_code").is_not_null() & ~pl.col("municipality_code").str.contains(r"^\d{4}$")
+    df = add_problem(df, bad_code, "municipality_code_format:municipalityCode")
     # Only school units place pupils; the municipality and other organisation levels are not used.
-    unused = df.filter(pl.col("organisation_type") != "Skolenhet").height
+    # A record in the wrong shape is quarantined whatever its type claims to be.
+    used = (pl.col("organisation_type") == "Skolenhet").fill_null(False) | pl.col("row_problem").is_not_null()
+    unused = df.filter(~used).height
     return Extract(
-        df.filter(pl.col("organisation_type") == "Skolenhet"),
+        df.filter(used),
         rows_read=len(records),
         rows_unused=unused,
         unused_note="organisations that are not school units",
@@ -54,13 +61,15 @@ SCHOOL_COLUMNS = ["skolenhetskod", "skolnamn", "stadsdel", "huvudman"]
 
 
 def read_school_units(path: Path) -> Extract:
-    df, encoding = read_table(path, SCHOOL_COLUMNS)
+    df, encoding, notes = read_table(path, SCHOOL_COLUMNS)
     blank = blank_rows(df)
     kept = df.filter(~blank).with_columns(pl.col("huvudman").str.to_lowercase())
+    kept = with_personal_data_checks(kept, {"skolnamn": "skolnamn", "stadsdel": "stadsdel"})
     return Extract(
         kept,
         rows_read=df.height,
         rows_unused=df.height - kept.height,
         unused_note="empty rows",
         extras={"encoding": encoding},
+        notes=notes,
     )

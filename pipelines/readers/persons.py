@@ -8,11 +8,12 @@ from pathlib import Path
 import polars as pl
 
 from ..identity import GUID_RE, InvalidIdentity, normalise_guid, parse_identity, platform_ref, pupil_key
-from . import Extract, load_json_page, with_date_checks
+from . import Extract, Shape, load_json_page, normalise_date, record, with_date_checks, with_future_checks
 
 SCHEMA = {
     "_row": pl.Int64,
     "_loc": pl.String,
+    "row_problem": pl.String,
     "person_ref": pl.String,
     "person_id_status": pl.String,
     "civic_no_status": pl.String,
@@ -21,6 +22,7 @@ SCHEMA = {
     "birth_year": pl.Int32,
     "security_marking": pl.String,
     "enrolment_loc": pl.String,
+    "enrolment_problem": pl.String,
     "school_ref": pl.String,
     "school_year": pl.String,
     "school_type": pl.String,
@@ -28,67 +30,74 @@ SCHEMA = {
     "end_date": pl.String,
     "cancelled": pl.Boolean,
 }
-
-
-def _text(value: object) -> str | None:
-    return None if value is None or str(value).strip() == "" else str(value).strip()
+ENROLMENT_FIELDS = [
+    "enrolment_loc",
+    "enrolment_problem",
+    "school_ref",
+    "school_year",
+    "school_type",
+    "start_date",
+    "end_date",
+    "cancelled",
+]
 
 
 def read_persons(path: Path, key: bytes, on: date) -> Extract:
     records = load_json_page(path, "Persons")
     rows: list[dict] = []
-    for i, person in enumerate(records):
+    for i, raw_person in enumerate(records):
         loc = f"data[{i}]"
-        if not isinstance(person, dict):
-            person = {}
-        guid = normalise_guid(person.get("id"))
-        civic = (person.get("civicNo") or {}).get("value") if isinstance(person.get("civicNo"), dict) else None
+        person, problem = record(raw_person)
+        shape = Shape()
+        guid = normalise_guid(shape.text(person, "id", "id"))
+        civic_obj = shape.object(person, "civicNo", "civicNo")
+        civic = shape.text(civic_obj, "value", "civicNo.value")
+        marking = shape.text(person, "securityMarking", "securityMarking")
+        enrolments = shape.items(person, "enrolments", "enrolments")
+        problem = problem or shape.problem
+        shape_ok = problem is None
+        if problem is None and marking is None:
+            # Unknown is not "Ingen": taking it so would count a protected pupil as unprotected.
+            problem = "security_marking_missing:securityMarking"
         base = {
             "_row": i,
             "_loc": loc,
+            "row_problem": problem,
             "person_ref": platform_ref(key, "person", guid),
-            "person_id_status": "ok" if guid and GUID_RE.match(guid) else "malformed",
-            "civic_no_status": "ok",
+            # A value in the wrong shape is reported as that (row_problem), not as missing or malformed.
+            "person_id_status": ("ok" if guid and GUID_RE.match(guid) else "malformed") if shape_ok else None,
+            "civic_no_status": "ok" if shape_ok else None,
             "pupil_key": None,
             "gender": None,
             "birth_year": None,
-            "security_marking": _text(person.get("securityMarking")) or "Ingen",
+            "security_marking": marking,
         }
-        try:
-            ident = parse_identity(civic, on)
-            base.update(pupil_key=pupil_key(key, ident.digits12), gender=ident.gender, birth_year=ident.birth_date.year)
-        except InvalidIdentity as e:
-            base["civic_no_status"] = e.rule
-        enrolments = person.get("enrolments") or []
-        empty = {
-            k: None
-            for k in (
-                "enrolment_loc",
-                "school_ref",
-                "school_year",
-                "school_type",
-                "start_date",
-                "end_date",
-                "cancelled",
-            )
-        }
+        if shape_ok:
+            try:
+                ident = parse_identity(civic, on)
+                base.update(
+                    pupil_key=pupil_key(key, ident.digits12), gender=ident.gender, birth_year=ident.birth_date.year
+                )
+            except InvalidIdentity as e:
+                base["civic_no_status"] = e.rule
         if not enrolments:
-            rows.append({**base, **empty})
-        for j, enr in enumerate(enrolments):
-            enr = enr if isinstance(enr, dict) else {}
-            at = enr.get("enroledAt") if isinstance(enr.get("enroledAt"), dict) else {}
-            rows.append(
-                {
-                    **base,
-                    "enrolment_loc": f"{loc}.enrolments[{j}]",
-                    "school_ref": platform_ref(key, "organisation", at.get("id")),
-                    "school_year": _text(enr.get("schoolYear")),
-                    "school_type": _text(enr.get("schoolType")),
-                    "start_date": _text(enr.get("startDate")),
-                    "end_date": _text(enr.get("endDate")),
-                    "cancelled": bool(enr.get("cancelled", False)),
-                }
-            )
+            rows.append({**base, **dict.fromkeys(ENROLMENT_FIELDS)})
+        for j, raw_enr in enumerate(enrolments):
+            enr, enr_problem = record(raw_enr)
+            es = Shape()
+            at = es.object(enr, "enroledAt", "enroledAt")
+            row = {
+                **base,
+                "enrolment_loc": f"{loc}.enrolments[{j}]",
+                "school_ref": platform_ref(key, "organisation", es.text(at, "id", "enroledAt.id")),
+                "school_year": es.text(enr, "schoolYear", "schoolYear"),
+                "school_type": es.text(enr, "schoolType", "schoolType"),
+                "start_date": normalise_date(es.text(enr, "startDate", "startDate")),
+                "end_date": normalise_date(es.text(enr, "endDate", "endDate")),
+                "cancelled": es.flag(enr, "cancelled", "cancelled"),
+            }
+            row["enrolment_problem"] = enr_problem or es.problem
+            rows.append(row)
     df = pl.DataFrame(rows, schema=SCHEMA)
     # Årskurs 1 starts the autumn a child turns 7 (skollagen 7 kap. 10 §), so a pupil in
     # årskurs g in the school year starting in year y was born about y - 6 - g. Two years
@@ -98,4 +107,5 @@ def read_persons(path: Path, key: bytes, on: date) -> Extract:
     ).cast(pl.Int32)
     expected = start_year - 6 - pl.col("school_year").cast(pl.Int32, strict=False)
     df = df.with_columns(((pl.col("birth_year") - expected).abs() <= 2).fill_null(True).alias("age_fits_school_year"))
+    df = with_future_checks(df, {"start_date": "startDate", "end_date": "endDate"}, on, "enrolment_problem")
     return Extract(with_date_checks(df, ["start_date", "end_date"]), rows_read=len(records))

@@ -9,10 +9,19 @@ from pathlib import Path
 import polars as pl
 
 from ..identity import InvalidIdentity, parse_identity, pupil_key
-from . import Extract, blank_rows, normalise_date, read_table, with_date_checks
+from . import (
+    Extract,
+    blank_rows,
+    normalise_date,
+    read_table,
+    with_date_checks,
+    with_future_checks,
+    with_personal_data_checks,
+)
 
-REQUIRED = ["Personnummer", "Inskriven"]
-OPTIONAL = ["Program", "Stadsdel", "Skolenhetskod", "Utskriven", "Urvalsgrund", "Insatser"]
+# Every column is required: a register without `Insatser` would read as "no intervention for
+# anyone". Cells may be empty (Program then defaults to PPSS).
+REQUIRED = ["Personnummer", "Program", "Stadsdel", "Skolenhetskod", "Inskriven", "Utskriven", "Urvalsgrund", "Insatser"]
 
 PROGRAMMES = {"ppss": "PPSS", "skolfam": "SkolFam"}
 SELECTION_REASONS = ["Hög frånvaro", "Låga studieresultat", "Social problematik", "Orosanmälan", "Annat"]
@@ -34,7 +43,7 @@ def _fold(s: str) -> str:
 
 
 def split_vocabulary(value: str | None, vocabulary: list[str]) -> tuple[list[str], str | None]:
-    """Comma-separated terms matched with case and spacing forgiven: (known terms, unknown text)."""
+    """Terms separated by ',' or ';' matched with case and spacing forgiven: (known terms, unknown text)."""
     if value is None:
         return [], None
     lookup = {_fold(v): v for v in vocabulary}
@@ -51,7 +60,7 @@ def split_vocabulary(value: str | None, vocabulary: list[str]) -> tuple[list[str
 
 
 def read_register(path: Path, key: bytes, on: date) -> Extract:
-    df, encoding = read_table(path, REQUIRED, OPTIONAL)
+    df, encoding, notes = read_table(path, REQUIRED, list_column="Insatser")
     blank = blank_rows(df)
     kept = df.filter(~blank)
     out = []
@@ -68,6 +77,7 @@ def read_register(path: Path, key: bytes, on: date) -> Extract:
             {
                 "_row": row["_row"],
                 "_loc": row["_loc"],
+                "row_problem": row["row_problem"],
                 "civic_no_status": status,
                 "pupil_key": pk,
                 "programme": "PPSS" if programme is None else PROGRAMMES.get(_fold(programme), programme),
@@ -84,6 +94,7 @@ def read_register(path: Path, key: bytes, on: date) -> Extract:
     schema = {
         "_row": pl.Int64,
         "_loc": pl.String,
+        "row_problem": pl.String,
         "civic_no_status": pl.String,
         "pupil_key": pl.String,
         "programme": pl.String,
@@ -96,10 +107,14 @@ def read_register(path: Path, key: bytes, on: date) -> Extract:
         "interventions": pl.List(pl.String),
         "unknown_interventions": pl.String,
     }
+    frame = with_date_checks(pl.DataFrame(out, schema=schema), ["start_date", "end_date"])
+    frame = with_future_checks(frame, {"start_date": "Inskriven", "end_date": "Utskriven"}, on)
+    frame = with_personal_data_checks(frame, {"district": "Stadsdel"})
     return Extract(
-        with_date_checks(pl.DataFrame(out, schema=schema), ["start_date", "end_date"]),
+        frame,
         rows_read=df.height,
         rows_unused=df.height - kept.height,
         unused_note="empty rows",
         extras={"encoding": encoding},
+        notes=notes,
     )

@@ -65,6 +65,14 @@ where r.school_unit_code is not null
     and r.school_unit_code not in (select school_unit_code from src_school_units)
     and r.school_unit_code not in (select school_unit_code from src_organisations where school_unit_code is not null);
 
+-- References: a Stadsdel that skolenheter.csv does not know. Districts are printed in reports,
+-- so free text typed there (a note, a name) is held rather than published.
+insert into held_rows
+select 'src_register', r.file_id, r.location, 'unknown_district'
+from src_register as r
+where r.district is not null
+    and lower(trim(r.district)) not in (select lower(trim(district)) from src_school_units where district is not null);
+
 -- Time: two records for the same pupil and activity over overlapping periods are a
 -- conflict, not a sum (data contract 1.4). The same record delivered twice is not.
 insert into held_rows
@@ -114,6 +122,8 @@ with messages(rule, column_name, message) as (
      'Skolenhetskod is in neither skolenheter.csv nor the Organisations export: correct the code, or add the school unit to skolenheter.csv'),
     ('attendance_overlap', 'startDate/endDate',
      'another record for the same pupil and activity covers part of this period with other minutes: a conflict, not a sum; ask for a corrected export'),
+    ('unknown_district', 'Stadsdel',
+     'Stadsdel is no stadsdel listed in skolenheter.csv: correct the cell (or leave it empty to take the school unit''s stadsdel), or add the stadsdel to skolenheter.csv'),
     ('programme_open_twice', 'Utskriven',
      'a later enrolment of the same pupil in the same programme is also open: fill in Utskriven for this one')
 )
@@ -140,3 +150,18 @@ from (
     group by file_id
 ) as h
 where load_log.file_id = h.file_id and load_log.status = 'loaded';
+
+-- Messages of loaded files from their final counts (a held row moved above changes them).
+update load_log
+set message = concat_ws(
+    ', ',
+    load_log.rows_loaded || ' loaded',
+    case when load_log.rows_invalid > 0 then load_log.rows_invalid || ' quarantined' end,
+    case when load_log.rows_held > 0 then load_log.rows_held || ' held by checks across files' end,
+    case
+        when load_log.rows_unused > 0
+            then load_log.rows_unused || ' not used' || coalesce(' (' || n.unused_note || ')', '')
+    end
+) || coalesce('; ' || n.note, '')
+from load_notes as n
+where load_log.file_id = n.file_id and load_log.status = 'loaded';

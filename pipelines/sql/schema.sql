@@ -75,3 +75,11 @@ create table if not exists src_register (
     school_unit_code varchar, start_date date, end_date date,
     selection_reasons varchar[], interventions varchar[]
 );
+
+-- What a loaded file's load_log message says besides its counts; checks.sql writes the message
+-- from the final counts, so it never contradicts them.
+create table if not exists load_notes (file_id integer primary key, unused_note varchar, note varchar);
+-- Every file seen by an ingest, and contents replaced by a corrected file: a corrected file
+-- supersedes an old copy of itself elsewhere in the delivery, and that copy stays superseded.
+create table if not exists seen_files (path varchar, checksum varchar, ingest_id integer);
+create table if not exists replaced_versions (checksum varchar, by_path varchar);
