@@ -650,7 +650,7 @@ def text_effect(row: dict, pretrend_p: float | None = None) -> str:
     if row.get("difference") is None or row.get("n_treated") is None:
         return f"{label}: för få elever för att redovisa en skattning."
     who = f"Skattningen gäller {row['n_treated']} inskrivna elever"
-    if row.get("n_eligible") is not None:
+    if row.get("n_eligible"):
         who += (
             f" av de {row['n_eligible']} med uppgifter före och under uppföljningstiden "
             f"({fmt_pct(row['n_treated'] / row['n_eligible'])})"

@@ -144,8 +144,9 @@ def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.Data
         t, c = part.filter(pl.col("treated")), part.filter(~pl.col("treated"))
         if t.is_empty():
             continue
-        w = _calibrate(c.select(covariates).to_numpy().astype(float), t.select(covariates).to_numpy().astype(float))
-        if c.height < 2 or w is None:
+        x_c, x_t = c.select(covariates).to_numpy().astype(float), t.select(covariates).to_numpy().astype(float)
+        w = _calibrate(x_c, x_t) if c.height >= 2 else None
+        if w is None:
             left.append(t)
             continue
         members.append(t.select("row", "cell"))
@@ -176,7 +177,9 @@ def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.Data
 
 
 def _analytic(outcome: str, frame: pl.DataFrame) -> Analytic:
-    frame = _impute(frame.filter(pl.col("y").is_not_null()), COVARIATES).with_row_index("row")
+    # a fixed row order: the balancing solver's answer must not depend on how the store returned rows
+    frame = frame.filter(pl.col("y").is_not_null()).sort("cohort_month", "pupil_key")
+    frame = _impute(frame, COVARIATES).with_row_index("row")
     frame = frame.with_columns(
         pl.col("row").cast(pl.Int64),
         pl.concat_str([pl.col(c).cast(pl.String) for c in CELL], separator="|").alias("cell"),

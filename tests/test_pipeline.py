@@ -64,7 +64,7 @@ def test_run_writes_report_and_validation_docs(run) -> None:
     assert "Uppföljning av PPSS 2016" in html and 'lang="sv"' in html
     for section in (
         "Dataunderlag och datakvalitet",
-        "Effekter jämfört med en matchad jämförelsegrupp",
+        "Effekter jämfört med liknande elever",
         "Bortfall",
         "Baslinjens likvärdighet",
         "Förstudiens frågor",
