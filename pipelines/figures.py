@@ -213,10 +213,11 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict
     K, KD = scoped(year)
     sample = build_sample(con, year)
     estimates = ev.headline(sample)
-    # One cell per population: the enrolled pupils of the year (the same cell as section 1's),
-    # and per outcome those the estimand is about and those in the estimate. The attendance
-    # outcome's cells are the totals of its attrition-by-group table.
-    enrolled = K("pupils", gender=ALL, district=ALL)
+    # One cell per population: the enrolled pupils of the year (the enrolment table's total
+    # over districts and years, linked to section 1's pupils by link_report), and per outcome
+    # those the estimand is about and those in the estimate. The attendance outcome's cells
+    # are the totals of its attrition-by-group table.
+    enrolled = K("enrolled", district=ALL, year=ALL)
 
     def eligible(outcome: str) -> Key:
         return K("eval_eligible", outcome=outcome, gender=ALL, district=ALL)

@@ -131,12 +131,16 @@ def enrolled_by_district(con, year: int, districts: list[str] | None = None) -> 
     """Pupils first enrolled per district and year, every district x year (zeros included),
     and a `Totalt` row per year over the districts shown."""
     df = report_query(con, "enrolled_by_district", year)
+    # an empty store gives untyped columns; the grid below joins on them
+    df = df.with_columns(pl.col("district").cast(pl.String), pl.col("year").cast(pl.Int64))
     df = df.group_by("district", "year").agg(pl.col("n_pupils").sum())
     if districts:
         df = df.filter(pl.col("district").is_in(districts))
     years = sorted(df.get_column("year").unique().to_list())
     names = sorted(df.get_column("district").drop_nulls().unique().to_list())
-    grid = pl.DataFrame({"district": names}).join(pl.DataFrame({"year": years}, schema={"year": pl.Int64}), how="cross")
+    grid = pl.DataFrame({"district": names}, schema={"district": pl.String}).join(
+        pl.DataFrame({"year": years}, schema={"year": pl.Int64}), how="cross"
+    )
     df = df.with_columns(pl.col("year").cast(pl.Int64))
     cells = grid.join(df, on=["district", "year"], how="left").with_columns(pl.col("n_pupils").fill_null(0))
     totals = df.group_by("year").agg(pl.col("n_pupils").sum()).with_columns(pl.lit(TOTAL).alias("district"))

@@ -140,7 +140,7 @@ def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.Data
     årskurser of the same calendar month, with årskurs among the balanced covariates, and
     last on the core covariates only (CORE; the regression adjustment covers the rest)."""
     members, weights, left = [], [], []
-    for _, part in frame.group_by("cell"):
+    for _, part in frame.group_by("cell", maintain_order=True):
         t, c = part.filter(pl.col("treated")), part.filter(~pl.col("treated"))
         if t.is_empty():
             continue
@@ -158,7 +158,7 @@ def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.Data
         ("**", [*CORE, *dummies], LAST_TOLERANCE),
     ):
         still = []
-        for (month,), t in pl.concat(left).group_by("cohort_month") if left else []:
+        for (month,), t in pl.concat(left).group_by("cohort_month", maintain_order=True) if left else []:
             cell = f"{month}|{level}"
             c = frame.filter((pl.col("cohort_month") == month) & ~pl.col("treated")).with_columns(years)
             x_t = t.with_columns(years).select(balanced).to_numpy().astype(float)
