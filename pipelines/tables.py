@@ -256,6 +256,13 @@ def _pp(key: str) -> Formatter:
     return lambda r: fmt_num(100 * r[key], 1) if r.get(key) is not None else "."
 
 
+def _pp_ci(r: dict) -> str:
+    """A 95 % interval in percentage points."""
+    if r.get("lo") is None or r.get("hi") is None:
+        return "."
+    return f"{fmt_num(100 * r['lo'], 1)} till {fmt_num(100 * r['hi'], 1)}"
+
+
 def effects_table(eff: pl.DataFrame) -> str:
     return html_table(
         eff,
@@ -265,12 +272,7 @@ def effects_table(eff: pl.DataFrame) -> str:
             "n_treated": ("Inskrivna i skattningen", col("n_treated", "int")),
             "n_comparison": ("Jämförelseelever", col("n_comparison", "int")),
             "difference": ("Effekt (procentenheter)", _pp("difference")),
-            "ci": (
-                "95 % KI",
-                lambda r: (
-                    f"{fmt_num(100 * r['lo'], 1)} till {fmt_num(100 * r['hi'], 1)}" if r.get("lo") is not None else "."
-                ),
-            ),
+            "ci": ("95 % KI", _pp_ci),
             "effect_size": ("Effektstorlek", col("effect_size", "num", 2)),
             "size_kind": ("Mått", col("size_kind")),
             "baseline": ("Likvärdighet (WWC)", col("baseline")),
@@ -288,12 +290,7 @@ def groups_table(groups: pl.DataFrame) -> str:
             "reason": ("Grupp", col("reason")),
             "n": ("Inskrivna", col("n", "int")),
             "change": ("Effekt på frånvaro (procentenheter)", _pp("change")),
-            "ci": (
-                "95 % KI",
-                lambda r: (
-                    f"{fmt_num(100 * r['lo'], 1)} till {fmt_num(100 * r['hi'], 1)}" if r.get("lo") is not None else "."
-                ),
-            ),
+            "ci": ("95 % KI", _pp_ci),
             "q_value": ("q (Benjamini–Hochberg)", col("q_value", "num", 2)),
         },
         "Utforskande: effekten på frånvaro per grupp, var och en jämförd med sina jämförelseelever. "
