@@ -273,7 +273,7 @@ def love_plot(bal: pl.DataFrame) -> alt.Chart:
     )
     points = base.mark_point(filled=True, size=80).encode(
         x=alt.X("d:Q", title="Standardiserad skillnad (inskrivna minus jämförelse)"),
-        y=alt.Y("covariate:N", title=None),
+        y=alt.Y("covariate:N", title=None, axis=alt.Axis(labelLimit=320)),
         color=alt.Color(
             "when:N",
             title=None,
@@ -289,9 +289,9 @@ def did_event(df: pl.DataFrame, min_cell: int) -> alt.Chart:
     data = _shown(df, "att")
     base = _base(
         data,
-        "Frånvaro: effekt jämfört med matchad jämförelsegrupp",
+        "Frånvaro: effekt jämfört med vägd jämförelsegrupp",
         [
-            "Förändring i inskrivnas frånvaro minus förändring hos matchade elever, per månad från inskrivning,",
+            "Förändring i inskrivnas frånvaro minus förändring hos jämförelseeleverna, per månad från inskrivning,",
             "med 95 % konfidensintervall (klustrade på skola). Månad −14 till −9 är ett test:",
             "där ska skillnaden vara nära noll.",
             hidden_note(min_cell),

@@ -40,6 +40,11 @@ OUTCOME_LABELS = {
     "share_passed_change": "Förändring i andel godkända ämnen",
     "eligible_vocational": "Behörig till yrkesprogram efter åk 9",
 }
+SHORT_LABELS = {
+    "absence_rate": "Frånvaro",
+    "share_passed_change": "Godkända ämnen",
+    "eligible_vocational": "Behörighet",
+}
 BINARY = {"eligible_vocational"}
 CLAIM_LIMIT = 0.25  # WWC: a baseline difference above this rules out an effect claim
 METHOD = "entropy balancing in calendar-month x årskurs cells, regression-adjusted; school-clustered SE"
@@ -545,7 +550,7 @@ def equivalence_all(sample: EvaluationSample) -> pl.DataFrame:
     frames = [equivalence(a) for a in sample.analytic.values()]
     return pl.concat(frames).with_columns(
         pl.col("outcome").replace_strict(OUTCOME_LABELS).alias("measure"),
-        (pl.col("outcome").replace_strict(OUTCOME_LABELS) + ": " + pl.col("covariate")).alias("label"),
+        (pl.col("outcome").replace_strict(SHORT_LABELS) + ": " + pl.col("covariate")).alias("label"),
     )
 
 
