@@ -251,11 +251,17 @@ class Publication:
                     wanted = [v for v in cells if v != total] if members is None else members
                     self.pending.append((cells[total], [cells[v] for v in wanted if v in cells], True))
         for total, parts, gap in self.pending:
+            parts = [p for p in parts if p != total]  # a total over one member is that member
             if total not in self.cells or not parts or any(p not in self.cells for p in parts):
                 continue
             tot = self.cells[total]
             known = [self.cells[p].value for p in parts]
-            if gap and tot.value is not None and None not in known:
+            if gap and (tot.value is None or None in known):
+                # Only cells of an earlier publication, hidden there, are unknown here. Whether
+                # the parts here cover the total cannot be told, and that publication's own
+                # relations (loaded with it, gaps included) already link these cells.
+                continue
+            if gap:
                 rest = tot.value - sum(known)
                 if rest < 0:
                     raise ValueError(f"{describe_key(total)} is smaller than the sum of its parts")

@@ -239,6 +239,48 @@ def test_subset_report_keeps_the_full_reports_pattern(tmp_path) -> None:
     assert prot.audit_passed
 
 
+def test_a_subset_without_the_full_reports_first_year_is_not_refused(tmp_path) -> None:
+    """Bug: a subset with no enrolments in the first year summed the hidden all-district
+    total over the subset's years only; with the full report's own relation that
+    contradicted itself, and the report was refused as an infeasible audit."""
+    full = Publication(10)
+    register_enrolled(full, enrolled_frame())
+    for d in DISTRICTS:  # as the report does: each district's total, implied but not shown
+        full.count(key("enrolled", district=d, year=ALL), sum(ENROLLED[d]), internal=True)
+    full.count(key("enrolled", district=ALL, year=ALL), sum(map(sum, ENROLLED.values())), internal=True)
+    pattern = full.protect().write_pattern(tmp_path)
+    frame = enrolled_frame(["Farsta", "Skarpnäck"]).filter(pl.col("year") > YEARS[0])
+    pub = Publication(10, prior=pattern)
+    pub.table(
+        "enrolled",
+        frame,
+        counts={
+            "n_pupils": lambda r: key(
+                "enrolled", district="Farsta+Skarpnäck" if r["district"] == fu.TOTAL else r["district"], year=r["year"]
+            )
+        },
+        labels=["year"],
+    )
+    pub.sum_over("enrolled", "district", total="Farsta+Skarpnäck", members=["Farsta", "Skarpnäck"])
+    pub.sum_over("enrolled", "year", total=ALL, members=YEARS[1:])  # the subset's years
+    prot = pub.protect()
+    assert prot.audit_passed
+
+
+def test_a_subset_of_one_district_is_not_refused(tmp_path) -> None:
+    """Bug: with one district, the subset's total is that district's own cell; `total = total`
+    made the cell look alone in its relation, and the report was refused."""
+    full = Publication(10)
+    register_enrolled(full, enrolled_frame())
+    pattern = full.protect().write_pattern(tmp_path)
+    pub = Publication(10, prior=pattern)
+    marker = figures.subset_marker(["Älvsjö"])
+    register_enrolled(pub, enrolled_frame(["Älvsjö"]), marker)
+    prot = pub.protect()
+    assert prot.audit_passed
+    assert prot["enrolled"].filter(pl.col("year") == 2014)["n_pupils"].to_list() == [None, None]  # 4 pupils
+
+
 def test_refuses_with_a_message_when_no_safe_pattern_is_found() -> None:
     """One round of the loop is not enough for the enrolment table with both margins: the
     layer refuses rather than publish a pattern the audit has not passed."""

@@ -110,12 +110,6 @@ def test_published_tables_are_the_html_cells_and_survive_an_outside_attack(run) 
     assert "Röjandekontroll" in html and "Granskningen godkände mönstret" in html
 
 
-@pytest.mark.xfail(
-    reason="known bug, open on issue 9: on this demo world a district report after the full report is refused as "
-    "'infeasible audit' even with the evaluation block left out; the refusal is safe (nothing is published)",
-    raises=ReportRefused,
-    strict=True,
-)
 def test_a_district_report_at_min_cell_37_reveals_nothing_beside_the_full_report(run, tmp_path) -> None:
     """(The full report at min_cell 37 is checked without papermill in test_disclosure_stores.)"""
     out = tmp_path / "reports"
