@@ -316,10 +316,11 @@ class Publication:
             if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
                 print(len(hidden), [describe_key(keys[i]) for i in failures])
             for i, sides in failures.items():
-                # One more hidden cell behind each bound that pins the range (each side that
-                # can move), else anywhere next to the cell's hidden group.
-                side_cuts = [b - hidden - fixed_shown - internal for b in sides]
-                side_cuts = [c for c in side_cuts if c]
+                # One more hidden cell behind a bound that pins the range (either side that can
+                # move: widening one is enough, and the cheaper one wins, so a count the
+                # headline rests on gives way), else anywhere next to the cell's hidden group.
+                union = set().union(*sides) - hidden - fixed_shown - internal
+                side_cuts = [union] if union else []
                 if not side_cuts:
                     cut = _neighbours(i, internal, rels) - hidden - fixed_shown - internal
                     cut = cut or _neighbours(i, hidden, rels) - hidden - fixed_shown - internal

@@ -526,3 +526,32 @@ def test_changed_data_since_an_earlier_report_is_refused(tmp_path) -> None:
     later = Publication(10, prior=pattern)
     with pytest.raises(DisclosureError, match="published as 40 by an earlier report and is 41 now"):
         later.table("t", pl.DataFrame({"g": ["a"], "n": [41]}), counts={"n": keyed("pupils", "g")})
+
+
+def test_a_headline_count_gives_way_when_the_other_bound_can_move() -> None:
+    """Demo at min_cell 37: the pupils left out of the estimate (a small count) made the
+    eligible total a hidden cell pinned from below by the headline count (eligible = in
+    estimate + left out) and from above by the gender partition. Widening either bound is
+    enough; the layer used to demand both and hid the count the estimate rests on."""
+    pub = Publication(10)
+    pub.table(
+        "effects",
+        pl.DataFrame({"n_eligible": [103], "n_treated": [100]}),
+        counts={"n_eligible": lambda r: key("eligible"), "n_treated": lambda r: key("in_estimate")},
+    )
+    pub.table("left_out", pl.DataFrame({"n": [3]}), counts={"n": lambda r: key("left_out")})
+    pub.equal_sum(key("eligible"), [key("in_estimate"), key("left_out")])
+    pub.prefer_shown(key("in_estimate"))
+    groups = pl.DataFrame({"g": ["Flickor", "Pojkar"], "eligible": [50, 53], "pupils": [55, 60]})
+    pub.table(
+        "groups",
+        groups,
+        counts={"eligible": lambda r: key("eligible_g", g=r["g"]), "pupils": lambda r: key("pupils_g", g=r["g"])},
+    )
+    pub.equal_sum(key("eligible"), [key("eligible_g", g="Flickor"), key("eligible_g", g="Pojkar")], gap=False)
+    for g in ("Flickor", "Pojkar"):
+        pub.at_most(key("eligible_g", g=g), key("pupils_g", g=g))
+    prot = pub.protect()
+    assert prot.audit_passed
+    assert prot.is_hidden(key("left_out")) and prot.is_hidden(key("eligible"))
+    assert not prot.is_hidden(key("in_estimate"))  # the estimate's own count stays
