@@ -31,6 +31,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from . import estimands as est
+from . import labels as lb
 from .followup import describe_interval, mean_ci, report_query, with_share_ci
 from .sample import PATH, Analytic, EvaluationSample
 from .suppress import fmt_num, fmt_pct
@@ -409,10 +410,10 @@ def pretrend_test(placebo: list[pl.DataFrame], curve: pl.DataFrame) -> dict:
 
 # --- subgroups ----------------------------------------------------------------------------
 GROUP_DIMENSIONS = (
-    ("Urvalsgrund", "selection_reasons"),
-    ("Insats", "interventions"),
-    ("Stadsdel", "district"),
-    ("Kön", "gender_label"),
+    (lb.DIMENSION["selection_reasons"], "selection_reasons"),
+    (lb.DIMENSION["interventions"], "interventions"),
+    (lb.DIMENSION["district"], "district"),
+    (lb.DIMENSION["gender"], "gender_label"),
 )
 
 
@@ -427,7 +428,7 @@ def subgroups(sample: EvaluationSample) -> pl.DataFrame:
         "selection_reasons",
         "interventions",
         "district",
-        pl.col("gender").replace_strict({"F": "Flickor", "M": "Pojkar"}, default=None).alias("gender_label"),
+        pl.col("gender").replace_strict(lb.PUPIL_GENDER, default=None).alias("gender_label"),
     )
     joined = diffs.join(groups, on="pupil_key", how="left")
     rows = []
@@ -494,12 +495,12 @@ def attrition_by_group(sample: EvaluationSample) -> pl.DataFrame:
     status = sample.enrolled.select(
         "pupil_key",
         "district",
-        pl.col("gender").replace_strict({"F": "Flickor", "M": "Pojkar"}, default=None).alias("gender_label"),
+        pl.col("gender").replace_strict(lb.PUPIL_GENDER, default=None).alias("gender_label"),
         pl.col("pupil_key").is_in(eligible).alias("eligible"),
         pl.col("pupil_key").is_in(matched).alias("matched"),
     )
     rows = []
-    for dimension, column in (("Kön", "gender_label"), ("Stadsdel", "district")):
+    for dimension, column in ((lb.DIMENSION["gender"], "gender_label"), (lb.DIMENSION["district"], "district")):
         for (group,), part in status.drop_nulls(column).group_by(column):
             rows.append(
                 {

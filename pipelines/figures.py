@@ -22,7 +22,7 @@ from . import evaluation as ev
 from . import followup as fu
 from .crosscheck import callaway_santanna
 from .disclosure import ALL, Key, KeyFn, Publication, key, keyed
-from .labels import GENDERS, MEASURES, THIS_FOLLOWUP, TOTAL
+from .labels import DIMENSION, GENDERS, MEASURES, THIS_FOLLOWUP, TOTAL
 from .sample import build_sample
 
 
@@ -213,7 +213,7 @@ def group_key(population: str, year: int, **fixed: Any) -> KeyFn:
     """Rows of an attrition-by-group table: a gender or a district, the other dimension all."""
 
     def fn(r: dict) -> Key:
-        dim = {"Kön": "gender", "Stadsdel": "district"}[r["label"]]
+        dim = {DIMENSION["gender"]: "gender", DIMENSION["district"]: "district"}[r["label"]]
         other = "district" if dim == "gender" else "gender"
         return key(population, **{dim: r["reason"], other: ALL}, **fixed, through=year)
 
@@ -325,7 +325,7 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict
     pub.table("subgroups", sub, counts={"n": KD("subgroup", "dimension", "group")}, labels=["p_value", "q_value"])
     for r in sub.iter_rows(named=True):
         pub.at_most(K("subgroup", dimension=r["dimension"], group=r["group"]), in_estimate("absence_rate"))
-    for dimension in ("Kön", "Stadsdel"):  # each pupil has one gender and one district
+    for dimension in (DIMENSION["gender"], DIMENSION["district"]):  # each pupil has one gender and one district
         part = sub.filter(pl.col("dimension") == dimension)
         cells = [K("subgroup", dimension=dimension, group=g) for g in part["group"].to_list()]
         if cells and int(part["n"].sum()) == estimates["absence_rate"].n_enrolled:

@@ -18,7 +18,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from . import labels as lb
-from .codes import CURRENT, Direction, Gender, Programme
+from .codes import CURRENT, Direction, Programme
 from .config import ABSENCE_THRESHOLDS, DEFAULT_ABSENCE_THRESHOLD, SQL_DIR
 from .indicators import skolverket_mean_merit
 from .labels import ALL, DIRECTIONS, ENROLLED, GENDER_ORDER, MEASURES, OTHERS, THIS_FOLLOWUP, TOTAL
@@ -69,8 +69,7 @@ def mean_ci(values: np.ndarray) -> tuple[float, float, float, int]:
 
 def _with_all_genders(rows: pl.DataFrame) -> pl.DataFrame:
     """Each row once as `Samtliga` and once under its gender (rows without F/M only in `Samtliga`)."""
-    genders = {Gender.GIRLS: lb.GIRLS, Gender.BOYS: lb.BOYS}
-    labelled = rows.with_columns(pl.col("gender").replace_strict(genders, default=None).alias("gender_label"))
+    labelled = rows.with_columns(pl.col("gender").replace_strict(lb.PUPIL_GENDER, default=None).alias("gender_label"))
     return pl.concat(
         [
             labelled.with_columns(pl.lit(ALL).alias("gender_label")),

@@ -16,6 +16,7 @@ GENDER = {Gender.ALL: "Samtliga", Gender.GIRLS: "Flickor", Gender.BOYS: "Pojkar"
 ALL, GIRLS, BOYS = GENDER.values()
 GENDER_ORDER = [ALL, GIRLS, BOYS]  # the report's order of gender rows and columns
 GENDERS = [GIRLS, BOYS]  # the members of `Samtliga`
+PUPIL_GENDER = {Gender.GIRLS: GIRLS, Gender.BOYS: BOYS}  # pupil_term_outcomes.gender, without the margin
 
 PUPIL_GROUP = {PupilGroup.ENROLLED: "Inskrivna i PPSS", PupilGroup.OTHERS: "Övriga elever i samma skolor"}
 ENROLLED, OTHERS = PUPIL_GROUP.values()
@@ -45,6 +46,14 @@ MEASURES = {  # eligibility columns of pupil_term_outcomes
     "eligible_hp_es": "Behörig till ES",
     "eligible_hp_ek_hu_sa": "Behörig till EK, HU, SA",
     "eligible_hp_na_te": "Behörig till NA, TE",
+}
+
+# The dimensions the evaluation's subgroup and attrition tables split by (column -> label)
+DIMENSION = {
+    "selection_reasons": "Urvalsgrund",
+    "interventions": "Insats",
+    "district": "Stadsdel",
+    "gender": "Kön",
 }
 
 TOTAL = "Totalt"  # the row over the districts shown
