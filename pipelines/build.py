@@ -1,6 +1,8 @@
-"""Build: staging views and marts from the loaded rows, by the `.sql` files in `sql/`.
+"""Build: staging views, shared models and marts from the loaded rows, by the `.sql` files in `sql/`.
 
-Files run in name order, staging before marts; every statement is `create or replace`,
+Files run in name order, staging (one source each, renamed and cleaned), then the
+intermediate layer (concepts several marts and report queries share, such as
+`programme_starts`), then the marts; every statement is `create or replace`,
 so a build can always be run again. It writes a copy of the store and swaps it in.
 """
 
@@ -14,11 +16,12 @@ from . import store as store_mod
 from .config import PACKAGE_DIR, SQL_DIR, ConfigError
 
 PUBLISHED_FIGURES = PACKAGE_DIR / "data" / "published_figures.csv"  # sourced, see data/README.md
+LAYERS = ("staging", "intermediate", "marts")
 PUBLIC_TABLES = ["pupil_term_outcomes", "programme_enrolments", "load_log", "quarantine"]
 
 
 def sql_files() -> list[Path]:
-    return sorted((SQL_DIR / "staging").glob("*.sql")) + sorted((SQL_DIR / "marts").glob("*.sql"))
+    return [path for layer in LAYERS for path in sorted((SQL_DIR / layer).glob("*.sql"))]
 
 
 def run_sql(con: duckdb.DuckDBPyConnection) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from .followup import ENROLLED, MEASURES, OTHERS, TOTAL
+from .estimands import WWC_ADJUSTABLE, WWC_EQUIVALENT
+from .labels import DIRECTIONS, ENROLLED, GENDER_ORDER, MEASURES, OTHERS, TOTAL
+from .suppress import fmt_num
 
 GROUP_COLORS = alt.Scale(domain=[ENROLLED, OTHERS], range=["#c0392b", "#7f8c8d"])
 PCT = ".0%"
@@ -114,9 +116,17 @@ def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart:
     return (band + line + rule).properties(width=560, height=280)
 
 
+def _pct_label(share: float) -> str:
+    return f"{share * 100:.1f}".rstrip("0").rstrip(".").replace(".", ",") + " %"
+
+
 def absence_thresholds(df: pl.DataFrame, threshold: float, min_cell: int) -> alt.Chart:
+    """Shares at every computed threshold (`followup.absence_levels`), the report's own named."""
+    levels = sorted(df["threshold"].unique().to_list())
     data = _shown(df, "share").with_columns(
-        ((pl.col("threshold") * 100).round(0).cast(pl.Int64).cast(pl.String) + " %").alias("threshold_label")
+        pl.col("threshold")
+        .replace_strict({t: _pct_label(t) for t in levels}, return_dtype=pl.String)
+        .alias("threshold_label")
     )
     base = alt.Chart(data)
     bars = base.mark_bar().encode(
@@ -129,7 +139,7 @@ def absence_thresholds(df: pl.DataFrame, threshold: float, min_cell: int) -> alt
         (bars + errors)
         .properties(width=90, height=200)
         .facet(
-            column=alt.Column("threshold_label:N", title="Frånvarogräns", sort=["10 %", "15 %", "20 %"]),
+            column=alt.Column("threshold_label:N", title="Frånvarogräns", sort=[_pct_label(t) for t in levels]),
             row=alt.Row("term_label:N", title=None),
         )
         .properties(
@@ -137,7 +147,7 @@ def absence_thresholds(df: pl.DataFrame, threshold: float, min_cell: int) -> alt
                 "Elever med hög frånvaro",
                 anchor="start",
                 subtitle=[
-                    f"Andel elever i åk 7–9 vars frånvaro når gränsen; {round(threshold * 100)} %"
+                    f"Andel elever i åk 7–9 vars frånvaro når gränsen; {_pct_label(threshold)}"
                     " är rapportens huvudgräns.",
                     "Felstaplar: 95 % konfidensintervall.",
                     hidden_note(min_cell),
@@ -149,7 +159,7 @@ def absence_thresholds(df: pl.DataFrame, threshold: float, min_cell: int) -> alt
 
 def pass_change_individual(df: pl.DataFrame, min_cell: int) -> alt.Chart:
     data = _shown(df, "share")
-    order = ["Minskat", "Oförändrat", "Ökat"]
+    order = list(DIRECTIONS)
     return (
         _base(
             data,
@@ -161,7 +171,7 @@ def pass_change_individual(df: pl.DataFrame, min_cell: int) -> alt.Chart:
         )
         .mark_bar()
         .encode(
-            y=alt.Y("gender_label:N", title=None, sort=["Samtliga", "Flickor", "Pojkar"]),
+            y=alt.Y("gender_label:N", title=None, sort=GENDER_ORDER),
             x=alt.X("share:Q", title="Andel elever", stack="normalize", axis=alt.Axis(format=PCT)),
             color=alt.Color(
                 "direction:N",
@@ -176,7 +186,7 @@ def pass_change_individual(df: pl.DataFrame, min_cell: int) -> alt.Chart:
                 alt.Tooltip("k:Q", title="Elever"),
             ],
         )
-        .transform_calculate(direction_order="indexof(['Minskat','Oförändrat','Ökat'], datum.direction)")
+        .transform_calculate(direction_order=f"indexof({order!r}, datum.direction)")
         .properties(width=480, height=120)
     )
 
@@ -191,7 +201,7 @@ def pass_change_group(df: pl.DataFrame, min_cell: int) -> alt.Chart:
             hidden_note(min_cell),
         ],
     )
-    y = alt.Y("gender_label:N", title=None, sort=["Samtliga", "Flickor", "Pojkar"])
+    y = alt.Y("gender_label:N", title=None, sort=GENDER_ORDER)
     points = base.mark_point(filled=True, size=80, color="#2c3e50").encode(
         y=y, x=alt.X("change:Q", title="Förändring (andel godkända ämnen)", axis=alt.Axis(format="+.0%"))
     )
@@ -230,7 +240,7 @@ def grade9_eligibility(df: pl.DataFrame, min_cell: int) -> alt.Chart:
                 header=alt.Header(labelAngle=0, labelAlign="left"),
                 sort=list(MEASURES.values()),
             ),
-            column=alt.Column("gender_label:N", title=None, sort=["Samtliga", "Flickor", "Pojkar"]),
+            column=alt.Column("gender_label:N", title=None, sort=GENDER_ORDER),
         )
         .properties(
             title=alt.Title(
@@ -261,13 +271,15 @@ def love_plot(bal: pl.DataFrame) -> alt.Chart:
             "Skillnader före inskrivning (baslinjen)",
             anchor="start",
             subtitle=[
-                "Hedges g för andelar av tid och ämnen, Cox index för ja/nej-mått. Inom ±0,05: likvärdiga grupper;",
-                "inom ±0,25: likvärdiga efter statistisk justering (What Works Clearinghouse).",
+                "Hedges g för andelar av tid och ämnen, Cox index för ja/nej-mått. "
+                f"Inom ±{fmt_num(WWC_EQUIVALENT, 2)}: likvärdiga grupper;",
+                f"inom ±{fmt_num(WWC_ADJUSTABLE, 2)}: likvärdiga efter statistisk justering "
+                "(What Works Clearinghouse).",
             ],
         ),
     )
     limits = (
-        alt.Chart(pl.DataFrame({"x": [-0.25, -0.05, 0.05, 0.25]}))
+        alt.Chart(pl.DataFrame({"x": [-WWC_ADJUSTABLE, -WWC_EQUIVALENT, WWC_EQUIVALENT, WWC_ADJUSTABLE]}))
         .mark_rule(strokeDash=[3, 3], color="#999")
         .encode(x="x:Q")
     )
@@ -285,7 +297,8 @@ def love_plot(bal: pl.DataFrame) -> alt.Chart:
     return (limits + points).properties(width=480, height=140)
 
 
-def did_event(df: pl.DataFrame, min_cell: int) -> alt.Chart:
+def effect_event_curve(df: pl.DataFrame, min_cell: int) -> alt.Chart:
+    """The chart of `evaluation.event_curve`: the effect on absence per month from enrolment."""
     data = _shown(df, "att")
     base = _base(
         data,

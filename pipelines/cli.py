@@ -12,7 +12,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .config import ConfigError, paths
+from .config import DEFAULT_ABSENCE_THRESHOLD, ConfigError, paths
 
 EXIT_OK, EXIT_ERROR, EXIT_REJECTED = 0, 1, 2
 
@@ -29,8 +29,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     counts = write_demo(out, seed=args.seed, scale=args.scale, effects=args.effects)
     print(
         f"demo data ({args.scale}, seed {args.seed}, effects {args.effects}) written to {out} "
-        f"in {time.perf_counter() - t:.1f} s: "
-        + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+        f"in {time.perf_counter() - t:.1f} s: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
     )
     return EXIT_OK
 
@@ -95,6 +94,7 @@ def _report(args: argparse.Namespace) -> int:
             Path(args.out) if args.out else paths().reports,
             min_cell=args.min_cell,
             allow_rejected=args.allow_rejected,
+            absence_threshold=args.absence_threshold,
             districts=[d.strip() for d in args.districts.split(",")] if getattr(args, "districts", None) else None,
         )
     except ReportRefused as e:
@@ -120,15 +120,60 @@ def cmd_run(args: argparse.Namespace) -> int:
     return status
 
 
+def _threshold(text: str) -> float:
+    """`--absence-threshold`: a share (0.15) or a percentage (15)."""
+    value = float(text.replace(",", ".").rstrip("% "))
+    value = value / 100 if value >= 1 else value
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1 or a percentage, not {text!r}")
+    return value
+
+
+def _command(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand whose help ends with an example (`ppss <command> --help`)."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+STORE_HELP = "the DuckDB store (default data/processed/ppss.duckdb)"
+YEAR_HELP = "the follow-up year: enrolments up to its end, absence in its terms, eligibility in its spring"
+OUT_HELP = "where reports go: <out>/<year>/ (default reports/)"
+MIN_CELL_HELP = "figures resting on fewer pupils show as `..` (default 10, never below 5)"
+THRESHOLD_HELP = "the report's own threshold of high absence, shown beside 10, 15 and 20 %% (default 15 %%)"
+REJECTED_HELP = "report on what loaded even if the latest load rejected a file"
+
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="FILE", help=STORE_HELP)
+    p.add_argument("--out", metavar="DIR", help=OUT_HELP)
+    p.add_argument("--min-cell", type=int, default=10, metavar="N", help=MIN_CELL_HELP)
+    p.add_argument(
+        "--absence-threshold", type=_threshold, default=DEFAULT_ABSENCE_THRESHOLD, metavar="SHARE", help=THRESHOLD_HELP
+    )
+    p.add_argument("--allow-rejected", action="store_true", help=REJECTED_HELP)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ppss", description="PPSS follow-up: ingest exports, build the store, write the yearly report."
     )
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo-data", help="write the built-in demo data")
-    d.add_argument("--out", help="folder (default data/raw/demo)")
-    d.add_argument("--seed", type=int, default=2016)
-    d.add_argument("--scale", choices=["tiny", "small", "demo", "city", "country"], default="demo")
+    d = _command(sub, "demo-data", "write the built-in demo data", "ppss demo-data --out data/raw/demo --seed 2016")
+    d.add_argument("--out", metavar="DIR", help="folder (default data/raw/demo)")
+    d.add_argument(
+        "--seed", type=int, default=2016, metavar="N", help="random seed: the same seed writes the same files"
+    )
+    d.add_argument(
+        "--scale",
+        choices=["tiny", "small", "demo", "city", "country"],
+        default="demo",
+        help="how many schools and pupils: demo 30 schools; city about 90,000 pupils; country about 1.05 million",
+    )
     d.add_argument(
         "--effects",
         choices=["builtin", "none"],
@@ -137,31 +182,36 @@ def parser() -> argparse.ArgumentParser:
         "(the true effects are written to TRUE_EFFECTS.json beside the data)",
     )
     d.set_defaults(func=cmd_demo_data)
-    i = sub.add_parser("ingest", help="validate and load raw files into the store")
-    i.add_argument("--raw", required=True)
-    i.add_argument("--store")
+    i = _command(sub, "ingest", "validate and load raw files into the store", "ppss ingest --raw data/raw/2017-01")
+    i.add_argument(
+        "--raw", required=True, metavar="DIR", help="folder of exports (any sub-folders); files are recognised by name"
+    )
+    i.add_argument("--store", metavar="FILE", help=STORE_HELP)
     i.set_defaults(func=_ingest)
-    b = sub.add_parser("build", help="build the marts (public tables) from what is loaded")
-    b.add_argument("--store")
+    b = _command(sub, "build", "build the marts (public tables) from what is loaded", "ppss build")
+    b.add_argument("--store", metavar="FILE", help=STORE_HELP)
     b.set_defaults(func=_build)
-    r = sub.add_parser("report", help="write the yearly follow-up report")
-    r.add_argument("--year", type=int, required=True)
-    r.add_argument("--store")
-    r.add_argument("--out")
-    r.add_argument("--min-cell", type=int, default=10)
-    r.add_argument("--allow-rejected", action="store_true")
-    r.add_argument("--districts", help="comma-separated districts: a report on these only (after the full report)")
+    r = _command(
+        sub, "report", "write the yearly follow-up report", "ppss report --year 2016 --districts Farsta,Skarpnäck"
+    )
+    r.add_argument("--year", type=int, required=True, metavar="YYYY", help=YEAR_HELP)
+    _report_options(r)
+    r.add_argument(
+        "--districts",
+        metavar="A,B",
+        help="comma-separated districts: a report on these only, in reports/<year>/stadsdelar_<names>/ "
+        "(after the full report of the year)",
+    )
     r.set_defaults(func=_report)
-    st = sub.add_parser("status", help="files, counts, quarantined rows by rule, and what to do next")
-    st.add_argument("--store")
+    st = _command(sub, "status", "files, counts, quarantined rows by rule, and what to do next", "ppss status")
+    st.add_argument("--store", metavar="FILE", help=STORE_HELP)
     st.set_defaults(func=_status)
-    u = sub.add_parser("run", help="ingest + build + report")
-    u.add_argument("--raw", required=True)
-    u.add_argument("--year", type=int, required=True)
-    u.add_argument("--store")
-    u.add_argument("--out")
-    u.add_argument("--min-cell", type=int, default=10)
-    u.add_argument("--allow-rejected", action="store_true", help="report on what loaded even if a file was rejected")
+    u = _command(sub, "run", "ingest + build + report", "ppss run --raw data/raw/demo --year 2016")
+    u.add_argument(
+        "--raw", required=True, metavar="DIR", help="folder of exports (any sub-folders); files are recognised by name"
+    )
+    u.add_argument("--year", type=int, required=True, metavar="YYYY", help=YEAR_HELP)
+    _report_options(u)
     u.set_defaults(func=cmd_run)
     return p
 

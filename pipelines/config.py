@@ -48,6 +48,11 @@ def paths() -> Paths:
 
 # Grade exports hold every school form; the follow-up reads grundskola only (data contract 1.3).
 GRADE_SCHOOL_FORM = "GR"
+# Absence thresholds of the report (domain rules: no official one; 10 % problematic, 15 %
+# Skolverket's 2021 survey, 20 % alarming). The report's own threshold is a parameter
+# (`--absence-threshold`, default 15 %), shown beside the others.
+ABSENCE_THRESHOLDS = (0.10, 0.15, 0.20)
+DEFAULT_ABSENCE_THRESHOLD = 0.15
 # Rows per Great Expectations batch: bounds memory whatever the file size.
 VALIDATION_BATCH_ROWS = 200_000
 

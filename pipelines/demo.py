@@ -33,7 +33,7 @@ import numpy as np
 import xlsxwriter
 
 from .demo_truth import Truth
-from .identity import DEMO_MARKER
+from .identity import DEMO_MARKER, luhn_digit
 from .reference import PROGRAMME_DISTRICTS
 
 DISTRICTS = PROGRAMME_DISTRICTS
@@ -78,9 +78,6 @@ EFFECTS = ("builtin", "none")
 RHO, SHOCK_SD, NOISE_SD = 0.75, 0.3, 0.12
 MONTHS_PER_PUPIL = 48  # August of the year the pupil starts årskurs 6, four school years on
 PEAK_SHARE = 0.6  # share of enrolments set in the month after the pupil's recent absence peak
-# Planted defects that keep a pupil out of the store (see write_demo); the truth leaves them out.
-PERSON_TYPOS = (17, 401, 1203)  # persons whose identity number fails its check digit
-REGISTER_TYPO_ROW, REGISTER_UNKNOWN_REASON_ROW = 11, 20
 
 SCALES = {  # schools, pupils per årskurs and school
     "tiny": (12, 6),
@@ -89,6 +86,68 @@ SCALES = {  # schools, pupils per årskurs and school
     "city": (150, 75),  # about 90,000 pupils over the five school years
     "country": (1750, 75),  # about 1.05 million
 }
+
+
+@dataclass(frozen=True)
+class PlantedDefect:
+    """A defect the demo writes on purpose, and what the load must make of it.
+
+    `at` says where: persons, pupil indices; register, rows in order of enrolment (0-based);
+    attendance, record numbers in writing order; grades, (pupil index, grade number). Each
+    place present at the world's scale is quarantined under every rule of `rules`, as a row
+    of its own file; a defect that `loses_pupil` keeps the pupil out of the store (its
+    grades and attendance are then held, and the demo truth leaves the pupil out)."""
+
+    name: str
+    kind: str
+    rules: tuple[str, ...]
+    at: tuple[int, ...]
+    loses_pupil: bool = False
+
+    def places(self, world: DemoWorld) -> list[int]:
+        """The places of `at` that exist in `world` (a small world has fewer pupils and rows)."""
+        if self.kind == "persons":
+            return [i for i in self.at if i < len(world.pupils)]
+        if self.kind == "register":
+            return [r for r in self.at if r < len(world.enrolled_in_order())]
+        if self.kind == "grades":
+            return [self.at[0]] if self.at[0] < len(world.pupils) else []
+        return list(self.at)
+
+    def pupils(self, world: DemoWorld) -> set[int]:
+        """Indices of the pupils the defect keeps out of the store."""
+        if not self.loses_pupil:
+            return set()
+        if self.kind == "register":
+            return {world.enrolled_in_order()[r].index for r in self.places(world)}
+        return set(self.places(world))
+
+    def quarantined(self, world: DemoWorld) -> dict[str, int]:
+        """Rows of its own file the defect puts in quarantine, per rule."""
+        return {rule: len(self.places(world)) for rule in self.rules}
+
+
+PLANTED_DEFECTS = [
+    PlantedDefect("person_check_digit", "persons", ("civic_no_check_digit",), (17, 401, 1203), loses_pupil=True),
+    PlantedDefect("register_check_digit", "register", ("civic_no_check_digit",), (11,), loses_pupil=True),
+    PlantedDefect("register_unknown_reason", "register", ("selection_reason_unknown",), (20,), loses_pupil=True),
+    PlantedDefect(
+        "absence_above_offered", "attendance", ("absence_exceeds_offered", "accounted_exceeds_reported"), (5,)
+    ),
+    PlantedDefect("negative_minutes", "attendance", ("minutes_invalid",), (9,)),
+    PlantedDefect("grade_of_another_scale", "grades", ("grade_value",), (50, 3)),
+    PlantedDefect("unknown_subject_code", "grades", ("subject_code_unknown",), (61, 5)),
+]
+DEFECTS = {d.name: d for d in PLANTED_DEFECTS}
+
+
+def planted_quarantine(world: DemoWorld) -> dict[str, int]:
+    """Rows the planted defects put in quarantine, per rule (checks across files not included)."""
+    out: dict[str, int] = {}
+    for d in PLANTED_DEFECTS:
+        for rule, n in d.quarantined(world).items():
+            out[rule] = out.get(rule, 0) + n
+    return {rule: n for rule, n in out.items() if n}
 
 
 @dataclass
@@ -121,19 +180,11 @@ class Pupil:
     district: str | None = None
 
 
-def _luhn_digit(nine: str) -> int:
-    total = 0
-    for i, ch in enumerate(nine):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return (10 - total % 10) % 10
-
-
 def make_civic(rng: np.random.Generator, born: date, gender: str, form: int, coordination: bool = False) -> str:
     day = born.day + (60 if coordination else 0)
     serial = int(rng.integers(0, 100)) * 10 + int(rng.choice([1, 3, 5, 7, 9] if gender == "M" else [0, 2, 4, 6, 8]))
     nine = f"{born:%y%m}{day:02d}{serial:03d}"
-    ten = nine + str(_luhn_digit(nine))
+    ten = nine + str(luhn_digit(nine))
     century = f"{born.year // 100}"
     return [f"{century}{ten[:6]}-{ten[6:]}", f"{century}{ten}", f"{ten[:6]}-{ten[6:]}", ten][form]
 
@@ -265,6 +316,10 @@ class DemoWorld:
     def school_in(self, p: Pupil, d: date) -> int:
         y = d.year if d.month >= 7 else d.year - 1
         return p.schools[min(3, max(0, y - p.entry_year))]
+
+    def enrolled_in_order(self) -> list[Pupil]:
+        """Enrolled pupils in order of enrolment: the register's row order."""
+        return sorted((p for p in self.pupils if p.enrolled), key=lambda p: p.enrolled)
 
     def _enrol(self) -> None:
         rng = self.rng
@@ -466,22 +521,44 @@ def _pupil_grades(world: DemoWorld, terms: list[tuple[str, int, date]], seed: in
 
 def write_demo(out: Path, seed: int = 2016, scale: str = "demo", effects: str = "builtin") -> dict[str, int]:
     """Write the demo inputs to `out`, and the true effects beside them (`TRUE_EFFECTS.json`);
-    returns counts of what was written."""
+    returns counts of what was written. The writers draw from the world's random stream in
+    this order, so the same seed writes the same bytes."""
     out = Path(out)
+    world = DemoWorld(seed, scale, effects)
+    truth = Truth(world)
+    _write_marker(out)
+    _write_organisations(out, world)
+    counts = {
+        "persons": _write_persons(out, world),
+        "attendance": _write_attendance(out, world, truth),
+        "grade_elements": _write_grades(out, world, truth, seed),
+        "register": _write_register(out, world),
+    }
+    for defect in PLANTED_DEFECTS:
+        truth.lost.update(defect.pupils(world))
+    truth.write(out)
+    return counts
+
+
+def _write_marker(out: Path) -> None:
     for sub in ("ss12000", "skolplattformen", "socialtjansten"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    world = DemoWorld(seed, scale, effects)
-    rng = world.rng
     (out / DEMO_MARKER).write_text(
         "Demo data written by `ppss demo-data`: fake persons, valid-looking identity numbers.\n"
         "This marker lets the pipeline use its built-in demo pseudonymisation key.\n",
         encoding="utf-8",
     )
-    counts: dict[str, int] = {}
 
-    # Organisations and skolenheter.csv
+
+def _write_organisations(out: Path, world: DemoWorld) -> None:
+    """The Organisations pages and skolenheter.csv (which places each school in a stadsdel)."""
     orgs = [
-        {"id": _guid(rng), "displayName": "Stockholms stad", "organisationType": "Huvudman", "municipalityCode": "0180"}
+        {
+            "id": _guid(world.rng),
+            "displayName": "Stockholms stad",
+            "organisationType": "Huvudman",
+            "municipalityCode": "0180",
+        }
     ]
     orgs += [
         {
@@ -500,56 +577,71 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo", effects: str = 
     ]
     (out / "skolenheter.csv").write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
 
-    # Persons with enrolments, in pages
+
+def _school_enrolments(world: DemoWorld, p: Pupil) -> list[dict]:
+    """A pupil's SS 12000 enrolments, one per school year; the current year's is ongoing."""
+    enrolments = []
+    for k in range(4):
+        y = p.entry_year + k
+        if y not in SCHOOL_YEARS:
+            continue
+        start, end = date(y, 8, 20), date(y + 1, 6, 12)
+        if p.leaves and p.leaves < start:
+            break
+        enr = {
+            "enroledAt": {"id": world.schools[p.schools[k]].guid},
+            "schoolYear": 6 + k,
+            "schoolType": "GR",
+            "startDate": start.isoformat(),
+            "cancelled": False,
+        }
+        last = p.leaves and p.leaves <= end
+        if not (y == 2016 and not last):
+            enr["endDate"] = (p.leaves if last else end).isoformat()
+        enrolments.append(enr)
+    return enrolments
+
+
+def _write_persons(out: Path, world: DemoWorld) -> int:
+    """Persons with their enrolments, in pages; planted: identity numbers with a typo."""
+    typos = set(DEFECTS["person_check_digit"].places(world))
     persons = []
     for i, p in enumerate(world.pupils):
-        enrolments = []
-        for k in range(4):
-            y = p.entry_year + k
-            if y not in SCHOOL_YEARS:
-                continue
-            start, end = date(y, 8, 20), date(y + 1, 6, 12)
-            if p.leaves and p.leaves < start:
-                break
-            enr = {
-                "enroledAt": {"id": world.schools[p.schools[k]].guid},
-                "schoolYear": 6 + k,
-                "schoolType": "GR",
-                "startDate": start.isoformat(),
-                "cancelled": False,
-            }
-            last = p.leaves and p.leaves <= end
-            if not (y == 2016 and not last):  # the current year's enrolment is ongoing
-                enr["endDate"] = (p.leaves if last else end).isoformat()
-            enrolments.append(enr)
         civic = p.civic
-        if i in PERSON_TYPOS:  # three typing errors: the check digit fails
+        if i in typos:  # a typing error: the check digit fails
             civic = civic[:-1] + str((int(civic[-1]) + 1) % 10)
         persons.append(
             {
                 "id": p.guid,
-                "givenName": str(rng.choice(GIVEN)),
-                "familyName": str(rng.choice(FAMILY)),
+                "givenName": str(world.rng.choice(GIVEN)),
+                "familyName": str(world.rng.choice(FAMILY)),
                 "civicNo": {"value": civic, "nationality": "SE"},
                 "securityMarking": p.marking,
-                "enrolments": enrolments,
+                "enrolments": _school_enrolments(world, p),
             }
         )
-    counts["persons"] = len(persons)
     _write_json_pages(out / "ss12000", "persons", persons, 1000)
+    return len(persons)
 
-    # Attendance, one record per pupil and month (one school reports Dec-Jan as one period),
-    # written page by page so memory stays bounded at city and country scale
+
+def _school_months(y: int) -> list[date]:
+    return [date(y, m, 1) for m in range(8, 13)] + [date(y + 1, m, 1) for m in range(1, 7)]
+
+
+def _write_attendance(out: Path, world: DemoWorld, truth: Truth) -> int:
+    """One record per pupil and month (one school reports Dec-Jan as one period), written page
+    by page so memory stays bounded at city and country scale; planted: impossible minutes."""
+    rng = world.rng
     pages = _PageWriter(out / "ss12000", "attendance", 20_000)
-    truth = Truth(world)
+    too_much = set(DEFECTS["absence_above_offered"].places(world))
+    negative = set(DEFECTS["negative_minutes"].places(world))
     straddle = {world.schools[3].guid}
     for p in world.pupils:
         activity = _guid(rng)
         for y in SCHOOL_YEARS:
             if not 0 <= y - p.entry_year <= 3:
                 continue
-            months = [date(y, m, 1) for m in range(8, 13)] + [date(y + 1, m, 1) for m in range(1, 7)]
-            for m in months:
+            for m in _school_months(y):
                 if p.leaves and m >= p.leaves.replace(day=1):
                     break
                 school = world.schools[world.school_in(p, m)]
@@ -562,41 +654,49 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo", effects: str = 
                     end = date(y + 1, 1, 31)
                 if rng.random() < 0.01:
                     continue  # a month never reported: missing data, not zero absence
-                days = int(np.busday_count(start, end + timedelta(days=1)))
-                offered = days * 330
                 pair = world.absence_pair(p, m)
                 if p.enrolled:
                     truth.add_month(p, m, pair)
                     if end.month == 1:  # one record for December and January
                         truth.add_month(p, date(y + 1, 1, 1), pair)
-                rate = world.observed(pair)
-                absent = round(offered * rate)
-                invalid = round(absent * (0.3 + 0.4 * (p.absence > 0.1)))
-                record = {
-                    "activity": {"id": activity, "displayName": f"Klass {6 + y - p.entry_year}"},
-                    "student": {"id": p.guid},
-                    "startDate": start.isoformat(),
-                    "endDate": end.isoformat(),
-                    "attendanceSum": offered - absent,
-                    "validAbsenceSum": absent - invalid,
-                    "invalidAbsenceSum": invalid,
-                    "otherAttendanceSum": 0,
-                    "reportedSum": offered,
-                    "offeredSum": offered,
-                }
-                if pages.count == 5:
-                    record["invalidAbsenceSum"] = offered + 60  # impossible: absence > offered
-                if pages.count == 9:
-                    record["validAbsenceSum"] = -30  # impossible: negative minutes
+                record = _attendance_record(p, activity, y, start, end, world.observed(pair))
+                if pages.count in too_much:
+                    record["invalidAbsenceSum"] = record["offeredSum"] + 60  # absence > offered
+                if pages.count in negative:
+                    record["validAbsenceSum"] = -30  # negative minutes
                 pages.add(record)
-    counts["attendance"] = pages.close()
+    return pages.close()
 
-    # Grades: two successive exports; each <elev> carries the complete list at export time
+
+def _attendance_record(p: Pupil, activity: str, y: int, start: date, end: date, rate: float) -> dict:
+    offered = int(np.busday_count(start, end + timedelta(days=1))) * 330
+    absent = round(offered * rate)
+    invalid = round(absent * (0.3 + 0.4 * (p.absence > 0.1)))
+    return {
+        "activity": {"id": activity, "displayName": f"Klass {6 + y - p.entry_year}"},
+        "student": {"id": p.guid},
+        "startDate": start.isoformat(),
+        "endDate": end.isoformat(),
+        "attendanceSum": offered - absent,
+        "validAbsenceSum": absent - invalid,
+        "invalidAbsenceSum": invalid,
+        "otherAttendanceSum": 0,
+        "reportedSum": offered,
+        "offeredSum": offered,
+    }
+
+
+GRADE_EXPORTS = [(date(2015, 6, 30), "betyg_export_2015-06-30.xml"), (date(2017, 6, 30), "betyg_export_2017-06-30.xml")]
+
+
+def _write_grades(out: Path, world: DemoWorld, truth: Truth, seed: int) -> int:
+    """Two successive grade exports; each <elev> carries the complete list at export time.
+    Returns the number of grade elements written."""
     terms = _terms()
-    exports = [(date(2015, 6, 30), "betyg_export_2015-06-30.xml"), (date(2017, 6, 30), "betyg_export_2017-06-30.xml")]
     n_elements = 0
-    for k, (tom, name) in enumerate(exports):
-        earlier = exports[k - 1][0] if k else date(2012, 7, 1)
+    for k, (tom, name) in enumerate(GRADE_EXPORTS):
+        earlier = GRADE_EXPORTS[k - 1][0] if k else date(2012, 7, 1)
+        last = k == len(GRADE_EXPORTS) - 1
         with open(out / "skolplattformen" / name, "w", encoding="utf-8") as fh:
             fh.write(
                 '<?xml version="1.0" encoding="utf-8"?>\n<betyg xmlns="http://pingpong.se/schemas/grades/v1.1" '
@@ -604,7 +704,7 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo", effects: str = 
             )
             for i, p in enumerate(world.pupils):
                 mine = [g for g in _pupil_grades(world, terms, seed, i) if g["date"] <= tom]
-                if k == len(exports) - 1 and p.enrolled:
+                if last and p.enrolled:
                     truth.add_grades(p, mine)
                 if not any(g["date"] > earlier for g in mine):
                     continue
@@ -612,41 +712,58 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo", effects: str = 
                     mine = [*mine, {**mine[0], "subject": "HKK", "value": "F"}]  # a duplicate, later removed
                 if k == 1 and i % 53 == 0 and mine:
                     mine[0] = {**mine[0], "value": "E" if mine[0]["value"] == "F" else mine[0]["value"]}  # corrected
-                fh.write(f'  <elev id="{_xml_guid(p.guid, i)}">\n')
-                for j, g in enumerate(mine):
-                    code = LONG.get(g["subject"], g["subject"]) if g["long"] else g["subject"]
-                    lang = f"<språk>{g['lang']}</språk>" if g["lang"] else ""
-                    termin = (
-                        "" if (i + j) % 211 == 0 else f"<termin><typ>{g['term']}</typ><år>{g['year']}</år></termin>"
-                    )
-                    value = g["value"]
-                    if i == 50 and j == 3:
-                        value = "G"  # a grade of another scale: quarantined
-                    if i == 61 and j == 5:
-                        code = "XYZ"  # unknown subject code: quarantined
-                    school = _xml_guid(g["school"], j) if (i + j) % 401 else "{" + g["school"][:-1] + "}"
-                    fh.write(
-                        f"    <ämnesbetyg><value>{escape(value)}</value><datum>{g['date'].isoformat()}</datum>"
-                        f"<prövning>false</prövning><skola>{school}</skola><skolform>GR</skolform>"
-                        f"<ämnesförkortning>{code}</ämnesförkortning>{lang}{termin}"
-                        f"<slutbetyg>{str(g['final']).lower()}</slutbetyg></ämnesbetyg>\n"
-                    )
-                    n_elements += 1
-                if i % 150 == 7 and k == 1:  # an upper-secondary course grade: counted, not used
-                    fh.write(
-                        f"    <kursbetyg><value>C</value><datum>{tom.isoformat()}</datum><prövning>false</prövning>"
-                        f"<skola>{_xml_guid(world.schools[0].guid, 1)}</skola><skolform>GY</skolform>"
-                        "<kurskod>ENGENG05</kurskod></kursbetyg>\n"
-                    )
-                    n_elements += 1
-                fh.write("  </elev>\n")
+                n_elements += _write_pupil_grades(fh, world, i, p, mine, tom, with_course=last and i % 150 == 7)
             fh.write("</betyg>\n")
-    counts["grade_elements"] = n_elements
+    return n_elements
 
-    # The social services' register: an Excel workbook (2013-2015) and a Windows-1252 CSV (2016)
-    enrolled = sorted((p for p in world.pupils if p.enrolled), key=lambda p: p.enrolled)
+
+def _write_pupil_grades(fh, world: DemoWorld, i: int, p: Pupil, mine: list[dict], tom: date, with_course: bool) -> int:
+    """One <elev>: its ämnesbetyg as the platform writes them (long codes, guids with braces,
+    a missing <termin>); planted: a grade of another scale and an unknown subject code."""
+    other_scale, unknown = DEFECTS["grade_of_another_scale"].at, DEFECTS["unknown_subject_code"].at
+    fh.write(f'  <elev id="{_xml_guid(p.guid, i)}">\n')
+    for j, g in enumerate(mine):
+        code = LONG.get(g["subject"], g["subject"]) if g["long"] else g["subject"]
+        lang = f"<språk>{g['lang']}</språk>" if g["lang"] else ""
+        termin = "" if (i + j) % 211 == 0 else f"<termin><typ>{g['term']}</typ><år>{g['year']}</år></termin>"
+        value = "G" if (i, j) == other_scale else g["value"]
+        if (i, j) == unknown:
+            code = "XYZ"
+        school = _xml_guid(g["school"], j) if (i + j) % 401 else "{" + g["school"][:-1] + "}"
+        fh.write(
+            f"    <ämnesbetyg><value>{escape(value)}</value><datum>{g['date'].isoformat()}</datum>"
+            f"<prövning>false</prövning><skola>{school}</skola><skolform>GR</skolform>"
+            f"<ämnesförkortning>{code}</ämnesförkortning>{lang}{termin}"
+            f"<slutbetyg>{str(g['final']).lower()}</slutbetyg></ämnesbetyg>\n"
+        )
+    if with_course:  # an upper-secondary course grade: counted, not used
+        fh.write(
+            f"    <kursbetyg><value>C</value><datum>{tom.isoformat()}</datum><prövning>false</prövning>"
+            f"<skola>{_xml_guid(world.schools[0].guid, 1)}</skola><skolform>GY</skolform>"
+            "<kurskod>ENGENG05</kurskod></kursbetyg>\n"
+        )
+    fh.write("  </elev>\n")
+    return len(mine) + with_course
+
+
+REGISTER_HEADER = [
+    "Personnummer",
+    "Program",
+    "Stadsdel",
+    "Skolenhetskod",
+    "Inskriven",
+    "Utskriven",
+    "Urvalsgrund",
+    "Insatser",
+]
+
+
+def _register_rows(world: DemoWorld) -> list[list]:
+    """One register row per enrolled pupil, typed as by hand; planted: a typo in a
+    Personnummer and a selection reason outside the vocabulary."""
+    rng = world.rng
     rows = []
-    for n, p in enumerate(enrolled):
+    for n, p in enumerate(world.enrolled_in_order()):
         reasons, actions = DISTRICT_STYLE[p.district]
         r = [x for x in reasons if rng.random() < 0.8] or reasons[:1]
         if p.absence > 0.12 and "Hög frånvaro" not in r:
@@ -661,41 +778,39 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo", effects: str = 
         reasons_text = ", ".join(r)
         if n % 5 == 2:
             reasons_text = reasons_text.lower().replace(", ", " ,")  # case and spacing as typed by hand
-        rows.append(
-            [
-                civic,
-                "" if n % 6 == 0 else "PPSS",
-                p.district,
-                school.code,
-                p.enrolled,
-                p.exits,
-                reasons_text,
-                ", ".join(a),
-            ]
-        )
-    t = REGISTER_TYPO_ROW
-    rows[t][0] = rows[t][0][:-1] + str((int(rows[t][0][-1]) + 3) % 10)  # a typing error in Personnummer
-    rows[REGISTER_UNKNOWN_REASON_ROW][6] += ", Skolk"  # a selection reason outside the vocabulary
-    truth.lost.update(enrolled[r].index for r in (REGISTER_TYPO_ROW, REGISTER_UNKNOWN_REASON_ROW) if r < len(enrolled))
-    truth.lost.update(PERSON_TYPOS)
-    header = [
-        "Personnummer",
-        "Program",
-        "Stadsdel",
-        "Skolenhetskod",
-        "Inskriven",
-        "Utskriven",
-        "Urvalsgrund",
-        "Insatser",
-    ]
-    early = [r for r in rows if r[4] < date(2016, 1, 1)]
+        programme = "" if n % 6 == 0 else "PPSS"
+        rows.append([civic, programme, p.district, school.code, p.enrolled, p.exits, reasons_text, ", ".join(a)])
+    for t in DEFECTS["register_check_digit"].places(world):
+        rows[t][0] = rows[t][0][:-1] + str((int(rows[t][0][-1]) + 3) % 10)  # a typing error in Personnummer
+    for t in DEFECTS["register_unknown_reason"].places(world):
+        rows[t][6] += ", Skolk"
+    return rows
+
+
+def _write_register(out: Path, world: DemoWorld) -> int:
+    """The social services' register: an Excel workbook (2013-2015) and a Windows-1252 CSV (2016)."""
+    rows = _register_rows(world)
+    _write_register_workbook(
+        out / "socialtjansten" / "ppss_inskrivna_2013-2015.xlsx", [r for r in rows if r[4] < date(2016, 1, 1)]
+    )
     late = [r for r in rows if r[4] >= date(2016, 1, 1)]
-    book = xlsxwriter.Workbook(str(out / "socialtjansten" / "ppss_inskrivna_2013-2015.xlsx"))
+    csv_lines = (
+        [";".join(REGISTER_HEADER)]
+        + [";".join("" if v is None else v.isoformat() if isinstance(v, date) else str(v) for v in r) for r in late]
+        + [";;;;;;;"]
+    )
+    (out / "socialtjansten" / "ppss_2016.csv").write_bytes(("\r\n".join(csv_lines) + "\r\n").encode("cp1252"))
+    return len(rows)
+
+
+def _write_register_workbook(path: Path, rows: list[list]) -> None:
+    """Dates mostly as Excel date cells, every tenth typed as text; formatted empty rows at the end."""
+    book = xlsxwriter.Workbook(str(path))
     book.set_properties({"created": datetime(2016, 12, 1)})  # same bytes on every run: loading twice changes nothing
     sheet = book.add_worksheet("Inskrivna")
     datefmt = book.add_format({"num_format": "yyyy-mm-dd"})
-    sheet.write_row(0, 0, [f" {h} " if h == "Urvalsgrund" else h for h in header])
-    for k, r in enumerate(early, start=1):
+    sheet.write_row(0, 0, [f" {h} " if h == "Urvalsgrund" else h for h in REGISTER_HEADER])
+    for k, r in enumerate(rows, start=1):
         for c, v in enumerate(r):
             if isinstance(v, date) and k % 10:
                 sheet.write_datetime(k, c, datetime(v.year, v.month, v.day), datefmt)
@@ -703,15 +818,6 @@ def write_demo(out: Path, seed: int = 2016, scale: str = "demo", effects: str = 
                 sheet.write_string(k, c, v.isoformat())  # typed as text by hand
             elif v not in (None, ""):
                 sheet.write_string(k, c, str(v))
-    for k in range(len(early) + 1, len(early) + 4):
-        sheet.write_blank(k, 0, None, datefmt)  # formatted but empty rows at the end
+    for k in range(len(rows) + 1, len(rows) + 4):
+        sheet.write_blank(k, 0, None, datefmt)
     book.close()
-    csv_lines = (
-        [";".join(header)]
-        + [";".join("" if v is None else v.isoformat() if isinstance(v, date) else str(v) for v in r) for r in late]
-        + [";;;;;;;"]
-    )
-    (out / "socialtjansten" / "ppss_2016.csv").write_bytes(("\r\n".join(csv_lines) + "\r\n").encode("cp1252"))
-    counts["register"] = len(rows)
-    truth.write(out)
-    return counts

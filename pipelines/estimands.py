@@ -18,11 +18,29 @@ OUTCOMES = ("absence_rate", "share_passed_change", "eligible_vocational")
 PRE_MONTHS = 8
 MIN_PRE_MONTHS = 3
 OUTCOME_FIRST, OUTCOME_LAST = 3, 12
+# A pupil enrolled later serves as a comparison until this many months before its own
+# enrolment (anticipation: pupils are often enrolled right after an absence peak).
+ANTICIPATION_MONTHS = 3
 # Placebo months for the pre-trend test: before the baseline months, never matched on.
 PLACEBO_FIRST, PLACEBO_LAST = -14, -9
 # Grades: the baseline term is the last term before the term of first enrolment; the change
 # in share of passed subjects runs from it to the term after the enrolment term.
 CHANGE_TERMS = 2
+# Baseline equivalence (What Works Clearinghouse, Procedures and Standards Handbook v5.0): a
+# standardised difference within WWC_EQUIVALENT needs no adjustment, one within
+# WWC_ADJUSTABLE needs statistical adjustment, and beyond it no effect may be claimed.
+WWC_EQUIVALENT = 0.05
+WWC_ADJUSTABLE = 0.25
+
+
+def sql_names() -> dict[str, str]:
+    """The windows above, substituted by name into the evaluation's report queries."""
+    return {
+        "pre_months": str(PRE_MONTHS),
+        "outcome_first": str(OUTCOME_FIRST),
+        "outcome_last": str(OUTCOME_LAST),
+        "anticipation": str(ANTICIPATION_MONTHS),
+    }
 
 
 def month_index(d: date) -> int:

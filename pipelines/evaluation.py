@@ -31,6 +31,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from . import estimands as est
+from . import labels as lb
 from .followup import describe_interval, mean_ci, report_query, with_share_ci
 from .sample import PATH, Analytic, EvaluationSample
 from .suppress import fmt_num, fmt_pct
@@ -46,7 +47,7 @@ SHORT_LABELS = {
     "eligible_vocational": "Behörighet",
 }
 BINARY = {"eligible_vocational"}
-CLAIM_LIMIT = 0.25  # WWC: a baseline difference above this rules out an effect claim
+CLAIM_LIMIT = est.WWC_ADJUSTABLE  # WWC: a baseline difference above this rules out an effect claim
 METHOD = "entropy balancing in calendar-month x årskurs cells, regression-adjusted; school-clustered SE"
 
 
@@ -83,7 +84,9 @@ def cox_index(p_t: float, p_c: float) -> float:
 def wwc_class(d: float) -> str:
     if np.isnan(d):
         return "."
-    return "uppfyllt" if abs(d) <= 0.05 else "kräver justering" if abs(d) <= 0.25 else "ej uppfyllt"
+    if abs(d) <= est.WWC_EQUIVALENT:
+        return "uppfyllt"
+    return "kräver justering" if abs(d) <= est.WWC_ADJUSTABLE else "ej uppfyllt"
 
 
 BASELINE_MEASURES = {  # per outcome: (label, column, binary)
@@ -407,10 +410,10 @@ def pretrend_test(placebo: list[pl.DataFrame], curve: pl.DataFrame) -> dict:
 
 # --- subgroups ----------------------------------------------------------------------------
 GROUP_DIMENSIONS = (
-    ("Urvalsgrund", "selection_reasons"),
-    ("Insats", "interventions"),
-    ("Stadsdel", "district"),
-    ("Kön", "gender_label"),
+    (lb.DIMENSION["selection_reasons"], "selection_reasons"),
+    (lb.DIMENSION["interventions"], "interventions"),
+    (lb.DIMENSION["district"], "district"),
+    (lb.DIMENSION["gender"], "gender_label"),
 )
 
 
@@ -425,7 +428,7 @@ def subgroups(sample: EvaluationSample) -> pl.DataFrame:
         "selection_reasons",
         "interventions",
         "district",
-        pl.col("gender").replace_strict({"F": "Flickor", "M": "Pojkar"}, default=None).alias("gender_label"),
+        pl.col("gender").replace_strict(lb.PUPIL_GENDER, default=None).alias("gender_label"),
     )
     joined = diffs.join(groups, on="pupil_key", how="left")
     rows = []
@@ -492,12 +495,12 @@ def attrition_by_group(sample: EvaluationSample) -> pl.DataFrame:
     status = sample.enrolled.select(
         "pupil_key",
         "district",
-        pl.col("gender").replace_strict({"F": "Flickor", "M": "Pojkar"}, default=None).alias("gender_label"),
+        pl.col("gender").replace_strict(lb.PUPIL_GENDER, default=None).alias("gender_label"),
         pl.col("pupil_key").is_in(eligible).alias("eligible"),
         pl.col("pupil_key").is_in(matched).alias("matched"),
     )
     rows = []
-    for dimension, column in (("Kön", "gender_label"), ("Stadsdel", "district")):
+    for dimension, column in ((lb.DIMENSION["gender"], "gender_label"), (lb.DIMENSION["district"], "district")):
         for (group,), part in status.drop_nulls(column).group_by(column):
             rows.append(
                 {
@@ -574,7 +577,11 @@ def estimates_frame(estimates: dict[str, Estimate]) -> pl.DataFrame:
                 "size_kind": e.effect_size_measure,
                 "evalue": e.evalue if claim else None,
                 "evalue_ci": e.evalue_ci if claim else None,
-                "baseline": "uppfyllt" if e.max_baseline_difference <= 0.05 else "justerat" if claim else "ej uppfyllt",
+                "baseline": "uppfyllt"
+                if e.max_baseline_difference <= est.WWC_EQUIVALENT
+                else "justerat"
+                if claim
+                else "ej uppfyllt",
             }
         )
     schema = {
@@ -663,14 +670,15 @@ def text_effect(row: dict, pretrend_p: float | None = None) -> str:
     who += ", jämförda med liknande elever som ännu inte skrivits in."
     if row.get("lo") is None:
         return (
-            f"{label}: grupperna skilde sig för mycket redan före inskrivningen (mer än 0,25 standardavvikelser), "
-            f"så ingen effekt kan anges. {who}"
+            f"{label}: grupperna skilde sig för mycket redan före inskrivningen "
+            f"(mer än {fmt_num(CLAIM_LIMIT, 2)} standardavvikelser), så ingen effekt kan anges. {who}"
         )
     text = f"{label}: {describe_interval(row['difference'], row['lo'], row['hi'])} {who}"
     if pretrend_p is not None and np.isfinite(pretrend_p) and pretrend_p < 0.05:
         text += (
             " Före inskrivningen skilde sig grupperna redan i hur frånvaron utvecklades "
-            f"(test av månaderna 9–14 före inskrivningen: p = {fmt_num(pretrend_p, 2)}), "
+            f"(test av månaderna {-est.PLACEBO_LAST}–{-est.PLACEBO_FIRST} före inskrivningen: "
+            f"p = {fmt_num(pretrend_p, 2)}), "
             "så skattningen ska läsas med försiktighet."
         )
     return text
@@ -774,3 +782,86 @@ def followup_2015(con, min_cell: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     individual = individual.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
     boys = boys.with_columns(((pl.col("n") > 0) & (pl.col("n") < min_cell)).alias("suppressed"))
     return individual, boys
+
+
+# --- the design in words, filled from the constants it states ------------------------------
+NUMBER_WORDS = {1: "en", 2: "två", 3: "tre", 4: "fyra", 5: "fem", 6: "sex", 7: "sju", 8: "åtta", 9: "nio", 10: "tio"}
+
+
+def _word(n: int) -> str:
+    return NUMBER_WORDS.get(n, str(n))
+
+
+def text_design() -> str:
+    """Section 7's introduction: who is compared with whom (estimands.py, sample.py)."""
+    return (
+        "Varje inskriven elev jämförs med elever som ännu inte hade skrivits in samma kalendermånad, i samma "
+        "årskurs, och som före inskrivningen liknade de inskrivna: samma frånvaro månad för månad under de "
+        f"{_word(est.PRE_MONTHS)} månaderna före, samma andel godkända ämnen och samma meritvärde de två senaste "
+        "terminerna, samma andel pojkar. En elev som skrivs in senare används som jämförelse fram till "
+        f"{_word(est.ANTICIPATION_MONTHS)} månader före sin egen inskrivning. Rapporten för ett år använder inga "
+        "uppgifter efter årets slut. Först redovisas vilka elever skattningarna gäller (bortfall), sedan hur lika "
+        "grupperna var före inskrivningen, och först därefter effekterna."
+    )
+
+
+def text_methods() -> str:
+    """The methods appendix (section 11), with every window and limit from the constants."""
+    pre, anticipation = est.PRE_MONTHS, est.ANTICIPATION_MONTHS
+    window = f"{est.OUTCOME_FIRST}–{est.OUTCOME_LAST}"
+    placebo = f"{-est.PLACEBO_LAST}–{-est.PLACEBO_FIRST}"
+    n_placebo = est.PLACEBO_LAST - est.PLACEBO_FIRST + 1
+    eq, adj = fmt_num(est.WWC_EQUIVALENT, 2), fmt_num(est.WWC_ADJUSTABLE, 2)
+    return "\n\n".join(
+        [
+            "**Definitioner.** Andel godkända ämnen: ämnen med betyg A–E delat med ämnen med betyg (F och streck "
+            "räknas som ej godkända). Behörighet och meritvärde enligt Skolverket och gymnasieförordningen. "
+            "Frånvaro: giltig och ogiltig frånvaro delad med erbjuden tid; månader utan rapportering räknas som "
+            "saknade.",
+            "**Vilka effekterna gäller (estimand).** Den genomsnittliga effekten för de inskrivna eleverna, till och "
+            "med årets slut, som har uppgifter före inskrivningen och under uppföljningstiden: för frånvaro minst "
+            f"{_word(est.MIN_PRE_MONTHS)} rapporterade månader av de {_word(pre)} före inskrivningen och minst en "
+            f"månad {window} månader efter; för betyg betyg terminen före inskrivningsterminen och terminen efter "
+            "den (förändring i andel godkända ämnen) respektive slutbetyg i årskurs 9. Skattningen bygger på de av "
+            "dem som fick jämförelseelever; bortfallstabellen visar hur många, och texten beskriver dem som föll bort.",
+            "**Jämförelsegrupp.** Elever som ännu inte skrivits in samma kalendermånad och i samma årskurs (så att "
+            "årstid och läsår tar ut varandra). En elev som skrivs in senare används som jämförelse fram till "
+            f"{_word(anticipation)} månader före sin egen inskrivning, eftersom elever ofta skrivs in just när "
+            "frånvaron toppar. Rapporten för ett år använder inga uppgifter efter årets slut, och elever som skrivs "
+            "in senare än så räknas som ännu inte inskrivna.",
+            "**Jämförelsegruppens vikter (entropy balancing).** Inom varje kombination av kalendermånad och årskurs "
+            "vägs de elever som ännu inte skrivits in så att deras genomsnitt blir desamma som de inskrivnas "
+            "(Hainmueller 2012; beräknat med Googles paket `empirical_calibration`): frånvaron månad för månad före "
+            f"inskrivningen (senaste månaden, månaden före, månad 3–4 och 5–{pre} före), andel godkända ämnen och "
+            "meritvärde de två senaste terminerna och andelen pojkar. Vikterna ligger så nära lika vikter som "
+            "möjligt. Går det inte inom årskursen prövas alla årskurser samma månad, och sist bara den senaste "
+            f"frånvaron och andelen godkända (med högst {adj} standardavvikelsers skillnad, det som What Works "
+            "Clearinghouse godtar med statistisk justering). Inskrivna som ingen vägning når, för att ingen annan "
+            "elev liknade dem, ingår inte; bortfallet redovisas. Att jämföra på förloppet, inte bara en termins nivå, "
+            "gör att jämförelseeleverna också hade en topp och återgår mot sitt medelvärde på samma sätt.",
+            "**Skattning.** För varje inskriven elev: utfallet minus jämförelsegruppens vägda genomsnitt, justerat "
+            "med en regression på samma variabler från jämförelsegruppens genomsnitt till elevens egna värden "
+            "(Abadie och Imbens 2011). Det är den statistiska justering som What Works Clearinghouse kräver när "
+            f"skillnaden vid baslinjen är mellan {eq} och {adj}; över {adj} anges ingen effekt. För frånvaro är "
+            "utfallet förändringen från elevens egna månader före inskrivningen (skillnad i skillnader). "
+            "Effektstorlekar: Hedges g med utfallets standardavvikelse, Cox index för behörighet (WWC Procedures and "
+            "Standards Handbook v5.0).",
+            f"**Test av trender före inskrivningen.** Månaderna {placebo} före inskrivningen används aldrig i "
+            "matchningen. Om grupperna ändå skiljer sig där (ett gemensamt Wald-test av de "
+            f"{_word(n_placebo)} månaderna) kvalificerar texten resultatet.",
+            "**Osäkerhet.** 95 % konfidensintervall med standardfel som tar hänsyn till att elever i samma skola "
+            "liknar varandra (klustrade på skola, t-fördelning med antal skolor minus ett frihetsgrader), "
+            "Wilsonintervall för andelar och t-intervall för medelvärden. Undergruppernas p-värden justeras med "
+            "Benjamini och Hochbergs metod.",
+            "**Prövat på simulerade data.** Metoden prövas på demodata där den sanna effekten är känd, i en värld "
+            "utan effekt och i en med effekt, med samma urval och samma slumptal (se projektets README, avsnittet om "
+            "metodprövning).",
+            "**Känslighet.** E-värden (VanderWeele och Ding 2017): hur stark en okänd faktor måste vara, som "
+            "riskkvot med både inskrivning och utfall, för att förklara bort skattningen respektive flytta "
+            "intervallet till noll.",
+            "**Vad designen inte kan utesluta.** Eleverna valdes ut av skola och socialtjänst, av skäl som inte syns "
+            "i data (till exempel en kris i familjen). Om sådana skäl också påverkar utfallet kan skillnaden bero på "
+            "dem och inte på programmet; E-värdet visar hur starka de skulle behöva vara. Elever utan "
+            "jämförelseelever, och de som flyttat eller saknar betyg, ingår inte.",
+        ]
+    )

@@ -22,10 +22,8 @@ from . import evaluation as ev
 from . import followup as fu
 from .crosscheck import callaway_santanna
 from .disclosure import ALL, Key, KeyFn, Publication, key, keyed
-from .followup import MEASURES, TOTAL
+from .labels import DIMENSION, GENDERS, MEASURES, THIS_FOLLOWUP, TOTAL
 from .sample import build_sample
-
-GENDERS = ["Flickor", "Pojkar"]
 
 
 def scoped(year: int) -> tuple[Callable[..., Key], Callable[..., KeyFn]]:
@@ -58,7 +56,13 @@ def subset_marker(districts: list[str] | None) -> str:
 
 
 # --- the follow-up (sections 1-6) ---------------------------------------------------------
-def register_followup(pub: Publication, con, year: int, districts: list[str] | None = None) -> None:
+def register_followup(
+    pub: Publication,
+    con,
+    year: int,
+    districts: list[str] | None = None,
+    absence_threshold: float = fu.DEFAULT_ABSENCE_THRESHOLD,
+) -> None:
     K, KD = scoped(year)
     files, rules = fu.data_quality(con)  # about files and rows, not pupils: shown as they are
     pub.table("quality", files, counts={})
@@ -90,6 +94,15 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
         pub.count(K("enrolled", district=d, year=ALL), int(rows["n_pupils"].sum()), internal=True)
     pub.sum_over("enrolled", "year", total=through(year), members=years)
 
+    apart = fu.programmes_apart(con, year)  # other programmes of the register: not PPSS, shown apart
+    pub.table(
+        "other_programmes",
+        apart,
+        counts={"n_pupils": KD("other_programme", "programme"), "n_also_ppss": KD("other_programme_ppss", "programme")},
+    )
+    for r in apart.iter_rows(named=True):
+        pub.at_most(K("other_programme_ppss", programme=r["programme"]), K("other_programme", programme=r["programme"]))
+
     targets = fu.enrolled_vs_targets(con)
     pub.table("targets", targets, counts={"registered": KD("first_enrolled", "period")}, labels=["documented"])
 
@@ -120,7 +133,7 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
         labels=["event_month"],
     )
 
-    thresholds = fu.absence_thresholds(con, year)
+    thresholds = fu.absence_thresholds(con, year, absence_threshold)
     pub.table(
         "absence_thresholds",
         thresholds,
@@ -169,7 +182,7 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
         pub.share(K("eligible", measure=r["measure"], **dims), K("grade9_pupils", **dims))
 
     ctx = fu.context_comparison(con, year)
-    own = lambda fn: lambda r: fn(r) if r["source"] == "Den här uppföljningen" else None  # noqa: E731
+    own = lambda fn: lambda r: fn(r) if r["source"] == THIS_FOLLOWUP else None  # noqa: E731
     pub.table(
         "context",
         ctx,
@@ -189,7 +202,7 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
         },
         labels=["spring_year"],
     )
-    for r in ctx.filter(pl.col("source") == "Den här uppföljningen").iter_rows(named=True):
+    for r in ctx.filter(pl.col("source") == THIS_FOLLOWUP).iter_rows(named=True):
         pub.share(
             K("all_passed", pupil_group=r["label"]), K("grade9_pupils", pupil_group=r["label"], gender_label=fu.ALL)
         )
@@ -200,7 +213,7 @@ def group_key(population: str, year: int, **fixed: Any) -> KeyFn:
     """Rows of an attrition-by-group table: a gender or a district, the other dimension all."""
 
     def fn(r: dict) -> Key:
-        dim = {"Kön": "gender", "Stadsdel": "district"}[r["label"]]
+        dim = {DIMENSION["gender"]: "gender", DIMENSION["district"]: "district"}[r["label"]]
         other = "district" if dim == "gender" else "gender"
         return key(population, **{dim: r["reason"], other: ALL}, **fixed, through=year)
 
@@ -288,7 +301,9 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict
         rests_on={"class_before": [], "class_after": []},
     )
     curve, pretrend = ev.event_curve(sample)
-    pub.table("did_event", curve, counts={"n_treated": KD("did_treated", "event_month")}, labels=["event_month"])
+    pub.table(
+        "effect_event_curve", curve, counts={"n_treated": KD("did_treated", "event_month")}, labels=["event_month"]
+    )
     for m in curve["event_month"].to_list():
         pub.at_most(K("did_treated", event_month=m), in_estimate("absence_rate"))
     pub.table(
@@ -310,7 +325,7 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict
     pub.table("subgroups", sub, counts={"n": KD("subgroup", "dimension", "group")}, labels=["p_value", "q_value"])
     for r in sub.iter_rows(named=True):
         pub.at_most(K("subgroup", dimension=r["dimension"], group=r["group"]), in_estimate("absence_rate"))
-    for dimension in ("Kön", "Stadsdel"):  # each pupil has one gender and one district
+    for dimension in (DIMENSION["gender"], DIMENSION["district"]):  # each pupil has one gender and one district
         part = sub.filter(pl.col("dimension") == dimension)
         cells = [K("subgroup", dimension=dimension, group=g) for g in part["group"].to_list()]
         if cells and int(part["n"].sum()) == estimates["absence_rate"].n_enrolled:

@@ -17,23 +17,14 @@ import polars as pl
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from .config import SQL_DIR
+from . import labels as lb
+from .codes import CURRENT, Direction, Programme
+from .config import ABSENCE_THRESHOLDS, DEFAULT_ABSENCE_THRESHOLD, SQL_DIR
 from .indicators import skolverket_mean_merit
-from .reference import enrolment_targets
+from .labels import ALL, DIRECTIONS, ENROLLED, GENDER_ORDER, MEASURES, OTHERS, THIS_FOLLOWUP, TOTAL
+from .reference import FOLLOWUP_2015_SHARE_INCREASED, enrolment_targets
 from .store import connect_readonly
 from .suppress import fmt_num, fmt_pct
-
-GENDER = {"F": "Flickor", "M": "Pojkar"}
-ALL = "Samtliga"
-TOTAL = "Totalt"
-DIRECTIONS = ("Minskat", "Oförändrat", "Ökat")
-ENROLLED, OTHERS = "Inskrivna i PPSS", "Övriga elever i samma skolor"
-MEASURES = {
-    "eligible_vocational": "Behörig till yrkesprogram",
-    "eligible_hp_es": "Behörig till ES",
-    "eligible_hp_ek_hu_sa": "Behörig till EK, HU, SA",
-    "eligible_hp_na_te": "Behörig till NA, TE",
-}
 
 
 def open_store(store: str | Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -78,7 +69,7 @@ def mean_ci(values: np.ndarray) -> tuple[float, float, float, int]:
 
 def _with_all_genders(rows: pl.DataFrame) -> pl.DataFrame:
     """Each row once as `Samtliga` and once under its gender (rows without F/M only in `Samtliga`)."""
-    labelled = rows.with_columns(pl.col("gender").replace_strict(GENDER, default=None).alias("gender_label"))
+    labelled = rows.with_columns(pl.col("gender").replace_strict(lb.PUPIL_GENDER, default=None).alias("gender_label"))
     return pl.concat(
         [
             labelled.with_columns(pl.lit(ALL).alias("gender_label")),
@@ -102,20 +93,20 @@ def data_quality(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataF
     """Current file versions per input kind, and quarantined rows per rule (no personal data)."""
     files = frame(
         con,
-        """
+        f"""
         select kind, count(*) as files, count(*) filter (where status = 'rejected') as files_rejected,
                sum(rows_read) as rows_read, sum(rows_loaded) as rows_loaded,
                sum(rows_quarantined) as rows_quarantined, sum(rows_invalid) as rows_invalid,
                sum(rows_held) as rows_held, sum(rows_unused) as rows_unused
-        from load_log where status in ('loaded', 'rejected') group by kind order by kind
+        from load_log where status in {CURRENT} group by kind order by kind
     """,
     )
     rules = frame(
         con,
-        """
+        f"""
         select l.kind, q.rule, count(*) as n_rows, any_value(q.message) as message
         from quarantine as q inner join load_log as l using (file_id)
-        where l.status in ('loaded', 'rejected') group by all order by n_rows desc, kind, rule
+        where l.status in {CURRENT} group by all order by n_rows desc, kind, rule
     """,
     )
     return files, rules
@@ -123,17 +114,17 @@ def data_quality(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataF
 
 def coverage(con: duckdb.DuckDBPyConnection, year: int) -> pl.DataFrame:
     """Share of programme pupils (enrolled up to the follow-up year) found in each data source."""
-    return with_share_ci(report_query(con, "coverage", year))
+    return with_share_ci(report_query(con, "coverage", year).with_columns(lb.label("source", lb.SOURCE)))
 
 
 # --- enrolment ----------------------------------------------------------------------------
 def enrolled_by_district(con, year: int, districts: list[str] | None = None) -> pl.DataFrame:
-    """Pupils first enrolled per district and year, every district x year (zeros included),
-    and a `Totalt` row per year over the districts shown."""
+    """PPSS pupils first enrolled per district and year, every district x year (zeros
+    included), and a `Totalt` row per year over the districts shown. Each pupil counts once,
+    in the year and district of the first PPSS enrolment (`programme_starts`)."""
     df = report_query(con, "enrolled_by_district", year)
     # an empty store gives untyped columns; the grid below joins on them
     df = df.with_columns(pl.col("district").cast(pl.String), pl.col("year").cast(pl.Int64))
-    df = df.group_by("district", "year").agg(pl.col("n_pupils").sum())
     if districts:
         df = df.filter(pl.col("district").is_in(districts))
     years = sorted(df.get_column("year").unique().to_list())
@@ -150,13 +141,29 @@ def enrolled_by_district(con, year: int, districts: list[str] | None = None) -> 
 
 
 def enrolled_vs_targets(con) -> pl.DataFrame:
+    """PPSS pupils first enrolled in each period the city's documents give a number for."""
     targets = enrolment_targets()
-    firsts = frame(con, "select pupil_key, min(start_date) as start_date from programme_enrolments group by 1")
+    firsts = frame(con, "select start_date from programme_starts where programme = $p", {"p": Programme.PPSS})
     counts = [
         firsts.filter(pl.col("start_date").is_between(r["first_day"], r["last_day"])).height
         for r in targets.iter_rows(named=True)
     ]
     return targets.with_columns(pl.Series("registered", counts))
+
+
+def programmes_apart(con, year: int) -> pl.DataFrame:
+    """Pupils first enrolled up to the end of `year` in each programme other than PPSS that
+    the register holds (SkolFam), and how many of them were also in PPSS: the report counts
+    PPSS only and shows these apart. Always one row per other programme of the contract."""
+    df = report_query(con, "programmes_apart", year)
+    known = pl.DataFrame({"programme": [p.value for p in Programme if p != Programme.PPSS]})
+    return (
+        known.join(df.with_columns(pl.col("programme").cast(pl.String)), on="programme", how="left")
+        .with_columns(
+            pl.col("n_pupils", "n_also_ppss").fill_null(0).cast(pl.Int64), lb.label("programme", lb.PROGRAMME)
+        )
+        .select("programme", "n_pupils", "n_also_ppss")
+    )
 
 
 def vocabulary_by_district(con, year: int, column: str, districts: list[str] | None = None) -> pl.DataFrame:
@@ -192,8 +199,18 @@ def attendance_event_time(con, year: int) -> pl.DataFrame:
     return df
 
 
-def absence_thresholds(con, year: int, thresholds: tuple[float, ...] = (0.10, 0.15, 0.20)) -> pl.DataFrame:
-    rows = report_query(con, "absence_thresholds", year)
+def absence_levels(threshold: float) -> tuple[float, ...]:
+    """The thresholds the report computes: the report's own and the others of the domain rules."""
+    if not 0 < threshold < 1:
+        raise ValueError(f"absence_threshold must be a share between 0 and 1, not {threshold}")
+    return tuple(sorted({*ABSENCE_THRESHOLDS, round(threshold, 4)}))
+
+
+def absence_thresholds(con, year: int, threshold: float = DEFAULT_ABSENCE_THRESHOLD) -> pl.DataFrame:
+    """Share of pupil-terms in åk 7-9 with absence at or above each threshold of
+    `absence_levels(threshold)`, PPSS pupils and the others of the same schools."""
+    thresholds = absence_levels(threshold)
+    rows = report_query(con, "absence_thresholds", year).with_columns(lb.label("pupil_group", lb.PUPIL_GROUP))
     parts = [
         rows.group_by("term_label", "term_index", "pupil_group").agg(
             pl.lit(t).alias("threshold"), pl.len().alias("n"), (pl.col("absence_rate") >= t).sum().alias("k")
@@ -210,12 +227,12 @@ def pass_change(con, year: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     rows = report_query(con, "pass_change", year)
     rows = rows.with_columns(
         pl.when(pl.col("share_term_2") > pl.col("share_term_1") + 1e-9)
-        .then(pl.lit("Ökat"))
+        .then(pl.lit(Direction.INCREASED.value))
         .when(pl.col("share_term_2") < pl.col("share_term_1") - 1e-9)
-        .then(pl.lit("Minskat"))
-        .otherwise(pl.lit("Oförändrat"))
+        .then(pl.lit(Direction.DECREASED.value))
+        .otherwise(pl.lit(Direction.UNCHANGED.value))
         .alias("direction"),
-    )
+    ).with_columns(lb.label("direction", lb.DIRECTION))
     both = _with_all_genders(rows)
     # every direction for every group, zeros included: the three counts add up to the group
     totals = both.group_by("gender_label").agg(pl.len().alias("n"))
@@ -256,16 +273,20 @@ def pass_change(con, year: int) -> tuple[pl.DataFrame, pl.DataFrame]:
             "hi": pl.Float64,
         },
     )
-    order = {ALL: 0, "Flickor": 1, "Pojkar": 2}
     return (
-        indiv.sort(pl.col("gender_label").replace_strict(order), "direction"),
-        group.sort(pl.col("gender_label").replace_strict(order)),
+        indiv.sort(lb.order("gender_label", GENDER_ORDER), "direction"),
+        group.sort(lb.order("gender_label", GENDER_ORDER)),
     )
+
+
+def grade9_rows(con, year: int) -> pl.DataFrame:
+    """Årskurs 9 pupils of PPSS schools in the spring of `year`, with their labelled group."""
+    return report_query(con, "grade9_outcomes", year).with_columns(lb.label("pupil_group", lb.PUPIL_GROUP))
 
 
 def grade9_eligibility(con, year: int) -> pl.DataFrame:
     """Eligibility at the end of årskurs 9: enrolled vs other pupils of the same schools, by gender."""
-    both = _with_all_genders(report_query(con, "grade9_outcomes", year))
+    both = _with_all_genders(grade9_rows(con, year))
     parts = [
         both.group_by("pupil_group", "gender_label").agg(
             pl.lit(label).alias("measure"), pl.len().alias("n"), pl.col(col).fill_null(False).sum().alias("k")
@@ -329,7 +350,7 @@ def text_attendance(event: pl.DataFrame) -> str:
 
 def text_pass_change(indiv: pl.DataFrame, group: pl.DataFrame) -> str:
     everyone = indiv.filter(pl.col("gender_label") == ALL)
-    up = everyone.filter(pl.col("direction") == "Ökat")
+    up = everyone.filter(pl.col("direction") == lb.DIRECTION[Direction.INCREASED])
     g = group.filter(pl.col("gender_label") == ALL)
     if up.is_empty() or g.is_empty() or up["share"][0] is None:
         return "För få elever har betyg både terminen de skrevs in och terminen efter för att jämföra."
@@ -338,7 +359,8 @@ def text_pass_change(indiv: pl.DataFrame, group: pl.DataFrame) -> str:
         "Av de inskrivna eleverna med betyg båda terminerna ökade "
         f"{describe_share(up['share'][0], up['lo'][0], up['hi'][0], up['n'][0])} "
         f"sin andel godkända ämnen från termin 1 till termin 2. På gruppnivå ändrades andelen godkända ämnen med "
-        f"{describe_interval(row['change'], row['lo'], row['hi'])} Stadens uppföljning 2015 fann att 56 % av eleverna "
+        f"{describe_interval(row['change'], row['lo'], row['hi'])} Stadens uppföljning 2015 fann att "
+        f"{fmt_pct(FOLLOWUP_2015_SHARE_INCREASED)} av eleverna "
         "ökade på individnivå men att förbättringen krympte på gruppnivå: individuella ökningar och minskningar "
         "tar delvis ut varandra, och elever med låg andel godkända har mer utrymme att öka."
     )
@@ -372,7 +394,7 @@ def context_comparison(con, year: int) -> pl.DataFrame:
     Published figures come from `published_figures` (sourced); the nearest year is shown
     when the follow-up year itself is not published, and the year is always named.
     """
-    rows = report_query(con, "grade9_outcomes", year)
+    rows = grade9_rows(con, year)
     ours = []
     for label in (ENROLLED, OTHERS):
         part = rows.filter(pl.col("pupil_group") == label)
@@ -389,7 +411,7 @@ def context_comparison(con, year: int) -> pl.DataFrame:
                 else None,
                 "share_all_subjects_passed": (part["n_passed"] == part["n_graded"]).mean() if part.height else None,
                 "mean_merit_value_17": skolverket_mean_merit(pairs),
-                "source": "Den här uppföljningen",
+                "source": THIS_FOLLOWUP,
             }
         )
     published = frame(

@@ -49,12 +49,17 @@ class Identity:
     is_coordination_number: bool
 
 
-def luhn_ok(digits10: str) -> bool:
+def luhn_digit(digits9: str) -> int:
+    """The Luhn check digit of the first nine digits of `YYMMDDNNN` (domain rules)."""
     total = 0
-    for i, ch in enumerate(digits10):
+    for i, ch in enumerate(digits9):
         d = int(ch) * (2 if i % 2 == 0 else 1)
         total += d - 9 if d > 9 else d
-    return total % 10 == 0
+    return (10 - total % 10) % 10
+
+
+def luhn_ok(digits10: str) -> bool:
+    return len(digits10) == 10 and luhn_digit(digits10[:9]) == int(digits10[9])
 
 
 def parse_identity(text: str | None, on: date | None = None) -> Identity:

@@ -16,6 +16,9 @@ ENROLMENT_TARGETS = [
     ("Under 2015", "2015-01-01", "2015-12-31", 80, "Stadens redovisning: cirka 80 inskrivna under 2015"),
     ("Januari–juli 2016", "2016-01-01", "2016-07-31", 127, "Stadens redovisning: 127 inskrivna januari–juli 2016"),
 ]
+# The autumn 2015 follow-up: from term 1 to term 2, this share of pupils increased their
+# share of passed grades at individual level (domain rules, "The programme").
+FOLLOWUP_2015_SHARE_INCREASED = 0.56
 PROGRAMME_DISTRICTS = [
     "Enskede-Årsta-Vantör",
     "Farsta",
@@ -32,3 +35,16 @@ def enrolment_targets() -> pl.DataFrame:
     return pl.DataFrame(
         ENROLMENT_TARGETS, schema=["period", "first_day", "last_day", "documented", "source"], orient="row"
     ).with_columns(pl.col("first_day", "last_day").str.to_date())
+
+
+def targets_sentence() -> str:
+    """The report's sentence on the city's documented enrolments, from ENROLMENT_TARGETS."""
+    parts = [
+        f"{_approx(source)}{documented} inskrivna elever {period[0].lower() + period[1:]}"
+        for period, _, _, documented, source in ENROLMENT_TARGETS
+    ]
+    return "Stadens egna dokument anger " + ", ".join(parts[:-1]) + " och " + parts[-1] + "."
+
+
+def _approx(source: str) -> str:
+    return "ungefär " if "cirka" in source else ""

@@ -18,7 +18,7 @@ from pathlib import Path
 import papermill
 from nbconvert import HTMLExporter
 
-from .config import paths
+from .config import DEFAULT_ABSENCE_THRESHOLD, paths
 from .disclosure import PATTERN_FILE
 from .store import connect_readonly
 from .suppress import check_min_cell
@@ -103,7 +103,7 @@ def run_report(
     min_cell: int = 10,
     allow_rejected: bool = False,
     districts: list[str] | None = None,
-    absence_threshold: float = 0.15,
+    absence_threshold: float = DEFAULT_ABSENCE_THRESHOLD,
 ) -> Path:
     check_min_cell(min_cell)
     store = Path(store).resolve()

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .codes import CURRENT, LoadStatus, Quarantine
 from .store import connect_readonly
 
 # What to do about each kind of finding, in the order a user should act.
 NEXT_STEPS = {
-    "rejected": "correct or replace the rejected file(s) above and run `ppss ingest` again",
-    "held": "rows held by checks across files load by themselves once what they point to is loaded "
+    LoadStatus.REJECTED: "correct or replace the rejected file(s) above and run `ppss ingest` again",
+    Quarantine.HELD: "rows held by checks across files load by themselves once what they point to is loaded "
     "(e.g. the persons export that holds the pupil); ingest it and they are checked again",
-    "invalid": "quarantined rows stay out until a corrected export replaces the file: send the locations "
+    Quarantine.INVALID: "quarantined rows stay out until a corrected export replaces the file: send the locations "
     "above to whoever delivered it",
     "build": "the marts are older than the latest load: run `ppss build`",
 }
@@ -24,23 +25,23 @@ def status_lines(store: Path, examples: int = 3) -> list[str]:
     con = connect_readonly(store)
     try:
         meta = dict(con.execute("select key, value from meta").fetchall())
-        files = con.execute("""
+        files = con.execute(f"""
             select status, kind, path, rows_read, rows_loaded, rows_invalid, rows_held, rows_unused, message
-            from load_log where status in ('loaded', 'rejected') order by kind, path
+            from load_log where status in {CURRENT} order by kind, path
         """).fetchall()
         superseded = con.execute("select count(*) from load_log where status = 'superseded'").fetchall()[0][0]
-        rules = con.execute("""
+        rules = con.execute(f"""
             select q.rule, q.is_cross_file, count(*) as n, count(distinct q.file_id) as n_files,
                    any_value(q.message) as message
             from quarantine as q inner join load_log as l using (file_id)
-            where l.status in ('loaded', 'rejected')
+            where l.status in {CURRENT}
             group by all order by n desc, rule
         """).fetchall()
         samples = {
             rule: con.execute(
-                """
+                f"""
                 select q.path, q.location, q.column_name from quarantine as q inner join load_log as l using (file_id)
-                where q.rule = ? and l.status in ('loaded', 'rejected') order by q.file_id, q.location limit ?
+                where q.rule = ? and l.status in {CURRENT} order by q.file_id, q.location limit ?
             """,
                 [rule, examples],
             ).fetchall()
@@ -64,7 +65,7 @@ def status_lines(store: Path, examples: int = 3) -> list[str]:
     out.append(f"{'status':<9} {'kind':<13} {'read':>9} {'loaded':>9} {'invalid':>8} {'held':>7} {'unused':>7}  file")
     for status, kind, path, read, loaded, invalid, held, unused, message in files:
         out.append(f"{status:<9} {kind:<13} {read:>9,} {loaded:>9,} {invalid:>8,} {held:>7,} {unused:>7,}  {path}")
-        if status == "rejected":
+        if status == LoadStatus.REJECTED:
             out.append(f"{'':<9} {message}")
     if rules:
         out += ["", "quarantined rows by rule (location, column; no values are shown):"]
@@ -74,12 +75,12 @@ def status_lines(store: Path, examples: int = 3) -> list[str]:
             for path, location, column in samples[rule]:
                 out.append(f"    - {path} {location}" + (f" [{column}]" if column else ""))
     steps = []
-    if any(f[0] == "rejected" for f in files):
-        steps.append(NEXT_STEPS["rejected"])
+    if any(f[0] == LoadStatus.REJECTED for f in files):
+        steps.append(NEXT_STEPS[LoadStatus.REJECTED])
     if any(f[6] for f in files):
-        steps.append(NEXT_STEPS["held"])
+        steps.append(NEXT_STEPS[Quarantine.HELD])
     if any(f[5] for f in files):
-        steps.append(NEXT_STEPS["invalid"])
+        steps.append(NEXT_STEPS[Quarantine.INVALID])
     if no_district:
         steps.append(
             f"{no_district} school unit(s) in the Organisations export are missing from skolenheter.csv, "

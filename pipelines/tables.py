@@ -8,6 +8,7 @@ from html import escape
 import polars as pl
 
 from .disclosure import HIDDEN_SUFFIX
+from .labels import KIND
 from .suppress import SUPPRESSED, fmt_ci, fmt_int, fmt_num, fmt_pct
 
 Formatter = Callable[[dict], str]
@@ -74,6 +75,7 @@ LABELS = {
     "step",
     "reason",
     "size_kind",
+    "programme",
 }
 # JupyterLab's stylesheet right-aligns every table cell; these selectors outrank it.
 STYLE = (
@@ -101,18 +103,8 @@ def ci(lo: str = "lo", hi: str = "hi") -> Formatter:
     return lambda row: fmt_ci(row.get(lo), row.get(hi))
 
 
-KIND_LABELS = {
-    "persons": "Personer (SS 12000)",
-    "organisations": "Organisationer (SS 12000)",
-    "school_units": "Skolenheter (skolenheter.csv)",
-    "grades": "Betyg (Skolplattformen)",
-    "attendance": "Närvaro (SS 12000)",
-    "register": "Socialtjänstens register",
-}
-
-
 def quality_table(files: pl.DataFrame) -> str:
-    df = files.with_columns(pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind")).alias("label"))
+    df = files.with_columns(pl.col("kind").replace_strict(KIND, default=pl.col("kind")).alias("label"))
     return html_table(
         df,
         {
@@ -134,7 +126,7 @@ def quality_table(files: pl.DataFrame) -> str:
 def rules_table(rules: pl.DataFrame) -> str:
     if rules.is_empty():
         return "<p>Inga rader har satts i karantän.</p>"
-    df = rules.with_columns(pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind")).alias("label"))
+    df = rules.with_columns(pl.col("kind").replace_strict(KIND, default=pl.col("kind")).alias("label"))
     return html_table(
         df,
         {
@@ -177,6 +169,19 @@ def enrolled_table(enr: pl.DataFrame) -> str:
         wide,
         {"label": ("Stadsdel", col("label")), **{f"y{y}": (str(y), col(f"y{y}", "int")) for y in years}},
         "Elever inskrivna första gången, per stadsdel och år",
+    )
+
+
+def other_programmes_table(apart: pl.DataFrame) -> str:
+    """Pupils of the register's other programmes (SkolFam), counted apart from PPSS."""
+    return html_table(
+        apart,
+        {
+            "programme": ("Program", col("programme")),
+            "n_pupils": ("Elever inskrivna", col("n_pupils", "int")),
+            "n_also_ppss": ("Av dem också i PPSS", col("n_also_ppss", "int")),
+        },
+        "Andra program i socialtjänstens register: räknas inte som PPSS i rapportens siffror",
     )
 
 

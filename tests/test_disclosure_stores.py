@@ -25,7 +25,7 @@ from pipelines.ingest import ingest
 from .attack import attack_report
 
 pytestmark = pytest.mark.e2e
-PUPIL_TABLES = ("pupil_term_outcomes", "programme_enrolments", "pupil_month_attendance")
+PUPIL_TABLES = ("pupil_term_outcomes", "programme_enrolments", "programme_starts", "pupil_month_attendance")
 OTHER_TABLES = ("terms", "meta", "load_log", "quarantine", "published_figures", "school_units")
 
 

@@ -37,17 +37,20 @@ grid as (
 ),
 
 first_enrolments as (
-    -- each pupil's first programme enrolment and the term it falls in
+    -- each pupil's first PPSS enrolment (programme_starts) and the term it falls in
     select p.pupil_key, t.term_index as enrolment_term_index
-    from (select pupil_key, min(start_date) as start_date from stg_programme_enrolments group by pupil_key) as p
+    from programme_starts as p
     inner join terms as t on p.start_date between t.term_start and t.term_end
+    where p.programme = 'PPSS'
 ),
 
 programme_terms as (
-    select distinct p.pupil_key, t.term, t.term_year
+    -- terms with an active enrolment in any programme, and whether one of them was PPSS
+    select p.pupil_key, t.term, t.term_year, bool_or(p.programme = 'PPSS') as in_ppss
     from stg_programme_enrolments as p
     inner join terms as t
         on p.start_date <= t.term_end and coalesce(p.end_date, date '9999-12-31') >= t.term_start
+    group by all
 ),
 
 final as (
@@ -72,9 +75,9 @@ final as (
         a.absence_rate,
         a.invalid_absence_rate,
         pt.pupil_key is not null as in_programme,
-        -- terms from the term of first enrolment (0), negative before; null if never enrolled
+        -- terms from the term of first PPSS enrolment (0), negative before; null if never in PPSS
         grid_terms.term_index - fe.enrolment_term_index as terms_since_enrolment,
-        -- the baseline: the last full term before the term of first enrolment
+        -- the baseline: the last full term before the term of first PPSS enrolment
         coalesce(grid_terms.term_index = fe.enrolment_term_index - 1, false) as is_baseline_term,
         g.n_failed,
         g.n_no_basis,
@@ -82,7 +85,9 @@ final as (
         a.absence_rate >= 0.15 as is_absent_15,
         a.absence_rate >= 0.20 as is_absent_20,
         e.school_type,
-        coalesce(pupils.is_protected, false) as is_protected
+        coalesce(pupils.is_protected, false) as is_protected,
+        -- an active PPSS enrolment on at least one day of the term (in_programme: any programme)
+        coalesce(pt.in_ppss, false) as in_ppss
     from grid
     inner join terms as grid_terms using (term, term_year)
     left join enrolment_terms as e using (pupil_key, term, term_year)

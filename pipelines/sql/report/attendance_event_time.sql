@@ -1,12 +1,11 @@
--- Monthly absence around enrolment (event time: months since the month of first enrolment),
--- for pupils first enrolled up to the end of the follow-up year. The comparison value for a
--- pupil-month is the mean absence, that calendar month, of never-enrolled pupils in the
--- school where the pupil was enrolled.
+-- Monthly absence around enrolment (event time: months since the month of first PPSS
+-- enrolment), for pupils first enrolled up to the end of the follow-up year. The comparison
+-- value for a pupil-month is the mean absence, that calendar month, of pupils never in any
+-- programme in the school where the pupil was enrolled.
 with firsts as (
-    select pupil_key, min(start_date) as start_date, arg_min(school_unit_code, start_date) as school_unit_code
-    from programme_enrolments
-    group by pupil_key
-    having year(min(start_date)) <= $year
+    select pupil_key, start_date, school_unit_code
+    from programme_starts
+    where programme = 'PPSS' and year(start_date) <= $year
 ),
 
 month_school as (
@@ -14,7 +13,7 @@ month_school as (
     from pupil_month_attendance as m
     inner join terms as t on m.month_start between t.term_start and t.term_end
     inner join pupil_term_outcomes as o on o.pupil_key = m.pupil_key and o.term = t.term and o.term_year = t.term_year
-    where m.pupil_key not in (select pupil_key from programme_enrolments)
+    where m.pupil_key not in (select pupil_key from programme_starts)
 ),
 
 reference as (

@@ -1,6 +1,6 @@
--- How many programme pupils (enrolled up to the end of the follow-up year) each source covers.
+-- How many PPSS pupils (first enrolled up to the end of the follow-up year) each source covers.
 with pupils as (
-    select distinct pupil_key from programme_enrolments where year(start_date) <= $year
+    select pupil_key from programme_starts where programme = 'PPSS' and year(start_date) <= $year
 ),
 
 found as (
@@ -16,9 +16,9 @@ found as (
 
 total as (select count(*) as n from pupils)
 
-select 'Skolinskrivning (SS 12000)' as source, count(*) filter (where has_enrolment) as k, any_value(total.n) as n
+select 'enrolment' as source, count(*) filter (where has_enrolment) as k, any_value(total.n) as n
 from found, total
 union all
-select 'Betyg (Skolplattformen)', count(*) filter (where has_grades), any_value(total.n) from found, total
+select 'grades', count(*) filter (where has_grades), any_value(total.n) from found, total
 union all
-select 'Närvaro (SS 12000)', count(*) filter (where has_attendance), any_value(total.n) from found, total
+select 'attendance', count(*) filter (where has_attendance), any_value(total.n) from found, total

@@ -1,13 +1,10 @@
 -- The term panel for the Callaway-Sant'Anna cross-check (pupil-level, never shown): absence
--- per pupil and term up to the follow-up year, the term of first enrolment known by the
+-- per pupil and term up to the follow-up year, the term of first PPSS enrolment known by the
 -- year's end (0: not enrolled by then), and the pupil's first school (the cluster).
 with firsts as (
-    select
-        pupil_key,
-        min(year(start_date) * 2 + case when month(start_date) >= 7 then 1 else 0 end)::integer as first_term
-    from programme_enrolments
-    where start_date <= make_date($year, 12, 31)
-    group by pupil_key
+    select pupil_key, start_term as first_term
+    from programme_starts
+    where programme = 'PPSS' and start_date <= make_date($year, 12, 31)
 ),
 
 panel as (

@@ -1,5 +1,5 @@
 -- Candidates for the matched comparisons (pupil-level, never shown). For every month in which
--- some pupil was first enrolled (a cohort): the pupils enrolled that month, and every pupil
+-- some pupil was first enrolled in PPSS (a cohort): the pupils enrolled that month, and every pupil
 -- not yet enrolled then in the same term (estimands.py). For each: årskurs, school and gender
 -- in the cohort month's term; the baseline path of monthly absence (the reported months among
 -- the eight before the cohort month, latest first); share passed, meritvärde and absence in
@@ -9,13 +9,9 @@
 -- an absence peak); share passed in the term after the cohort's, for a pupil not enrolled by
 -- its end; eligibility for yrkesprogram at the end of årskurs 9, likewise.
 with firsts as (
-    select
-        pupil_key,
-        min(year(start_date) * 12 + month(start_date) - 1)::integer as own_month,
-        min(year(start_date) * 2 + case when month(start_date) >= 7 then 1 else 0 end)::integer as own_term
-    from programme_enrolments
-    where start_date <= make_date($year, 12, 31)
-    group by pupil_key
+    select pupil_key, start_month as own_month, start_term as own_term
+    from programme_starts
+    where programme = 'PPSS' and start_date <= make_date($year, 12, 31)
 ),
 
 cohorts as (
@@ -56,7 +52,7 @@ pre as (
         row_number() over (partition by k.cohort_month, k.pupil_key order by m.mi desc) as recency
     from candidates as k
     inner join months as m
-        on m.pupil_key = k.pupil_key and m.mi between k.cohort_month - 8 and k.cohort_month - 1
+        on m.pupil_key = k.pupil_key and m.mi between k.cohort_month - {pre_months} and k.cohort_month - 1
 ),
 
 pre_path as (
@@ -78,8 +74,8 @@ post as (
     from candidates as k
     inner join months as m
         on m.pupil_key = k.pupil_key
-        and m.mi between k.cohort_month + 3 and least(k.cohort_month + 12, $year * 12 + 11)
-        and (k.treated or k.own_month is null or m.mi < k.own_month - 3)
+        and m.mi between k.cohort_month + {outcome_first} and least(k.cohort_month + {outcome_last}, $year * 12 + 11)
+        and (k.treated or k.own_month is null or m.mi < k.own_month - {anticipation})
     group by all
 ),
 

@@ -1,18 +1,20 @@
 -- Pupils in årskurs 9 in the spring term of the follow-up year, in schools where at least one
--- pupil has been enrolled in the programme: enrolled pupils (enrolled before the term ended)
--- and the other pupils of the same schools.
+-- pupil has been enrolled in PPSS: PPSS pupils first enrolled before the term ended
+-- (`enrolled`) and the pupils of the same schools never in any programme (`others`).
+-- Pupil groups are codes; `pipelines.labels` names them.
 with programme_schools as (
-    select distinct school_unit_code from programme_enrolments where school_unit_code is not null
+    select distinct school_unit_code
+    from programme_enrolments
+    where programme = 'PPSS' and school_unit_code is not null
 ),
 
 enrolled as (
-    select pupil_key, min(start_date) as start_date
-    from programme_enrolments
-    group by pupil_key
+    select pupil_key from programme_starts where programme = 'PPSS' and start_date <= make_date($year, 6, 30)
 )
 
 select
-    case when e.pupil_key is not null then 'Inskrivna i PPSS' else 'Övriga elever i samma skolor' end as pupil_group,
+    case when o.pupil_key in (select pupil_key from enrolled) then 'enrolled' else 'others' end as pupil_group,
+    o.pupil_key,
     o.gender,
     o.eligible_vocational,
     o.eligible_hp_es,
@@ -22,9 +24,8 @@ select
     o.n_passed,
     o.n_graded
 from pupil_term_outcomes as o
-left join enrolled as e on e.pupil_key = o.pupil_key and e.start_date <= make_date($year, 6, 30)
 where o.term = 'VT' and o.term_year = $year and o.school_year = 9
     and o.school_unit_code in (select school_unit_code from programme_schools)
     and o.n_graded is not null
-    -- pupils enrolled only after the term are neither group
-    and o.pupil_key not in (select pupil_key from enrolled where start_date > make_date($year, 6, 30))
+    -- pupils enrolled in PPSS only after the term, or only in another programme, are neither group
+    and (o.pupil_key in (select pupil_key from enrolled) or o.pupil_key not in (select pupil_key from programme_starts))

@@ -1,10 +1,9 @@
--- Share of passed subjects in the term of first enrolment (term 1) and the next term (term 2),
+-- Share of passed subjects in the term of first PPSS enrolment (term 1) and the next term (term 2),
 -- per pupil, as the city's 2015 follow-up compared them. One row per pupil with both terms.
 with firsts as (
-    select pupil_key, min(start_date) as start_date
-    from programme_enrolments
-    group by pupil_key
-    having year(min(start_date)) <= $year
+    select pupil_key, start_date
+    from programme_starts
+    where programme = 'PPSS' and year(start_date) <= $year
 ),
 
 term_one as (

@@ -1,15 +1,15 @@
--- Share of enrolled pupils per district with each selection reason or intervention
+-- Share of PPSS pupils per district with each selection reason or intervention
 -- (enrolments started up to the end of the follow-up year). $column is substituted by name.
 with enrolments as (
     select pupil_key, district, unnest({column}) as term_value
     from programme_enrolments
-    where year(start_date) <= $year
+    where programme = 'PPSS' and year(start_date) <= $year
 ),
 
 per_district as (
     select district, count(distinct pupil_key) as n_district
     from programme_enrolments
-    where year(start_date) <= $year
+    where programme = 'PPSS' and year(start_date) <= $year
     group by district
 )
 

@@ -1,0 +1,15 @@
+-- Pupils first enrolled, up to the end of the follow-up year, in each programme other than
+-- PPSS (the register may hold SkolFam), and how many of them were also in PPSS by then. The
+-- report counts PPSS only and shows these apart.
+with ppss as (
+    select pupil_key from programme_starts where programme = 'PPSS' and year(start_date) <= $year
+)
+
+select
+    programme,
+    count(*) as n_pupils,
+    count(*) filter (where pupil_key in (select pupil_key from ppss)) as n_also_ppss
+from programme_starts
+where programme <> 'PPSS' and year(start_date) <= $year
+group by programme
+order by programme
