@@ -112,6 +112,11 @@ def test_skolfam_is_not_counted_as_ppss(store) -> None:
             rows = fu.report_query(con, query, YEAR)
             assert set(rows["pupil_group"].unique().to_list()) <= {"enrolled", "others"}
             assert only not in rows["pupil_key"].to_list()
+        # nor a comparison in the evaluation: SkolFam is a similar intervention
+        from pipelines import estimands
+
+        candidates = fu.report_query(con, "evaluation_candidates", YEAR, **estimands.sql_names())
+        assert candidates.height and only not in candidates["pupil_key"].to_list()
         terms = con.execute(
             "select bool_or(in_programme), bool_or(in_ppss), count(terms_since_enrolment) "
             "from pupil_term_outcomes where pupil_key = ?",

@@ -7,7 +7,8 @@
 -- after the follow-up year: mean absence in months +3..+12, for a pupil enrolled later only
 -- up to three months before its own enrolment (anticipation: pupils are often enrolled after
 -- an absence peak); share passed in the term after the cohort's, for a pupil not enrolled by
--- its end; eligibility for yrkesprogram at the end of årskurs 9, likewise.
+-- its end; eligibility for yrkesprogram at the end of årskurs 9, likewise. Pupils of another
+-- programme (SkolFam) are never comparisons.
 with firsts as (
     select pupil_key, start_month as own_month, start_term as own_term
     from programme_starts
@@ -41,7 +42,16 @@ candidates as (
     from cohorts as c
     inner join pupil_term_outcomes as o on o.term_index = c.cohort_term
     left join firsts as f using (pupil_key)
-    where (f.own_month is null or f.own_month >= c.cohort_month) and o.gender is not null
+    where
+        (f.own_month is null or f.own_month >= c.cohort_month) and o.gender is not null
+        -- a pupil of another programme (SkolFam) has had a similar intervention: never a comparison
+        and (
+            coalesce(f.own_month = c.cohort_month, false)
+            or o.pupil_key not in (
+                select pupil_key from programme_starts
+                where programme <> 'PPSS' and start_date <= make_date($year, 12, 31)
+            )
+        )
 ),
 
 pre as (
