@@ -84,6 +84,15 @@ def _build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _districts(args: argparse.Namespace) -> list[str] | None:
+    """--district NAME (repeatable) and the older --districts A,B."""
+    names = list(getattr(args, "district", None) or [])
+    if getattr(args, "districts", None):
+        names += args.districts.split(",")
+    names = [n.strip() for n in names if n.strip()]
+    return names or None
+
+
 def _report(args: argparse.Namespace) -> int:
     from .report import ReportRefused, run_report
 
@@ -95,12 +104,29 @@ def _report(args: argparse.Namespace) -> int:
             Path(args.out) if args.out else paths().reports,
             min_cell=args.min_cell,
             allow_rejected=args.allow_rejected,
-            districts=[d.strip() for d in args.districts.split(",")] if getattr(args, "districts", None) else None,
+            districts=_districts(args),
         )
     except ReportRefused as e:
         print(f"ppss report: {e}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"report: {html} ({time.perf_counter() - t:.1f} s)")
+    pdf = html.with_suffix(".pdf")
+    print(f"report: {html}{f' and {pdf.name}' if pdf.exists() else ''} ({time.perf_counter() - t:.1f} s)")
+    return EXIT_OK
+
+
+def _reports(args: argparse.Namespace) -> int:
+    from .report import ReportRefused, load_params, params_dir, run_param_sets
+
+    t = time.perf_counter()
+    try:
+        sets = load_params(Path(args.params) if args.params else params_dir())
+        index = run_param_sets(
+            sets, _store(args), Path(args.out) if args.out else paths().reports, allow_rejected=args.allow_rejected
+        )
+    except ReportRefused as e:
+        print(f"ppss reports: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"reports: {len(sets)} parameter sets, index {index} ({time.perf_counter() - t:.1f} s)")
     return EXIT_OK
 
 
@@ -150,8 +176,23 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out")
     r.add_argument("--min-cell", type=int, default=10)
     r.add_argument("--allow-rejected", action="store_true")
-    r.add_argument("--districts", help="comma-separated districts: a report on these only (after the full report)")
+    r.add_argument(
+        "--district",
+        action="append",
+        metavar="NAME",
+        help="a report on this district only (repeat for several; after the full report of the year)",
+    )
+    r.add_argument("--districts", help="comma-separated districts (the same as repeating --district)")
     r.set_defaults(func=_report)
+    rs = sub.add_parser(
+        "reports",
+        help="build every parameter set (reports/params/*.yaml) and an index page linking the reports",
+    )
+    rs.add_argument("--params", help="folder of parameter sets (default: the repository's reports/params)")
+    rs.add_argument("--store")
+    rs.add_argument("--out")
+    rs.add_argument("--allow-rejected", action="store_true")
+    rs.set_defaults(func=_reports)
     st = sub.add_parser("status", help="files, counts, quarantined rows by rule, and what to do next")
     st.add_argument("--store")
     st.set_defaults(func=_status)

@@ -13,6 +13,7 @@ the counts (`sum_over`, `equal_sum`, `at_most`, `share`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -90,7 +91,8 @@ def register_followup(pub: Publication, con, year: int, districts: list[str] | N
         pub.count(K("enrolled", district=d, year=ALL), int(rows["n_pupils"].sum()), internal=True)
     pub.sum_over("enrolled", "year", total=through(year), members=years)
 
-    targets = fu.enrolled_vs_targets(con)
+    # Only periods that end within the year: a report never shows what came after it.
+    targets = fu.enrolled_vs_targets(con).filter(pl.col("last_day") <= dt.date(year, 12, 31))
     pub.table("targets", targets, counts={"registered": KD("first_enrolled", "period")}, labels=["documented"])
 
     for column in ("selection_reasons", "interventions"):
