@@ -22,22 +22,13 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.config import paths
-from pipelines.demo import write_demo
 from pipelines.report import ReportRefused, run_report
 
 from .attack import attack_report
+from .conftest import E2E_YEAR
 
 pytestmark = pytest.mark.e2e
-YEAR = "2016"
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    raw, store, out = root / "raw", root / "ppss.duckdb", root / "reports"
-    write_demo(raw, seed=11, scale="tiny")
-    status = main(["run", "--raw", str(raw), "--year", YEAR, "--store", str(store), "--out", str(out)])
-    return {"root": root, "raw": raw, "store": store, "out": out, "status": status}
+YEAR = E2E_YEAR
 
 
 def _copy(run, name: str) -> tuple[Path, Path]:
@@ -349,7 +340,9 @@ def test_explore_notebook_runs_with_a_real_kernel(run, tmp_path) -> None:
     nb = json.loads(out.read_text(encoding="utf-8"))
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert sum("image/svg+xml" in o.get("data", {}) for o in outputs) >= 2
+    charts = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(charts) >= 2, "charts are interactive widgets (alt.JupyterChart, offline)"
+    assert not [o for o in outputs if o.get("name") == "stderr"], "the notebook runs quietly"
 
 
 def test_report_renders_in_headless_chromium(run, tmp_path) -> None:
