@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 from .config import ConfigError, paths
@@ -61,12 +62,36 @@ def _print_ingest(summary) -> None:
         )
 
 
+@contextmanager
+def _progress():
+    """A progress bar (rich) on a terminal; plain lines when the output goes to a file or a log."""
+    if sys.stdout.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, TextColumn("{task.description}"), transient=True) as bar:
+            task = bar.add_task("", total=None)
+
+            def update(name: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=name)
+
+            yield update
+        return
+
+    def plain(name: str, done: int, total: int) -> None:
+        if name:
+            print(f"ingest: file {done + 1} of {total}: {name}", flush=True)
+
+    yield plain
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from .ingest import ingest
 
     docs = Path(args.out if getattr(args, "out", None) else paths().reports) / "validation"
     t = time.perf_counter()
-    summary = ingest(Path(args.raw), _store(args), docs_dir=docs)
+    with _progress() as progress:
+        summary = ingest(Path(args.raw), _store(args), docs_dir=docs, progress=progress)
     _print_ingest(summary)
     print(
         f"ingest: {len(summary.files)} files in {time.perf_counter() - t:.1f} s (Great Expectations "

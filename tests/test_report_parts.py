@@ -193,3 +193,20 @@ def test_explore_notebook_speaks_swedish() -> None:
     assert "Utforska" in prose and "This notebook" not in prose
     code = " ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "use_interactive()" in code and "replace_strict(GROUP)" in code
+
+
+def test_make_help_documents_remote_jupyterlab() -> None:
+    out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    lab = next(line for line in out.splitlines() if line.strip().startswith("lab"))
+    assert "--no-browser" in lab and "--port" in lab and "token" in lab
+
+
+def test_ingest_progress_is_plain_lines_when_not_on_a_terminal(capsys) -> None:
+    from pipelines.cli import _progress
+
+    with _progress() as progress:
+        for done, name in enumerate(["persons_001.json", "betyg_export_2016-06-30.xml"]):
+            progress(name, done, 2)
+        progress("", 2, 2)
+    out = capsys.readouterr().out
+    assert out == "ingest: file 1 of 2: persons_001.json\ningest: file 2 of 2: betyg_export_2016-06-30.xml\n"
