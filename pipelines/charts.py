@@ -39,13 +39,17 @@ def use_interactive() -> None:
     """JupyterLab: interactive charts (tooltips, selections) with no network."""
     import vl_convert
 
-    alt.renderers.enable("jupyter", offline=True)
+    # One call: `set_embed_options` afterwards would replace the options and drop offline=True.
     # SVG marks (hover targets a browser test can find); the Swedish locale as an object, which
     # the widget passes straight to vega-embed.
-    alt.renderers.set_embed_options(
-        renderer="svg",
-        actions=False,
-        formatLocale=vl_convert.get_format_locale(LOCALE["format_locale"]),
+    alt.renderers.enable(
+        "jupyter",
+        offline=True,
+        embed_options={
+            "renderer": "svg",
+            "actions": False,
+            "formatLocale": vl_convert.get_format_locale(LOCALE["format_locale"]),
+        },
     )
 
 
@@ -400,7 +404,11 @@ def love_plot(bal: pl.DataFrame) -> alt.Chart | NoData:
     )
     title = "Skillnader före inskrivning (baslinjen)"
     if data.is_empty():
-        return no_data(title, bal, 0) if bal.is_empty() else NoData(title, "Skillnaderna visas inte (för få elever).")
+        return (
+            no_data(title, bal, 0)
+            if bal.is_empty()
+            else NoData(title, "Skillnaderna vilar på för få elever och visas därför inte.")
+        )
     base = alt.Chart(
         data,
         title=alt.Title(

@@ -106,6 +106,8 @@ for (const fig of document.querySelectorAll("figure.chart")) {
   window.vegaEmbed(live, spec, {renderer: "svg", actions: false, formatLocale: locale}).then(() => {
     fig.classList.add("is-live");
     live.removeAttribute("aria-hidden");
+    const svg = live.querySelector("svg");  // the chart's accessible name is its title
+    if (svg) { svg.setAttribute("role", "img"); svg.setAttribute("aria-label", fig.getAttribute("aria-label")); }
     fig.querySelector(".chart-static").setAttribute("aria-hidden", "true");
   }).catch((err) => console.error("chart", err));
 }
