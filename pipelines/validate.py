@@ -204,7 +204,7 @@ class Validator:
 
 # What one validated row is, per input kind: "rows checked" is not always a count of people.
 ROW_UNITS = {
-    "persons": "one row per person and school enrolment in the export (a person with two enrolments is checked twice)",
+    "persons": "one row per person and school enrolment in the export: a person with two enrolments is checked twice",
     "organisations": "one row per organisation",
     "school_units": "one row per school unit",
     "grades": "one row per grade element",
