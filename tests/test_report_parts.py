@@ -210,3 +210,22 @@ def test_ingest_progress_is_plain_lines_when_not_on_a_terminal(capsys) -> None:
         progress("", 2, 2)
     out = capsys.readouterr().out
     assert out == "ingest: file 1 of 2: persons_001.json\ningest: file 2 of 2: betyg_export_2016-06-30.xml\n"
+
+
+def test_report_kernel_runs_over_ipc_without_the_tcp_warning(tmp_path, capfd) -> None:
+    import nbformat
+    import papermill
+
+    from pipelines.report import IPCKernelManager
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "t.ipynb")
+    papermill.execute_notebook(
+        str(tmp_path / "t.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        progress_bar=False,
+        kernel_manager_class=IPCKernelManager,
+    )
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "eavesdropping" not in err
