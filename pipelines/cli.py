@@ -62,6 +62,11 @@ def _print_ingest(summary) -> None:
         )
 
 
+def _printable(name: str) -> str:
+    """A file name that is not UTF-8 (surrogate escapes) shown with its bytes escaped."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @contextmanager
 def _progress():
     """A progress bar (rich) on a terminal; plain lines when the output goes to a file or a log."""
@@ -73,14 +78,14 @@ def _progress():
             task = bar.add_task("", total=None)
 
             def update(name: str, done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total, description=name)
+                bar.update(task, completed=done, total=total, description=_printable(name))
 
             yield update
         return
 
     def plain(name: str, done: int, total: int) -> None:
         if name:
-            print(f"ingest: file {done + 1} of {total}: {name}", flush=True)
+            print(f"ingest: file {done + 1} of {total}: {_printable(name)}", flush=True)
 
     yield plain
 
