@@ -5,6 +5,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 VENV := .venv
 YEAR ?= 2016
+LAB_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help setup demo test test-fast lint lab bench methods clean
@@ -36,8 +37,8 @@ test-fast: setup ## the tests without the end-to-end runs
 lint: setup ## ruff
 	$(VENV)/bin/ruff check pipelines tests
 
-lab: setup ## JupyterLab on the notebooks (opens the store read-only)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+lab: setup ## JupyterLab on the notebooks (store read-only); remote: make lab LAB_ARGS="--no-browser --port=8888", ssh -L 8888:localhost:8888, open the printed URL with its token
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 bench: setup ## time the pipeline at city scale (about 90,000 pupils; takes a while)
 	$(VENV)/bin/python -m pipelines.bench --scale city

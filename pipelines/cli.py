@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 from .config import DEFAULT_ABSENCE_THRESHOLD, ConfigError, paths
@@ -60,12 +61,41 @@ def _print_ingest(summary) -> None:
         )
 
 
+def _printable(name: str) -> str:
+    """A file name that is not UTF-8 (surrogate escapes) shown with its bytes escaped."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+@contextmanager
+def _progress():
+    """A progress bar (rich) on a terminal; plain lines when the output goes to a file or a log."""
+    if sys.stdout.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, TextColumn("{task.description}"), transient=True) as bar:
+            task = bar.add_task("", total=None)
+
+            def update(name: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=_printable(name))
+
+            yield update
+        return
+
+    def plain(name: str, done: int, total: int) -> None:
+        if name:
+            print(f"ingest: file {done + 1} of {total}: {_printable(name)}", flush=True)
+
+    yield plain
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from .ingest import ingest
 
     docs = Path(args.out if getattr(args, "out", None) else paths().reports) / "validation"
     t = time.perf_counter()
-    summary = ingest(Path(args.raw), _store(args), docs_dir=docs)
+    with _progress() as progress:
+        summary = ingest(Path(args.raw), _store(args), docs_dir=docs, progress=progress)
     _print_ingest(summary)
     print(
         f"ingest: {len(summary.files)} files in {time.perf_counter() - t:.1f} s (Great Expectations "
@@ -83,6 +113,15 @@ def _build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _districts(args: argparse.Namespace) -> list[str] | None:
+    """--district NAME (repeatable) and the older --districts A,B."""
+    names = list(getattr(args, "district", None) or [])
+    if getattr(args, "districts", None):
+        names += args.districts.split(",")
+    names = [n.strip() for n in names if n.strip()]
+    return names or None
+
+
 def _report(args: argparse.Namespace) -> int:
     from .report import ReportRefused, run_report
 
@@ -95,12 +134,29 @@ def _report(args: argparse.Namespace) -> int:
             min_cell=args.min_cell,
             allow_rejected=args.allow_rejected,
             absence_threshold=args.absence_threshold,
-            districts=[d.strip() for d in args.districts.split(",")] if getattr(args, "districts", None) else None,
+            districts=_districts(args),
         )
     except ReportRefused as e:
         print(f"ppss report: {e}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"report: {html} ({time.perf_counter() - t:.1f} s)")
+    pdf = html.with_suffix(".pdf")
+    print(f"report: {html}{f' and {pdf.name}' if pdf.exists() else ''} ({time.perf_counter() - t:.1f} s)")
+    return EXIT_OK
+
+
+def _reports(args: argparse.Namespace) -> int:
+    from .report import ReportRefused, load_params, params_dir, run_param_sets
+
+    t = time.perf_counter()
+    try:
+        sets = load_params(Path(args.params) if args.params else params_dir())
+        index = run_param_sets(
+            sets, _store(args), Path(args.out) if args.out else paths().reports, allow_rejected=args.allow_rejected
+        )
+    except ReportRefused as e:
+        print(f"ppss reports: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"reports: {len(sets)} parameter sets, index {index} ({time.perf_counter() - t:.1f} s)")
     return EXIT_OK
 
 
@@ -191,18 +247,31 @@ def parser() -> argparse.ArgumentParser:
     b = _command(sub, "build", "build the marts (public tables) from what is loaded", "ppss build")
     b.add_argument("--store", metavar="FILE", help=STORE_HELP)
     b.set_defaults(func=_build)
-    r = _command(
-        sub, "report", "write the yearly follow-up report", "ppss report --year 2016 --districts Farsta,Skarpnäck"
-    )
+    r = _command(sub, "report", "write the yearly follow-up report", "ppss report --year 2016 --district Farsta")
     r.add_argument("--year", type=int, required=True, metavar="YYYY", help=YEAR_HELP)
     _report_options(r)
     r.add_argument(
-        "--districts",
-        metavar="A,B",
-        help="comma-separated districts: a report on these only, in reports/<year>/stadsdelar_<names>/ "
-        "(after the full report of the year)",
+        "--district",
+        action="append",
+        metavar="NAME",
+        help="a report on this district only, in reports/<year>/stadsdelar_<names>/ (repeat for several; "
+        "after the full report of the year)",
     )
+    r.add_argument("--districts", metavar="A,B", help="comma-separated districts (the same as repeating --district)")
     r.set_defaults(func=_report)
+    rs = _command(
+        sub,
+        "reports",
+        "build every parameter set (reports/params/*.yaml) and an index page linking the reports",
+        "ppss reports --store data/processed/ppss.duckdb",
+    )
+    rs.add_argument(
+        "--params", metavar="DIR", help="folder of parameter sets (default: the repository's reports/params)"
+    )
+    rs.add_argument("--store", metavar="FILE", help=STORE_HELP)
+    rs.add_argument("--out", metavar="DIR", help=OUT_HELP)
+    rs.add_argument("--allow-rejected", action="store_true", help=REJECTED_HELP)
+    rs.set_defaults(func=_reports)
     st = _command(sub, "status", "files, counts, quarantined rows by rule, and what to do next", "ppss status")
     st.add_argument("--store", metavar="FILE", help=STORE_HELP)
     st.set_defaults(func=_status)

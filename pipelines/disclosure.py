@@ -668,7 +668,9 @@ class _TableParser(HTMLParser):
         super().__init__()
         self.tables: list[tuple[str, list[list[str]]]] = []
         self._cell: list[str] | None = None
+        self._span = 1
         self._caption: list[str] | None = None
+        self._group_rows: set[tuple[int, int]] = set()  # (table, row) of grouped-header rows
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag == "table":
@@ -677,12 +679,15 @@ class _TableParser(HTMLParser):
             self.tables[-1][1].append([])
         elif tag in ("td", "th"):
             self._cell = []
+            self._span = int(dict(attrs).get("colspan") or 1)
+            if self._span > 1:
+                self._group_rows.add((len(self.tables) - 1, len(self.tables[-1][1]) - 1))
         elif tag == "caption":
             self._caption = []
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "th") and self._cell is not None:
-            self.tables[-1][1][-1].append("".join(self._cell).strip())
+            self.tables[-1][1][-1].extend(["".join(self._cell).strip()] * self._span)
             self._cell = None
         elif tag == "caption" and self._caption is not None:
             self.tables[-1] = ("".join(self._caption).strip(), self.tables[-1][1])
@@ -696,9 +701,21 @@ class _TableParser(HTMLParser):
 
 
 def _parse_tables(html: str) -> list[tuple[str, list[list[str]]]]:
+    """Each table's caption and rows, the header first; a grouped header row above the
+    column headers is folded into them ("Elever: Jämförelse")."""
     p = _TableParser()
     p.feed(html)
-    return p.tables
+    tables = []
+    for t, (caption, rows) in enumerate(p.tables):
+        folded = []
+        for r, row in enumerate(rows):
+            if (t, r) in p._group_rows and r + 1 < len(rows) and len(rows[r + 1]) == len(row):
+                continue
+            if (t, r - 1) in p._group_rows and len(rows[r - 1]) == len(row):
+                row = [f"{g}: {h}" if g else h for g, h in zip(rows[r - 1], row, strict=True)]
+            folded.append(row)
+        tables.append((caption, folded))
+    return tables
 
 
 def read_table_csv(path: Path) -> tuple[str, list[list[str]]]:

@@ -13,6 +13,7 @@ the counts (`sum_over`, `equal_sum`, `at_most`, `share`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -103,7 +104,8 @@ def register_followup(
     for r in apart.iter_rows(named=True):
         pub.at_most(K("other_programme_ppss", programme=r["programme"]), K("other_programme", programme=r["programme"]))
 
-    targets = fu.enrolled_vs_targets(con)
+    # Only periods that end within the year: a report never shows what came after it.
+    targets = fu.enrolled_vs_targets(con).filter(pl.col("last_day") <= dt.date(year, 12, 31))
     pub.table("targets", targets, counts={"registered": KD("first_enrolled", "period")}, labels=["documented"])
 
     for column in ("selection_reasons", "interventions"):

@@ -366,7 +366,14 @@ def text_pass_change(indiv: pl.DataFrame, group: pl.DataFrame) -> str:
     )
 
 
-def title_block(year: int, info: dict[str, str], min_cell: int) -> str:
+def title_block(
+    year: int,
+    info: dict[str, str],
+    min_cell: int,
+    districts: list[str] | None = None,
+    absence_terms: str | None = None,
+) -> str:
+    """The report's opening: title (naming a subset of districts), what the year covers."""
     demo = (
         "\n\n> **Demodata.** Rapporten bygger på påhittade elever från `ppss demo-data`, "
         "pseudonymiserade med den inbyggda demonyckeln. Siffrorna säger ingenting om verkliga elever."
@@ -374,16 +381,36 @@ def title_block(year: int, info: dict[str, str], min_cell: int) -> str:
         else ""
     )
     return (
-        f"# Uppföljning av PPSS {year}\n\n"
+        f"# {report_title(year, districts)}\n\n"
         "PPSS (Pilotprojekt samverkan skola och socialtjänst) startade 2013: skolan och stadsdelens "
         "socialtjänst arbetar tillsammans så att elever i riskzonen – med hög frånvaro eller låga "
         "studieresultat – går i skolan och lämnar årskurs 9 behöriga till gymnasiet. Rapporten följer upp "
         "programmet med utbildningsförvaltningens betygs- och närvarodata, som styrgruppen beslutade.\n\n"
-        f"Uppföljningsåret är {year}: inskrivningar till och med {year}, frånvaro under vårterminen och "
-        f"höstterminen {year}, och behörighet efter vårterminen {year}. Siffror som vilar på färre än "
+        + subset_note(districts)
+        + f"Uppföljningsåret är {year}: inskrivningar till och med {year}, frånvaro under "
+        f"{absence_terms or f'vårterminen och höstterminen {year}'}, och behörighet efter vårterminen {year}. "
+        "Siffror som vilar på färre än "
         f"{min_cell} elever visas som `..`, liksom siffror som annars skulle gå att räkna ut ur andra, och `.` "
         "betyder att uppgiften saknas (se Metodbilagan, Röjandekontroll). Rapporten innehåller "
         "inga uppgifter om enskilda elever." + demo
+    )
+
+
+def report_title(year: int, districts: list[str] | None = None) -> str:
+    if not districts:
+        return f"Uppföljning av PPSS {year}"
+    names = sorted(districts)
+    which = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " och " + names[-1]
+    return f"Uppföljning av PPSS {year}: {which}"
+
+
+def subset_note(districts: list[str] | None) -> str:
+    if not districts:
+        return ""
+    return (
+        f"**Rapporten gäller bara {'stadsdelen' if len(districts) == 1 else 'stadsdelarna'} "
+        f"{', '.join(sorted(districts))}.** Avsnitten om inskrivna elever, urval och insatser visar bara dessa; "
+        "siffror som döljs i hela stadens rapport döljs också här.\n\n"
     )
 
 

@@ -526,7 +526,14 @@ def _schema_version(con: duckdb.DuckDBPyConnection) -> str | None:
     return store_mod.scalar(con, "select value from meta where key = 'schema_version'")
 
 
-def ingest(raw_dir: Path, store: Path, docs_dir: Path | None = None, on: date | None = None) -> IngestSummary:
+def ingest(
+    raw_dir: Path,
+    store: Path,
+    docs_dir: Path | None = None,
+    on: date | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> IngestSummary:
+    """`progress(file name, files done, files)` is called before each file (for the CLI)."""
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise ConfigError(f"--raw {raw_dir} is not a folder")
@@ -557,8 +564,12 @@ def ingest(raw_dir: Path, store: Path, docs_dir: Path | None = None, on: date | 
             [fingerprint, str(is_demo).lower(), store_mod.SCHEMA_VERSION],
         )
         ingest_id = store_mod.scalar(con, "select coalesce(max(ingest_id), 0) + 1 from load_log")
-        for path, kind in files:
+        for done, (path, kind) in enumerate(files):
+            if progress:
+                progress(Path(path).name, done, len(files))
             summary.files.append(load_file(con, validator, ingest_id, key, on, path, kind))
+        if progress:
+            progress("", len(files), len(files))
         con.execute((SQL_DIR / "checks.sql").read_text(encoding="utf-8"))
         _refresh(con, summary.files)
         summary.quarantined = int(

@@ -11,6 +11,7 @@ import math
 
 MIN_CELL_FLOOR = 5
 SUPPRESSED, MISSING = "..", "."
+MINUS = "\u2212"  # the typographic minus sign, as Swedish print uses
 
 
 def check_min_cell(min_cell: int) -> int:
@@ -28,7 +29,8 @@ def fmt_int(value: float | None) -> str:
 def fmt_num(value: float | None, decimals: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
-    return f"{value:,.{decimals}f}".replace(",", "\u00a0").replace(".", ",")
+    text = f"{value:,.{decimals}f}".replace(",", "\u00a0").replace(".", ",")
+    return text.replace("-", MINUS) if text.startswith("-") and text.strip("-0,\u00a0") else text.lstrip("-")
 
 
 def fmt_pct(value: float | None, decimals: int = 0) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
+from functools import cache
 from html import escape
 
 import polars as pl
 
+from .config import PACKAGE_DIR
 from .disclosure import HIDDEN_SUFFIX
 from .labels import KIND
 from .suppress import SUPPRESSED, fmt_ci, fmt_int, fmt_num, fmt_pct
@@ -14,14 +17,26 @@ from .suppress import SUPPRESSED, fmt_ci, fmt_int, fmt_num, fmt_pct
 Formatter = Callable[[dict], str]
 
 
-def html_table(df: pl.DataFrame, columns: dict[str, tuple[str, Formatter]], caption: str = "") -> str:
+def html_table(
+    df: pl.DataFrame,
+    columns: dict[str, tuple[str, Formatter]],
+    caption: str = "",
+    groups: list[tuple[str, int]] | None = None,
+) -> str:
     """`columns`: key -> (header, row dict -> text). Keys in LABELS are row labels, never
     hidden and left-aligned. A frame protected by `pipelines.disclosure` flags each hidden
     value (`<column>__hidden`, the value itself is null): a cell shows `..` when its
     formatter reads a hidden value. A frame with only a row flag `suppressed` shows `..`
-    in every figure of a suppressed row."""
+    in every figure of a suppressed row. `groups`: a header row above the column headers,
+    (text, number of columns) from left to right ("" for columns without a group)."""
     per_cell = any(c.endswith(HIDDEN_SUFFIX) for c in df.columns)
     head = "".join(f'<th class="{"lab" if k in LABELS else "num"}">{escape(h)}</th>' for k, (h, _) in columns.items())
+    if groups:
+        assert sum(n for _, n in groups) == len(columns), "groups must span every column"
+        top = "".join(
+            f'<th colspan="{n}" class="group">{escape(g)}</th>' if g else f'<th colspan="{n}"></th>' for g, n in groups
+        )
+        head = f"{top}</tr><tr>{head}"
     body = []
     for row in df.iter_rows(named=True):
         cells = []
@@ -123,19 +138,33 @@ def quality_table(files: pl.DataFrame) -> str:
     )
 
 
+RULE_EXPLANATIONS = PACKAGE_DIR / "data" / "rule_explanations.csv"
+
+
+@cache
+def rule_explanations() -> dict[str, str]:
+    """Each quarantine rule in Swedish, for the report (the id stays for data stewards)."""
+    with RULE_EXPLANATIONS.open(encoding="utf-8", newline="") as fh:
+        return {r["rule"]: r["explanation"] for r in csv.DictReader(fh)}
+
+
 def rules_table(rules: pl.DataFrame) -> str:
     if rules.is_empty():
         return "<p>Inga rader har satts i karantän.</p>"
-    df = rules.with_columns(pl.col("kind").replace_strict(KIND, default=pl.col("kind")).alias("label"))
+    sv = rule_explanations()
+    df = rules.with_columns(
+        pl.col("kind").replace_strict(KIND, default=pl.col("kind")).alias("label"),
+        pl.col("rule").replace_strict(sv, default="Förklaring saknas.").alias("message"),
+    )
     return html_table(
         df,
         {
             "label": ("Indata", col("label")),
-            "rule": ("Regel", col("rule")),
+            "message": ("Vad som var fel", col("message")),
+            "rule": ("Regel (id)", col("rule")),
             "n_rows": ("Rader", col("n_rows", "int")),
-            "message": ("Vad regeln säger", col("message")),
         },
-        "Rader i karantän per regel",
+        "Rader i karantän per regel (id: regelns namn i ppss status och valideringsrapporten)",
     )
 
 
@@ -224,8 +253,7 @@ def context_table(ctx: pl.DataFrame) -> str:
             "mean_merit_value_17": ("Genomsnittligt meritvärde (17)", col("mean_merit_value_17", "num", 1)),
         },
         "Årskurs 9 i programmet jämfört med Stockholm och riket (meritvärde: elever med minst ett godkänt betyg, "
-        "som i Skolverkets statistik). Källor: Skolverkets officiella statistik, "
-        "se pipelines/data/published_figures.csv",
+        "som i Skolverkets statistik). Källa: Skolverkets officiella statistik för årskurs 9.",
     )
 
 
@@ -273,17 +301,18 @@ def effects_table(eff: pl.DataFrame) -> str:
         eff,
         {
             "measure": ("Utfall", col("measure")),
-            "n_eligible": ("Inskrivna som skattningen avser", col("n_eligible", "int")),
+            "n_eligible": ("Som skattningen avser", col("n_eligible", "int")),
             "n_treated": ("Inskrivna i skattningen", col("n_treated", "int")),
-            "n_comparison": ("Jämförelseelever", col("n_comparison", "int")),
-            "difference": ("Effekt (procentenheter)", _pp("difference")),
+            "n_comparison": ("Jämförelse", col("n_comparison", "int")),
+            "difference": ("Procentenheter", _pp("difference")),
             "ci": ("95 % KI", _pp_ci),
-            "effect_size": ("Effektstorlek", col("effect_size", "num", 2)),
+            "effect_size": ("Storlek", col("effect_size", "num", 2)),
             "size_kind": ("Mått", col("size_kind")),
             "baseline": ("Likvärdighet (WWC)", col("baseline")),
             "evalue": ("E-värde", col("evalue", "num", 1)),
         },
         "Effekter: inskrivna jämfört med vägda jämförelseelever som ännu inte skrivits in",
+        groups=[("", 1), ("Elever", 3), ("Effekt", 2), ("Effektstorlek", 2), ("", 2)],
     )
 
 

@@ -9,6 +9,7 @@ one enrolment of a person rather than the person.
 
 from __future__ import annotations
 
+import datetime as dt
 import html as html_mod
 import json
 import logging
@@ -135,6 +136,7 @@ class Validator:
                 run_id=RunIdentifier(run_name=f"run-{self._runs:05d}"),
             )
             failed = [r for r in result.results if not r.success]
+            first_issue = len(issues)
             self.runs.append(
                 {
                     "run": f"run-{self._runs:05d}",
@@ -145,6 +147,8 @@ class Validator:
                     "failed_rules": sorted(
                         {(r.expectation_config.meta or {}).get("rule", r.expectation_config.type) for r in failed}
                     ),
+                    "checked_at": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
+                    "row_unit": ROW_UNITS.get(kind, "one row per record"),
                 }
             )
             for r in result.results:
@@ -172,6 +176,11 @@ class Validator:
                         rule = str(hit.get(checked, rule))
                         message = f"{IDENTITY_RULES.get(rule, meta['message'])}; {meta['action']}"
                     issues.append(RowIssue(int(hit["_i"]), where, rule, message, meta.get("scope", "row")))
+            # The same names and places as the quarantine table and `ppss status`: each issue's
+            # rule as quarantined, and the file's own location (row, JSON or XML element path).
+            self.runs[-1]["issues"] = [(i.rule, i.column, _location(plain, i)) for i in issues[first_issue:]]
+            if self.runs[-1]["issues"]:
+                self.runs[-1]["failed_rules"] = sorted({r for r, _, _ in self.runs[-1]["issues"]})
         # A row whose cells could not be told apart is reported for that alone.
         unreadable = {(i.index, i.scope) for i in issues if i.rule in STRUCTURAL_RULES}
         return [i for i in issues if i.rule in STRUCTURAL_RULES or (i.index, i.scope) not in unreadable]
@@ -188,9 +197,28 @@ class Validator:
         _cached_templates()
         scrub_results(self.context)
         self.context.build_data_docs(site_names=["validation"])
-        make_offline(self.docs_dir)
+        make_offline(self.docs_dir, self.runs)
         write_index(self.docs_dir, self.runs)
         return self.docs_dir / "index.html"
+
+
+# What one validated row is, per input kind: "rows checked" is not always a count of people.
+ROW_UNITS = {
+    "persons": "one row per person and school enrolment in the export: a person with two enrolments is checked twice",
+    "organisations": "one row per organisation",
+    "school_units": "one row per school unit",
+    "grades": "one row per grade element",
+    "attendance": "one row per attendance record",
+    "register": "one row per row of the register",
+}
+
+
+def _location(frame: pl.DataFrame, issue: RowIssue) -> str:
+    column = "enrolment_loc" if issue.scope == "enrolment" and "enrolment_loc" in frame.columns else "_loc"
+    if column not in frame.columns:
+        return f"row {issue.index + 1}"
+    value = frame[column][issue.index]
+    return str(value) if value is not None else f"row {issue.index + 1}"
 
 
 # Result fields that carry the failing values themselves: a personnummer typed into the wrong
@@ -224,17 +252,70 @@ _REMOTE_TAG = re.compile(r'<(?:script|link)\b[^>]*?(?:src|href)="https?://[^"]*"
 _REMOTE_IMG = re.compile(r'src="https?://[^"]*logo-long\.png[^"]*"')
 
 
-def make_offline(docs_dir: Path) -> None:
-    """GX Data Docs load Bootstrap, jQuery and Vega from CDNs: drop those, style the pages locally."""
+_INLINE_JQUERY = re.compile(r"<script>(?:(?!</script>).)*\$[(.](?:(?!</script>).)*</script>", re.S)
+_FOOTER = re.compile(r"<footer>.*?</footer>", re.S)
+_ACTIONS = re.compile(
+    r'<div class="card mb-3">\s*<div class="card-header p-2">\s*<strong>Actions</strong>.*?'
+    r"Failed Only\s*</label>\s*</div>\s*</div>\s*</div>\s*</div>\s*</div>",
+    re.S,
+)
+
+
+def make_offline(docs_dir: Path, runs: list[dict] | None = None) -> None:
+    """GX Data Docs load Bootstrap, jQuery and Vega from CDNs: drop those, style the pages locally.
+    Without jQuery the inline scripts and the "Failed Only" filter are dead, so they go too, as
+    does GX's newsletter footer; each validation page names its file and lists its quarantined
+    rows under the rule names and locations that `ppss status` uses."""
     styles = docs_dir / "static" / "styles"
     styles.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PACKAGE_DIR / "static" / "datadocs-offline.css", styles / "offline.css")
+    by_run = {r["run"]: r for r in runs or []}
     for page in docs_dir.rglob("*.html"):
         up = os.path.relpath(docs_dir, page.parent)
         html = _REMOTE_TAG.sub("", page.read_text(encoding="utf-8"))
         html = _REMOTE_IMG.sub(f'src="{up}/static/images/logo-long.png"', html)
+        html = _INLINE_JQUERY.sub("", html)
+        html = _FOOTER.sub("", html)
+        html = _ACTIONS.sub("", html)
         html = html.replace("</head>", f'<link rel="stylesheet" href="{up}/static/styles/offline.css"></head>', 1)
+        run = next((by_run[p] for p in page.relative_to(docs_dir).parts if p in by_run), None)
+        if run is not None:
+            html = html.replace("Data asset: None", f"File: {html_mod.escape(run['label'])}", 1)
+            box = _file_box(run, up)
+            html = re.sub(r"(<body[^>]*>)", lambda m, box=box: m.group(1) + box, html, count=1)
         page.write_text(html, encoding="utf-8")
+
+
+def _file_box(run: dict, up: str) -> str:
+    """What a data steward needs first: which file, when, how many rows, what failed and where."""
+    issues = run.get("issues") or []
+    counts: dict[str, int] = {}
+    for rule, _, _ in issues:
+        counts[rule] = counts.get(rule, 0) + 1
+    rows = "".join(
+        f"<tr><td><code>{html_mod.escape(rule)}</code></td><td class=num>{n:,}</td><td>"
+        + html_mod.escape(
+            ", ".join(sorted({f"{loc} ({col})" if col else loc for r, col, loc in issues if r == rule})[:20])
+        )
+        + (" …" if n > 20 else "")
+        + "</td></tr>"
+        for rule, n in sorted(counts.items())
+    )
+    failed = (
+        "<table><thead><tr><th>Rule (as in <code>ppss status</code>)</th><th>Rows quarantined</th>"
+        f"<th>Where in the file</th></tr></thead><tbody>{rows}</tbody></table>"
+        if rows
+        else "<p>No row failed a rule of this file's own suite.</p>"
+    )
+    return (
+        f'<div class="container ppss-file"><p><a href="{up}/index.html">All files</a></p>'
+        f"<h1>{html_mod.escape(run['label'])}</h1>"
+        f"<p>Delivery validated {html_mod.escape(run.get('checked_at', ''))}. Rows checked: {run['rows']:,} "
+        f"({html_mod.escape(run.get('row_unit', ''))}). Checks across files (a pupil missing from the persons "
+        "export, for example) are re-run on every ingest and listed by <code>ppss status</code>. "
+        "Values are never shown here: they may be personal data.</p>"
+        f"{failed}</div>"
+    )
 
 
 def write_index(docs_dir: Path, runs: list[dict]) -> None:
@@ -261,6 +342,8 @@ def write_index(docs_dir: Path, runs: list[dict]) -> None:
         "files, one row per file (large files in parts). Rows that failed a rule are in the store's "
         "<code>quarantine</code> table with file, row, column and rule (also shown by <code>ppss status</code>). "
         "The pages show how many values failed each rule, never the values: they may be personal data.</p>"
+        f"<p>Built {dt.datetime.now().astimezone():%Y-%m-%d %H:%M}. Rows checked: validated rows, which for "
+        "the persons export is one per person and enrolment, so it can exceed the number of persons.</p>"
         "<table><thead><tr><th>Input kind</th><th>File</th><th>Rows checked</th><th>Result</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table><h2>Expectation suites</h2><ul>{suites}</ul></div></body></html>",
         encoding="utf-8",

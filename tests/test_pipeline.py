@@ -22,23 +22,15 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.config import paths
-from pipelines.demo import DemoWorld, planted_quarantine, write_demo
+from pipelines.demo import DemoWorld, planted_quarantine
 from pipelines.report import ReportRefused, run_report
 
 from .attack import attack_report
+from .conftest import E2E_YEAR
 
 pytestmark = pytest.mark.e2e
-YEAR = "2016"
-SEED, SCALE = 11, "tiny"
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    raw, store, out = root / "raw", root / "ppss.duckdb", root / "reports"
-    write_demo(raw, seed=SEED, scale=SCALE)
-    status = main(["run", "--raw", str(raw), "--year", YEAR, "--store", str(store), "--out", str(out)])
-    return {"root": root, "raw": raw, "store": store, "out": out, "status": status}
+YEAR = E2E_YEAR
+SEED, SCALE = 11, "tiny"  # as the session fixture `run` in conftest.py
 
 
 def _copy(run, name: str) -> tuple[Path, Path]:
@@ -343,7 +335,9 @@ def test_explore_notebook_runs_with_a_real_kernel(run, tmp_path) -> None:
     nb = json.loads(out.read_text(encoding="utf-8"))
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert sum("image/svg+xml" in o.get("data", {}) for o in outputs) >= 2
+    charts = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(charts) >= 2, "charts are interactive widgets (alt.JupyterChart, offline)"
+    assert not [o for o in outputs if o.get("name") == "stderr"], "the notebook runs quietly"
 
 
 def test_report_renders_in_headless_chromium(run, tmp_path) -> None:

@@ -83,9 +83,10 @@ def test_real_example_goes_through_ingest_build_and_report(tmp_path, capsys) -> 
     assert "no export period" in console
     assert _q(store, "select export_from, export_tom from src_grade_exports") == [(None, None)]
     assert main(["build", "--store", str(store)]) == 0
-    assert main(["report", "--year", "2015", "--store", str(store), "--out", str(out)]) == 0
-    assert (out / "2015" / "uppfoljning_2015.html").stat().st_size > 10_000
-    capsys.readouterr()
+    # nothing loaded yet but held grades: no year can be reported, and the refusal says so
+    assert main(["report", "--year", "2015", "--store", str(store), "--out", str(out)]) == 1
+    assert "no data for 2015; years that can be reported: inga" in capsys.readouterr().err
+    assert not (out / "2015" / "uppfoljning_2015.html").exists()
     # once the persons export holding its pupils arrives, all four grades load
     _example_persons(raw)
     status, _ = _ingest(raw, store, capsys)
@@ -94,6 +95,9 @@ def test_real_example_goes_through_ingest_build_and_report(tmp_path, capsys) -> 
     assert grades == [(4, 0)]
     assert main(["build", "--store", str(store)]) == 0
     assert _q(store, "select count(*) from stg_grades") == [(4,)]
+    ((year,),) = _q(store, "select max(term_year) from term_grades")
+    assert main(["report", "--year", str(year), "--store", str(store), "--out", str(out)]) == 0
+    assert (out / str(year) / f"uppfoljning_{year}.html").stat().st_size > 10_000
 
 
 # --- valid variants: each must load exactly what the hand-written delivery loads -------------

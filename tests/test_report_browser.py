@@ -1,0 +1,252 @@
+"""The report and the notebooks as readers use them, in a real browser: Chromium (Debian's,
+driven by Playwright) hovers charts in the report and in JupyterLab, prints the PDF's page
+width, and opens Data Docs. One demo run and one browser serve every test here."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.cli import main
+from pipelines.config import paths
+
+from .conftest import E2E_YEAR
+
+pytestmark = pytest.mark.e2e
+A4_CONTENT_PX = round((210 - 2 * 14) / 25.4 * 96)  # A4 less the 14 mm side margins, in CSS pixels
+
+
+@pytest.fixture(scope="module")
+def partial_year(run):
+    """The report for the demo's last year, which the data cover only to 2017-06-30."""
+    assert main(["report", "--year", "2017", "--store", str(run["store"]), "--out", str(run["out"])]) == 0
+    return run["out"] / "2017"
+
+
+def _notebook_noise(executed: Path) -> list[str]:
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    noise = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            if out.get("output_type") == "error" or out.get("name") == "stderr" or re.search(r"\w+Warning\b", text):
+                noise.append(text[:200] or out.get("ename", ""))
+    return noise
+
+
+def test_report_refuses_a_year_without_data(run, capsys) -> None:
+    assert main(["report", "--year", "2030", "--store", str(run["store"]), "--out", str(run["out"])]) == 1
+    err = capsys.readouterr().err
+    assert "no data for 2030" in err and "years that can be reported: 2013–2017" in err
+    assert not (run["out"] / "2030").exists()
+
+
+def test_unknown_district_is_an_error_listing_the_valid_ones(run, capsys) -> None:
+    args = ["report", "--year", E2E_YEAR, "--store", str(run["store"]), "--out", str(run["out"])]
+    assert main([*args, "--district", "Farsta", "--district", "Farstaa"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown district 'Farstaa'" in err and "Skarpnäck" in err and "Farsta," in err
+
+
+def test_partial_year_has_a_banner_and_nothing_after_it(partial_year) -> None:
+    html = (partial_year / "uppfoljning_2017.html").read_text(encoding="utf-8")
+    assert "närvaro finns till och med 2017-06-30" in html
+    assert "frånvaro under vårterminen 2017 (till och med 2017-06-30)" in html
+    assert "höstterminen 2017" not in html
+    html_2016 = (partial_year.parent / E2E_YEAR / f"uppfoljning_{E2E_YEAR}.html").read_text(encoding="utf-8")
+    assert "ofullständiga" not in html_2016
+    assert "januari–juli 2016" in html_2016
+    for folder in (partial_year, partial_year.parent / E2E_YEAR):
+        assert not _notebook_noise(next(folder.glob("uppfoljning_*.ipynb")))
+
+
+def test_report_first_page_records_provenance_without_paths(run) -> None:
+    html = (run["out"] / E2E_YEAR / f"uppfoljning_{E2E_YEAR}.html").read_text(encoding="utf-8")
+    assert "Rapporten framställd" in html and "Kontrollsumma" in html
+    checksums = [
+        c
+        for (c,) in duckdb.connect(str(run["store"]), read_only=True)
+        .execute("select checksum from load_log where status = 'loaded'")
+        .fetchall()
+    ]
+    assert checksums and all(c.split(":")[-1][:12] in html for c in checksums)
+    assert str(run["raw"]) not in html and "pipelines/" not in html
+
+
+def test_report_charts_have_tooltips_one_bundle_and_titles(run, browser) -> None:
+    html = run["out"] / E2E_YEAR / f"uppfoljning_{E2E_YEAR}.html"
+    text = html.read_text(encoding="utf-8")
+    assert text.count("window.vegaEmbed=") == 1, "one Vega bundle for the whole page"
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: errors.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+    try:
+        page.goto(html.as_uri())
+        n_charts = page.locator("figure.chart").count()
+        assert n_charts >= 6
+        page.wait_for_function(
+            f"document.querySelectorAll('figure.chart.is-live').length == {n_charts}", timeout=60_000
+        )
+        figures = page.locator("figure.chart")
+        titles = figures.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+        assert {"Frånvaro före och efter inskrivning", "Behörighet till gymnasiet efter årskurs 9"} <= set(titles)
+        for fig_title in titles:  # each chart's accessible name is its title, on screen as in print
+            fig = page.locator(f'figure.chart[aria-label="{fig_title}"]').first
+            assert fig.locator(".chart-live svg").first.get_attribute("aria-label") == fig_title
+            assert fig.locator(".chart-static").get_attribute("aria-label") == fig_title
+        # a chart with nothing left to draw says so in Swedish, never an empty frame
+        for empty in page.locator("p.chart-empty").all_inner_texts():
+            assert "visas därför inte" in empty or "inga uppgifter" in empty
+        chart = 'figure.chart[aria-label="Frånvaro före och efter inskrivning"]'
+        points = page.locator(f"{chart} .chart-live .mark-symbol path")
+        assert points.count() > 5
+        points.nth(5).hover(force=True)
+        tip = page.locator("#vg-tooltip-element.visible")
+        tip.wait_for(timeout=5_000)
+        assert "Månad" in tip.inner_text() and "Frånvaro" in tip.inner_text()
+        page.screenshot(path=str(html.parent / "hover.png"))
+        assert not errors, errors
+    finally:
+        page.close()
+
+
+def test_pdf_is_written_and_every_table_fits_the_printed_page(partial_year, browser) -> None:
+    pdf = partial_year / "uppfoljning_2017.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 50_000
+    page = browser.new_page(viewport={"width": A4_CONTENT_PX, "height": 1000})
+    try:
+        page.emulate_media(media="print")
+        page.goto((partial_year / "uppfoljning_2017.html").as_uri())
+        widths = page.locator("table.ppss").evaluate_all(
+            "ts => ts.map(t => [t.querySelector('caption')?.textContent || '',"
+            " Math.ceil(t.getBoundingClientRect().right)])"
+        )
+        assert len(widths) >= 10
+        too_wide = [(c, r) for c, r in widths if r > A4_CONTENT_PX]
+        assert not too_wide, f"tables wider than the A4 page ({A4_CONTENT_PX}px): {too_wide}"
+        live = page.locator("figure.chart .chart-live").first
+        assert not live.is_visible(), "print shows the static charts"
+    finally:
+        page.close()
+
+
+def test_data_docs_page_names_its_file(run, browser) -> None:
+    docs = run["out"] / "validation"
+    page = browser.new_page()
+    try:
+        page.goto((docs / "index.html").as_uri())
+        link = page.locator("a[href*='validations']").first
+        link.click()
+        page.wait_for_load_state("load")
+        body = page.locator("body").inner_text()
+        assert "Data asset: None" not in body
+        assert re.search(
+            r"(persons|attendance|organisations)_\d+\.json|betyg_export_[\d-]+\.xml|ppss_\w+\.(csv|xlsx)", body
+        )
+    finally:
+        page.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_explore_notebook_in_jupyterlab_shows_tooltips(run, browser, tmp_path) -> None:
+    """A researcher opens explore.ipynb in a real JupyterLab, runs it and hovers a chart."""
+    home = tmp_path / "home"
+    (home / "data" / "processed").mkdir(parents=True)
+    shutil.copy(run["store"], home / "data" / "processed" / "ppss.duckdb")
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    shutil.copy(paths().notebooks / "explore.ipynb", nbdir / "explore.ipynb")
+    port, token = _free_port(), "ppss-test"
+    env = {
+        **os.environ,
+        "PPSS_HOME": str(home),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    lab = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}", f"--notebook-dir={nbdir}",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )  # fmt: skip
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5).close()
+                break
+            except OSError:
+                if time.time() > deadline or lab.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        outside: list[str] = []
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((base, "data:", "blob:")) else None)
+        page.goto(f"{base}/lab/tree/explore.ipynb?token={token}")
+        page.wait_for_selector(".jp-Notebook", timeout=90_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+        page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
+        for _attempt in range(3):  # a Run All sent while the kernel connects can be lost: ask again
+            page.locator("li.lm-MenuBar-item", has_text="Run").click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            try:
+                page.locator(".jp-InputPrompt", has_text="[1]:").wait_for(timeout=30_000)
+                break
+            except Exception:
+                continue
+        charts = page.locator(".jp-OutputArea-output .vega-embed")
+        page.wait_for_function(
+            "document.querySelectorAll('.jp-OutputArea-output .vega-embed .mark-symbol path').length > 10",
+            timeout=180_000,
+        )
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        widget = charts.last  # the report's own chart: absence before and after enrolment
+        tip = page.locator("#vg-tooltip-element.visible")
+        points = widget.locator(".mark-symbol path")
+        for i in range(min(points.count(), 12)):  # the first mark on top that has a tooltip
+            point = points.nth(i)
+            point.scroll_into_view_if_needed()
+            box = point.bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.wait_for_timeout(300)
+            if tip.count():
+                break
+        tip.wait_for(timeout=5_000)
+        assert "Frånvaro" in tip.inner_text()
+        page.screenshot(path=str(tmp_path / "lab_hover.png"))
+        assert "false" not in widget.inner_text().lower() and "true" not in widget.inner_text().lower()
+        assert not outside, f"JupyterLab charts fetched from the network: {outside[:3]}"
+    except Exception:
+        page.screenshot(path=str(tmp_path / "lab_failure.png"))
+        raise
+    finally:
+        page.close()
+        lab.terminate()  # JupyterLab shuts its kernels down on SIGTERM
+        try:
+            lab.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+            lab.wait(timeout=10)

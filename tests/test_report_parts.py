@@ -1,0 +1,231 @@
+"""The report's parts without a kernel: charts (offline, named by their title, nothing hidden
+in their data), coverage and provenance, Swedish rule explanations and units, grouped table
+headers, parameter sets, and notebooks kept without outputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines import charts
+from pipelines.cli import _districts, parser
+from pipelines.config import paths
+from pipelines.disclosure import Publication, _parse_tables, keyed
+from pipelines.identity import IDENTITY_RULES
+from pipelines.provenance import Coverage, absence_terms, banner, refusal, years_text
+from pipelines.readers import READER_RULES
+from pipelines.report import ReportRefused, load_params, params_dir, write_index
+from pipelines.suppress import fmt_num, fmt_pct
+from pipelines.tables import col, html_table, rule_explanations
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _event_frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "event_month": [-1, 0, 1, -1, 0, 1],
+            "pupil_group": ["Inskrivna i PPSS"] * 3 + ["Övriga elever i samma skolor"] * 3,
+            "mean": [0.10, 0.12, 0.31, 0.08, 0.09, 0.10],
+            "lo": [0.05, 0.07, 0.2, 0.07, 0.08, 0.09],
+            "hi": [0.15, 0.17, 0.4, 0.09, 0.10, 0.11],
+            "n": [40, 41, 3, 400, 410, 420],
+        }
+    )
+
+
+def _protected_event() -> pl.DataFrame:
+    pub = Publication(10)
+    pub.table(
+        "event",
+        _event_frame(),
+        counts={"n": keyed("event_month_pupils", "pupil_group", "event_month")},
+        labels=["event_month"],
+    )
+    return pub.protect()["event"]
+
+
+def _datasets(spec: dict) -> list[dict]:
+    return [row for rows in spec.get("datasets", {}).values() for row in rows]
+
+
+def test_chart_data_come_from_protected_frames_and_never_hold_a_hidden_value() -> None:
+    prot = _protected_event()
+    hidden = prot.filter(pl.col("n__hidden"))
+    assert hidden.height >= 1 and hidden["mean"].is_null().all()
+    spec = charts.attendance_event_time(prot, 10).to_dict()
+    rows = _datasets(spec)
+    assert 0.31 not in [r.get("mean") for r in rows] and 3 not in [r.get("n") for r in rows]
+    assert all(r.get("mean") is not None for r in rows if "mean" in r)
+    tooltip_fields = {t["field"] for layer in spec["layer"] for t in layer.get("encoding", {}).get("tooltip", [])}
+    assert tooltip_fields and tooltip_fields <= set(prot.columns)
+
+
+def test_every_chart_is_named_by_its_title_and_an_empty_one_says_why() -> None:
+    prot = _protected_event()
+    chart = charts.attendance_event_time(prot, 10)
+    assert chart.to_dict()["description"] == "Frånvaro före och efter inskrivning"
+    bundle = charts.report_mimebundle(chart.to_dict())
+    html = bundle["text/html"]
+    assert 'aria-label="Frånvaro före och efter inskrivning"' in html and "<svg" in html
+    spec = json.loads(re.search(r'class="ppss-chart-spec">(.*?)</script>', html, re.S).group(1))
+    assert spec["description"] == "Frånvaro före och efter inskrivning"
+    all_hidden = prot.with_columns(pl.lit(None, pl.Float64).alias("mean"))
+    empty = charts.attendance_event_time(all_hidden, 10)
+    assert isinstance(empty, charts.NoData) and "färre än 10 elever" in empty._repr_html_()
+    nothing = charts.attendance_event_time(prot.clear(), 10)
+    assert "inga uppgifter att visa" in nothing.text()
+
+
+def test_changes_are_charted_in_percentage_points_with_a_real_minus() -> None:
+    group = pl.DataFrame({"gender_label": ["Samtliga"], "change": [-0.035], "lo": [-0.06], "hi": [-0.01]})
+    spec = charts.pass_change_group(group, 10).to_dict()
+    assert _datasets(spec)[0]["change_pp"] == pytest.approx(-3.5)
+    assert "procentenheter" in json.dumps(spec, ensure_ascii=False)
+    assert fmt_num(-3.51, 1) == "−3,5" and fmt_pct(-0.035, 1) == "−3,5\u00a0%" and fmt_num(-0.01, 1) == "0,0"
+
+
+def test_coverage_refuses_years_without_data_and_marks_a_partial_year() -> None:
+    cov = Coverage(
+        attendance=(dt.date(2012, 8, 1), dt.date(2017, 6, 30)),
+        grades=(2012, 2017),
+        last_grade_term=("VT", 2017),
+        first_enrolment=dt.date(2013, 9, 1),
+    )
+    assert cov.reportable_years() == [2013, 2014, 2015, 2016, 2017]
+    assert refusal(cov, 2016) is None
+    assert refusal(cov, 2030) == "the store has no data for 2030; years that can be reported: 2013–2017"
+    assert "2013–2017" in refusal(cov, 2012)
+    assert banner(cov, 2016) == ""
+    assert "närvaro finns till och med 2017-06-30" in banner(cov, 2017)
+    assert absence_terms(cov, 2017) == "vårterminen 2017 (till och med 2017-06-30)"
+    assert absence_terms(cov, 2016) == "vårterminen och höstterminen 2016"
+    assert years_text([2013, 2014, 2016]) == "2013–2014, 2016"
+
+
+def _all_rule_ids() -> set[str]:
+    ids = set(IDENTITY_RULES) | set(READER_RULES)
+    for suite in (ROOT / "expectations").glob("*.json"):
+        ids |= {e["meta"]["rule"] for e in json.loads(suite.read_text())["expectations"] if "rule" in e.get("meta", {})}
+    ids |= set(re.findall(r"'([a-z_]+)' as rule", (ROOT / "pipelines/sql/checks.sql").read_text()))
+    ids |= set(re.findall(r"rule\s*=\s*'([a-z_]+)'", (ROOT / "pipelines/sql/checks.sql").read_text()))
+    return ids
+
+
+def test_every_quarantine_rule_has_a_swedish_explanation() -> None:
+    ids = _all_rule_ids()
+    assert len(ids) > 40
+    missing = ids - set(rule_explanations())
+    assert not missing, f"rules without a Swedish explanation in pipelines/data/rule_explanations.csv: {missing}"
+
+
+def test_grouped_headers_reach_the_published_csv_as_one_header_row() -> None:
+    df = pl.DataFrame({"label": ["Frånvaro"], "a": [311], "b": [3264]})
+    html = html_table(
+        df,
+        {"label": ("Utfall", col("label")), "a": ("Inskrivna", col("a", "int")), "b": ("Jämförelse", col("b", "int"))},
+        "Effekter",
+        groups=[("", 1), ("Elever", 2)],
+    )
+    assert '<th colspan="2" class="group">Elever</th>' in html
+    assert _parse_tables(html) == [
+        ("Effekter", [["Utfall", "Elever: Inskrivna", "Elever: Jämförelse"], ["Frånvaro", "311", "3\u00a0264"]])
+    ]
+
+
+def test_parameter_sets_load_and_bad_ones_are_named(tmp_path) -> None:
+    sets = load_params(params_dir())
+    assert any(s.districts for s in sets) and any(not s.districts for s in sets)
+    (tmp_path / "typo.yaml").write_text("year: 2016\ndistrict: [Farsta]\n", encoding="utf-8")
+    with pytest.raises(ReportRefused, match=r"typo.yaml.*unknown: district"):
+        load_params(tmp_path)
+    (tmp_path / "typo.yaml").write_text("year: [2016\n", encoding="utf-8")
+    with pytest.raises(ReportRefused, match=r"typo\.yaml: not valid YAML"):
+        load_params(tmp_path)
+
+
+def test_index_page_links_every_report(tmp_path) -> None:
+    sets = load_params(params_dir())
+    entries = []
+    for s in sets:
+        html = tmp_path / str(s.year) / ("x" if s.districts else "") / f"uppfoljning_{s.year}.html"
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text("<html></html>")
+        entries.append((s, html))
+    page = write_index(tmp_path, entries).read_text(encoding="utf-8")
+    assert page.count("<a href=") == len(sets) and "Framställda" in page and "Farsta, Skarpnäck" in page
+
+
+def test_district_is_repeatable() -> None:
+    args = parser().parse_args(["report", "--year", "2016", "--district", "Farsta", "--district", "Skarpnäck"])
+    assert _districts(args) == ["Farsta", "Skarpnäck"]
+    args = parser().parse_args(["report", "--year", "2016", "--districts", "Farsta, Skarpnäck"])
+    assert _districts(args) == ["Farsta", "Skarpnäck"]
+
+
+def test_tracked_notebooks_have_no_outputs() -> None:
+    """Outputs never reach git (they can hold figures that break suppression): the tracked
+    notebooks are stripped, as `nbstripout` leaves them (`make lab` does not commit them)."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked
+    for name in tracked:
+        nb = json.loads((ROOT / name).read_text(encoding="utf-8"))
+        dirty = [
+            i
+            for i, c in enumerate(nb["cells"])
+            if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+        ]
+        assert not dirty, f"{name}: cells {dirty} have outputs; run `.venv/bin/nbstripout {name}`"
+        assert nb["metadata"].get("kernelspec", {}).get("name") == "python3", f"{name}: papermill needs a kernelspec"
+
+
+def test_explore_notebook_speaks_swedish() -> None:
+    nb = json.loads((paths().notebooks / "explore.ipynb").read_text(encoding="utf-8"))
+    prose = " ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert "Utforska" in prose and "This notebook" not in prose
+    code = " ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "use_interactive()" in code and "replace_strict(GROUP)" in code
+
+
+def test_make_help_documents_remote_jupyterlab() -> None:
+    out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    lab = next(line for line in out.splitlines() if line.strip().startswith("lab"))
+    assert "--no-browser" in lab and "--port" in lab and "token" in lab
+
+
+def test_ingest_progress_is_plain_lines_when_not_on_a_terminal(capsys) -> None:
+    from pipelines.cli import _progress
+
+    with _progress() as progress:
+        for done, name in enumerate(["persons_001.json", "betyg_export_2016-06-30.xml"]):
+            progress(name, done, 2)
+        progress("", 2, 2)
+    out = capsys.readouterr().out
+    assert out == "ingest: file 1 of 2: persons_001.json\ningest: file 2 of 2: betyg_export_2016-06-30.xml\n"
+
+
+def test_report_kernel_runs_over_ipc_without_the_tcp_warning(tmp_path, capfd) -> None:
+    import nbformat
+    import papermill
+
+    from pipelines.report import IPCKernelManager
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "t.ipynb")
+    papermill.execute_notebook(
+        str(tmp_path / "t.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        progress_bar=False,
+        kernel_manager_class=IPCKernelManager,
+    )
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "eavesdropping" not in err
