@@ -38,6 +38,13 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [r[0] for r in con.execute(f"select column_name from (describe {table})").fetchall()]
 
 
+def _value(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str:
+    """A column as fingerprinted: doubles rounded to 9 decimals (DuckDB sums them in parallel, so
+    the last bits of a rate differ from one build of the same rows to the next)."""
+    kind = con.execute(f"select column_type from (describe {table}) where column_name = ?", [column]).fetchone()[0]
+    return f'round(t."{column}", 9) as "{column}"' if kind == "DOUBLE" else f't."{column}"'
+
+
 def fingerprint(store: Path, raw: Path, tables: list[str] | None = None) -> dict[str, list]:
     """{table: [rows, md5 of the rows as text in sorted order]}."""
     prefix = str(Path(raw).resolve())
@@ -50,7 +57,7 @@ def fingerprint(store: Path, raw: Path, tables: list[str] | None = None) -> dict
                 continue
             skip = set(INGEST_TABLES.get(table, [])) | {"file_id"}
             cols = [c for c in _columns(con, table) if c not in skip]
-            select = ", ".join(f't."{c}"' for c in cols)
+            select = ", ".join(_value(con, table, c) for c in cols)
             has_file = "file_id" in _columns(con, table)
             source = (
                 f"(select f.path as file_path, {select} from {table} t left join "
