@@ -5,6 +5,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 VENV := .venv
 YEAR ?= 2016
+SCALE ?= city
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help setup demo test test-fast lint lab bench methods clean
@@ -39,8 +40,8 @@ lint: setup ## ruff
 lab: setup ## JupyterLab on the notebooks (opens the store read-only)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-bench: setup ## time the pipeline at city scale (about 90,000 pupils; takes a while)
-	$(VENV)/bin/python -m pipelines.bench --scale city
+bench: setup ## parse floor and every stage side by side, SCALE=demo|city|country (default city; takes a while)
+	$(VENV)/bin/python -m benchmarks.run --scale $(SCALE)
 
 methods: setup ## the methods harness: estimators on 20 worlds without and 20 with effects (benchmark, ~30 min)
 	$(VENV)/bin/python -m benchmarks.methods --seeds 20 --scale small

@@ -29,8 +29,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     counts = write_demo(out, seed=args.seed, scale=args.scale, effects=args.effects)
     print(
         f"demo data ({args.scale}, seed {args.seed}, effects {args.effects}) written to {out} "
-        f"in {time.perf_counter() - t:.1f} s: "
-        + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+        f"in {time.perf_counter() - t:.1f} s: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
     )
     return EXIT_OK
 

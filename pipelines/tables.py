@@ -8,6 +8,7 @@ from html import escape
 import polars as pl
 
 from .disclosure import HIDDEN_SUFFIX
+from .kinds import LABELS as KIND_LABELS  # each input kind's Swedish name, defined with the kind
 from .suppress import SUPPRESSED, fmt_ci, fmt_int, fmt_num, fmt_pct
 
 Formatter = Callable[[dict], str]
@@ -99,16 +100,6 @@ def col(key: str, kind: str = "text", decimals: int = 0) -> Formatter:
 
 def ci(lo: str = "lo", hi: str = "hi") -> Formatter:
     return lambda row: fmt_ci(row.get(lo), row.get(hi))
-
-
-KIND_LABELS = {
-    "persons": "Personer (SS 12000)",
-    "organisations": "Organisationer (SS 12000)",
-    "school_units": "Skolenheter (skolenheter.csv)",
-    "grades": "Betyg (Skolplattformen)",
-    "attendance": "Närvaro (SS 12000)",
-    "register": "Socialtjänstens register",
-}
 
 
 def quality_table(files: pl.DataFrame) -> str:
