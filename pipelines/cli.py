@@ -29,7 +29,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     counts = write_demo(out, seed=args.seed, scale=args.scale, effects=args.effects)
     print(
         f"demo data ({args.scale}, seed {args.seed}, effects {args.effects}) written to {out} "
-        f"in {time.perf_counter() - t:.1f} s: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+        f"in {time.perf_counter() - t:.1f} s: "
+        + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
     )
     return EXIT_OK
 
@@ -69,7 +70,8 @@ def _ingest(args: argparse.Namespace) -> int:
     _print_ingest(summary)
     print(
         f"ingest: {len(summary.files)} files in {time.perf_counter() - t:.1f} s (Great Expectations "
-        f"validation {summary.validation_seconds:.1f} s) into {_store(args)}; validation report {summary.docs}"
+        f"validation {summary.validation_seconds:.1f} s, {summary.workers or 'no'} parallel workers) into "
+        f"{_store(args)}; validation report {summary.docs}"
     )
     return EXIT_REJECTED if summary.rejected else EXIT_OK
 
