@@ -77,7 +77,8 @@ def _stage(results: dict, name: str, cmd: list[str], records: int, floor: float 
     results["stages"][name] = r
     ratio = f"{r['ratio_to_floor']:>6.2f}×" if r["ratio_to_floor"] is not None else "       "
     print(
-        f"{name:<22} {r['seconds']:>8.1f} s {r['rows_per_s'] or 0:>11,} rows/s {r['peak_rss_mb']:>7,} MB {ratio}",
+        f"{name:<26} {r['seconds']:>8.1f} s {r['rows_per_s'] or 0:>11,} rows/s {r['peak_rss_mb']:>7,} MB {ratio}"
+        f"  (CPU {r['cpu_seconds']:.0f} s)",
         flush=True,
     )
     return r
