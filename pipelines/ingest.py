@@ -15,12 +15,10 @@ cost more than they save).
 from __future__ import annotations
 
 import hashlib
-import importlib
 import multiprocessing
 import os
 import shutil
 import tempfile
-import threading
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -160,8 +158,6 @@ class Readers:
         # never from this one (its DuckDB and polars threads must not be forked).
         mp = multiprocessing.get_context("forkserver")
         mp.set_forkserver_preload(["pipelines.parse", "pipelines.validate"])
-        # Data Docs are rendered here at the end: GX's import overlaps the workers' reading.
-        threading.Thread(target=importlib.import_module, args=("pipelines.validate",), daemon=True).start()
         self.pool = ProcessPoolExecutor(max_workers=self.max_workers, mp_context=mp)
         self.workers = self.max_workers
         for task in sorted(tasks, key=lambda t: -_size(t.path)):  # largest first: the cores finish together
@@ -171,6 +167,8 @@ class Readers:
         from .parse import parse_file
 
         future = self.futures.pop(task.index, None)
+        if future is None and self.pool is not None:  # not read ahead (the register): a worker reads it now
+            future = self.pool.submit(parse_file, task)
         if future is not None:
             try:
                 return future.result()
@@ -336,7 +334,7 @@ def load_file(con, run: IngestRun, item: Item) -> FileOutcome:
         ctx = ReadContext(ctx.key, ctx.on, ctx.chunk_rows, _known_districts(con))
     result = run.readers.result(run.task(item, ctx))
     run.runs += result.runs
-    run.results += result.results
+    run.results.append(result.results)
     run.validation_seconds += result.seconds_validating
     if result.rejected:
         outcome = _reject(con, run.ingest_id, item, item.checksum, *result.rejected, file_id=file_id)
@@ -417,18 +415,18 @@ def _finish(con: duckdb.DuckDBPyConnection, summary: IngestSummary, ingest_id: i
 
 
 def _docs(run: IngestRun, docs_dir: Path | None) -> Path | None:
-    """Data Docs of this ingest's validations (run here or in workers); kept when nothing was validated."""
+    """Data Docs of this ingest's validations; kept when nothing was validated. Rendered by a
+    worker when there are workers (GX is imported there already), else here."""
     if docs_dir is None:
         return None
     if not run.runs:
         index = docs_dir / "index.html"
         return index if index.exists() else None
-    from .parse import EXPECTATIONS
-    from .validate import Validator
+    from .parse import build_docs
 
-    docs = Validator(EXPECTATIONS, docs_dir)
-    docs.add_results(run.runs, run.results)
-    return docs.build_docs()
+    if run.readers.pool is not None:
+        return run.readers.pool.submit(build_docs, docs_dir, run.runs, run.results).result()
+    return build_docs(docs_dir, run.runs, run.results)
 
 
 def default_workers() -> int:
@@ -477,9 +475,9 @@ def ingest(
             for item in items:
                 summary.files.append(load_file(con, run, item))
             _finish(con, summary, run.ingest_id)
+        summary.docs = _docs(run, docs_dir)
     finally:
         readers.close()
     summary.workers = readers.workers
     summary.validation_seconds = run.validation_seconds
-    summary.docs = _docs(run, docs_dir)
     return summary
