@@ -457,6 +457,7 @@ def ingest(
     summary = IngestSummary(ignored=[_display_path(p) for p in ignored], demo_key=is_demo)
     items = [Item(i, path, kind, _display_path(path)) for i, (path, kind) in enumerate(files)]
     ctx = ReadContext(key, on or date.today(), chunk_rows)
+    Path(store).resolve().parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".ppss-ingest-", dir=Path(store).resolve().parent))
     readers = Readers(default_workers() if workers is None else workers, scratch)
     try:

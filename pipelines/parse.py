@@ -10,6 +10,7 @@ return, beside the counts, the validation results with every value removed, for 
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,7 +60,7 @@ class FileResult:
     unused_note: str | None = None
     rejected: tuple[str, str] | None = None  # (rule, message)
     runs: list[dict] = field(default_factory=list)  # validation runs, for the Data Docs index
-    results: list = field(default_factory=list)  # (key, value-free GX result) pairs, for Data Docs
+    results: bytes = b""  # pickled (key, value-free GX result) pairs for Data Docs: the writer never loads GX
     seconds_validating: float = 0.0
 
 
@@ -176,7 +177,8 @@ def parse_file(task: Task) -> FileResult:
         result.rejected = (e.rule, str(e))
     except Exception as e:  # any failure on input is a verdict on the file, never a crash
         result.rejected = unreadable(e)
-    result.runs, result.results = check.take_results()
+    runs, results = check.take_results()
+    result.runs, result.results = runs, pickle.dumps(results)
     result.seconds_validating = check.seconds - seconds
     if result.rejected:
         for files in result.parts.values():
@@ -184,3 +186,13 @@ def parse_file(task: Task) -> FileResult:
                 Path(f).unlink(missing_ok=True)
         result.parts = {}
     return result
+
+
+def build_docs(docs_dir: Path, runs: list[dict], results: list[bytes]) -> Path | None:
+    """Data Docs of validations run anywhere (`FileResult.results` of each file), rendered by a
+    process that has GX imported."""
+    from .validate import Validator
+
+    docs = Validator(EXPECTATIONS, docs_dir)
+    docs.add_results(runs, [pair for blob in results for pair in pickle.loads(blob)])
+    return docs.build_docs()
