@@ -229,3 +229,16 @@ def test_report_kernel_runs_over_ipc_without_the_tcp_warning(tmp_path, capfd) ->
     )
     err = capfd.readouterr().err
     assert "without encryption" not in err and "eavesdropping" not in err
+
+
+def test_percentages_are_written_the_swedish_way_in_charts() -> None:
+    """The report's static SVG (what prints): 1 234,5 % with a decimal comma and spaces, not
+    1,234.5% (the locale was once passed under names vl-convert ignores)."""
+    import altair as alt
+
+    from pipelines.report.charts import report_mimebundle
+
+    chart = alt.Chart(pl.DataFrame({"a": [12.345]})).mark_text().encode(text=alt.Text("a:Q", format=",.1%"))
+    html = report_mimebundle(chart.to_dict())["text/html"]
+    static = html.split('class="chart-live"')[0]
+    assert "1\u00a0234,5\u00a0%" in static

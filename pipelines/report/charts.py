@@ -32,14 +32,26 @@ PCT = ".0%"
 # Changes in percentage points (values multiplied by 100 before charting): a sign on gains,
 # the minus sign on losses, none on zero.
 PP_AXIS = {"format": ".0f", "labelExpr": "datum.value > 0 ? '+' + datum.label : datum.label"}
-LOCALE = {"format_locale": "sv-SE", "time_format_locale": "sv-SE"}
+
+
+def format_locale() -> dict:
+    """Swedish numbers: decimal comma, space as thousands separator and before %."""
+    import vl_convert
+
+    return {**vl_convert.get_format_locale("sv-SE"), "percent": "\u00a0%"}
+
+
+def embed_locale() -> dict:
+    """For `spec_to_mimebundle`, which reads vega-embed's own (camelCase) option names."""
+    return {"formatLocale": format_locale(), "timeFormatLocale": "sv-SE"}
+
+
 REPORT_RENDERER = "ppss_report"
 SPEC_CLASS = "ppss-chart-spec"
 
 
 def use_interactive() -> None:
     """JupyterLab: interactive charts (tooltips, selections) with no network."""
-    import vl_convert
 
     # One call: `set_embed_options` afterwards would replace the options and drop offline=True.
     # SVG marks (hover targets a browser test can find); the Swedish locale as an object, which
@@ -50,7 +62,7 @@ def use_interactive() -> None:
         embed_options={
             "renderer": "svg",
             "actions": False,
-            "formatLocale": vl_convert.get_format_locale(LOCALE["format_locale"]),
+            "formatLocale": format_locale(),
         },
     )
 
@@ -58,7 +70,7 @@ def use_interactive() -> None:
 def use_svg() -> None:
     """Static SVG with Swedish number and date format (for places where no script runs)."""
     alt.renderers.enable("svg")
-    alt.renderers.set_embed_options(**LOCALE)
+    alt.renderers.set_embed_options(format_locale=format_locale(), time_format_locale="sv-SE")
 
 
 def chart_title(spec: dict) -> str:
@@ -76,7 +88,7 @@ def report_mimebundle(spec: dict, **_: object) -> dict:
     bundle draws interactively."""
     title = chart_title(spec)
     spec = {**spec, "description": title}
-    svg = spec_to_mimebundle(spec, format="svg", mode="vega-lite", embed_options=LOCALE)["image/svg+xml"]
+    svg = spec_to_mimebundle(spec, format="svg", mode="vega-lite", embed_options=embed_locale())["image/svg+xml"]
     data = json.dumps(spec, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     label = html_mod.escape(title, quote=True)
     html = (

@@ -36,7 +36,7 @@ from pipelines.analysis.disclosure import PATTERN_FILE
 from pipelines.analysis.followup import report_title
 from pipelines.analysis.suppress import check_min_cell
 from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, PACKAGE_DIR, REPO_DIR, paths
-from pipelines.report.charts import LOCALE, SPEC_CLASS
+from pipelines.report.charts import SPEC_CLASS, format_locale
 from pipelines.report.provenance import refusal, store_coverage
 from pipelines.store import connect_readonly
 
@@ -121,7 +121,7 @@ def _style() -> str:
 def _page_scripts() -> str:
     """One Vega bundle for the whole page (from vl-convert-python, no network), then the charts."""
     bundle = vl_convert.javascript_bundle()
-    live = _LIVE % (json.dumps(vl_convert.get_format_locale(LOCALE["format_locale"])), SPEC_CLASS)
+    live = _LIVE % (json.dumps(format_locale()), SPEC_CLASS)
     return f'<script type="module">{bundle}</script>\n<script type="module">{live}</script>'
 
 
