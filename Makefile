@@ -6,6 +6,7 @@ UV := .tools/bin/uv
 VENV := .venv
 YEAR ?= 2016
 LAB_ARGS ?=
+SCALE ?= city
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help setup demo test test-fast lint lab bench methods clean
@@ -40,8 +41,8 @@ lint: setup ## ruff
 lab: setup ## JupyterLab on the notebooks (store read-only); remote: make lab LAB_ARGS="--no-browser --port=8888", ssh -L 8888:localhost:8888, open the printed URL with its token
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
-bench: setup ## time the pipeline at city scale (about 90,000 pupils; takes a while)
-	$(VENV)/bin/python -m pipelines.bench --scale city
+bench: setup ## parse floor and every stage side by side, SCALE=demo|city|country (default city; takes a while)
+	$(VENV)/bin/python -m benchmarks.run --scale $(SCALE)
 
 methods: setup ## the methods harness: estimators on 20 worlds without and 20 with effects (benchmark, ~30 min)
 	$(VENV)/bin/python -m benchmarks.methods --seeds 20 --scale small

@@ -99,7 +99,8 @@ def _ingest(args: argparse.Namespace) -> int:
     _print_ingest(summary)
     print(
         f"ingest: {len(summary.files)} files in {time.perf_counter() - t:.1f} s (Great Expectations "
-        f"validation {summary.validation_seconds:.1f} s) into {_store(args)}; validation report {summary.docs}"
+        f"validation {summary.validation_seconds:.1f} s, {summary.workers or 'no'} parallel workers) into "
+        f"{_store(args)}; validation report {summary.docs}"
     )
     return EXIT_REJECTED if summary.rejected else EXIT_OK
 

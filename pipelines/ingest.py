@@ -3,42 +3,42 @@
 Every file version gets one `load_log` row whose counts reconcile
 (read = loaded + quarantined + unused, asserted here and by a table constraint); every
 rejected row gets `quarantine` rows pointing into the untouched raw file.
+
+Files are recognised by checksum before they are parsed: an unchanged file costs its
+checksum only. The files that need loading are read and validated in parallel worker
+processes (`pipelines.parse`, one per core, largest first); this process is the one writer
+and takes their results in the files' loading order, so a run gives the same store whatever
+the number of workers. A small delivery is read in this process (starting workers would
+cost more than they save).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
+import multiprocessing
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import polars as pl
 
 from . import store as store_mod
-from .config import SQL_DIR, ConfigError, paths
+from .config import SQL_DIR, VALIDATION_BATCH_ROWS, ConfigError, paths
 from .identity import key_fingerprint, load_key
-from .readers import Extract, FileRejected, add_problem
-from .readers.attendance import read_attendance
-from .readers.grades import read_grades
-from .readers.organisations import read_organisations, read_school_units
-from .readers.persons import read_persons
-from .readers.register import read_register
-from .validate import RowIssue, Validator
+from .kinds import KINDS, SRC_TABLES, kind_of
+from .readers import ReadContext
 
-# File name patterns of contract section 1, matched case-insensitively anywhere below --raw.
-PATTERNS = [
-    ("organisations", "organisations*.json"),
-    ("school_units", "skolenheter*.csv"),
-    ("persons", "persons*.json"),
-    ("grades", "betyg*.xml"),
-    ("attendance", "attendance*.json"),
-    ("register", "ppss*.xlsx"),
-    ("register", "ppss*.csv"),
-]
+if TYPE_CHECKING:
+    from .parse import FileResult, Task
+
+# Below this many bytes to read, workers cost more (their start, GX's import) than they save.
+PARALLEL_MIN_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -51,7 +51,6 @@ class FileOutcome:
     rows_quarantined: int = 0
     rows_unused: int = 0
     message: str = ""
-    unused_note: str | None = None
 
 
 @dataclass
@@ -63,24 +62,37 @@ class IngestSummary:
     docs: Path | None = None
     validation_seconds: float = 0.0
     quarantined: int = 0  # rows of all current files, held rows included
+    workers: int = 0  # parallel worker processes (0: read in the ingest process)
 
     @property
     def rejected(self) -> bool:
         return any(f.status == "rejected" for f in self.files)
 
 
+@dataclass
+class Item:
+    """One file of the delivery, as this ingest sees it."""
+
+    index: int
+    path: Path
+    kind: str
+    shown: str
+    checksum: str | None = None
+    unreadable: OSError | None = None  # the checksum could not be taken
+
+
 def discover(raw_dir: Path) -> tuple[list[tuple[Path, str]], list[Path]]:
     found, ignored = [], []
     # A dangling link named like an input is kept: loading it gives a verdict, not silence.
     for path in sorted(p for p in raw_dir.rglob("*") if p.is_file() or (p.is_symlink() and not p.exists())):
+        kind = kind_of(path.name)
         name = path.name.lower()
-        kind = next((k for k, pat in PATTERNS if fnmatch.fnmatch(name, pat)), None)
         if kind:
-            found.append((path, kind))
+            found.append((path, kind.name))
         elif not name.startswith((".", "readme")) and name != "ppss_demo_data":
             ignored.append(path)
-    # Places and persons first, so a reader's summary can speak of what is already known.
-    order = [k for k, _ in PATTERNS]
+    # Places and persons first, so a reader's checks can speak of what is already known.
+    order = [k.name for k in KINDS]
     found.sort(key=lambda pk: (order.index(pk[1]), str(pk[0])))
     return found, ignored
 
@@ -104,406 +116,245 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-SRC_TABLES = [
-    "src_persons",
-    "src_enrolments",
-    "src_organisations",
-    "src_school_units",
-    "src_grade_exports",
-    "src_grade_export_pupils",
-    "src_grades",
-    "src_attendance",
-    "src_register",
-]
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    if frame.height:
-        con.register("_frame", frame.to_arrow())
-        con.execute(f"insert into {table} by name select * from _frame")
-        con.unregister("_frame")
-
-
-def _load_persons(con, file_id: int, rows: pl.DataFrame, dropped: set[int], ex: Extract) -> None:
-    people = rows.unique("_row", keep="first").select(
-        pl.lit(file_id).alias("file_id"),
-        pl.col("_loc").alias("location"),
-        "person_ref",
-        "pupil_key",
-        "gender",
-        "birth_year",
-        "security_marking",
-        (pl.col("security_marking") == "Skyddad folkbokföring").alias("is_protected"),
-    )
-    _insert(con, "src_persons", people)
-    enrolments = rows.filter(pl.col("enrolment_loc").is_not_null() & ~pl.col("_i").is_in(list(dropped)))
-    _insert(
-        con,
-        "src_enrolments",
-        enrolments.select(
-            pl.lit(file_id).alias("file_id"),
-            pl.col("enrolment_loc").alias("location"),
-            "person_ref",
-            "school_ref",
-            pl.col("school_year").cast(pl.Int32),
-            "school_type",
-            pl.col("start_date").str.to_date(),
-            pl.col("end_date").str.to_date(),
-            "cancelled",
-        ),
-    )
-
-
-def _load_organisations(con, file_id, rows, dropped, ex) -> None:
-    _insert(
-        con,
-        "src_organisations",
-        rows.select(
-            pl.lit(file_id).alias("file_id"), "org_ref", "school_unit_code", "display_name", "municipality_code"
-        ),
-    )
-
-
-def _load_school_units(con, file_id, rows, dropped, ex) -> None:
-    _insert(
-        con,
-        "src_school_units",
-        rows.select(
-            pl.lit(file_id).alias("file_id"),
-            pl.col("skolenhetskod").alias("school_unit_code"),
-            pl.col("skolnamn").alias("school_name"),
-            pl.col("stadsdel").alias("district"),
-            "huvudman",
-        ),
-    )
-
-
-def _finish_grades(con, file_id: int, ex: Extract) -> None:
-    """Once per export: its period and which pupils it holds (their grades supersede older ones).
-
-    Old exports have no from/tom: typed columns keep an all-null period loadable."""
-    exports = pl.DataFrame(
-        {
-            "file_id": [file_id],
-            "file_name": [ex.extras["file_name"]],
-            "export_from": [ex.extras["export_from"]],
-            "export_tom": [ex.extras["export_tom"]],
-        },
-        schema={"file_id": pl.Int64, "file_name": pl.String, "export_from": pl.String, "export_tom": pl.String},
-    ).with_columns(pl.col("export_from", "export_tom").str.to_date("%Y-%m-%d", strict=False))
-    _insert(con, "src_grade_exports", exports)
-    _insert(
-        con,
-        "src_grade_export_pupils",
-        pl.DataFrame({"person_ref": ex.extras["pupils"]}, schema={"person_ref": pl.String}).select(
-            pl.lit(file_id).alias("file_id"), "person_ref"
-        ),
-    )
-
-
-def _load_grades(con, file_id, rows, dropped, ex: Extract) -> None:
-    _insert(
-        con,
-        "src_grades",
-        rows.select(
-            pl.lit(file_id).alias("file_id"),
-            pl.col("_loc").alias("location"),
-            pl.col("_row").alias("seq"),
-            "person_ref",
-            "subject",
-            "language",
-            "grade",
-            "term",
-            pl.col("term_year").cast(pl.Int32),
-            pl.col("decision_date").str.to_date(strict=False),
-            "is_retest",
-            "is_final",
-            "school_ref",
-        ),
-    )
-
-
-def _load_attendance(con, file_id, rows, dropped, ex) -> None:
-    _insert(
-        con,
-        "src_attendance",
-        rows.select(
-            pl.lit(file_id).alias("file_id"),
-            pl.col("_loc").alias("location"),
-            "person_ref",
-            "activity_ref",
-            pl.col("start_date").str.to_date(),
-            pl.col("end_date").str.to_date(),
-            *[
-                pl.col(f"{c}_min").alias(c)
-                for c in ["attendance", "valid_absence", "invalid_absence", "other_attendance", "reported", "offered"]
-            ],
-        ),
-    )
-
-
-def _load_register(con, file_id, rows, dropped, ex) -> None:
-    _insert(
-        con,
-        "src_register",
-        rows.select(
-            pl.lit(file_id).alias("file_id"),
-            pl.col("_loc").alias("location"),
-            pl.col("_row").alias("row_no"),
-            "pupil_key",
-            "programme",
-            "district",
-            "school_unit_code",
-            pl.col("start_date").str.to_date(),
-            pl.col("end_date").str.to_date(),
-            "selection_reasons",
-            "interventions",
-        ),
-    )
-
-
-Reader = Callable[[Path, bytes, date], Extract]
-# kind -> (reader, loader of one validated frame, optional step once the whole file is read)
-KINDS: dict[str, tuple[Reader, Callable, Callable | None]] = {
-    "persons": (lambda p, k, on: read_persons(p, k, on), _load_persons, None),
-    "organisations": (lambda p, k, on: read_organisations(p, k), _load_organisations, None),
-    "school_units": (lambda p, k, on: read_school_units(p), _load_school_units, None),
-    "grades": (lambda p, k, on: read_grades(p, k, on), _load_grades, _finish_grades),
-    "attendance": (lambda p, k, on: read_attendance(p, k, on), _load_attendance, None),
-    "register": (lambda p, k, on: read_register(p, k, on), _load_register, None),
-}
-
-
-def _quarantine_rows(file_id: int, path: str, rows: pl.DataFrame, issues: list[RowIssue]) -> pl.DataFrame:
-    # A person row repeats once per enrolment: report each person-level failure once.
-    rows_of = rows.get_column("_row").to_list()
-    seen: set[tuple] = set()
-    unique = []
-    for i in issues:
-        k = (rows_of[i.index], i.index if i.scope != "row" else -1, i.column, i.rule)
-        if k not in seen:
-            seen.add(k)
-            unique.append(i)
-    issues = unique
-    loc = rows.get_column("_loc").to_list()
-    enr = rows.get_column("enrolment_loc").to_list() if "enrolment_loc" in rows.columns else None
-    return pl.DataFrame(
-        {
-            "file_id": [file_id] * len(issues),
-            "path": [path] * len(issues),
-            "location": [enr[i.index] if i.scope == "enrolment" and enr else loc[i.index] for i in issues],
-            "column_name": [i.column for i in issues],
-            "rule": [i.rule for i in issues],
-            "message": [i.message for i in issues],
-        },
-        schema={
-            "file_id": pl.Int32,
-            "path": pl.String,
-            "location": pl.String,
-            "column_name": pl.String,
-            "rule": pl.String,
-            "message": pl.String,
-        },
-    )
-
-
-def _log(con, file_id, ingest_id, path, kind, checksum, o: FileOutcome) -> None:
-    con.execute(
-        """insert into load_log by name select ? as file_id, ? as ingest_id, ? as path, ? as kind, ? as checksum,
-           ? as rows_read, ? as rows_loaded, ? as rows_quarantined, ? as rows_unused, ? as rows_invalid,
-           0 as rows_held, ? as status, ? as message, ? as loaded_at""",
-        [
-            file_id,
-            ingest_id,
-            path,
-            kind,
-            checksum,
-            o.rows_read,
-            o.rows_loaded,
-            o.rows_quarantined,
-            o.rows_unused,
-            o.rows_quarantined,
-            o.status,
-            o.message,
-            datetime.now(),
-        ],
-    )
-
-
-def _reject(con, ingest_id: int, shown: str, kind: str, checksum: str, rule: str, message: str, file_id=None):
-    """The whole file fails: nothing of it stays loaded, one quarantine row and one load_log row say why."""
-    if file_id is None:
-        file_id = store_mod.scalar(con, "select nextval('file_id_seq')")
-    for table in [*SRC_TABLES, "quarantine"]:  # a file that breaks off half-way loads nothing
-        con.execute(f"delete from {table} where file_id = ?", [file_id])
-    con.execute("delete from load_notes where file_id = ?", [file_id])
-    outcome = FileOutcome(shown, kind, "rejected", message=f"{rule}: {message}")
-    whole_file = {
-        "file_id": [file_id],
-        "path": [shown],
-        "location": ["whole file"],
-        "column_name": [None],
-        "rule": [rule],
-        "message": [message],
-    }
-    _insert(con, "quarantine", pl.DataFrame(whole_file, schema_overrides={"column_name": pl.String}))
-    _log(con, file_id, ingest_id, shown, kind, checksum, outcome)
-    return outcome
-
-
-def _unreadable(e: BaseException) -> tuple[str, str]:
-    """(rule, message) for a file that cannot be read at all; never the exception's own text,
-    which can quote the file."""
-    if isinstance(e, PermissionError):
-        return "file_unreadable", (
-            "the file cannot be read: permission denied. Give the user who runs ppss read access to it "
-            "(or copy it into the folder again) and load again"
-        )
-    if isinstance(e, FileNotFoundError):
-        return "file_unreadable", (
-            "a link to a file that does not exist (its target was moved or deleted): put the file itself "
-            "in the folder, or remove the link"
-        )
-    if isinstance(e, IsADirectoryError):
-        return "file_unreadable", "a folder named like an input file: rename it or move it out of the delivery"
-    if isinstance(e, OSError):
-        return "file_unreadable", (
-            f"the file cannot be read ({e.strerror or type(e).__name__}): copy it into the folder again"
-        )
-    if isinstance(e, RecursionError):
-        return "file_shape", "nested deeper than any export could be: ask where the file comes from"
-    if isinstance(e, MemoryError):
-        return "file_size", "too large to read in the memory of this machine: ask for the export in parts"
-    return "read_error", (
-        f"could not be read: an unexpected {type(e).__name__} in the pipeline while reading it. Nothing of "
-        "it was loaded; the rest of the delivery was. Please report this to the maintainers of the "
-        "pipeline (the kind of file and the rule above, not the file itself)"
-    )
-
-
-def load_file(con, validator: Validator, ingest_id: int, key: bytes, on: date, path: Path, kind: str) -> FileOutcome:
-    """Load one file version. Whatever the file holds, this ends with a verdict in load_log."""
-    shown = _display_path(path)
+def _checksum(path: Path) -> tuple[str | None, OSError | None]:
     try:
-        checksum = _sha256(path)
+        return _sha256(path), None
     except OSError as e:
-        earlier = store_mod.scalar(
-            con,
-            "select message from load_log where checksum = 'unreadable' and path = ? and status = 'rejected'",
-            [shown],
-        )
-        outcome = (
-            FileOutcome(shown, kind, "rejected", message=f"still rejected: {earlier}")
-            if earlier
-            else _reject(con, ingest_id, shown, kind, "unreadable", *_unreadable(e))
-        )
-        return _seen(con, ingest_id, shown, "unreadable", outcome)
+        return None, e
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+class Readers:
+    """Reads files for the writer: in worker processes started once per ingest, or in this
+    process. A file is read ahead only when the store says it needs loading; whatever the
+    writer decides at its turn, it gets the same result as a read in order would give."""
+
+    def __init__(self, workers: int, scratch: Path) -> None:
+        self.scratch = scratch
+        self.futures: dict[int, Future] = {}
+        self.pool: ProcessPoolExecutor | None = None
+        self.max_workers = workers
+        self.workers = 0
+
+    def checksums(self, items: list[Item]) -> None:
+        """Checksums of every file, on every core (hashlib releases the GIL)."""
+        with ThreadPoolExecutor(max_workers=max(1, self.max_workers)) as threads:
+            found = list(threads.map(lambda i: _checksum(i.path), items))
+        for item, (checksum, error) in zip(items, found, strict=True):
+            item.checksum, item.unreadable = checksum, error
+
+    def read_ahead(self, tasks: list[Task]) -> None:
+        """Start reading the files that need loading, if they are worth the workers' start."""
+        if self.max_workers < 2 or sum(_size(t.path) for t in tasks) < PARALLEL_MIN_BYTES:
+            return
+        from .parse import parse_file
+
+        # forkserver: workers fork from a clean process that has imported the readers and GX once,
+        # never from this one (its DuckDB and polars threads must not be forked).
+        mp = multiprocessing.get_context("forkserver")
+        mp.set_forkserver_preload(["pipelines.parse", "pipelines.validate"])
+        self.pool = ProcessPoolExecutor(max_workers=self.max_workers, mp_context=mp)
+        self.workers = self.max_workers
+        for task in sorted(tasks, key=lambda t: -_size(t.path)):  # largest first: the cores finish together
+            self.futures[task.index] = self.pool.submit(parse_file, task)
+
+    def result(self, task: Task) -> FileResult:
+        from .parse import parse_file
+
+        future = self.futures.pop(task.index, None)
+        if future is None and self.pool is not None:  # not read ahead (the register): a worker reads it now
+            future = self.pool.submit(parse_file, task)
+        if future is not None:
+            try:
+                return future.result()
+            except Exception:  # a worker died (killed, out of memory): read it here instead
+                pass
+        return parse_file(task)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+# --- the steps of loading one file ----------------------------------------------------------
+
+
+def _known_version(con, item: Item) -> FileOutcome | None:
+    """The verdict on a file whose content the store already knows; None if it is to be read."""
+    shown, kind, checksum = item.shown, item.kind, item.checksum
     same = con.execute(
         "select path from load_log where checksum = ? and kind = ? and status = 'loaded'", [checksum, kind]
     ).fetchall()
     if same:
         where = same[0][0]
         msg = "unchanged since it was loaded" if where == shown else f"same content already loaded as {where}"
-        outcome = FileOutcome(shown, kind, "unchanged" if where == shown else "duplicate", message=msg)
-        return _seen(con, ingest_id, shown, checksum, outcome)
+        return FileOutcome(shown, kind, "unchanged" if where == shown else "duplicate", message=msg)
     replaced_by = store_mod.scalar(
         con, "select by_path from replaced_versions where checksum = ? and by_path <> ? limit 1", [checksum, shown]
     )
     if replaced_by:  # a stale copy of a file that has since been corrected elsewhere in the delivery
         msg = f"an older copy of {replaced_by}, which has since been replaced by a corrected version: not loaded"
-        return _seen(con, ingest_id, shown, checksum, FileOutcome(shown, kind, "duplicate", message=msg))
+        return FileOutcome(shown, kind, "duplicate", message=msg)
     earlier = store_mod.scalar(
         con, "select message from load_log where checksum = ? and path = ? and status = 'rejected'", [checksum, shown]
     )
     if earlier:  # the same rejected content again: nothing new to log
-        outcome = FileOutcome(shown, kind, "rejected", message=f"still rejected, unchanged: {earlier}")
-        return _seen(con, ingest_id, shown, checksum, outcome)
-    file_id = store_mod.scalar(con, "select nextval('file_id_seq')")
-    try:
-        outcome = _read_and_load(con, validator, file_id, key, on, path, kind, shown)
-    except FileRejected as e:
-        outcome = _reject(con, ingest_id, shown, kind, checksum, e.rule, str(e), file_id)
-    except Exception as e:  # any failure on input is a verdict on the file, never a crash
-        outcome = _reject(con, ingest_id, shown, kind, checksum, *_unreadable(e), file_id=file_id)
-    if outcome.status == "rejected":
-        return _seen(con, ingest_id, shown, checksum, outcome)
-    # A changed file replaces its earlier version: the one at the same path, and any copy elsewhere
-    # of what this path held before (a corrected file must not load beside its old copy).
+        return FileOutcome(shown, kind, "rejected", message=f"still rejected, unchanged: {earlier}")
+    return None
+
+
+def _unreadable_file(con, ingest_id: int, item: Item) -> FileOutcome:
+    from .parse import unreadable
+
+    earlier = store_mod.scalar(
+        con,
+        "select message from load_log where checksum = 'unreadable' and path = ? and status = 'rejected'",
+        [item.shown],
+    )
+    if earlier:
+        return FileOutcome(item.shown, item.kind, "rejected", message=f"still rejected: {earlier}")
+    return _reject(con, ingest_id, item, "unreadable", *unreadable(item.unreadable))
+
+
+def _insert_parts(con: duckdb.DuckDBPyConnection, file_id: int, parts: dict[str, list[str]]) -> None:
+    for table, files in parts.items():
+        con.execute(f"insert into {table} by name select ? as file_id, * from read_parquet(?)", [file_id, files])
+
+
+def _supersede_earlier(con, item: Item, file_id: int) -> list[str]:
+    """A changed file replaces its earlier version: the one at the same path, and any copy elsewhere
+    of what this path held before (a corrected file must not load beside its old copy)."""
     earlier_ids = con.execute(
         """select file_id from load_log where status = 'loaded' and (path = ? or checksum in (
                select checksum from seen_files where path = ?))""",
-        [shown, shown],
+        [item.shown, item.shown],
     ).fetchall()
+    notes = []
     for (old_id,) in earlier_ids:
         for table in SRC_TABLES:
             con.execute(f"delete from {table} where file_id = ?", [old_id])
-        con.execute("insert into replaced_versions select checksum, ? from load_log where file_id = ?", [shown, old_id])
+        con.execute(
+            "insert into replaced_versions select checksum, ? from load_log where file_id = ?", [item.shown, old_id]
+        )
         con.execute(
             "update load_log set status = 'superseded', message = ? where file_id = ?",
-            [f"replaced by a new version ({shown}, file_id {file_id}) on {date.today()}", old_id],
+            [f"replaced by a new version ({item.shown}, file_id {file_id}) on {date.today()}", old_id],
         )
-        replaced = f"new version of a file loaded before (file_id {old_id}, now superseded)"
-        outcome.message = "; ".join(m for m in (replaced, outcome.message) if m)
-    con.execute("insert into load_notes values (?, ?, ?)", [file_id, outcome.unused_note, outcome.message or None])
-    _log(con, file_id, ingest_id, shown, kind, checksum, outcome)
-    return _seen(con, ingest_id, shown, checksum, outcome)
+        notes.insert(0, f"new version of a file loaded before (file_id {old_id}, now superseded)")
+    return notes
 
 
-def _seen(con, ingest_id: int, shown: str, checksum: str, outcome: FileOutcome) -> FileOutcome:
-    con.execute("insert into seen_files values (?, ?, ?)", [shown, checksum, ingest_id])
+def _log(con, file_id: int, ingest_id: int, item: Item, checksum: str, status: str, counts: tuple, message: str):
+    """The file's load_log row. Python states what the file held (read, unused, failed its suite);
+    the loaded and quarantined counts follow from them here and are moved by checks.sql when a
+    row is held by a check across files."""
+    rows_read, rows_unused, rows_invalid = counts
+    con.execute(
+        """insert into load_log by name select ? as file_id, ? as ingest_id, ? as path, ? as kind, ? as checksum,
+           ? as rows_read, ? as rows_unused, ? as rows_invalid, 0 as rows_held,
+           rows_read - rows_unused - rows_invalid as rows_loaded, rows_invalid as rows_quarantined,
+           ? as status, ? as message, ? as loaded_at""",
+        [
+            file_id,
+            ingest_id,
+            item.shown,
+            item.kind,
+            checksum,
+            rows_read,
+            rows_unused,
+            rows_invalid,
+            status,
+            message,
+            datetime.now(),
+        ],
+    )
+
+
+def _reject(con, ingest_id: int, item: Item, checksum: str, rule: str, message: str, file_id=None) -> FileOutcome:
+    """The whole file fails: nothing of it stays loaded, one quarantine row and one load_log row say why."""
+    if file_id is None:
+        file_id = store_mod.scalar(con, "select nextval('file_id_seq')")
+    con.execute(
+        """insert into quarantine (file_id, path, location, column_name, rule, message)
+           values (?, ?, 'whole file', null, ?, ?)""",
+        [file_id, item.shown, rule, message],
+    )
+    _log(con, file_id, ingest_id, item, checksum, "rejected", (0, 0, 0), f"{rule}: {message}")
+    return FileOutcome(item.shown, item.kind, "rejected", message=f"{rule}: {message}")
+
+
+def _store_file(con, ingest_id: int, item: Item, file_id: int, result: FileResult) -> FileOutcome:
+    _insert_parts(con, file_id, result.parts)
+    notes = _supersede_earlier(con, item, file_id)
+    message = "; ".join(notes + result.notes)
+    con.execute("insert into load_notes values (?, ?, ?)", [file_id, result.unused_note, message or None])
+    counts = (result.rows_read, result.rows_unused, result.rows_invalid)
+    _log(con, file_id, ingest_id, item, item.checksum, "loaded", counts, message)
+    return FileOutcome(item.shown, item.kind, "loaded", message=message)
+
+
+def _seen(con, ingest_id: int, item: Item, outcome: FileOutcome) -> FileOutcome:
+    con.execute("insert into seen_files values (?, ?, ?)", [item.shown, item.checksum or "unreadable", ingest_id])
     return outcome
 
 
-def _read_and_load(con, validator, file_id, key, on, path, kind, shown) -> FileOutcome:
-    outcome = FileOutcome(shown, kind, "loaded")
-    read, load, finish = KINDS[kind]
-    n_loaded = n_quarantined = n_dropped = 0
-    ex = read(path, key, on)
-    ex.extras["file_name"] = path.name
-    if kind == "register" and ex.rows is not None:
-        ex.rows = _check_districts(con, ex.rows)
-    # Large files arrive in chunks: each is validated, loaded and forgotten before the next.
-    for frame in ex.frames():
-        rows = frame.with_row_index("_i")
-        issues = validator.validate(kind, frame, shown)
-        bad_rows = {int(rows["_row"][i.index]) for i in issues if i.scope == "row"}
-        dropped = {i.index for i in issues if i.scope != "row"}
-        good = rows.filter(~pl.col("_row").is_in(list(bad_rows)))
-        load(con, file_id, good, dropped, ex)
-        _insert(con, "quarantine", _quarantine_rows(file_id, shown, rows, issues))
-        n_loaded += good.get_column("_row").n_unique()
-        n_quarantined += len(bad_rows)
-        n_dropped += len(dropped)
-    if finish is not None:
-        finish(con, file_id, ex)
-    outcome.rows_read, outcome.rows_unused = ex.rows_read, int(ex.rows_unused)
-    outcome.rows_loaded, outcome.rows_quarantined = n_loaded, n_quarantined
-    if outcome.rows_read != outcome.rows_loaded + outcome.rows_quarantined + outcome.rows_unused:
-        raise AssertionError(f"{shown}: counts do not reconcile")
-    notes = []
-    if n_dropped:
-        notes.append(f"{n_dropped} enrolments quarantined")
-    notes += ex.notes
-    outcome.message = "; ".join(notes)
-    outcome.unused_note = ex.unused_note if outcome.rows_unused else None
-    return outcome
+@dataclass
+class IngestRun:
+    """What every file of one ingest shares: its id, the read context and the readers."""
+
+    ingest_id: int
+    ctx: ReadContext
+    readers: Readers
+    runs: list = field(default_factory=list)  # validation runs and results, for Data Docs
+    results: list = field(default_factory=list)
+    validation_seconds: float = 0.0
+
+    def task(self, item: Item, ctx: ReadContext | None = None) -> Task:
+        from .parse import Task
+
+        return Task(item.index, item.path, item.kind, item.shown, ctx or self.ctx, self.readers.scratch)
 
 
-def _check_districts(con, rows: pl.DataFrame) -> pl.DataFrame:
-    """Stadsdel must be a stadsdel of skolenheter.csv (loaded before the register in every ingest).
-    Checked before loading, not only across files afterwards: free text typed there (a name in
-    the wrong column) is then never stored. Without skolenheter.csv, checks.sql holds such rows."""
-    known = [
+def load_file(con, run: IngestRun, item: Item) -> FileOutcome:
+    """Load one file version. Whatever the file holds, this ends with a verdict in load_log."""
+    if item.unreadable is not None:
+        return _seen(con, run.ingest_id, item, _unreadable_file(con, run.ingest_id, item))
+    known = _known_version(con, item)
+    if known is not None:
+        return _seen(con, run.ingest_id, item, known)
+    file_id = store_mod.scalar(con, "select nextval('file_id_seq')")
+    ctx = run.ctx
+    if item.kind == "register":
+        ctx = ReadContext(ctx.key, ctx.on, ctx.chunk_rows, _known_districts(con))
+    result = run.readers.result(run.task(item, ctx))
+    run.runs += result.runs
+    run.results.append(result.results)
+    run.validation_seconds += result.seconds_validating
+    if result.rejected:
+        outcome = _reject(con, run.ingest_id, item, item.checksum, *result.rejected, file_id=file_id)
+    else:
+        outcome = _store_file(con, run.ingest_id, item, file_id, result)
+    for files in result.parts.values():
+        for f in files:
+            Path(f).unlink(missing_ok=True)
+    return _seen(con, run.ingest_id, item, outcome)
+
+
+def _known_districts(con) -> frozenset[str]:
+    return frozenset(
         d
         for (d,) in con.execute(
             """select distinct lower(trim(district)) from src_school_units
                inner join load_log using (file_id) where status = 'loaded' and district is not null"""
         ).fetchall()
-    ]
-    if not known:
-        return rows
-    unknown = pl.col("district").is_not_null() & ~pl.col("district").str.strip_chars().str.to_lowercase().is_in(known)
-    return add_problem(rows, unknown, "unknown_district:Stadsdel")
+    )
 
 
 def _refresh(con, outcomes: list[FileOutcome]) -> None:
@@ -526,11 +377,72 @@ def _schema_version(con: duckdb.DuckDBPyConnection) -> str | None:
     return store_mod.scalar(con, "select value from meta where key = 'schema_version'")
 
 
+def _open(con: duckdb.DuckDBPyConnection, store: Path, key: bytes, is_demo: bool) -> int:
+    """Schema and key checks of the store; the id of this ingest."""
+    version = _schema_version(con)
+    if version not in (None, store_mod.SCHEMA_VERSION):
+        raise ConfigError(
+            f"{store} was made by an older version of this pipeline (store schema {version}, now "
+            f"{store_mod.SCHEMA_VERSION}): move it aside and ingest the raw folders again to rebuild it"
+        )
+    con.execute((SQL_DIR / "schema.sql").read_text())
+    fingerprint = key_fingerprint(key)
+    known = store_mod.scalar(con, "select value from meta where key = 'key_fingerprint'")
+    if known and known != fingerprint:
+        raise ConfigError(f"{store} was built with another pseudonymisation key; use that key, or a new --store")
+    con.execute(
+        "insert or replace into meta values ('key_fingerprint', ?), ('demo_key', ?), ('schema_version', ?)",
+        [fingerprint, str(is_demo).lower(), store_mod.SCHEMA_VERSION],
+    )
+    return int(store_mod.scalar(con, "select coalesce(max(ingest_id), 0) + 1 from load_log"))
+
+
+def _finish(con: duckdb.DuckDBPyConnection, summary: IngestSummary, ingest_id: int) -> None:
+    """Checks across files over everything loaded, final counts, and what this ingest found."""
+    con.execute((SQL_DIR / "checks.sql").read_text(encoding="utf-8"))
+    _refresh(con, summary.files)
+    summary.quarantined = int(
+        store_mod.scalar(con, "select coalesce(sum(rows_quarantined), 0) from load_log where status = 'loaded'")
+    )
+    summary.held = dict(
+        con.execute(
+            "select rule, count(*) from quarantine where is_cross_file group by rule order by 2 desc"
+        ).fetchall()
+    )
+    con.execute(
+        "insert or replace into meta values ('last_ingest_id', ?), ('last_ingest_rejected', ?)",
+        [str(ingest_id), str(summary.rejected).lower()],
+    )
+
+
+def _docs(run: IngestRun, docs_dir: Path | None) -> Path | None:
+    """Data Docs of this ingest's validations; kept when nothing was validated. Rendered by a
+    worker when there are workers (GX is imported there already), else here."""
+    if docs_dir is None:
+        return None
+    if not run.runs:
+        index = docs_dir / "index.html"
+        return index if index.exists() else None
+    from .parse import build_docs
+
+    if run.readers.pool is not None:
+        return run.readers.pool.submit(build_docs, docs_dir, run.runs, run.results).result()
+    return build_docs(docs_dir, run.runs, run.results)
+
+
+def default_workers() -> int:
+    """PPSS_WORKERS if set (0 or 1: read every file in the ingest process), else one per core."""
+    value = os.environ.get("PPSS_WORKERS")
+    return int(value) if value and value.isdigit() else (os.cpu_count() or 1)
+
+
 def ingest(
     raw_dir: Path,
     store: Path,
     docs_dir: Path | None = None,
     on: date | None = None,
+    workers: int | None = None,
+    chunk_rows: int = VALIDATION_BATCH_ROWS,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> IngestSummary:
     """`progress(file name, files done, files)` is called before each file (for the CLI)."""
@@ -543,47 +455,37 @@ def ingest(
         raise ConfigError(e.args[0]) from None
     files, ignored = discover(raw_dir)
     if not files:
-        raise ConfigError(f"no input files under {raw_dir} (expected names: {', '.join(p for _, p in PATTERNS)})")
+        patterns = ", ".join(p for k in KINDS for p in k.patterns)
+        raise ConfigError(f"no input files under {raw_dir} (expected names: {patterns})")
     summary = IngestSummary(ignored=[_display_path(p) for p in ignored], demo_key=is_demo)
-    validator = Validator(paths().expectations, docs_dir)
-    on = on or date.today()
-    with store_mod.writing(store) as con:
-        version = _schema_version(con)
-        if version not in (None, store_mod.SCHEMA_VERSION):
-            raise ConfigError(
-                f"{store} was made by an older version of this pipeline (store schema {version}, now "
-                f"{store_mod.SCHEMA_VERSION}): move it aside and ingest the raw folders again to rebuild it"
+    items = [Item(i, path, kind, _display_path(path)) for i, (path, kind) in enumerate(files)]
+    ctx = ReadContext(key, on or date.today(), chunk_rows)
+    Path(store).resolve().parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".ppss-ingest-", dir=Path(store).resolve().parent))
+    readers = Readers(default_workers() if workers is None else workers, scratch)
+    try:
+        readers.checksums(items)
+        with store_mod.writing(store) as con:
+            run = IngestRun(_open(con, store, key, is_demo), ctx, readers)
+            # Read ahead what the store does not know yet; the register waits for this run's
+            # skolenheter.csv (its stadsdelar are checked against them).
+            readers.read_ahead(
+                [
+                    run.task(i)
+                    for i in items
+                    if i.kind != "register" and i.unreadable is None and _known_version(con, i) is None
+                ]
             )
-        con.execute((SQL_DIR / "schema.sql").read_text())
-        fingerprint = key_fingerprint(key)
-        known = store_mod.scalar(con, "select value from meta where key = 'key_fingerprint'")
-        if known and known != fingerprint:
-            raise ConfigError(f"{store} was built with another pseudonymisation key; use that key, or a new --store")
-        con.execute(
-            "insert or replace into meta values ('key_fingerprint', ?), ('demo_key', ?), ('schema_version', ?)",
-            [fingerprint, str(is_demo).lower(), store_mod.SCHEMA_VERSION],
-        )
-        ingest_id = store_mod.scalar(con, "select coalesce(max(ingest_id), 0) + 1 from load_log")
-        for done, (path, kind) in enumerate(files):
+            for done, item in enumerate(items):
+                if progress:
+                    progress(Path(item.path).name, done, len(items))
+                summary.files.append(load_file(con, run, item))
             if progress:
-                progress(Path(path).name, done, len(files))
-            summary.files.append(load_file(con, validator, ingest_id, key, on, path, kind))
-        if progress:
-            progress("", len(files), len(files))
-        con.execute((SQL_DIR / "checks.sql").read_text(encoding="utf-8"))
-        _refresh(con, summary.files)
-        summary.quarantined = int(
-            store_mod.scalar(con, "select coalesce(sum(rows_quarantined), 0) from load_log where status = 'loaded'")
-        )
-        summary.held = dict(
-            con.execute(
-                "select rule, count(*) from quarantine where is_cross_file group by rule order by 2 desc"
-            ).fetchall()
-        )
-        con.execute(
-            "insert or replace into meta values ('last_ingest_id', ?), ('last_ingest_rejected', ?)",
-            [str(ingest_id), str(summary.rejected).lower()],
-        )
-    summary.validation_seconds = validator.seconds
-    summary.docs = validator.build_docs()
+                progress("", len(items), len(items))
+            _finish(con, summary, run.ingest_id)
+        summary.docs = _docs(run, docs_dir)
+    finally:
+        readers.close()
+    summary.workers = readers.workers
+    summary.validation_seconds = run.validation_seconds
     return summary

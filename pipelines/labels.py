@@ -32,15 +32,6 @@ SOURCE = {
 
 PROGRAMME = {Programme.PPSS: "PPSS", Programme.SKOLFAM: "SkolFam"}
 
-KIND = {
-    "persons": "Personer (SS 12000)",
-    "organisations": "Organisationer (SS 12000)",
-    "school_units": "Skolenheter (skolenheter.csv)",
-    "grades": "Betyg (Skolplattformen)",
-    "attendance": "Närvaro (SS 12000)",
-    "register": "Socialtjänstens register",
-}
-
 MEASURES = {  # eligibility columns of pupil_term_outcomes
     "eligible_vocational": "Behörig till yrkesprogram",
     "eligible_hp_es": "Behörig till ES",

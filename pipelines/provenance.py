@@ -14,7 +14,7 @@ from pathlib import PurePath
 
 import duckdb
 
-from .labels import KIND
+from .kinds import LABELS as KIND_LABELS  # each input kind's Swedish name, defined with the kind
 
 MONTHS = [
     "januari", "februari", "mars", "april", "maj", "juni",
@@ -134,7 +134,7 @@ def provenance(con: duckdb.DuckDBPyConnection, built_at: dt.datetime | None = No
         "select path, kind, checksum, loaded_at from load_log where status = 'loaded' order by kind, path"
     ).fetchall()
     rows = "\n".join(
-        f"| {PurePath(p).name} | {KIND.get(k, k)} | {loaded:%Y-%m-%d %H:%M} | `{short_checksum(c)}` |"
+        f"| {PurePath(p).name} | {KIND_LABELS.get(k, k)} | {loaded:%Y-%m-%d %H:%M} | `{short_checksum(c)}` |"
         for p, k, c, loaded in files
     )
     snapshot = (meta.get("built_at") or "okänt")[:16]

@@ -11,7 +11,7 @@ import polars as pl
 
 from .config import PACKAGE_DIR
 from .disclosure import HIDDEN_SUFFIX
-from .labels import KIND
+from .kinds import LABELS as KIND_LABELS  # each input kind's Swedish name, defined with the kind
 from .suppress import SUPPRESSED, fmt_ci, fmt_int, fmt_num, fmt_pct
 
 Formatter = Callable[[dict], str]
@@ -119,7 +119,7 @@ def ci(lo: str = "lo", hi: str = "hi") -> Formatter:
 
 
 def quality_table(files: pl.DataFrame) -> str:
-    df = files.with_columns(pl.col("kind").replace_strict(KIND, default=pl.col("kind")).alias("label"))
+    df = files.with_columns(pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind")).alias("label"))
     return html_table(
         df,
         {
@@ -153,7 +153,7 @@ def rules_table(rules: pl.DataFrame) -> str:
         return "<p>Inga rader har satts i karantän.</p>"
     sv = rule_explanations()
     df = rules.with_columns(
-        pl.col("kind").replace_strict(KIND, default=pl.col("kind")).alias("label"),
+        pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind")).alias("label"),
         pl.col("rule").replace_strict(sv, default="Förklaring saknas.").alias("message"),
     )
     return html_table(

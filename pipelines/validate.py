@@ -103,18 +103,41 @@ class Validator:
             asset = self.source.add_dataframe_asset(doc["name"])
             self.batches[doc["name"]] = asset.add_batch_definition_whole_dataframe("frame")
         self._runs = 0
+        self._parts: dict[str, int] = {}  # batches validated per run prefix (file)
         self.seconds = 0.0  # time spent validating, for the ingest summary
         self.runs: list[dict] = []  # one entry per validated batch, for the offline index
 
-    def validate(self, kind: str, frame: pl.DataFrame, label: str) -> list[RowIssue]:
-        """Row issues for `frame`; FileRejected if a rule cannot even be evaluated."""
+    def validate(self, kind: str, frame: pl.DataFrame, label: str, run_prefix: str = "") -> list[RowIssue]:
+        """Row issues for `frame`; FileRejected if a rule cannot even be evaluated. `run_prefix`
+        names the runs of one file apart from other processes' (their results meet in Data Docs)."""
         started = time.perf_counter()
         try:
-            return self._validate(kind, frame, label)
+            return self._validate(kind, frame, label, run_prefix)
         finally:
             self.seconds += time.perf_counter() - started
 
-    def _validate(self, kind: str, frame: pl.DataFrame, label: str) -> list[RowIssue]:
+    def take_results(self) -> tuple[list[dict], list[tuple]]:
+        """The runs so far and their results with every value removed, taken out of this context
+        (a worker hands them to the process that renders Data Docs)."""
+        store = self.context.validation_results_store
+        results = []
+        for key in store.list_keys():
+            result = store.get(key)
+            _scrub(result)
+            results.append((key, result))
+            store.remove_key(key)
+        runs, self.runs = self.runs, []
+        return runs, results
+
+    def add_results(self, runs: list[dict], results: list[tuple]) -> None:
+        """Results of validations run elsewhere (by workers), for Data Docs."""
+        store = self.context.validation_results_store
+        for key, result in results:
+            store.set(key, result)
+        self.runs.extend(runs)
+        self._runs += len(runs)
+
+    def _validate(self, kind: str, frame: pl.DataFrame, label: str, run_prefix: str) -> list[RowIssue]:
         suite = self.suites[kind]
         issues: list[RowIssue] = []
         plain = frame.select([c for c, t in frame.schema.items() if not isinstance(t, pl.List)])
@@ -123,6 +146,11 @@ class Validator:
         for b in range(n_batches):
             part = plain.slice(b * VALIDATION_BATCH_ROWS, VALIDATION_BATCH_ROWS).to_pandas()
             self._runs += 1
+            if run_prefix:  # numbered within its file, so a file's runs are named alike wherever they ran
+                self._parts[run_prefix] = self._parts.get(run_prefix, 0) + 1
+                run = f"run-{run_prefix}-{self._parts[run_prefix]:04d}"
+            else:
+                run = f"run-{self._runs:05d}"
             name = label
             first, last = (int(part["_row"].iloc[0]), int(part["_row"].iloc[-1])) if len(part) else (0, -1)
             if n_batches > 1 or first > 0:  # a part of a large file: say which rows
@@ -133,13 +161,15 @@ class Validator:
             result = definition.run(
                 batch_parameters={"dataframe": part},
                 result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["_i"]},
-                run_id=RunIdentifier(run_name=f"run-{self._runs:05d}"),
+                run_id=RunIdentifier(run_name=run),
             )
+            if run_prefix:  # a context that validates file after file keeps only their results
+                self.context.validation_definitions.delete(definition.name)
             failed = [r for r in result.results if not r.success]
             first_issue = len(issues)
             self.runs.append(
                 {
-                    "run": f"run-{self._runs:05d}",
+                    "run": run,
                     "suite": kind,
                     "label": name,
                     "rows": len(part),
@@ -242,10 +272,14 @@ def scrub_results(context) -> None:
     store = context.validation_results_store
     for key in store.list_keys():
         result = store.get(key)
-        for r in result.results:
-            for name in VALUE_FIELDS:
-                r.result.pop(name, None)
+        _scrub(result)
         store.set(key, result)
+
+
+def _scrub(result) -> None:
+    for r in result.results:
+        for name in VALUE_FIELDS:
+            r.result.pop(name, None)
 
 
 _REMOTE_TAG = re.compile(r'<(?:script|link)\b[^>]*?(?:src|href)="https?://[^"]*"[^>]*>(?:\s*</script>)?', re.I)

@@ -32,14 +32,14 @@ def test_real_example_export_counts_and_terms() -> None:
     assert (mod["subject"], mod["language"]) == ("ML", "DEU")  # GRGRMOD01 = modersmål
     assert (mod["term"], mod["term_year"], mod["term_from_date"]) == ("HT", "2014", True)  # datum 2014-12-17
     assert rows["/betyg/elev[3]/ämnesbetyg[3]"]["subject"] == "M2"
-    assert ex.extras["export_tom"] is None  # old files lack from/tom
+    assert ex.export.export_tom is None  # old files lack from/tom
 
 
 def test_grade_export_streams_in_bounded_chunks() -> None:
     # chunks close between pupils: elev 2 brings 1 GR grade, elev 3 three more
     ex = read_grades(FIXTURES / "betyg-v1.1-example.xml", KEY, chunk_rows=1)
     assert [f.height for f in ex.frames()] == [1, 3]
-    assert ex.rows_read == 7 and ex.rows_unused == 3 and len(ex.extras["pupils"]) == 3
+    assert ex.rows_read == 7 and ex.rows_unused == 3 and len(ex.export.pupils) == 3
     assert [f.height for f in read_grades(FIXTURES / "betyg-v1.1-example.xml", KEY, chunk_rows=2).frames()] == [4]
 
 
@@ -132,7 +132,7 @@ def test_register_csv_windows_1252_with_messy_headers_and_blank_rows(tmp_path) -
     p.write_bytes(text.encode("cp1252"))
     ex = read_register(p, KEY, ON)
     assert (ex.rows_read, ex.rows_unused, ex.rows.height) == (4, 2, 2)
-    assert ex.extras["encoding"] == "windows-1252"
+    assert ex.encoding == "windows-1252"
     a, b = ex.rows.row(0, named=True), ex.rows.row(1, named=True)
     assert a["programme"] == "PPSS" and a["selection_reasons"] == ["Hög frånvaro", "Låga studieresultat"]
     assert a["interventions"] == ["Kurator", "SIP"] and a["_loc"] == "row 2"
@@ -242,7 +242,7 @@ def test_dates_normalised_or_left_for_validation(raw, iso) -> None:
     [
         ('<?xml version="1.0" encoding="utf-16"?><betyg/>'.encode("utf-16"), "an XML document"),
         (b"\x1f\x8b\x08\x00rest", "a gzip-compressed file"),
-        (b"\xef\xbb\xbf{\"data\": []}", "JSON"),
+        (b'\xef\xbb\xbf{"data": []}', "JSON"),
         (b"PK\x03\x04rest", "a zip container"),
     ],
 )

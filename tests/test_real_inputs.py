@@ -254,7 +254,7 @@ def test_unreadable_file_is_rejected_and_the_rest_loads(tmp_path, capsys, monkey
 
 
 def test_unexpected_failure_in_a_reader_is_a_verdict_not_a_crash(tmp_path, capsys, monkeypatch) -> None:
-    from pipelines import ingest as ingest_mod
+    from pipelines.readers import attendance as attendance_mod
 
     raw = tmp_path / "raw"
     write_inputs(raw, BASE)
@@ -262,8 +262,8 @@ def test_unexpected_failure_in_a_reader_is_a_verdict_not_a_crash(tmp_path, capsy
     def broken(path, key, on):
         raise ValueError("a reader bug quoting 200003020724")
 
-    _, load, finish = ingest_mod.KINDS["attendance"]
-    monkeypatch.setitem(ingest_mod.KINDS, "attendance", (broken, load, finish))
+    monkeypatch.setenv("PPSS_WORKERS", "0")  # read in this process, where the reader is replaced
+    monkeypatch.setattr(attendance_mod, "read_attendance", broken)
     status, console = _ingest(raw, tmp_path / "s.duckdb", capsys)
     assert status == 2
     assert "unexpected ValueError" in console and "200003020724" not in console

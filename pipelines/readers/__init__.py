@@ -19,6 +19,8 @@ from typing import Any
 
 import polars as pl
 
+from ..config import VALIDATION_BATCH_ROWS
+
 
 class FileRejected(Exception):
     """The whole file fails a structural rule; the message says what the file is instead."""
@@ -26,6 +28,16 @@ class FileRejected(Exception):
     def __init__(self, rule: str, message: str) -> None:
         super().__init__(message)
         self.rule = rule
+
+
+@dataclass(frozen=True)
+class GradeExport:
+    """What a grade export says of itself: its period and which pupils it holds (their grades
+    supersede older exports' grades). Old exports have no from/tom."""
+
+    export_from: str | None
+    export_tom: str | None
+    pupils: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -41,7 +53,8 @@ class Extract:
     rows_unused: int = 0
     unused_note: str = ""
     notes: list[str] = field(default_factory=list)  # for the load log: what else a data steward should know
-    extras: dict[str, Any] = field(default_factory=dict)
+    encoding: str | None = None  # of a text table (CSV), as detected
+    export: GradeExport | None = None  # grade exports only: filled in once the whole file is read
     stream: Callable[[], Iterator[pl.DataFrame]] | None = None
 
     def frames(self) -> Iterator[pl.DataFrame]:
@@ -49,6 +62,41 @@ class Extract:
             yield from self.stream()
         elif self.rows is not None:
             yield self.rows
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What every reader may use besides the file: the pseudonymisation key, the day of the
+    ingest (dates after it are in the future), the chunk size of streamed files, and the
+    stadsdelar skolenheter.csv lists (None before any is loaded)."""
+
+    key: bytes
+    on: date
+    chunk_rows: int = VALIDATION_BATCH_ROWS
+    districts: frozenset[str] | None = None
+
+
+# Rows of the store's src tables (without file_id) from one validated frame; `dropped` holds the
+# frame positions (`_i`) of parts of a row quarantined apart (a person's single enrolment).
+TableRows = Callable[[pl.DataFrame, set[int]], dict[str, pl.DataFrame]]
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """One input kind of the data contract: how its files are named, read, validated and stored.
+    Each reader module defines its kinds; `pipelines.kinds` lists them in loading order."""
+
+    name: str  # load_log.kind, and the name of its expectation suite in expectations/
+    patterns: tuple[str, ...]  # file names (contract section 1), matched case-insensitively
+    tables: tuple[str, ...]  # the src tables its rows go to
+    label: str  # Swedish, as reports name it
+    read: Callable[[Path, ReadContext], Extract]
+    table_rows: TableRows
+    file_rows: Callable[[Path, Extract], dict[str, pl.DataFrame]] | None = None  # once the file is read
+
+    @property
+    def suite(self) -> str:
+        return self.name
 
 
 # Rules a reader finds while reading (a cell in the wrong shape, a date far in the future...).

@@ -10,6 +10,8 @@ import polars as pl
 from ..identity import GUID_RE, normalise_guid, platform_ref
 from . import (
     Extract,
+    InputKind,
+    ReadContext,
     Shape,
     add_problem,
     as_date,
@@ -88,3 +90,30 @@ def read_attendance(path: Path, key: bytes, on: date) -> Extract:
         too_large = pl.col(col).str.contains(r"^\d+$") & pl.col(f"{col}_min").is_null()
         df = add_problem(df, too_large | (pl.col(f"{col}_min") > days * 1440), f"minutes_implausible:{src}")
     return Extract(with_date_checks(df, ["start_date", "end_date"]), rows_read=len(records))
+
+
+def table_rows(rows: pl.DataFrame, dropped: set[int]) -> dict[str, pl.DataFrame]:
+    return {
+        "src_attendance": rows.select(
+            pl.col("_loc").alias("location"),
+            "person_ref",
+            "activity_ref",
+            pl.col("start_date").str.to_date(),
+            pl.col("end_date").str.to_date(),
+            *[pl.col(f"{c}_min").alias(c) for c in COLUMNS],
+        )
+    }
+
+
+def _read(path: Path, ctx: ReadContext) -> Extract:
+    return read_attendance(path, ctx.key, ctx.on)
+
+
+KIND = InputKind(
+    name="attendance",
+    patterns=("attendance*.json",),
+    tables=("src_attendance",),
+    label="Närvaro (SS 12000)",
+    read=_read,
+    table_rows=table_rows,
+)

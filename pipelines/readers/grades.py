@@ -27,6 +27,9 @@ from . import (
     FUTURE_HORIZON,
     Extract,
     FileRejected,
+    GradeExport,
+    InputKind,
+    ReadContext,
     add_problem,
     as_date,
     normalise_date,
@@ -123,14 +126,23 @@ def normalise_subject(code: str | None, language: str | None) -> tuple[str | Non
     return (c if c in SUBJECTS else None), None
 
 
+_TAGS: dict[str, tuple[str | None, str]] = {}  # lxml tag -> (namespace, local name), for speed
+
+
 def _local(el: etree._Element) -> tuple[str | None, str]:
-    q = etree.QName(el)
-    return q.namespace, q.localname
+    tag = el.tag
+    found = _TAGS.get(tag)
+    if found is None:
+        q = etree.QName(el)
+        found = _TAGS[tag] = (q.namespace, q.localname)
+    return found
 
 
-def _fields(el: etree._Element) -> dict[str, str | None]:
-    """Child elements by local name, text stripped; one pass instead of a find per field."""
+def _fields(el: etree._Element) -> tuple[dict[str, str | None], etree._Element | None]:
+    """Child elements by local name, text stripped, and the <termin> child if any; one pass
+    instead of a find per field."""
     out: dict[str, str | None] = {}
+    term = None
     for child in el:
         if not isinstance(child.tag, str):  # comments, processing instructions
             continue
@@ -139,7 +151,9 @@ def _fields(el: etree._Element) -> dict[str, str | None]:
             raise _foreign(child)
         text = child.text.strip() if child.text else None
         out[name] = text or None
-    return out
+        if name == "termin" and term is None:
+            term = child
+    return out, term
 
 
 def _foreign(el: etree._Element) -> FileRejected:
@@ -151,12 +165,13 @@ def _foreign(el: etree._Element) -> FileRejected:
     )
 
 
-def _iterparse(fh: IO[bytes], events: tuple[str, ...]) -> etree.iterparse:
+def _iterparse(fh: IO[bytes], events: tuple[str, ...], tag: str | None = None) -> etree.iterparse:
     # Hardened: entities stay unexpanded and any DTD is refused (checked at the root), no
     # network access, and libxml2's limits on depth and text size stay on (huge_tree=False).
     return etree.iterparse(
         fh,
         events=events,
+        tag=tag,
         resolve_entities=False,
         load_dtd=False,
         no_network=True,
@@ -264,7 +279,7 @@ def read_grades(path: Path, key: bytes, on: date | None = None, chunk_rows: int 
     ex = Extract(
         rows=None,
         unused_note="course grades and grades of other school forms than GR",
-        extras={"export_from": period["from"], "export_tom": period["tom"], "pupils": []},
+        export=GradeExport(period["from"], period["tom"]),
     )
     if period["tom"] is None:
         ex.notes.append("no export period (<betyg tom>): ranked older than every export that has one")
@@ -298,7 +313,7 @@ def _stream(path: Path, key: bytes, ex: Extract, chunk_rows: int, on: date) -> I
     elev_i = 0
     yielded = False
     with open(path, "rb") as fh:
-        parser = _iterparse(fh, ("end",))
+        parser = _iterparse(fh, ("end",), tag="{*}elev")  # pupils in any namespace; the rest is skipped in C
         while True:
             try:
                 _, el = next(parser)
@@ -330,16 +345,15 @@ def _stream(path: Path, key: bytes, ex: Extract, chunk_rows: int, on: date) -> I
                     raise _foreign(g)
                 counters[tag] += 1
                 ex.rows_read += 1
-                f = _fields(g)
+                f, term_el = _fields(g)
                 form = f.get("skolform")
                 if tag == "kursbetyg" or (form is not None and form != GRADE_SCHOOL_FORM):
                     ex.rows_unused += 1
                     continue
                 subject, language = normalise_subject(f.get("ämnesförkortning"), f.get("språk"))
                 term = term_year = None
-                term_el = next((c for c in g if isinstance(c.tag, str) and _local(c)[1] == "termin"), None)
                 if term_el is not None:
-                    t = _fields(term_el)
+                    t = _fields(term_el)[0]
                     term, term_year = t.get("typ"), t.get("år")
                 datum = normalise_date(f.get("datum"))
                 from_date = term is None and term_year is None
@@ -377,6 +391,52 @@ def _stream(path: Path, key: bytes, ex: Extract, chunk_rows: int, on: date) -> I
             if len(rows) >= chunk_rows:
                 yield _frame(rows, on)
                 rows, yielded = [], True
-    ex.extras["pupils"] = sorted(pupils)
+    ex.export = GradeExport(ex.export.export_from, ex.export.export_tom, sorted(pupils))
     if rows or not yielded:
         yield _frame(rows, on)
+
+
+def table_rows(rows: pl.DataFrame, dropped: set[int]) -> dict[str, pl.DataFrame]:
+    return {
+        "src_grades": rows.select(
+            pl.col("_loc").alias("location"),
+            pl.col("_row").alias("seq"),
+            "person_ref",
+            "subject",
+            "language",
+            "grade",
+            "term",
+            pl.col("term_year").cast(pl.Int32),
+            pl.col("decision_date").str.to_date(strict=False),
+            "is_retest",
+            "is_final",
+            "school_ref",
+        )
+    }
+
+
+def export_rows(path: Path, ex: Extract) -> dict[str, pl.DataFrame]:
+    """Once per export: its period and which pupils it holds. Typed columns keep an all-null
+    period of an old export loadable."""
+    export = ex.export or GradeExport(None, None)
+    period = pl.DataFrame(
+        {"file_name": [path.name], "export_from": [export.export_from], "export_tom": [export.export_tom]},
+        schema={"file_name": pl.String, "export_from": pl.String, "export_tom": pl.String},
+    ).with_columns(pl.col("export_from", "export_tom").str.to_date("%Y-%m-%d", strict=False))
+    pupils = pl.DataFrame({"person_ref": export.pupils}, schema={"person_ref": pl.String})
+    return {"src_grade_exports": period, "src_grade_export_pupils": pupils}
+
+
+def _read(path: Path, ctx: ReadContext) -> Extract:
+    return read_grades(path, ctx.key, ctx.on, ctx.chunk_rows)
+
+
+KIND = InputKind(
+    name="grades",
+    patterns=("betyg*.xml",),
+    tables=("src_grade_exports", "src_grade_export_pupils", "src_grades"),
+    label="Betyg (Skolplattformen)",
+    read=_read,
+    table_rows=table_rows,
+    file_rows=export_rows,
+)

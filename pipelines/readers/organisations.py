@@ -7,7 +7,18 @@ from pathlib import Path
 import polars as pl
 
 from ..identity import GUID_RE, normalise_guid, platform_ref
-from . import Extract, Shape, add_problem, blank_rows, load_json_page, read_table, record, with_personal_data_checks
+from . import (
+    Extract,
+    InputKind,
+    ReadContext,
+    Shape,
+    add_problem,
+    blank_rows,
+    load_json_page,
+    read_table,
+    record,
+    with_personal_data_checks,
+)
 
 SCHEMA = {
     "_row": pl.Int64,
@@ -70,6 +81,47 @@ def read_school_units(path: Path) -> Extract:
         rows_read=df.height,
         rows_unused=df.height - kept.height,
         unused_note="empty rows",
-        extras={"encoding": encoding},
+        encoding=encoding,
         notes=notes,
     )
+
+
+def organisation_rows(rows: pl.DataFrame, dropped: set[int]) -> dict[str, pl.DataFrame]:
+    return {"src_organisations": rows.select("org_ref", "school_unit_code", "display_name", "municipality_code")}
+
+
+def school_unit_rows(rows: pl.DataFrame, dropped: set[int]) -> dict[str, pl.DataFrame]:
+    return {
+        "src_school_units": rows.select(
+            pl.col("skolenhetskod").alias("school_unit_code"),
+            pl.col("skolnamn").alias("school_name"),
+            pl.col("stadsdel").alias("district"),
+            "huvudman",
+        )
+    }
+
+
+def _read_organisations(path: Path, ctx: ReadContext) -> Extract:
+    return read_organisations(path, ctx.key)
+
+
+def _read_school_units(path: Path, ctx: ReadContext) -> Extract:
+    return read_school_units(path)
+
+
+ORGANISATIONS = InputKind(
+    name="organisations",
+    patterns=("organisations*.json",),
+    tables=("src_organisations",),
+    label="Organisationer (SS 12000)",
+    read=_read_organisations,
+    table_rows=organisation_rows,
+)
+SCHOOL_UNITS = InputKind(
+    name="school_units",
+    patterns=("skolenheter*.csv",),
+    tables=("src_school_units",),
+    label="Skolenheter (skolenheter.csv)",
+    read=_read_school_units,
+    table_rows=school_unit_rows,
+)

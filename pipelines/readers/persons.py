@@ -8,7 +8,17 @@ from pathlib import Path
 import polars as pl
 
 from ..identity import GUID_RE, InvalidIdentity, normalise_guid, parse_identity, platform_ref, pupil_key
-from . import Extract, Shape, load_json_page, normalise_date, record, with_date_checks, with_future_checks
+from . import (
+    Extract,
+    InputKind,
+    ReadContext,
+    Shape,
+    load_json_page,
+    normalise_date,
+    record,
+    with_date_checks,
+    with_future_checks,
+)
 
 SCHEMA = {
     "_row": pl.Int64,
@@ -109,3 +119,44 @@ def read_persons(path: Path, key: bytes, on: date) -> Extract:
     df = df.with_columns(((pl.col("birth_year") - expected).abs() <= 2).fill_null(True).alias("age_fits_school_year"))
     df = with_future_checks(df, {"start_date": "startDate", "end_date": "endDate"}, on, "enrolment_problem")
     return Extract(with_date_checks(df, ["start_date", "end_date"]), rows_read=len(records))
+
+
+def table_rows(rows: pl.DataFrame, dropped: set[int]) -> dict[str, pl.DataFrame]:
+    """One src_persons row per person, one src_enrolments row per enrolment not quarantined apart."""
+    people = rows.unique("_row", keep="first", maintain_order=True).select(
+        pl.col("_loc").alias("location"),
+        "person_ref",
+        "pupil_key",
+        "gender",
+        "birth_year",
+        "security_marking",
+        (pl.col("security_marking") == "Skyddad folkbokföring").alias("is_protected"),
+    )
+    enrolments = rows.filter(pl.col("enrolment_loc").is_not_null() & ~pl.col("_i").is_in(list(dropped)))
+    return {
+        "src_persons": people,
+        "src_enrolments": enrolments.select(
+            pl.col("enrolment_loc").alias("location"),
+            "person_ref",
+            "school_ref",
+            pl.col("school_year").cast(pl.Int32),
+            "school_type",
+            pl.col("start_date").str.to_date(),
+            pl.col("end_date").str.to_date(),
+            "cancelled",
+        ),
+    }
+
+
+def _read(path: Path, ctx: ReadContext) -> Extract:
+    return read_persons(path, ctx.key, ctx.on)
+
+
+KIND = InputKind(
+    name="persons",
+    patterns=("persons*.json",),
+    tables=("src_persons", "src_enrolments"),
+    label="Personer (SS 12000)",
+    read=_read,
+    table_rows=table_rows,
+)

@@ -11,6 +11,9 @@ import polars as pl
 from ..identity import InvalidIdentity, parse_identity, pupil_key
 from . import (
     Extract,
+    InputKind,
+    ReadContext,
+    add_problem,
     blank_rows,
     normalise_date,
     read_table,
@@ -115,6 +118,52 @@ def read_register(path: Path, key: bytes, on: date) -> Extract:
         rows_read=df.height,
         rows_unused=df.height - kept.height,
         unused_note="empty rows",
-        extras={"encoding": encoding},
+        encoding=encoding,
         notes=notes,
     )
+
+
+def check_districts(rows: pl.DataFrame, known: frozenset[str] | None) -> pl.DataFrame:
+    """Stadsdel must be a stadsdel of skolenheter.csv (loaded before the register in every ingest).
+    Checked before loading, not only across files afterwards: free text typed there (a name in
+    the wrong column) is then never stored. Without skolenheter.csv, checks.sql holds such rows."""
+    if not known:
+        return rows
+    unknown = pl.col("district").is_not_null() & ~pl.col("district").str.strip_chars().str.to_lowercase().is_in(
+        list(known)
+    )
+    return add_problem(rows, unknown, "unknown_district:Stadsdel")
+
+
+def _read(path: Path, ctx: ReadContext) -> Extract:
+    ex = read_register(path, ctx.key, ctx.on)
+    if ex.rows is not None:
+        ex.rows = check_districts(ex.rows, ctx.districts)
+    return ex
+
+
+def table_rows(rows: pl.DataFrame, dropped: set[int]) -> dict[str, pl.DataFrame]:
+    return {
+        "src_register": rows.select(
+            pl.col("_loc").alias("location"),
+            pl.col("_row").alias("row_no"),
+            "pupil_key",
+            "programme",
+            "district",
+            "school_unit_code",
+            pl.col("start_date").str.to_date(),
+            pl.col("end_date").str.to_date(),
+            "selection_reasons",
+            "interventions",
+        )
+    }
+
+
+KIND = InputKind(
+    name="register",
+    patterns=("ppss*.xlsx", "ppss*.csv"),
+    tables=("src_register",),
+    label="Socialtjänstens register",
+    read=_read,
+    table_rows=table_rows,
+)
