@@ -33,8 +33,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def truth_for_pupils(raw: Path, year: int, keys: dict[str, set[str]]) -> dict[str, float]:
     """The true effect averaged over exactly the pupils (pupil_key) each estimate rests on."""
-    from pipelines.demo_truth import PUPIL_FILE
-    from pipelines.identity import DEMO_KEY, parse_identity, pupil_key
+    from pipelines.demo.truth import PUPIL_FILE
+    from pipelines.rules.identity import DEMO_KEY, parse_identity, pupil_key
 
     per: dict[str, list[float]] = {o: [] for o in keys}
     with open(raw / PUPIL_FILE, encoding="utf-8") as fh:
@@ -48,10 +48,10 @@ def truth_for_pupils(raw: Path, year: int, keys: dict[str, set[str]]) -> dict[st
 
 def run_world(seed: int, effects: str, scale: str, year: int) -> dict:
     """Generate, ingest, build and estimate one world in a temporary PPSS_HOME."""
-    from pipelines import evaluation as ev
+    from pipelines.analysis import evaluation as ev
+    from pipelines.analysis.followup import open_store
+    from pipelines.analysis.sample import build_sample
     from pipelines.cli import main
-    from pipelines.followup import open_store
-    from pipelines.sample import build_sample
 
     with tempfile.TemporaryDirectory() as home:
         os.environ["PPSS_HOME"] = home

@@ -13,7 +13,7 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config import DEFAULT_ABSENCE_THRESHOLD, ConfigError, paths
+from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, ConfigError, paths
 
 EXIT_OK, EXIT_ERROR, EXIT_REJECTED = 0, 1, 2
 
@@ -23,7 +23,7 @@ def _store(args: argparse.Namespace) -> Path:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from .demo import write_demo
+    from pipelines.demo.world import write_demo
 
     out = Path(args.out) if args.out else paths().raw / "demo"
     t = time.perf_counter()
@@ -90,7 +90,7 @@ def _progress():
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from .ingest import ingest
+    from pipelines.ingest.load import ingest
 
     docs = Path(args.out if getattr(args, "out", None) else paths().reports) / "validation"
     t = time.perf_counter()
@@ -106,7 +106,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .build import build
+    from pipelines.transform.build import build
 
     t = time.perf_counter()
     counts = build(_store(args))
@@ -124,7 +124,7 @@ def _districts(args: argparse.Namespace) -> list[str] | None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import ReportRefused, run_report
+    from pipelines.report.render import ReportRefused, run_report
 
     t = time.perf_counter()
     try:
@@ -146,7 +146,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _reports(args: argparse.Namespace) -> int:
-    from .report import ReportRefused, load_params, params_dir, run_param_sets
+    from pipelines.report.render import ReportRefused, load_params, params_dir, run_param_sets
 
     t = time.perf_counter()
     try:
@@ -162,7 +162,7 @@ def _reports(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .status import status_lines
+    from pipelines.ingest.status import status_lines
 
     print("\n".join(status_lines(_store(args))))
     return EXIT_OK
@@ -288,7 +288,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from .store import StoreBusy
+    from pipelines.store import StoreBusy
 
     try:
         return args.func(args)

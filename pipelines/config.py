@@ -8,7 +8,8 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
-SQL_DIR = PACKAGE_DIR / "sql"
+SQL_DIR = PACKAGE_DIR / "transform" / "sql"  # the store's layers
+REPORT_SQL_DIR = PACKAGE_DIR / "analysis" / "sql"  # the report's aggregate queries
 
 
 def project_root() -> Path:

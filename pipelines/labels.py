@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from .codes import Direction, Gender, Programme, PupilGroup, Source
+from pipelines.codes import Direction, Gender, Programme, PupilGroup, Source
 
 GENDER = {Gender.ALL: "Samtliga", Gender.GIRLS: "Flickor", Gender.BOYS: "Pojkar"}
 ALL, GIRLS, BOYS = GENDER.values()

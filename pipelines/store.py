@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from .config import paths
+from pipelines.config import paths
 
 SCHEMA_VERSION = "2"
 

@@ -1,6 +1,6 @@
 """An outside attack on a report's published tables (`reports/<year>/tables/*.csv`).
 
-Written from what the tables say, not from `pipelines.disclosure`: an evaluator who gets
+Written from what the tables say, not from `pipelines.analysis.disclosure`: an evaluator who gets
 the CSV files knows that district rows add up to the year's total, that the districts of
 the attrition table are the same pupils as the enrolment table, that gender rows and
 district rows add up to the overall attrition figures, and that Samtliga = Flickor +

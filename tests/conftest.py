@@ -28,7 +28,7 @@ def run(tmp_path_factory, ppss_home):
     """One end-to-end run for every test that needs it: tiny demo data, `ppss run` (ingest,
     build, the 2016 report with its PDF)."""
     from pipelines.cli import main
-    from pipelines.demo import write_demo
+    from pipelines.demo.world import write_demo
 
     root = tmp_path_factory.mktemp("e2e")
     raw, store, out = root / "raw", root / "ppss.duckdb", root / "reports"

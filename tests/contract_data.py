@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines import identity
+from pipelines.rules import identity
 
 NS = "http://pingpong.se/schemas/grades/v1.1"
 SCHOOL_A = ("8f0c7f4e-1c7b-4c39-9a53-4a4d2b1e0001", "12345678", "Testskolan A", "Farsta")

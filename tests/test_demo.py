@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import demo
-from pipelines.demo import DEFECTS, PLANTED_DEFECTS, DemoWorld, planted_quarantine, write_demo
-from pipelines.identity import InvalidIdentity, luhn_digit, luhn_ok, parse_identity
+from pipelines.demo import world as demo
+from pipelines.demo.world import DEFECTS, PLANTED_DEFECTS, DemoWorld, planted_quarantine, write_demo
+from pipelines.rules.identity import InvalidIdentity, luhn_digit, luhn_ok, parse_identity
 
 SEED, SCALE = 3, "tiny"
 

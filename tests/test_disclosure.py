@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from pipelines import evaluation as ev
-from pipelines import figures
-from pipelines import followup as fu
-from pipelines.disclosure import ALL, DisclosureError, Publication, key, keyed, read_table_csv
-from pipelines.tables import ci, col, enrolled_table, html_table
+from pipelines.analysis import evaluation as ev
+from pipelines.analysis import figures
+from pipelines.analysis import followup as fu
+from pipelines.analysis.disclosure import ALL, DisclosureError, Publication, key, keyed, read_table_csv
+from pipelines.report.tables import ci, col, enrolled_table, html_table
 
 DISTRICTS = ["Enskede-Årsta-Vantör", "Farsta", "Skarpnäck", "Älvsjö"]
 # Enrolled per district and year; Enskede-Årsta-Vantör 2013 = 50 - (10 + 10 + 25) = 5 (the example).

@@ -15,12 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines import figures, tables
-from pipelines import followup as fu
-from pipelines.build import build
-from pipelines.demo import write_demo
-from pipelines.disclosure import Publication
-from pipelines.ingest import ingest
+from pipelines.analysis import figures
+from pipelines.analysis import followup as fu
+from pipelines.analysis.disclosure import Publication
+from pipelines.demo.world import write_demo
+from pipelines.ingest.load import ingest
+from pipelines.report import tables
+from pipelines.transform.build import build
 
 from .attack import attack_report
 

@@ -2,7 +2,7 @@
 in those districts (and, as comparison, the other pupils of their schools), and its cells,
 read beside the full report's, give nothing away.
 
-Runs on the end-to-end store (`run`, tiny demo data) and calls `pipelines.figures` and
+Runs on the end-to-end store (`run`, tiny demo data) and calls `pipelines.analysis.figures` and
 `Publication` directly, without papermill.
 """
 
@@ -14,14 +14,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines import estimands as est
-from pipelines import evaluation as ev
-from pipelines import figures, tables
-from pipelines import followup as fu
-from pipelines.disclosure import Publication
-from pipelines.followup import report_query
+from pipelines.analysis import estimands as est
+from pipelines.analysis import evaluation as ev
+from pipelines.analysis import figures
+from pipelines.analysis import followup as fu
+from pipelines.analysis.disclosure import Publication
+from pipelines.analysis.followup import report_query
+from pipelines.analysis.sample import build_sample
 from pipelines.labels import ALL, DIMENSION, ENROLLED, TOTAL
-from pipelines.sample import build_sample
+from pipelines.report import tables
 
 from .attack import attack_report
 

@@ -107,7 +107,7 @@ def test_the_data_contract_states_the_register_rules(rule: str) -> None:
     assert f"`{rule}`" in section
     code = "".join(p.read_text(encoding="utf-8") for p in (REPO_DIR / "pipelines").rglob("*.py"))
     code += "".join(p.read_text(encoding="utf-8") for p in (REPO_DIR / "expectations").glob("*.json"))
-    code += (REPO_DIR / "pipelines" / "sql" / "checks.sql").read_text(encoding="utf-8")
+    code += (REPO_DIR / "pipelines" / "transform" / "sql" / "checks.sql").read_text(encoding="utf-8")
     assert f'"{rule}"' in code or f"'{rule}'" in code, f"{rule} is stated but no code uses it"
 
 

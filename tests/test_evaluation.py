@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipelines import evaluation as ev
-from pipelines.sample import CELL, COVARIATES, analytics, entropy_weights
+from pipelines.analysis import evaluation as ev
+from pipelines.analysis.sample import CELL, COVARIATES, analytics, entropy_weights
 
 
 def test_hedges_g_hand_computed() -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.identity import (
+from pipelines.rules.identity import (
     DEMO_KEY,
     DEMO_MARKER,
     InvalidIdentity,

@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.config import SQL_DIR
-from pipelines.indicators import POINTS, skolverket_mean_merit, term_grades
-from pipelines.readers.grades import LANGUAGE_SUBJECTS
-from pipelines.readers.grades import SUBJECTS as KNOWN_SUBJECTS
+from pipelines.ingest.readers.grades import LANGUAGE_SUBJECTS
+from pipelines.ingest.readers.grades import SUBJECTS as KNOWN_SUBJECTS
+from pipelines.rules.indicators import POINTS, skolverket_mean_merit, term_grades
 
 # every subject code the readers know, less the language subjects (drawn with a language below)
 SUBJECTS = sorted(KNOWN_SUBJECTS - LANGUAGE_SUBJECTS - {"TSP"})

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.build import build
-from pipelines.identity import pupil_key
-from pipelines.ingest import ingest
-from pipelines.report import run_report
+from pipelines.ingest.load import ingest
+from pipelines.report.render import run_report
+from pipelines.rules.identity import pupil_key
 from pipelines.store import connect_readonly
+from pipelines.transform.build import build
 
 from .attack import attack_report
 from .contract_data import Case, attendance, grade_xml, write_inputs

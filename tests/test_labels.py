@@ -9,7 +9,7 @@ import pytest
 
 from pipelines import labels as lb
 from pipelines.codes import Direction, Gender, Programme, PupilGroup, Scope, Source
-from pipelines.config import REPO_DIR, SQL_DIR
+from pipelines.config import REPO_DIR, REPORT_SQL_DIR
 
 META_KEYS = {"rule", "message", "action", "column", "scope", "rule_from_value"}  # what validate.py reads
 
@@ -47,7 +47,7 @@ def test_an_unknown_code_is_an_error_not_a_blank() -> None:
 def test_report_queries_return_codes_not_swedish_labels() -> None:
     """Labels are never produced in SQL and matched in Python."""
     swedish = [*lb.PUPIL_GROUP.values(), *lb.SOURCE.values(), *lb.DIRECTION.values(), lb.ALL, lb.GIRLS, lb.BOYS]
-    for path in (SQL_DIR / "report").glob("*.sql"):
+    for path in REPORT_SQL_DIR.glob("*.sql"):
         text = path.read_text(encoding="utf-8")
         assert not [w for w in swedish if w in text], path.name
         if "pupil_group" in text:

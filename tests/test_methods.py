@@ -17,13 +17,13 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines import estimands as est
-from pipelines import evaluation as ev
+from pipelines.analysis import estimands as est
+from pipelines.analysis import evaluation as ev
+from pipelines.analysis.followup import open_store
+from pipelines.analysis.sample import build_sample
 from pipelines.cli import main
-from pipelines.demo_truth import PUPIL_FILE, TRUTH_FILE
-from pipelines.followup import open_store
-from pipelines.identity import DEMO_KEY, parse_identity, pupil_key
-from pipelines.sample import build_sample
+from pipelines.demo.truth import PUPIL_FILE, TRUTH_FILE
+from pipelines.rules.identity import DEMO_KEY, parse_identity, pupil_key
 
 pytestmark = pytest.mark.e2e
 YEAR = 2016

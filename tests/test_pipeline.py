@@ -22,8 +22,8 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.config import paths
-from pipelines.demo import DemoWorld, planted_quarantine
-from pipelines.report import ReportRefused, run_report
+from pipelines.demo.world import DemoWorld, planted_quarantine
+from pipelines.report.render import ReportRefused, run_report
 
 from .attack import attack_report
 from .conftest import E2E_YEAR
@@ -232,7 +232,7 @@ def test_rejected_file_exit_2_and_report_refuses(run, capsys) -> None:
 
 
 def test_export_cut_off_after_loaded_chunks_loads_nothing(run) -> None:
-    from pipelines.ingest import ingest
+    from pipelines.ingest.load import ingest
 
     raw, store = _copy(run, "cutoff")
     newest = sorted((raw / "skolplattformen").glob("*.xml"))[-1]

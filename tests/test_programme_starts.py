@@ -3,7 +3,7 @@
 The register may hold SkolFam beside PPSS (data contract 1.5). The store here has a pupil in
 both programmes (SkolFam first, a year before PPSS) and a pupil in SkolFam only: the report's
 figures count PPSS pupils once, in the year and district of their first PPSS enrolment, and
-show SkolFam apart. The dbt-style checks in `pipelines/sql/tests/` must return no rows.
+show SkolFam apart. The dbt-style checks in `pipelines/transform/sql/tests/` must return no rows.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines import followup as fu
-from pipelines.build import build
+from pipelines.analysis import followup as fu
 from pipelines.config import SQL_DIR
-from pipelines.demo import PLANTED_DEFECTS, DemoWorld, write_demo
-from pipelines.ingest import ingest
+from pipelines.demo.world import PLANTED_DEFECTS, DemoWorld, write_demo
+from pipelines.ingest.load import ingest
 from pipelines.labels import TOTAL
+from pipelines.transform.build import build
 
 pytestmark = pytest.mark.e2e
 SEED, SCALE, YEAR = 5, "tiny", 2016
@@ -113,7 +113,7 @@ def test_skolfam_is_not_counted_as_ppss(store) -> None:
             assert set(rows["pupil_group"].unique().to_list()) <= {"enrolled", "others"}
             assert only not in rows["pupil_key"].to_list()
         # nor a comparison in the evaluation: SkolFam is a similar intervention
-        from pipelines import estimands
+        from pipelines.analysis import estimands
 
         candidates = fu.report_query(con, "evaluation_candidates", YEAR, **estimands.sql_names())
         assert candidates.height and only not in candidates["pupil_key"].to_list()
@@ -153,8 +153,9 @@ def test_sql_checks_find_a_broken_grain(store, tmp_path) -> None:
 
 def test_the_absence_threshold_changes_the_high_absence_figures(store) -> None:
     """`absence_threshold` is computed, registered for disclosure control and charted."""
-    from pipelines import charts, figures
-    from pipelines.disclosure import Publication
+    from pipelines.analysis import figures
+    from pipelines.analysis.disclosure import Publication
+    from pipelines.report import charts
 
     con = fu.open_store(store["path"])
     try:

@@ -6,11 +6,11 @@ import json
 
 import polars as pl
 
-from pipelines import estimands as est
-from pipelines import evaluation as ev
-from pipelines import followup as fu
-from pipelines import reference
+from pipelines.analysis import estimands as est
+from pipelines.analysis import evaluation as ev
+from pipelines.analysis import followup as fu
 from pipelines.config import REPO_DIR
+from pipelines.rules import reference
 
 
 def test_enrolment_targets_sentence_follows_the_documented_figures(monkeypatch) -> None:

@@ -10,12 +10,12 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from pipelines.readers import FileRejected, decode_text, normalise_date, sniff
-from pipelines.readers.attendance import read_attendance
-from pipelines.readers.grades import normalise_subject, read_grades
-from pipelines.readers.organisations import read_organisations, read_school_units
-from pipelines.readers.persons import read_persons
-from pipelines.readers.register import read_register, split_vocabulary
+from pipelines.ingest.readers import FileRejected, decode_text, normalise_date, sniff
+from pipelines.ingest.readers.attendance import read_attendance
+from pipelines.ingest.readers.grades import normalise_subject, read_grades
+from pipelines.ingest.readers.organisations import read_organisations, read_school_units
+from pipelines.ingest.readers.persons import read_persons
+from pipelines.ingest.readers.register import read_register, split_vocabulary
 
 KEY = b"k"
 ON = date(2016, 12, 31)

@@ -234,7 +234,7 @@ def test_file_name_that_is_not_utf8_loads_under_a_readable_name(tmp_path, capsys
 
 
 def test_unreadable_file_is_rejected_and_the_rest_loads(tmp_path, capsys, monkeypatch) -> None:
-    from pipelines import ingest as ingest_mod
+    from pipelines.ingest import load as ingest_mod
 
     raw = tmp_path / "raw"
     write_inputs(raw, BASE)
@@ -254,7 +254,7 @@ def test_unreadable_file_is_rejected_and_the_rest_loads(tmp_path, capsys, monkey
 
 
 def test_unexpected_failure_in_a_reader_is_a_verdict_not_a_crash(tmp_path, capsys, monkeypatch) -> None:
-    from pipelines.readers import attendance as attendance_mod
+    from pipelines.ingest.readers import attendance as attendance_mod
 
     raw = tmp_path / "raw"
     write_inputs(raw, BASE)

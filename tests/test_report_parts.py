@@ -13,16 +13,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines import charts
+from pipelines.analysis.disclosure import Publication, _parse_tables, keyed
+from pipelines.analysis.suppress import fmt_num, fmt_pct
 from pipelines.cli import _districts, parser
 from pipelines.config import paths
-from pipelines.disclosure import Publication, _parse_tables, keyed
-from pipelines.identity import IDENTITY_RULES
-from pipelines.provenance import Coverage, absence_terms, banner, refusal, years_text
-from pipelines.readers import READER_RULES
-from pipelines.report import ReportRefused, load_params, params_dir, write_index
-from pipelines.suppress import fmt_num, fmt_pct
-from pipelines.tables import col, html_table, rule_explanations
+from pipelines.ingest.readers import READER_RULES
+from pipelines.report import charts
+from pipelines.report.provenance import Coverage, absence_terms, banner, refusal, years_text
+from pipelines.report.render import ReportRefused, load_params, params_dir, write_index
+from pipelines.report.tables import col, html_table, rule_explanations
+from pipelines.rules.identity import IDENTITY_RULES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,8 +113,8 @@ def _all_rule_ids() -> set[str]:
     ids = set(IDENTITY_RULES) | set(READER_RULES)
     for suite in (ROOT / "expectations").glob("*.json"):
         ids |= {e["meta"]["rule"] for e in json.loads(suite.read_text())["expectations"] if "rule" in e.get("meta", {})}
-    ids |= set(re.findall(r"'([a-z_]+)' as rule", (ROOT / "pipelines/sql/checks.sql").read_text()))
-    ids |= set(re.findall(r"rule\s*=\s*'([a-z_]+)'", (ROOT / "pipelines/sql/checks.sql").read_text()))
+    ids |= set(re.findall(r"'([a-z_]+)' as rule", (ROOT / "pipelines/transform/sql/checks.sql").read_text()))
+    ids |= set(re.findall(r"rule\s*=\s*'([a-z_]+)'", (ROOT / "pipelines/transform/sql/checks.sql").read_text()))
     return ids
 
 
@@ -216,7 +216,7 @@ def test_report_kernel_runs_over_ipc_without_the_tcp_warning(tmp_path, capfd) ->
     import nbformat
     import papermill
 
-    from pipelines.report import IPCKernelManager
+    from pipelines.report.render import IPCKernelManager
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.build import build
-from pipelines.demo import write_demo
-from pipelines.ingest import ingest
+from pipelines.demo.world import write_demo
+from pipelines.ingest.load import ingest
+from pipelines.transform.build import build
 
 from .fingerprint import INGEST_TABLES, fingerprint
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.suppress import check_min_cell, fmt_ci, fmt_int, fmt_num, fmt_pct
+from pipelines.analysis.suppress import check_min_cell, fmt_ci, fmt_int, fmt_num, fmt_pct
 
 
 def test_min_cell_never_below_five() -> None:

@@ -1,0 +1,223 @@
+"""The evaluation sample, built once per report: who is compared with whom, with what weight.
+
+Design (written out in Swedish in the report's methods appendix):
+- Cohorts: the pupils first enrolled in the same month (attendance) or term (grades). Their
+  comparison pupils are those not yet enrolled then, in the same term, årskurs and gender
+  (exact matching on calendar time, so seasons and school years cancel). A pupil enrolled
+  later serves as a comparison until three months before its own enrolment; one enrolled
+  after the follow-up year is not yet known as enrolled (estimands.py).
+- Matching on the pre-enrolment trajectory: for attendance the path of monthly absence over
+  the eight months before enrolment (the latest month, the one before, months 3-4 and 5-8
+  back) and the baseline term's share of passed subjects and meritvärde; for grades two
+  terms of share passed, meritvärde and absence. Pupils are often enrolled right after an
+  absence peak; comparison pupils with the same recent path regress to the mean alike.
+- Entropy balancing within each exact cell of calendar month and årskurs (Hainmueller 2012,
+  through Google's `empirical_calibration`): the comparison pupils of a cell are weighted,
+  as close to equal weights as possible, so that their weighted means of every covariate
+  equal the enrolled pupils' means. Matching on nearest neighbours cannot do that here:
+  enrolled pupils are the most absent of their cohort, at the edge of the others. A cell
+  whose means cannot be met within `TOLERANCE` standard deviations is left out, and the
+  attrition table counts its pupils.
+- The estimator (evaluation.py) then adjusts each enrolled pupil's comparison by a
+  regression on the covariates (Abadie & Imbens 2011), the statistical adjustment the What
+  Works Clearinghouse asks for when baseline differences are between 0.05 and 0.25.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import duckdb
+import empirical_calibration as ec
+import numpy as np
+import polars as pl
+
+from pipelines.analysis import estimands as est
+from pipelines.analysis.followup import report_query
+
+# largest standardised difference in a covariate mean left after weighting: what the What
+# Works Clearinghouse accepts as equivalent without adjustment
+TOLERANCE = est.WWC_EQUIVALENT
+# The last attempt, on the recent path only, accepts what the What Works Clearinghouse accepts
+# with statistical adjustment (which the estimator makes).
+LAST_TOLERANCE = est.WWC_ADJUSTABLE
+
+PATH = ["pre_1", "pre_2", "pre_34", "pre_5plus"]  # monthly absence before enrolment, latest first
+COVARIATES = [*PATH, "base_share_passed", "prior_share_passed", "base_merit", "prior_merit", "boy"]
+CORE = ["pre_1", "pre_2", "pre_34", "base_share_passed"]  # the last balancing attempt: the recent path
+FALLBACKS = {  # a missing covariate takes its nearest relative first
+    "pre_2": "pre_1",
+    "pre_34": "pre_2",
+    "pre_5plus": "pre_34",
+    "prior_share_passed": "base_share_passed",
+    "prior_merit": "base_merit",
+}
+
+
+@dataclass
+class Analytic:
+    """One outcome's analytic sample: the candidates, and the weighted comparison per cell."""
+
+    outcome: str
+    covariates: list[str]
+    frame: pl.DataFrame  # candidates with covariates, outcome `y`, `treated`, `row`, `cell`
+    members: pl.DataFrame  # enrolled rows in the estimate: row, cell
+    weights: pl.DataFrame  # comparison rows: row, cell, w (summing to 1 within each cell)
+    n_eligible: int  # enrolled pupils the estimand is about
+
+    @property
+    def treated(self) -> pl.DataFrame:
+        return self.frame.filter(pl.col("treated"))
+
+    @property
+    def matched_rows(self) -> list[int]:
+        return self.members["row"].to_list()
+
+    @property
+    def n_matched(self) -> int:
+        return self.members.height
+
+    @property
+    def n_comparison(self) -> int:
+        """Comparison pupils (a pupil can serve several calendar months) with any weight."""
+        rows = self.weights.filter(pl.col("w") > 0).select("row")
+        return rows.join(self.frame.select("row", "pupil_key"), on="row")["pupil_key"].n_unique()
+
+    def control_weights(self) -> pl.DataFrame:
+        """Each comparison row's weight, scaled so that a cell weighs as many as its enrolled."""
+        sizes = self.members.group_by("cell").len("n_t")
+        return self.weights.join(sizes, on="cell").select(
+            pl.col("row").alias("c_row"), (pl.col("w") * pl.col("n_t")).alias("weight")
+        )
+
+
+@dataclass
+class EvaluationSample:
+    year: int
+    pupils: pl.DataFrame  # every pupil: enrolment (known by the year's end), district, groups
+    months: pl.DataFrame  # monthly absence up to the year's end
+    analytic: dict[str, Analytic] = field(default_factory=dict)
+
+    @property
+    def enrolled(self) -> pl.DataFrame:
+        return self.pupils.filter(pl.col("start_date").is_not_null())
+
+
+def _impute(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Fill a missing covariate from its nearest relative (an earlier month from a later one),
+    then from the candidates' mean: balancing needs every coordinate."""
+    out = frame.with_columns((pl.col("gender") == "M").cast(pl.Float64).alias("boy"))
+    for c, f in FALLBACKS.items():
+        out = out.with_columns(pl.col(c).fill_null(pl.col(f)))
+    return out.with_columns(pl.col(c).cast(pl.Float64).fill_null(pl.col(c).mean()).fill_null(0.0) for c in columns)
+
+
+def _calibrate(x_c: np.ndarray, x_t: np.ndarray, tolerance: float = TOLERANCE) -> np.ndarray | None:
+    """Entropy-balancing weights of the comparison rows toward the enrolled rows' means, or
+    None where no weighting gets within `tolerance` standard deviations of every mean."""
+    sd = x_c.std(axis=0)
+    varying = sd > 1e-9
+    if (np.abs(x_t.mean(axis=0) - x_c.mean(axis=0))[~varying] > 1e-9).any():
+        return None  # a covariate the comparison pupils all share but the enrolled do not
+    z_c, z_t = x_c[:, varying] / sd[varying], x_t[:, varying] / sd[varying]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w, ok = ec.calibrate(z_c, z_t, objective=ec.Objective.ENTROPY)
+        if not ok:  # exact means out of reach: allow an imbalance of `tolerance` (L2, so each is within it)
+            w, ok = ec.calibrate(z_c, z_t, objective=ec.Objective.ENTROPY, l2_norm=tolerance)
+        if not ok:
+            return None
+    w = np.asarray(w, dtype=float)
+    if not np.isfinite(w).all() or w.sum() <= 0:
+        return None
+    w = w / w.sum()
+    return w if np.abs(w @ z_c - z_t.mean(axis=0)).max(initial=0.0) <= tolerance else None
+
+
+def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(members, weights): per cell, the enrolled rows kept and the comparison rows' entropy
+    balancing weights toward the enrolled rows' covariate means. Enrolled pupils whose own
+    cell cannot be balanced (too few others like them in their årskurs) try again among all
+    årskurser of the same calendar month, with årskurs among the balanced covariates, and
+    last on the core covariates only (CORE; the regression adjustment covers the rest)."""
+    members, weights, left = [], [], []
+    for _, part in frame.group_by("cell", maintain_order=True):
+        t, c = part.filter(pl.col("treated")), part.filter(~pl.col("treated"))
+        if t.is_empty():
+            continue
+        x_c, x_t = c.select(covariates).to_numpy().astype(float), t.select(covariates).to_numpy().astype(float)
+        w = _calibrate(x_c, x_t) if c.height >= 2 else None
+        if w is None:
+            left.append(t)
+            continue
+        members.append(t.select("row", "cell"))
+        weights.append(c.select("row", "cell").with_columns(pl.Series("w", w)))
+    years = [(pl.col("school_year") == y).cast(pl.Float64).alias(f"year_{y}") for y in (7, 8, 9)]
+    dummies = [f"year_{y}" for y in (7, 8, 9)]
+    for level, balanced, tolerance in (
+        ("*", [*covariates, *dummies], TOLERANCE),
+        ("**", [*CORE, *dummies], LAST_TOLERANCE),
+    ):
+        still = []
+        for (month,), t in pl.concat(left).group_by("cohort_month", maintain_order=True) if left else []:
+            cell = f"{month}|{level}"
+            c = frame.filter((pl.col("cohort_month") == month) & ~pl.col("treated")).with_columns(years)
+            x_t = t.with_columns(years).select(balanced).to_numpy().astype(float)
+            w = _calibrate(c.select(balanced).to_numpy().astype(float), x_t, tolerance) if c.height >= 2 else None
+            if w is None:
+                still.append(t)
+                continue
+            members.append(t.select("row", pl.lit(cell).alias("cell")))
+            weights.append(c.select("row", pl.lit(cell).alias("cell")).with_columns(pl.Series("w", w)))
+        left = still
+    empty = {"row": pl.Int64, "cell": pl.String}
+    return (
+        pl.concat(members) if members else pl.DataFrame(schema=empty),
+        pl.concat(weights) if weights else pl.DataFrame(schema=empty | {"w": pl.Float64}),
+    )
+
+
+def _analytic(outcome: str, frame: pl.DataFrame) -> Analytic:
+    # a fixed row order: the balancing solver's answer must not depend on how the store returned rows
+    frame = frame.filter(pl.col("y").is_not_null()).sort("cohort_month", "pupil_key")
+    frame = _impute(frame, COVARIATES).with_row_index("row")
+    frame = frame.with_columns(
+        pl.col("row").cast(pl.Int64),
+        pl.concat_str([pl.col(c).cast(pl.String) for c in CELL], separator="|").alias("cell"),
+    )
+    n_eligible = frame.filter(pl.col("treated"))["pupil_key"].n_unique()
+    members, weights = entropy_weights(frame, COVARIATES)
+    return Analytic(outcome, COVARIATES, frame, members, weights, n_eligible)
+
+
+CELL = ["cohort_month", "school_year"]  # calendar month of enrolment and årskurs
+
+
+def analytics(candidates: pl.DataFrame) -> dict[str, Analytic]:
+    """Each headline outcome's analytic sample and matches (estimands.py)."""
+    absence = candidates.filter(pl.col("n_pre") >= est.MIN_PRE_MONTHS).with_columns(
+        (pl.col("post_mean") - pl.col("pre_mean")).alias("y")  # the change from the pupil's own baseline
+    )
+    grades = candidates.filter(pl.col("base_share_passed").is_not_null())
+    return {
+        "absence_rate": _analytic("absence_rate", absence),
+        "share_passed_change": _analytic(
+            "share_passed_change",
+            grades.with_columns((pl.col("later_share_passed") - pl.col("base_share_passed")).alias("y")),
+        ),
+        "eligible_vocational": _analytic(
+            "eligible_vocational", grades.with_columns(pl.col("eligible_vocational").alias("y"))
+        ),
+    }
+
+
+def build_sample(con: duckdb.DuckDBPyConnection, year: int, districts: list[str] | None = None) -> EvaluationSample:
+    """Everything the evaluation needs, from the store, up to 31 December of `year`. With
+    `districts`, the enrolled pupils are those first enrolled there; their comparison pupils
+    are found as in the full report (pupils enrolled elsewhere the same month are neither)."""
+    sample = EvaluationSample(
+        year, report_query(con, "evaluation_pupils", year, districts), report_query(con, "evaluation_months", year)
+    )
+    sample.analytic = analytics(report_query(con, "evaluation_candidates", year, districts, **est.sql_names()))
+    return sample

@@ -1,0 +1,1 @@
+"""The demo world: generated exports with planted defects and known true effects."""

@@ -1,0 +1,384 @@
+"""Great Expectations validation of every input before it is loaded.
+
+One suite per input kind lives as JSON in `expectations/`. Suites run on each file's
+frame in bounded batches (GX's SQL data source does not work on DuckDB, GX issues
+#10738 and #11579, so frames are validated, not the store). Each expectation's `meta`
+names the quarantine rule, the message and what to do; `scope: enrolment` quarantines
+one enrolment of a person rather than the person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html as html_mod
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import great_expectations as gx
+import jinja2
+import jinja2.bccache
+import polars as pl
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.render.view.view import DefaultJinjaView
+
+from pipelines.config import PACKAGE_DIR, VALIDATION_BATCH_ROWS
+from pipelines.ingest.readers import STRUCTURAL_RULES, FileRejected, rule_message
+from pipelines.rules.identity import IDENTITY_RULES
+
+
+class _TemplateCache(jinja2.BytecodeCache):
+    """GX's Data Docs views each make a jinja environment and compile every template again, which
+    is most of the time an ingest spends on Data Docs; compiled templates are kept per process."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATES = _TemplateCache()
+
+
+def _cached_templates() -> None:
+    if getattr(DefaultJinjaView, "_ppss_cached", False):
+        return
+    original = DefaultJinjaView.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        self.env.bytecode_cache = _TEMPLATES
+
+    DefaultJinjaView.__init__ = init
+    DefaultJinjaView._ppss_cached = True
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    index: int  # position in the validated frame
+    column: str
+    rule: str
+    message: str
+    scope: str  # "row", or "enrolment" for a person's single enrolment
+
+
+class Validator:
+    """Holds one ephemeral GX context for a whole ingest; optionally renders Data Docs."""
+
+    def __init__(self, expectations_dir: Path, docs_dir: Path | None = None) -> None:
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        # An ephemeral context comes with a docs site in a temporary folder that GX never removes:
+        # every ingest would leave a second, world-readable copy of the Data Docs there.
+        for site in list(self.context.list_data_docs_sites()):
+            self.context.delete_data_docs_site(site)
+        self.docs_dir = docs_dir
+        if docs_dir is not None:
+            self.context.add_data_docs_site(
+                "validation",
+                {
+                    "class_name": "SiteBuilder",
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
+        self.source = self.context.data_sources.add_pandas("frames")
+        self.suites: dict[str, gx.ExpectationSuite] = {}
+        self.batches: dict[str, object] = {}
+        for path in sorted(Path(expectations_dir).glob("*.json")):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            self.suites[doc["name"]] = self.context.suites.add(gx.ExpectationSuite(**doc))
+            asset = self.source.add_dataframe_asset(doc["name"])
+            self.batches[doc["name"]] = asset.add_batch_definition_whole_dataframe("frame")
+        self._runs = 0
+        self._parts: dict[str, int] = {}  # batches validated per run prefix (file)
+        self.seconds = 0.0  # time spent validating, for the ingest summary
+        self.runs: list[dict] = []  # one entry per validated batch, for the offline index
+
+    def validate(self, kind: str, frame: pl.DataFrame, label: str, run_prefix: str = "") -> list[RowIssue]:
+        """Row issues for `frame`; FileRejected if a rule cannot even be evaluated. `run_prefix`
+        names the runs of one file apart from other processes' (their results meet in Data Docs)."""
+        started = time.perf_counter()
+        try:
+            return self._validate(kind, frame, label, run_prefix)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def take_results(self) -> tuple[list[dict], list[tuple]]:
+        """The runs so far and their results with every value removed, taken out of this context
+        (a worker hands them to the process that renders Data Docs)."""
+        store = self.context.validation_results_store
+        results = []
+        for key in store.list_keys():
+            result = store.get(key)
+            _scrub(result)
+            results.append((key, result))
+            store.remove_key(key)
+        runs, self.runs = self.runs, []
+        return runs, results
+
+    def add_results(self, runs: list[dict], results: list[tuple]) -> None:
+        """Results of validations run elsewhere (by workers), for Data Docs."""
+        store = self.context.validation_results_store
+        for key, result in results:
+            store.set(key, result)
+        self.runs.extend(runs)
+        self._runs += len(runs)
+
+    def _validate(self, kind: str, frame: pl.DataFrame, label: str, run_prefix: str) -> list[RowIssue]:
+        suite = self.suites[kind]
+        issues: list[RowIssue] = []
+        plain = frame.select([c for c, t in frame.schema.items() if not isinstance(t, pl.List)])
+        plain = plain.with_row_index("_i")
+        n_batches = max(1, -(-plain.height // VALIDATION_BATCH_ROWS))
+        for b in range(n_batches):
+            part = plain.slice(b * VALIDATION_BATCH_ROWS, VALIDATION_BATCH_ROWS).to_pandas()
+            self._runs += 1
+            if run_prefix:  # numbered within its file, so a file's runs are named alike wherever they ran
+                self._parts[run_prefix] = self._parts.get(run_prefix, 0) + 1
+                run = f"run-{run_prefix}-{self._parts[run_prefix]:04d}"
+            else:
+                run = f"run-{self._runs:05d}"
+            name = label
+            first, last = (int(part["_row"].iloc[0]), int(part["_row"].iloc[-1])) if len(part) else (0, -1)
+            if n_batches > 1 or first > 0:  # a part of a large file: say which rows
+                name = f"{label} (rows {first + 1:,}–{last + 1:,})"
+            definition = self.context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"{self._runs:05d} {name}", data=self.batches[kind], suite=suite)
+            )
+            result = definition.run(
+                batch_parameters={"dataframe": part},
+                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["_i"]},
+                run_id=RunIdentifier(run_name=run),
+            )
+            if run_prefix:  # a context that validates file after file keeps only their results
+                self.context.validation_definitions.delete(definition.name)
+            failed = [r for r in result.results if not r.success]
+            first_issue = len(issues)
+            self.runs.append(
+                {
+                    "run": run,
+                    "suite": kind,
+                    "label": name,
+                    "rows": len(part),
+                    "success": result.success,
+                    "failed_rules": sorted(
+                        {(r.expectation_config.meta or {}).get("rule", r.expectation_config.type) for r in failed}
+                    ),
+                    "checked_at": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
+                    "row_unit": ROW_UNITS.get(kind, "one row per record"),
+                }
+            )
+            for r in result.results:
+                cfg = r.expectation_config
+                meta = cfg.meta or {}
+                if r.exception_info and r.exception_info.get("raised_exception"):
+                    # GX's exception text can quote a value: name the rule and column only.
+                    raise FileRejected(
+                        "validation_error",
+                        f"rule {meta.get('rule', cfg.type)} could not be checked on column "
+                        f"{meta.get('column') or cfg.kwargs.get('column', '')}: its values are of an unexpected "
+                        "type. Please report this to the maintainers of the pipeline",
+                    )
+                if r.success:
+                    continue
+                checked = cfg.kwargs.get("column") or cfg.kwargs.get("column_A") or ""
+                column = meta.get("column") or checked  # the name the user knows from the raw file
+                for hit in r.result.get("unexpected_index_list") or []:
+                    rule, message, where = meta["rule"], f"{meta['message']}; {meta['action']}", column
+                    if meta.get("rule_from_value") == "reader":
+                        found = rule_message(str(hit.get(checked)))
+                        if found:
+                            rule, where, message = found
+                    elif meta.get("rule_from_value"):
+                        rule = str(hit.get(checked, rule))
+                        message = f"{IDENTITY_RULES.get(rule, meta['message'])}; {meta['action']}"
+                    issues.append(RowIssue(int(hit["_i"]), where, rule, message, meta.get("scope", "row")))
+            # The same names and places as the quarantine table and `ppss status`: each issue's
+            # rule as quarantined, and the file's own location (row, JSON or XML element path).
+            self.runs[-1]["issues"] = [(i.rule, i.column, _location(plain, i)) for i in issues[first_issue:]]
+            if self.runs[-1]["issues"]:
+                self.runs[-1]["failed_rules"] = sorted({r for r, _, _ in self.runs[-1]["issues"]})
+        # A row whose cells could not be told apart is reported for that alone.
+        unreadable = {(i.index, i.scope) for i in issues if i.rule in STRUCTURAL_RULES}
+        return [i for i in issues if i.rule in STRUCTURAL_RULES or (i.index, i.scope) not in unreadable]
+
+    def build_docs(self) -> Path | None:
+        """Data Docs of this ingest's validations; kept as they were when nothing was validated."""
+        if self.docs_dir is None:
+            return None
+        if self._runs == 0:
+            index = self.docs_dir / "index.html"
+            return index if index.exists() else None
+        if self.docs_dir.exists():
+            shutil.rmtree(self.docs_dir)
+        _cached_templates()
+        scrub_results(self.context)
+        self.context.build_data_docs(site_names=["validation"])
+        make_offline(self.docs_dir, self.runs)
+        write_index(self.docs_dir, self.runs)
+        return self.docs_dir / "index.html"
+
+
+# What one validated row is, per input kind: "rows checked" is not always a count of people.
+ROW_UNITS = {
+    "persons": "one row per person and school enrolment in the export: a person with two enrolments is checked twice",
+    "organisations": "one row per organisation",
+    "school_units": "one row per school unit",
+    "grades": "one row per grade element",
+    "attendance": "one row per attendance record",
+    "register": "one row per row of the register",
+}
+
+
+def _location(frame: pl.DataFrame, issue: RowIssue) -> str:
+    column = "enrolment_loc" if issue.scope == "enrolment" and "enrolment_loc" in frame.columns else "_loc"
+    if column not in frame.columns:
+        return f"row {issue.index + 1}"
+    value = frame[column][issue.index]
+    return str(value) if value is not None else f"row {issue.index + 1}"
+
+
+# Result fields that carry the failing values themselves: a personnummer typed into the wrong
+# column would otherwise be printed in Data Docs. Counts and percentages stay; the locations are
+# in the store's quarantine table and `ppss status`.
+VALUE_FIELDS = (
+    "unexpected_list",
+    "partial_unexpected_list",
+    "partial_unexpected_counts",
+    "partial_unexpected_index_list",
+    "unexpected_index_list",
+    "unexpected_index_query",
+    "unexpected_rows",
+    "observed_value",
+    "details",
+)
+
+
+def scrub_results(context) -> None:
+    """Remove every value-carrying field from the stored validation results before Data Docs render."""
+    store = context.validation_results_store
+    for key in store.list_keys():
+        result = store.get(key)
+        _scrub(result)
+        store.set(key, result)
+
+
+def _scrub(result) -> None:
+    for r in result.results:
+        for name in VALUE_FIELDS:
+            r.result.pop(name, None)
+
+
+_REMOTE_TAG = re.compile(r'<(?:script|link)\b[^>]*?(?:src|href)="https?://[^"]*"[^>]*>(?:\s*</script>)?', re.I)
+_REMOTE_IMG = re.compile(r'src="https?://[^"]*logo-long\.png[^"]*"')
+
+
+_INLINE_JQUERY = re.compile(r"<script>(?:(?!</script>).)*\$[(.](?:(?!</script>).)*</script>", re.S)
+_FOOTER = re.compile(r"<footer>.*?</footer>", re.S)
+_ACTIONS = re.compile(
+    r'<div class="card mb-3">\s*<div class="card-header p-2">\s*<strong>Actions</strong>.*?'
+    r"Failed Only\s*</label>\s*</div>\s*</div>\s*</div>\s*</div>\s*</div>",
+    re.S,
+)
+
+
+def make_offline(docs_dir: Path, runs: list[dict] | None = None) -> None:
+    """GX Data Docs load Bootstrap, jQuery and Vega from CDNs: drop those, style the pages locally.
+    Without jQuery the inline scripts and the "Failed Only" filter are dead, so they go too, as
+    does GX's newsletter footer; each validation page names its file and lists its quarantined
+    rows under the rule names and locations that `ppss status` uses."""
+    styles = docs_dir / "static" / "styles"
+    styles.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PACKAGE_DIR / "static" / "datadocs-offline.css", styles / "offline.css")
+    by_run = {r["run"]: r for r in runs or []}
+    for page in docs_dir.rglob("*.html"):
+        up = os.path.relpath(docs_dir, page.parent)
+        html = _REMOTE_TAG.sub("", page.read_text(encoding="utf-8"))
+        html = _REMOTE_IMG.sub(f'src="{up}/static/images/logo-long.png"', html)
+        html = _INLINE_JQUERY.sub("", html)
+        html = _FOOTER.sub("", html)
+        html = _ACTIONS.sub("", html)
+        html = html.replace("</head>", f'<link rel="stylesheet" href="{up}/static/styles/offline.css"></head>', 1)
+        run = next((by_run[p] for p in page.relative_to(docs_dir).parts if p in by_run), None)
+        if run is not None:
+            html = html.replace("Data asset: None", f"File: {html_mod.escape(run['label'])}", 1)
+            box = _file_box(run, up)
+            html = re.sub(r"(<body[^>]*>)", lambda m, box=box: m.group(1) + box, html, count=1)
+        page.write_text(html, encoding="utf-8")
+
+
+def _file_box(run: dict, up: str) -> str:
+    """What a data steward needs first: which file, when, how many rows, what failed and where."""
+    issues = run.get("issues") or []
+    counts: dict[str, int] = {}
+    for rule, _, _ in issues:
+        counts[rule] = counts.get(rule, 0) + 1
+    rows = "".join(
+        f"<tr><td><code>{html_mod.escape(rule)}</code></td><td class=num>{n:,}</td><td>"
+        + html_mod.escape(
+            ", ".join(sorted({f"{loc} ({col})" if col else loc for r, col, loc in issues if r == rule})[:20])
+        )
+        + (" …" if n > 20 else "")
+        + "</td></tr>"
+        for rule, n in sorted(counts.items())
+    )
+    failed = (
+        "<table><thead><tr><th>Rule (as in <code>ppss status</code>)</th><th>Rows quarantined</th>"
+        f"<th>Where in the file</th></tr></thead><tbody>{rows}</tbody></table>"
+        if rows
+        else "<p>No row failed a rule of this file's own suite.</p>"
+    )
+    return (
+        f'<div class="container ppss-file"><p><a href="{up}/index.html">All files</a></p>'
+        f"<h1>{html_mod.escape(run['label'])}</h1>"
+        f"<p>Delivery validated {html_mod.escape(run.get('checked_at', ''))}. Rows checked: {run['rows']:,} "
+        f"({html_mod.escape(run.get('row_unit', ''))}). Checks across files (a pupil missing from the persons "
+        "export, for example) are re-run on every ingest and listed by <code>ppss status</code>. "
+        "Values are never shown here: they may be personal data.</p>"
+        f"{failed}</div>"
+    )
+
+
+def write_index(docs_dir: Path, runs: list[dict]) -> None:
+    """A static index in place of GX's, whose tables are drawn by jQuery plugins from CDNs."""
+    rows = []
+    for run in runs:
+        pages = sorted((docs_dir / "validations" / run["suite"] / run["run"]).rglob("*.html"))
+        link = pages[0].relative_to(docs_dir).as_posix() if pages else None
+        status = "✔ passed" if run["success"] else "✘ " + ", ".join(run["failed_rules"])
+        name = html_mod.escape(run["label"])
+        cell = f'<a href="{html_mod.escape(link or "")}">{name}</a>' if link else name
+        rows.append(
+            f"<tr><td>{html_mod.escape(run['suite'])}</td><td>{cell}</td>"
+            f"<td class=num>{run['rows']:,}</td><td>{html_mod.escape(status)}</td></tr>"
+        )
+    suites = "".join(
+        f'<li><a href="expectations/{p.stem}.html">{p.stem}</a></li>'
+        for p in sorted((docs_dir / "expectations").glob("*.html"))
+    )
+    (docs_dir / "index.html").write_text(
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Validation of the inputs</title>'
+        '<link rel="stylesheet" href="static/styles/offline.css"></head><body><div class="container">'
+        "<h1>Validation of the inputs</h1><p>Great Expectations results of the latest ingest that validated "
+        "files, one row per file (large files in parts). Rows that failed a rule are in the store's "
+        "<code>quarantine</code> table with file, row, column and rule (also shown by <code>ppss status</code>). "
+        "The pages show how many values failed each rule, never the values: they may be personal data.</p>"
+        f"<p>Built {dt.datetime.now().astimezone():%Y-%m-%d %H:%M}. Rows checked: validated rows, which for "
+        "the persons export is one per person and enrolment, so it can exceed the number of persons.</p>"
+        "<table><thead><tr><th>Input kind</th><th>File</th><th>Rows checked</th><th>Result</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table><h2>Expectation suites</h2><ul>{suites}</ul></div></body></html>",
+        encoding="utf-8",
+    )

@@ -1,0 +1,380 @@
+"""The yearly report: papermill runs the follow-up notebook, nbconvert writes offline HTML.
+
+Output in `<out>/<year>/`: the executed notebook, a self-contained HTML file without
+code cells, the same page as PDF for print (`uppfoljning_<year>.pdf`, through headless
+Chromium), and `tables/` (one CSV per published table, plus the suppression pattern).
+Each chart is a static SVG (what prints) and a Vega-Lite spec that the page's one embedded
+Vega bundle draws with tooltips; the page loads nothing from the network. A report on some
+districts goes to `<out>/<year>/stadsdelar_<names>/` and starts from the full report's
+suppression pattern, so it never reveals what the full report hides.
+
+The store's coverage is checked first: a year without data is refused with the years that
+can be reported. The kernel runs over IPC sockets (no TCP port, so no unencrypted traffic).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html as html_mod
+import json
+import os
+import re
+import shutil
+import sys
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import papermill
+import vl_convert
+import yaml
+from jupyter_client.manager import AsyncKernelManager
+from nbconvert import HTMLExporter
+
+from pipelines.analysis.disclosure import PATTERN_FILE
+from pipelines.analysis.followup import report_title
+from pipelines.analysis.suppress import check_min_cell
+from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, PACKAGE_DIR, REPO_DIR, paths
+from pipelines.report.charts import LOCALE, SPEC_CLASS
+from pipelines.report.provenance import refusal, store_coverage
+from pipelines.store import connect_readonly
+
+NOTEBOOK = "yearly_followup.ipynb"
+
+
+class ReportRefused(RuntimeError):
+    pass
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """The report's kernel talks over local IPC sockets beside its connection file: no TCP
+    port is opened, so nothing travels unencrypted and the kernel does not warn about it."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("transport", "ipc")
+        super().__init__(**kwargs)
+
+
+def district_names(con) -> list[str]:
+    return [r[0] for r in con.execute("select distinct district from programme_enrolments order by 1").fetchall()]
+
+
+def check_store(store: Path, allow_rejected: bool, year: int | None = None, districts: list[str] | None = None) -> None:
+    try:
+        con = connect_readonly(store)
+    except FileNotFoundError as e:
+        raise ReportRefused(str(e)) from None
+    try:
+        tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        if "pupil_term_outcomes" not in tables:
+            raise ReportRefused(f"{store} has no marts yet: run `ppss build` first")
+        meta = dict(con.execute("select key, value from meta").fetchall())
+        if meta.get("last_ingest_rejected") == "true" and not allow_rejected:
+            rejected = [
+                r[0]
+                for r in con.execute(
+                    "select path from load_log where status = 'rejected' and ingest_id = ?",
+                    [int(meta.get("last_ingest_id", 0))],
+                ).fetchall()
+            ]
+            raise ReportRefused(
+                f"the latest load rejected {len(rejected) or 'a'} file(s) ({', '.join(rejected)}); "
+                "correct them and run `ppss ingest` again, or pass --allow-rejected to report on what loaded"
+            )
+        if year is not None and (why := refusal(store_coverage(con), year)):
+            raise ReportRefused(why)
+        if districts:
+            valid = district_names(con)
+            unknown = [d for d in districts if d not in valid]
+            if unknown:
+                raise ReportRefused(
+                    f"unknown district {', '.join(repr(d) for d in unknown)}; the districts in the store are: "
+                    + ", ".join(valid)
+                )
+    finally:
+        con.close()
+
+
+# Drawn once the bundle has loaded: each figure's spec becomes a live chart with tooltips; the
+# static SVG stays for print (and for readers without scripts).
+_LIVE = """
+const locale = %s;
+for (const fig of document.querySelectorAll("figure.chart")) {
+  const spec = JSON.parse(fig.querySelector("script.%s").textContent);
+  const live = fig.querySelector(".chart-live");
+  window.vegaEmbed(live, spec, {renderer: "svg", actions: false, formatLocale: locale}).then(() => {
+    fig.classList.add("is-live");
+    live.removeAttribute("aria-hidden");
+    const svg = live.querySelector("svg");  // the chart's accessible name is its title
+    if (svg) { svg.setAttribute("role", "img"); svg.setAttribute("aria-label", fig.getAttribute("aria-label")); }
+    fig.querySelector(".chart-static").setAttribute("aria-hidden", "true");
+  }).catch((err) => console.error("chart", err));
+}
+"""
+
+
+def _style() -> str:
+    return (PACKAGE_DIR / "static" / "report.css").read_text(encoding="utf-8")
+
+
+def _page_scripts() -> str:
+    """One Vega bundle for the whole page (from vl-convert-python, no network), then the charts."""
+    bundle = vl_convert.javascript_bundle()
+    live = _LIVE % (json.dumps(vl_convert.get_format_locale(LOCALE["format_locale"])), SPEC_CLASS)
+    return f'<script type="module">{bundle}</script>\n<script type="module">{live}</script>'
+
+
+def export_html(notebook: Path, html_path: Path, title: str) -> Path:
+    """HTML without code cells or prompts; no MathJax or require.js from a CDN."""
+    exporter = HTMLExporter(
+        template_name="lab",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        mathjax_url="",
+        require_js_url="",
+        language_code="sv",
+    )
+    body, _ = exporter.from_filename(str(notebook), resources={"metadata": {"name": title}})
+    body = re.sub(r"<title>.*?</title>", f"<title>{html_mod.escape(title)}</title>", body, count=1, flags=re.S)
+    # Empty src attributes left by mathjax_url="" and require_js_url="" would fetch the page itself.
+    body = re.sub(r'<script src="">\s*</script>', "", body)
+    head = f"<style>{_style()}</style>"
+    if f'class="{SPEC_CLASS}"' in body:
+        head += _page_scripts()
+    body = body.replace("</head>", head + "\n</head>", 1)
+    remote = re.findall(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="(https?:[^"]+)"', body)
+    if remote:
+        raise RuntimeError(f"the report would load {remote[0]} from the network; it must open offline")
+    html_path.write_text(body, encoding="utf-8")
+    return html_path
+
+
+def subset_folder(districts: list[str]) -> str:
+    names = "_".join(sorted(districts))
+    ascii_ = unicodedata.normalize("NFKD", names).encode("ascii", "ignore").decode()
+    return "stadsdelar_" + re.sub(r"[^a-z0-9_]+", "-", ascii_.lower()).strip("-")
+
+
+def run_report(
+    year: int,
+    store: Path,
+    out_dir: Path,
+    min_cell: int = 10,
+    allow_rejected: bool = False,
+    districts: list[str] | None = None,
+    absence_threshold: float = DEFAULT_ABSENCE_THRESHOLD,
+) -> Path:
+    check_min_cell(min_cell)
+    store = Path(store).resolve()
+    check_store(store, allow_rejected, year, districts)
+    target = Path(out_dir) / str(year)
+    # What earlier reports published or hid stands: the full reports of other years, and for
+    # a report on some districts the full report of the same year.
+    priors = sorted(p for p in Path(out_dir).glob(f"*/tables/{PATTERN_FILE}") if p.parts[-3] != str(year))
+    if districts:
+        full = target / "tables" / PATTERN_FILE
+        if not full.exists():
+            raise ReportRefused(
+                f"a report on some districts starts from the full {year} report's suppression pattern ({full}); "
+                f"write the full report first: ppss report --year {year}"
+            )
+        priors.append(full)
+        target = target / subset_folder(districts)
+    tables = target / "tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    for old in tables.glob("*.csv"):  # a table this run does not publish must not linger
+        old.unlink()
+    executed = target / f"uppfoljning_{year}.ipynb"
+    try:
+        papermill.execute_notebook(
+            str(paths().notebooks / NOTEBOOK),
+            str(executed),
+            parameters={
+                "year": year,
+                "store": str(store),
+                "min_cell": min_cell,
+                "districts": districts,
+                "absence_threshold": absence_threshold,
+                "tables_dir": str(tables),
+                "prior_patterns": [str(p) for p in priors],
+                "out_dir": str(target),
+            },
+            progress_bar=False,
+            cwd=str(paths().notebooks),
+            kernel_manager_class=IPCKernelManager,
+        )
+    except papermill.PapermillExecutionError as e:
+        if e.ename == "DisclosureError":  # nothing is published: no HTML, no tables
+            executed.unlink(missing_ok=True)
+            for old in tables.glob("*"):
+                old.unlink()
+            raise ReportRefused(f"disclosure control: {e.evalue}") from None
+        raise
+    html = export_html(executed, target / f"uppfoljning_{year}.html", report_title(year, districts))
+    write_pdf(html, target / f"uppfoljning_{year}.pdf")
+    return html
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium (or $PPSS_CHROMIUM): Playwright drives it; nothing is downloaded."""
+    return os.environ.get("PPSS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+_FOOTER = (
+    '<div style="font-size:8px;width:100%;padding:0 14mm;color:#555;display:flex;justify-content:space-between">'
+    '<span class="title"></span><span>Sida <span class="pageNumber"></span> av <span class="totalPages"></span></span>'
+    "</div>"
+)
+
+
+def write_pdf(html: Path, pdf: Path) -> Path | None:
+    """The same page printed to A4 by headless Chromium (print stylesheet, page numbers)."""
+    exe = chromium_path()
+    if exe is None:
+        pdf.unlink(missing_ok=True)  # never a PDF of an older run beside a new HTML
+        print(
+            f"note: {pdf.name} not written: chromium is not installed "
+            "(apt-get install chromium, or set PPSS_CHROMIUM to a Chromium executable)",
+            file=sys.stderr,
+        )
+        return None
+    # In a thread of its own: Playwright's sync API must not share a thread (and its event
+    # loop) with a caller that already drives a browser or a notebook kernel.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_print_pdf, exe, html, pdf).result()
+
+
+def _print_pdf(exe: str, html: Path, pdf: Path) -> Path:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(html.as_uri(), wait_until="load")
+            page.emulate_media(media="print")
+            page.pdf(
+                path=str(pdf),
+                format="A4",
+                print_background=True,
+                display_header_footer=True,
+                header_template="<span></span>",
+                footer_template=_FOOTER,
+                margin={"top": "14mm", "bottom": "18mm", "left": "14mm", "right": "14mm"},
+            )
+        finally:
+            browser.close()
+    return pdf
+
+
+# --- parameter sets (reports/params/*.yaml) and the index page ----------------------------
+PARAM_KEYS = {"title", "year", "districts", "min_cell", "absence_threshold"}
+
+
+@dataclass(frozen=True)
+class ParamSet:
+    """One report to build: a YAML file in reports/params/ (the file's stem names the set)."""
+
+    name: str
+    title: str
+    year: int
+    districts: tuple[str, ...] = ()
+    min_cell: int = 10
+    absence_threshold: float = 0.15
+
+
+def params_dir() -> Path:
+    """The version-controlled parameter sets: part of the code, always the repository's."""
+    return REPO_DIR / "reports" / "params"
+
+
+def load_params(folder: Path) -> list[ParamSet]:
+    files = sorted(Path(folder).glob("*.yaml"))
+    if not files:
+        raise ReportRefused(f"no parameter sets (*.yaml) in {folder}")
+    sets = []
+    for f in files:
+        try:
+            raw = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ReportRefused(f"{f.name}: not valid YAML ({str(e).splitlines()[0]})") from None
+        unknown = set(raw) - PARAM_KEYS
+        if unknown or "year" not in raw or not isinstance(raw.get("year"), int):
+            raise ReportRefused(
+                f"{f.name}: a parameter set has an integer `year` and may have "
+                + ", ".join(sorted(PARAM_KEYS - {"year"}))
+                + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else "")
+            )
+        districts = raw.get("districts") or []
+        if isinstance(districts, str):
+            districts = [districts]
+        sets.append(
+            ParamSet(
+                name=f.stem,
+                title=str(raw.get("title") or report_title(raw["year"], districts)),
+                year=raw["year"],
+                districts=tuple(str(d) for d in districts),
+                min_cell=int(raw.get("min_cell", 10)),
+                absence_threshold=float(raw.get("absence_threshold", 0.15)),
+            )
+        )
+    return sets
+
+
+def run_param_sets(sets: list[ParamSet], store: Path, out_dir: Path, allow_rejected: bool = False, log=print) -> Path:
+    """Every set, full reports before the subsets that start from their pattern (a missing full
+    report of a subset's year is built first), then `<out>/index.html` linking them all."""
+    built: dict[tuple[int, tuple[str, ...]], Path] = {}
+    todo = sorted(sets, key=lambda s: (s.year, bool(s.districts)))
+    for s in todo:
+        if (
+            s.districts
+            and (s.year, ()) not in built
+            and not (Path(out_dir) / str(s.year) / "tables" / PATTERN_FILE).exists()
+        ):
+            log(f"report {s.year} (the full report first: {s.name} starts from its suppression pattern)")
+            built[(s.year, ())] = run_report(s.year, store, out_dir, allow_rejected=allow_rejected)
+        log(f"report {s.name}: {s.title}")
+        built[(s.year, s.districts)] = run_report(
+            s.year,
+            store,
+            out_dir,
+            min_cell=s.min_cell,
+            allow_rejected=allow_rejected,
+            districts=list(s.districts) or None,
+            absence_threshold=s.absence_threshold,
+        )
+    return write_index(Path(out_dir), [(s, built[(s.year, s.districts)]) for s in todo])
+
+
+def write_index(out_dir: Path, entries: list[tuple[ParamSet, Path]]) -> Path:
+    """A page linking every report built from the parameter sets, newest year first."""
+    rows = []
+    for s, html in sorted(entries, key=lambda e: (-e[0].year, bool(e[0].districts), e[0].title)):
+        rel = html.relative_to(out_dir).as_posix()
+        pdf = html.with_suffix(".pdf")
+        what = ", ".join(s.districts) if s.districts else "Alla stadsdelar"
+        pdf_link = (
+            f' · <a href="{html_mod.escape(pdf.relative_to(out_dir).as_posix())}">PDF</a>' if pdf.exists() else ""
+        )
+        rows.append(
+            f'<tr><td>{s.year}</td><td><a href="{html_mod.escape(rel)}">{html_mod.escape(s.title)}</a>{pdf_link}</td>'
+            f"<td>{html_mod.escape(what)}</td></tr>"
+        )
+    built = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+    page = f"""<!DOCTYPE html>
+<html lang="sv"><head><meta charset="utf-8"><title>Uppföljning av PPSS: rapporter</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:50em;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;width:100%}}
+td,th{{text-align:left;border-bottom:1px solid #ddd;padding:.4em .6em}}</style>
+</head><body><h1>Uppföljning av PPSS: rapporter</h1>
+<p>Framställda {built}. En rapport om några stadsdelar döljer allt som hela stadens rapport samma år döljer.</p>
+<table><thead><tr><th>År</th><th>Rapport</th><th>Stadsdelar</th></tr></thead><tbody>
+{"".join(rows)}
+</tbody></table></body></html>
+"""
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index

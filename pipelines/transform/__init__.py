@@ -1,0 +1,3 @@
+"""The store's layers in SQL (staging → intermediate → marts), run by build.py; sql/tests hold
+checks that must return no rows.
+"""

@@ -1,0 +1,87 @@
+-- Grain: one row per pupil and term with grades. The rules, with their sources, are stated
+-- in pipelines/rules/indicators.py, which computes the same values in Python; the tests compare
+-- the two on generated data. In short: SV and SVA count once (the better grade); each
+-- M1/M2/ML language is a subject; block grades NO and SO stand for their subjects;
+-- merit_value_16 = the 16 best (M2 may be one), merit_value_17 = the best M2 set aside,
+-- the 16 best of the rest, plus that M2; eligibility = SV/SVA, EN and MA passed plus 5
+-- (yrkesprogram) or 9 (högskoleförberedande: with GE, HI, RE, SH for EK, HU, SA and with
+-- BI, FY, KE for NA, TE) other passed subjects (gymnasieförordningen 7 kap. 4-5 §§).
+create or replace table term_grades as
+with grades as (
+    select
+        pupil_key, term, term_year, grade,
+        case when subject in ('SV', 'SVA') then 'SV' else subject end as subject,
+        coalesce(language, '') as language
+    from stg_grades
+),
+
+expanded as (
+    select pupil_key, term, term_year, grade, part.subject, '' as language
+    from grades
+    cross join unnest(case grades.subject when 'NO' then ['BI', 'FY', 'KE'] else ['GE', 'HI', 'RE', 'SH'] end) as part(subject)
+    where grades.subject in ('NO', 'SO')
+    union all
+    select pupil_key, term, term_year, grade, subject, language
+    from grades
+    where subject not in ('NO', 'SO')
+),
+
+subjects as (
+    select
+        pupil_key, term, term_year, subject, language,
+        max(grade_points(grade)) as points,
+        bool_or(grade in ('A', 'B', 'C', 'D', 'E')) as is_passed,
+        -- keep F and '-' apart: a subject graded both ways reads as F
+        arg_max(grade, grade_points(grade) * 10 + case grade when 'F' then 1 else 0 end) as grade
+    from expanded
+    group by all
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (partition by pupil_key, term, term_year order by points desc, subject, language) as rank_16,
+        subject = 'M2' and row_number() over (
+            partition by pupil_key, term, term_year, subject = 'M2' order by points desc, language
+        ) = 1 as is_m2_aside
+    from subjects
+),
+
+ranked_17 as (
+    select
+        *,
+        row_number() over (
+            partition by pupil_key, term, term_year, is_m2_aside order by points desc, subject, language
+        ) as rank_without_m2
+    from ranked
+),
+
+final as (
+    select
+        pupil_key,
+        term,
+        term_year,
+        count(*) as n_graded,
+        count(*) filter (where is_passed) as n_passed,
+        count(*) filter (where grade = 'F') as n_failed,
+        count(*) filter (where grade = '-') as n_no_basis,
+        count(*) filter (where is_passed) / count(*) as share_passed,
+        sum(points) filter (where rank_16 <= 16) as merit_value_16,
+        coalesce(sum(points) filter (where not is_m2_aside and rank_without_m2 <= 16), 0)
+            + coalesce(max(points) filter (where is_m2_aside), 0) as merit_value_17,
+        bool_or(subject = 'SV' and is_passed) and bool_or(subject = 'EN' and is_passed)
+            and bool_or(subject = 'MA' and is_passed) as core_passed,
+        count(distinct subject) filter (where is_passed and subject in ('GE', 'HI', 'RE', 'SH')) = 4 as ekhusa_passed,
+        count(distinct subject) filter (where is_passed and subject in ('BI', 'FY', 'KE')) = 3 as nate_passed
+    from ranked_17
+    group by pupil_key, term, term_year
+)
+
+select
+    pupil_key, term, term_year, n_graded, n_passed, n_failed, n_no_basis, share_passed,
+    merit_value_16, merit_value_17,
+    core_passed and n_passed >= 8 as eligible_vocational,
+    core_passed and n_passed >= 12 and ekhusa_passed as eligible_hp_ek_hu_sa,
+    core_passed and n_passed >= 12 and nate_passed as eligible_hp_na_te,
+    core_passed and n_passed >= 12 as eligible_hp_es
+from final;
