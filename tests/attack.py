@@ -97,6 +97,18 @@ def attack_report(*folders: Path) -> dict[tuple, tuple[float, float]]:
     return a.ranges()
 
 
+def _subset(folder: Path) -> str | None:
+    """The districts of a subset report's tables (`stadsdelar_<names>/tables`) joined by `+`, as
+    its enrolment table names them; None for a full report. A subset report's tables describe
+    only the subset's pupils: its totals, genders, grade 9 groups and matches are other cells
+    than the full report's, while a district's own pupils are the same cells."""
+    if not folder.parent.name.startswith("stadsdelar_"):
+        return None
+    path = folder / "enrolled.csv"
+    rows = read(path) if path.exists() else []
+    return "+".join(sorted(r[0] for r in rows if r[0] != "Totalt")) or folder.parent.name
+
+
 def _enrolled(a: Attack, folder: Path) -> None:
     path = folder / "enrolled.csv"
     if not path.exists():
@@ -118,44 +130,59 @@ def _enrolled(a: Attack, folder: Path) -> None:
         a.eq(("enrolled", scope, y), [("enrolled", d, y) for d in districts])
     for d in districts:  # a district's enrolments over the years are its pupils in the attrition table
         a.eq(("pupils", d), [("enrolled", d, y) for y in years])
-    if scope == "all":
-        a.eq(("pupils", "all"), [("enrolled", "all", y) for y in years])
+    # the report's pupils are its enrolments over the years (a subset's: its own cell, see _attrition)
+    a.eq(("pupils", "all") if scope == "all" else ("pupils", scope, scope), [("enrolled", scope, y) for y in years])
 
 
 def _attrition(a: Attack, folder: Path) -> None:
+    subset = _subset(folder)
+    scope = subset or "all"
+
+    def own(name: tuple) -> tuple:  # a cell of the subset's own population
+        return (*name, subset) if subset else name
+
     steps = folder / "attrition.csv"
     if steps.exists():
         rows = read(steps)
         for name, r in zip(("pupils", "full_term", "baseline", "matched", "complete"), rows, strict=False):
-            a.cell((name, "all"), r[1])
+            a.cell(own((name, scope)), r[1])
         for earlier, later in (
             ("pupils", "full_term"),
             ("full_term", "baseline"),
             ("baseline", "matched"),
             ("matched", "complete"),
         ):
-            a.le((later, "all"), (earlier, "all"))
+            a.le(own((later, scope)), own((earlier, scope)))
     groups = folder / "attrition_by_group.csv"
     if not groups.exists():
         return
     rows = read(groups)
     by_dim: dict[str, list[str]] = {}
+    district_dim = "Stadsdel"
     for dim, group, n, matched, complete, _share in rows:
         by_dim.setdefault(dim, []).append(group)
-        for name, text in (("pupils", n), ("matched", matched), ("complete", complete)):
-            a.cell((name, group), text)
-        a.le(("matched", group), ("pupils", group))
-        a.le(("complete", group), ("matched", group))
-    for groups_of_dim in by_dim.values():
+        # a district's pupils (and those with data) are the same pupils in every report of the
+        # year; its matches, and a gender's pupils over the subset's districts, are the subset's own
+        shared = (lambda c: c) if dim == district_dim else own
+        pupils, eligible, in_estimate = shared(("pupils", group)), shared(("matched", group)), own(("complete", group))
+        for name, text in ((pupils, n), (eligible, matched), (in_estimate, complete)):
+            a.cell(name, text)
+        a.le(eligible, pupils)
+        a.le(in_estimate, eligible)
+    for dim, groups_of_dim in by_dim.items():
         for name in ("pupils", "matched", "complete"):
-            a.eq((name, "all"), [(name, g) for g in groups_of_dim])
+            shared = dim == district_dim and name != "complete"
+            parts = [(name, g) if shared else own((name, g)) for g in groups_of_dim]
+            a.eq(own((name, scope)), parts)
 
 
 def _eligibility(a: Attack, folder: Path) -> None:
     path = folder / "grade9_eligibility.csv"
     if not path.exists():
         return
+    scope = _subset(folder) or "all"
     for _measure, group, gender, n, *_ in read(path):
-        a.cell(("grade9", group, gender), n)
+        a.cell(("grade9", scope, group, gender), n)
     for group in {r[1] for r in read(path)}:
-        a.eq(("grade9", group, "Samtliga"), [("grade9", group, "Flickor"), ("grade9", group, "Pojkar")])
+        parts = [("grade9", scope, group, "Flickor"), ("grade9", scope, group, "Pojkar")]
+        a.eq(("grade9", scope, group, "Samtliga"), parts)

@@ -24,12 +24,14 @@ from pipelines.analysis.suppress import fmt_num
 MIN_GROUP = 2  # csdid needs at least this many pupils in an enrolment term
 
 
-def callaway_santanna(con, year: int, seed: int = 2016) -> dict:
+def callaway_santanna(con, year: int, districts: list[str] | None = None, seed: int = 2016) -> dict:
     """Overall ATT on term absence (fractions), its 95 % interval, and the event-time effect
-    in the term before enrolment (the pre-trend a peak leaves); NaN where it cannot run."""
+    in the term before enrolment (the pre-trend a peak leaves); NaN where it cannot run.
+    With `districts`, the enrolled are those first enrolled there (pupils first enrolled
+    elsewhere are left out)."""
     from csdid.att_gt import ATTgt  # heavy import, only when the cross-check runs
 
-    panel = report_query(con, "crosscheck_panel", year)
+    panel = report_query(con, "crosscheck_panel", year, districts)
     sizes = panel.filter(pl.col("first_term") > 0).group_by("first_term").agg(pl.col("pupil_key").n_unique())
     small = sizes.filter(pl.col("pupil_key") < MIN_GROUP)["first_term"]
     panel = panel.filter(~pl.col("first_term").is_in(small.implode()))

@@ -733,11 +733,11 @@ def text_sensitivity(effects: pl.DataFrame) -> str:
 
 
 # --- the city's 2015 follow-up, reproduced ------------------------------------------------
-def followup_2015(con, min_cell: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def followup_2015(con, min_cell: int, districts: list[str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The 2015 follow-up's statistics from the store: per-pupil rise in share passed from
     term 1 to 2 and 2 to 3 with the group-level change; and boys' share passed and
     högskoleförberedande (ES) eligibility per term. Wilson and t intervals."""
-    rows = report_query(con, "followup_2015", 2015)
+    rows = report_query(con, "followup_2015", 2015, districts)
     wide = rows.pivot(on="term_no", index=["pupil_key", "gender"], values="share_passed")
     steps = []
     for a, b in (("1", "2"), ("2", "3")):

@@ -26,19 +26,31 @@ from pipelines.analysis.disclosure import ALL, Key, KeyFn, Publication, key, key
 from pipelines.analysis.sample import build_sample
 from pipelines.labels import DIMENSION, GENDERS, MEASURES, THIS_FOLLOWUP, TOTAL
 
+# Populations whose cells name their district (a district's own, or the subset's marker as
+# the total): a subset report's cell of one of them is the full report's cell of the same
+# pupils, so the full report's pattern applies to it. Every other population of a subset
+# report is a different one (the subset's pupils, comparison schools and matches) and its
+# cells carry `subset=<marker>`.
+DISTRICT_NAMED = {"enrolled", "district_pupils", "selection_reasons", "interventions", "pupils", "eval_eligible"}
 
-def scoped(year: int) -> tuple[Callable[..., Key], Callable[..., KeyFn]]:
-    """Key makers for the populations of the `year` report. Most figures count pupils "up to
-    the end of `year`", so their cells carry `through=year` and another year's report names
-    different cells; enrolments per calendar year are the same cells in every report."""
+
+def scoped(year: int, districts: list[str] | None = None) -> tuple[Callable[..., Key], Callable[..., KeyFn]]:
+    """Key makers for the populations of the `year` report (on `districts` only, if given).
+    Most figures count pupils "up to the end of `year`", so their cells carry `through=year`
+    and another year's report names different cells; enrolments per calendar year are the
+    same cells in every report."""
+    subset = {"subset": subset_marker(districts)} if districts else {}
+
+    def own(population: str) -> dict:
+        return {} if population in DISTRICT_NAMED else subset
 
     def k(population: str, **dims: Any) -> Key:
         if population == "enrolled":  # all years up to `year`: a margin of its own
             return key(population, **(dims | ({"year": through(year)} if dims.get("year") == ALL else {})))
-        return key(population, through=year, **dims)
+        return key(population, through=year, **dims, **own(population))
 
     def kd(population: str, *columns: str, **fixed: Any) -> KeyFn:
-        return keyed(population, *columns, through=year, **fixed)
+        return keyed(population, *columns, through=year, **fixed, **own(population))
 
     return k, kd
 
@@ -64,13 +76,14 @@ def register_followup(
     districts: list[str] | None = None,
     absence_threshold: float = fu.DEFAULT_ABSENCE_THRESHOLD,
 ) -> None:
-    K, KD = scoped(year)
+    K, KD = scoped(year, districts)
+    marker = subset_marker(districts)
     files, rules = fu.data_quality(con)  # about files and rows, not pupils: shown as they are
     pub.table("quality", files, counts={})
     pub.table("quarantine_rules", rules, counts={})
 
-    cov = fu.coverage(con, year)
-    pupils = K("pupils", gender=ALL, district=ALL)
+    cov = fu.coverage(con, year, districts)
+    pupils = K("pupils", gender=ALL, district=marker)
     pub.table(
         "coverage",
         cov,
@@ -80,7 +93,6 @@ def register_followup(
         pub.share(K("found_in", source=r["source"]), pupils)
 
     enrolled = fu.enrolled_by_district(con, year, districts)
-    marker = subset_marker(districts)
     pub.table(
         "enrolled",
         enrolled,
@@ -95,7 +107,7 @@ def register_followup(
         pub.count(K("enrolled", district=d, year=ALL), int(rows["n_pupils"].sum()), internal=True)
     pub.sum_over("enrolled", "year", total=through(year), members=years)
 
-    apart = fu.programmes_apart(con, year)  # other programmes of the register: not PPSS, shown apart
+    apart = fu.programmes_apart(con, year, districts)  # other programmes of the register: not PPSS, shown apart
     pub.table(
         "other_programmes",
         apart,
@@ -105,7 +117,7 @@ def register_followup(
         pub.at_most(K("other_programme_ppss", programme=r["programme"]), K("other_programme", programme=r["programme"]))
 
     # Only periods that end within the year: a report never shows what came after it.
-    targets = fu.enrolled_vs_targets(con).filter(pl.col("last_day") <= dt.date(year, 12, 31))
+    targets = fu.enrolled_vs_targets(con, districts).filter(pl.col("last_day") <= dt.date(year, 12, 31))
     pub.table("targets", targets, counts={"registered": KD("first_enrolled", "period")}, labels=["documented"])
 
     for column in ("selection_reasons", "interventions"):
@@ -127,7 +139,7 @@ def register_followup(
                 complement=False,
             )
 
-    event = fu.attendance_event_time(con, year)
+    event = fu.attendance_event_time(con, year, districts)
     pub.table(
         "attendance_event_time",
         event,
@@ -135,7 +147,7 @@ def register_followup(
         labels=["event_month"],
     )
 
-    thresholds = fu.absence_thresholds(con, year, absence_threshold)
+    thresholds = fu.absence_thresholds(con, year, absence_threshold, districts)
     pub.table(
         "absence_thresholds",
         thresholds,
@@ -156,7 +168,7 @@ def register_followup(
         for higher, lower in zip(ordered[1:], ordered, strict=False):
             pub.at_most(higher, lower)
 
-    indiv, group = fu.pass_change(con, year)
+    indiv, group = fu.pass_change(con, year, districts)
     n_fn = KD("pass_change_pupils", "gender_label")
     pub.table("pass_change_individual", indiv, counts={"k": KD("pass_change", "gender_label", "direction"), "n": n_fn})
     pub.table("pass_change_group", group, counts={"n": n_fn})
@@ -168,7 +180,7 @@ def register_followup(
             [K("pass_change", gender_label=g, direction=d) for d in fu.DIRECTIONS],
         )
 
-    elig = fu.grade9_eligibility(con, year)
+    elig = fu.grade9_eligibility(con, year, districts)
     pub.table(
         "grade9_eligibility",
         elig,
@@ -183,7 +195,7 @@ def register_followup(
         dims = {"pupil_group": r["pupil_group"], "gender_label": r["gender_label"]}
         pub.share(K("eligible", measure=r["measure"], **dims), K("grade9_pupils", **dims))
 
-    ctx = fu.context_comparison(con, year)
+    ctx = fu.context_comparison(con, year, districts)
     own = lambda fn: lambda r: fn(r) if r["source"] == THIS_FOLLOWUP else None  # noqa: E731
     pub.table(
         "context",
@@ -211,34 +223,38 @@ def register_followup(
 
 
 # --- the evaluation (sections 7-9) -------------------------------------------------------
-def group_key(population: str, year: int, **fixed: Any) -> KeyFn:
-    """Rows of an attrition-by-group table: a gender or a district, the other dimension all."""
+def group_key(population: str, year: int, districts: list[str] | None = None, **fixed: Any) -> KeyFn:
+    """Rows of an attrition-by-group table: a gender (over the report's districts) or a
+    district (over both genders)."""
+    K, _ = scoped(year, districts)
 
     def fn(r: dict) -> Key:
-        dim = {DIMENSION["gender"]: "gender", DIMENSION["district"]: "district"}[r["label"]]
-        other = "district" if dim == "gender" else "gender"
-        return key(population, **{dim: r["reason"], other: ALL}, **fixed, through=year)
+        if r["label"] == DIMENSION["gender"]:
+            return K(population, gender=r["reason"], district=subset_marker(districts), **fixed)
+        return K(population, district=r["reason"], gender=ALL, **fixed)
 
     return fn
 
 
-def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict:
-    """Register the evaluation's figures (sections 7-9) from one evaluation sample; returns
-    what the notebook needs besides protected frames (the event curve's pre-trend test)."""
-    K, KD = scoped(year)
-    sample = build_sample(con, year)
+def register_evaluation(pub: Publication, con, year: int, min_cell: int, districts: list[str] | None = None) -> dict:
+    """Register the evaluation's figures (sections 7-9) from one evaluation sample (of the
+    pupils first enrolled in `districts`, if given); returns what the notebook needs besides
+    protected frames (the event curve's pre-trend test)."""
+    K, KD = scoped(year, districts)
+    marker = subset_marker(districts)
+    sample = build_sample(con, year, districts)
     estimates = ev.headline(sample)
     # One cell per population: the enrolled pupils of the year (the enrolment table's total
     # over districts and years, linked to section 1's pupils by link_report), and per outcome
     # those the estimand is about and those in the estimate. The attendance outcome's cells
     # are the totals of its attrition-by-group table.
-    enrolled = K("enrolled", district=ALL, year=ALL)
+    enrolled = K("enrolled", district=marker, year=ALL)
 
     def eligible(outcome: str) -> Key:
-        return K("eval_eligible", outcome=outcome, gender=ALL, district=ALL)
+        return K("eval_eligible", outcome=outcome, gender=ALL, district=marker)
 
     def in_estimate(outcome: str) -> Key:
-        return K("eval_in_estimate", outcome=outcome, gender=ALL, district=ALL)
+        return K("eval_in_estimate", outcome=outcome, gender=ALL, district=marker)
 
     steps = [lambda r: enrolled, lambda r: eligible(r["outcome"]), lambda r: in_estimate(r["outcome"])]
     pub.table(
@@ -258,20 +274,20 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict
         "attrition_by_group",
         groups,
         counts={
-            "n": group_key("pupils", year),
-            "n_eligible": group_key("eval_eligible", year, outcome="absence_rate"),
-            "n_matched": group_key("eval_in_estimate", year, outcome="absence_rate"),
+            "n": group_key("pupils", year, districts),
+            "n_eligible": group_key("eval_eligible", year, districts, outcome="absence_rate"),
+            "n_matched": group_key("eval_in_estimate", year, districts, outcome="absence_rate"),
         },
         rests_on={"share": ["n_eligible", "n_matched"]},
     )
     for population in ("pupils", "eval_eligible", "eval_in_estimate"):
         pub.sum_over(population, "gender", total=ALL)
-        pub.sum_over(population, "district", total=ALL)
+        pub.sum_over(population, "district", total=marker, members=sorted(districts) if districts else None)
     for r in groups.iter_rows(named=True):
         p, e, m = (
-            group_key("pupils", year)(r),
-            group_key("eval_eligible", year, outcome="absence_rate")(r),
-            group_key("eval_in_estimate", year, outcome="absence_rate")(r),
+            group_key("pupils", year, districts)(r),
+            group_key("eval_eligible", year, districts, outcome="absence_rate")(r),
+            group_key("eval_in_estimate", year, districts, outcome="absence_rate")(r),
         )
         pub.at_most(e, p)
         pub.at_most(m, e)
@@ -315,7 +331,7 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict
         keys=[in_estimate("absence_rate")],
     )
 
-    check = callaway_santanna(con, year)
+    check = callaway_santanna(con, year, districts)
     pub.table(
         "crosscheck",
         pl.DataFrame([check]).with_columns(pl.col(pl.Float64).fill_nan(None)),
@@ -333,7 +349,7 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int) -> dict
         if cells and int(part["n"].sum()) == estimates["absence_rate"].n_enrolled:
             pub.equal_sum(in_estimate("absence_rate"), cells, gap=False)
 
-    individual, boys = ev.followup_2015(con, min_cell)
+    individual, boys = ev.followup_2015(con, min_cell, districts)
     pub.table(
         "followup_2015_individual",
         individual,
@@ -360,11 +376,12 @@ def link_report(pub: Publication, year: int, districts: list[str] | None = None)
     pupil and programme; a pupil counts once, in the district of the first enrolment, so
     enrolments = pupils + a remainder that is never negative (pupils in two programmes).
     A link whose cells a block did not register is skipped."""
-    K, _ = scoped(year)
+    K, _ = scoped(year, districts)
+    marker = subset_marker(districts)
     names = {dict(k[1:])["district"] for k in pub.cells if k[0] == "district_pupils"} | set(districts or [])
-    for d in [*sorted(names), ALL]:
+    for d in sorted(names | {marker}, key=lambda d: (d == marker, d)):
         pupils = K("pupils", gender=ALL, district=d)
         pub.equal_sum(K("enrolled", district=d, year=ALL), [pupils])
-        if d != ALL:
+        if d in names:
             pub.at_most(pupils, K("district_pupils", district=d))
-    pub.at_most(K("pass_change_pupils", gender_label=fu.ALL), K("pupils", gender=ALL, district=ALL))
+    pub.at_most(K("pass_change_pupils", gender_label=fu.ALL), K("pupils", gender=ALL, district=marker))

@@ -37,11 +37,18 @@ def frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) 
     return con.sql(sql, params=params).pl()
 
 
-def report_query(con: duckdb.DuckDBPyConnection, name: str, year: int, **names: str) -> pl.DataFrame:
+def report_query(
+    con: duckdb.DuckDBPyConnection, name: str, year: int, districts: list[str] | None = None, **names: str
+) -> pl.DataFrame:
+    """A query of `analysis/sql/` for `year`; a query that takes `$districts` gets the report's districts
+    as a list parameter (NULL: every district). `names` are substituted as `{name}` (constants only)."""
     sql = (REPORT_SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
     for k, v in names.items():
         sql = sql.replace("{" + k + "}", v)
-    return frame(con, sql, {"year": year} if "$year" in sql else None)
+    params: dict = {"year": year} if "$year" in sql else {}
+    if "$districts" in sql:
+        params["districts"] = sorted(districts) if districts else None
+    return frame(con, sql, params or None)
 
 
 def wilson(k: pl.Expr | np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -112,9 +119,9 @@ def data_quality(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataF
     return files, rules
 
 
-def coverage(con: duckdb.DuckDBPyConnection, year: int) -> pl.DataFrame:
+def coverage(con: duckdb.DuckDBPyConnection, year: int, districts: list[str] | None = None) -> pl.DataFrame:
     """Share of programme pupils (enrolled up to the follow-up year) found in each data source."""
-    return with_share_ci(report_query(con, "coverage", year).with_columns(lb.label("source", lb.SOURCE)))
+    return with_share_ci(report_query(con, "coverage", year, districts).with_columns(lb.label("source", lb.SOURCE)))
 
 
 # --- enrolment ----------------------------------------------------------------------------
@@ -122,11 +129,9 @@ def enrolled_by_district(con, year: int, districts: list[str] | None = None) -> 
     """PPSS pupils first enrolled per district and year, every district x year (zeros
     included), and a `Totalt` row per year over the districts shown. Each pupil counts once,
     in the year and district of the first PPSS enrolment (`programme_starts`)."""
-    df = report_query(con, "enrolled_by_district", year)
+    df = report_query(con, "enrolled_by_district", year, districts)
     # an empty store gives untyped columns; the grid below joins on them
     df = df.with_columns(pl.col("district").cast(pl.String), pl.col("year").cast(pl.Int64))
-    if districts:
-        df = df.filter(pl.col("district").is_in(districts))
     years = sorted(df.get_column("year").unique().to_list())
     names = sorted(df.get_column("district").drop_nulls().unique().to_list())
     grid = pl.DataFrame({"district": names}, schema={"district": pl.String}).join(
@@ -140,10 +145,16 @@ def enrolled_by_district(con, year: int, districts: list[str] | None = None) -> 
     ).sort(pl.col("district") == TOTAL, "district", "year")
 
 
-def enrolled_vs_targets(con) -> pl.DataFrame:
-    """PPSS pupils first enrolled in each period the city's documents give a number for."""
+def enrolled_vs_targets(con, districts: list[str] | None = None) -> pl.DataFrame:
+    """PPSS pupils first enrolled in each period the city's documents give a number for (with
+    `districts`, those first enrolled in these districts; the documented numbers are the city's)."""
     targets = enrolment_targets()
-    firsts = frame(con, "select start_date from programme_starts where programme = $p", {"p": Programme.PPSS})
+    firsts = frame(
+        con,
+        "select start_date from programme_starts where programme = $p "
+        "and ($districts::varchar[] is null or list_contains($districts::varchar[], district))",
+        {"p": Programme.PPSS, "districts": sorted(districts) if districts else None},
+    )
     counts = [
         firsts.filter(pl.col("start_date").is_between(r["first_day"], r["last_day"])).height
         for r in targets.iter_rows(named=True)
@@ -151,11 +162,11 @@ def enrolled_vs_targets(con) -> pl.DataFrame:
     return targets.with_columns(pl.Series("registered", counts))
 
 
-def programmes_apart(con, year: int) -> pl.DataFrame:
+def programmes_apart(con, year: int, districts: list[str] | None = None) -> pl.DataFrame:
     """Pupils first enrolled up to the end of `year` in each programme other than PPSS that
     the register holds (SkolFam), and how many of them were also in PPSS: the report counts
     PPSS only and shows these apart. Always one row per other programme of the contract."""
-    df = report_query(con, "programmes_apart", year)
+    df = report_query(con, "programmes_apart", year, districts)
     known = pl.DataFrame({"programme": [p.value for p in Programme if p != Programme.PPSS]})
     return (
         known.join(df.with_columns(pl.col("programme").cast(pl.String)), on="programme", how="left")
@@ -170,16 +181,14 @@ def vocabulary_by_district(con, year: int, column: str, districts: list[str] | N
     """Share of each district's enrolled pupils with each selection reason or intervention."""
     if column not in ("selection_reasons", "interventions"):
         raise ValueError(column)
-    df = report_query(con, "vocabulary_by_district", year, column=column)
-    if districts:
-        df = df.filter(pl.col("district").is_in(districts))
+    df = report_query(con, "vocabulary_by_district", year, districts, column=column)
     return df.with_columns((pl.col("n_pupils") / pl.col("n_district")).alias("share"))
 
 
 # --- attendance ---------------------------------------------------------------------------
-def attendance_event_time(con, year: int) -> pl.DataFrame:
+def attendance_event_time(con, year: int, districts: list[str] | None = None) -> pl.DataFrame:
     """Mean monthly absence rate by months since enrolment, enrolled pupils and comparison."""
-    rows = report_query(con, "attendance_event_time", year)
+    rows = report_query(con, "attendance_event_time", year, districts)
     out = []
     for (month,), part in rows.group_by("event_month"):
         for group, col in ((ENROLLED, "absence_rate"), (OTHERS, "reference_rate")):
@@ -206,11 +215,15 @@ def absence_levels(threshold: float) -> tuple[float, ...]:
     return tuple(sorted({*ABSENCE_THRESHOLDS, round(threshold, 4)}))
 
 
-def absence_thresholds(con, year: int, threshold: float = DEFAULT_ABSENCE_THRESHOLD) -> pl.DataFrame:
+def absence_thresholds(
+    con, year: int, threshold: float = DEFAULT_ABSENCE_THRESHOLD, districts: list[str] | None = None
+) -> pl.DataFrame:
     """Share of pupil-terms in åk 7-9 with absence at or above each threshold of
     `absence_levels(threshold)`, PPSS pupils and the others of the same schools."""
     thresholds = absence_levels(threshold)
-    rows = report_query(con, "absence_thresholds", year).with_columns(lb.label("pupil_group", lb.PUPIL_GROUP))
+    rows = report_query(con, "absence_thresholds", year, districts).with_columns(
+        lb.label("pupil_group", lb.PUPIL_GROUP)
+    )
     parts = [
         rows.group_by("term_label", "term_index", "pupil_group").agg(
             pl.lit(t).alias("threshold"), pl.len().alias("n"), (pl.col("absence_rate") >= t).sum().alias("k")
@@ -222,9 +235,9 @@ def absence_thresholds(con, year: int, threshold: float = DEFAULT_ABSENCE_THRESH
 
 
 # --- grades -------------------------------------------------------------------------------
-def pass_change(con, year: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def pass_change(con, year: int, districts: list[str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Term 1 -> term 2 change in share of passed subjects: per pupil and at group level."""
-    rows = report_query(con, "pass_change", year)
+    rows = report_query(con, "pass_change", year, districts)
     rows = rows.with_columns(
         pl.when(pl.col("share_term_2") > pl.col("share_term_1") + 1e-9)
         .then(pl.lit(Direction.INCREASED.value))
@@ -279,14 +292,14 @@ def pass_change(con, year: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
 
 
-def grade9_rows(con, year: int) -> pl.DataFrame:
+def grade9_rows(con, year: int, districts: list[str] | None = None) -> pl.DataFrame:
     """Årskurs 9 pupils of PPSS schools in the spring of `year`, with their labelled group."""
-    return report_query(con, "grade9_outcomes", year).with_columns(lb.label("pupil_group", lb.PUPIL_GROUP))
+    return report_query(con, "grade9_outcomes", year, districts).with_columns(lb.label("pupil_group", lb.PUPIL_GROUP))
 
 
-def grade9_eligibility(con, year: int) -> pl.DataFrame:
+def grade9_eligibility(con, year: int, districts: list[str] | None = None) -> pl.DataFrame:
     """Eligibility at the end of årskurs 9: enrolled vs other pupils of the same schools, by gender."""
-    both = _with_all_genders(grade9_rows(con, year))
+    both = _with_all_genders(grade9_rows(con, year, districts))
     parts = [
         both.group_by("pupil_group", "gender_label").agg(
             pl.lit(label).alias("measure"), pl.len().alias("n"), pl.col(col).fill_null(False).sum().alias("k")
@@ -409,19 +422,23 @@ def subset_note(districts: list[str] | None) -> str:
         return ""
     return (
         f"**Rapporten gäller bara {'stadsdelen' if len(districts) == 1 else 'stadsdelarna'} "
-        f"{', '.join(sorted(districts))}.** Avsnitten om inskrivna elever, urval och insatser visar bara dessa; "
-        "siffror som döljs i hela stadens rapport döljs också här.\n\n"
+        f"{', '.join(sorted(districts))}.** Alla avsnitt gäller bara de elever som skrevs in i PPSS första gången "
+        f"i {'stadsdelen' if len(districts) == 1 else 'stadsdelarna'}. Jämförelseeleverna i avsnitt 4–6 är övriga "
+        "elever, aldrig inskrivna i något program, i de skolor där stadsdelens elever skrevs in; i effektjämförelsen "
+        "(avsnitt 7–8) jämförs eleverna med elever i hela staden som ännu inte hade skrivits in, som i hela stadens "
+        "rapport. Inskrivningsmålen gäller hela staden. Siffror som döljs i hela stadens rapport döljs också "
+        "här.\n\n"
     )
 
 
-def context_comparison(con, year: int) -> pl.DataFrame:
+def context_comparison(con, year: int, districts: list[str] | None = None) -> pl.DataFrame:
     """Årskurs 9 in the spring of `year`: the programme's groups beside Stockholm and the country.
 
     Our meritvärde is averaged as Skolverket does, over pupils with at least one passed grade.
     Published figures come from `published_figures` (sourced); the nearest year is shown
     when the follow-up year itself is not published, and the year is always named.
     """
-    rows = grade9_rows(con, year)
+    rows = grade9_rows(con, year, districts)
     ours = []
     for label in (ENROLLED, OTHERS):
         part = rows.filter(pl.col("pupil_group") == label)

@@ -212,10 +212,12 @@ def analytics(candidates: pl.DataFrame) -> dict[str, Analytic]:
     }
 
 
-def build_sample(con: duckdb.DuckDBPyConnection, year: int) -> EvaluationSample:
-    """Everything the evaluation needs, from the store, up to 31 December of `year`."""
+def build_sample(con: duckdb.DuckDBPyConnection, year: int, districts: list[str] | None = None) -> EvaluationSample:
+    """Everything the evaluation needs, from the store, up to 31 December of `year`. With
+    `districts`, the enrolled pupils are those first enrolled there; their comparison pupils
+    are found as in the full report (pupils enrolled elsewhere the same month are neither)."""
     sample = EvaluationSample(
-        year, report_query(con, "evaluation_pupils", year), report_query(con, "evaluation_months", year)
+        year, report_query(con, "evaluation_pupils", year, districts), report_query(con, "evaluation_months", year)
     )
-    sample.analytic = analytics(report_query(con, "evaluation_candidates", year, **est.sql_names()))
+    sample.analytic = analytics(report_query(con, "evaluation_candidates", year, districts, **est.sql_names()))
     return sample

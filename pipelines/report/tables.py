@@ -214,13 +214,18 @@ def other_programmes_table(apart: pl.DataFrame) -> str:
     )
 
 
-def targets_table(targets: pl.DataFrame) -> str:
+def targets_table(targets: pl.DataFrame, districts: list[str] | None = None) -> str:
+    """The city's documented enrolments beside the register's (of `districts` only, if given)."""
+    registered = "I registret" if not districts else "I registret, " + ", ".join(sorted(districts))
     return html_table(
         targets,
         {
             "period": ("Period", col("period")),
-            "documented": ("Enligt stadens dokument", col("documented", "int")),
-            "registered": ("I registret", col("registered", "int")),
+            "documented": (
+                "Enligt stadens dokument (hela staden)" if districts else "Enligt stadens dokument",
+                col("documented", "int"),
+            ),
+            "registered": (registered, col("registered", "int")),
             "source": ("Källa", col("source")),
         },
         "Inskrivna elever jämfört med stadens egna uppgifter",

@@ -1,11 +1,13 @@
 -- Monthly absence around enrolment (event time: months since the month of first PPSS
 -- enrolment), for pupils first enrolled up to the end of the follow-up year. The comparison
 -- value for a pupil-month is the mean absence, that calendar month, of pupils never in any
--- programme in the school where the pupil was enrolled.
+-- programme in the school where the pupil was enrolled. With $districts: only pupils whose first
+-- PPSS enrolment was in those districts.
 with firsts as (
     select pupil_key, start_date, school_unit_code
     from programme_starts
     where programme = 'PPSS' and year(start_date) <= $year
+        and ($districts::varchar[] is null or list_contains($districts::varchar[], district))
 ),
 
 month_school as (

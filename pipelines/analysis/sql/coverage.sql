@@ -1,6 +1,8 @@
--- How many PPSS pupils (first enrolled up to the end of the follow-up year) each source covers.
+-- How many PPSS pupils (first enrolled up to the end of the follow-up year; of $districts only,
+-- by the district of the first PPSS enrolment, when given) each source covers.
 with pupils as (
     select pupil_key from programme_starts where programme = 'PPSS' and year(start_date) <= $year
+        and ($districts::varchar[] is null or list_contains($districts::varchar[], district))
 ),
 
 found as (

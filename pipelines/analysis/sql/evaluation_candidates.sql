@@ -8,9 +8,15 @@
 -- up to three months before its own enrolment (anticipation: pupils are often enrolled after
 -- an absence peak); share passed in the term after the cohort's, for a pupil not enrolled by
 -- its end; eligibility for yrkesprogram at the end of årskurs 9, likewise. Pupils of another
--- programme (SkolFam) are never comparisons.
+-- programme (SkolFam) are never comparisons. With $districts: the cohorts and enrolled pupils are
+-- those whose first PPSS enrolment was in those districts; pupils enrolled elsewhere in the same month are
+-- left out, and other pupils are comparisons as in the full report.
 with firsts as (
-    select pupil_key, start_month as own_month, start_term as own_term
+    select
+        pupil_key,
+        start_month as own_month,
+        start_term as own_term,
+        ($districts::varchar[] is null or list_contains($districts::varchar[], district)) as in_subset
     from programme_starts
     where programme = 'PPSS' and start_date <= make_date($year, 12, 31)
 ),
@@ -20,6 +26,7 @@ cohorts as (
         own_month as cohort_month,
         ((own_month // 12) * 2 + case when own_month % 12 >= 6 then 1 else 0 end)::integer as cohort_term
     from firsts
+    where in_subset
 ),
 
 months as (
@@ -44,6 +51,8 @@ candidates as (
     left join firsts as f using (pupil_key)
     where
         (f.own_month is null or f.own_month >= c.cohort_month) and o.gender is not null
+        -- enrolled this month in another district: neither enrolled here nor a comparison
+        and (f.own_month is distinct from c.cohort_month or f.in_subset)
         -- a pupil of another programme (SkolFam) has had a similar intervention: never a comparison
         and (
             coalesce(f.own_month = c.cohort_month, false)

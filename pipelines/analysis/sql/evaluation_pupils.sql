@@ -1,7 +1,8 @@
 -- One row per pupil in the data up to the follow-up year: the first PPSS enrolment known
 -- by 31 December of that year (a later enrolment is not yet known, so the pupil counts as not
 -- enrolled), its district, school, selection reasons and interventions, and the pupil's
--- gender. Pupil-level: used for estimation, never shown.
+-- gender. Pupil-level: used for estimation, never shown. With $districts only enrolments whose
+-- district is one of them count (the other pupils' rows carry no enrolment).
 with firsts as (
     select
         pupil_key,
@@ -14,6 +15,7 @@ with firsts as (
         interventions
     from programme_starts
     where programme = 'PPSS' and start_date <= make_date($year, 12, 31)
+        and ($districts::varchar[] is null or list_contains($districts::varchar[], district))
 ),
 
 pupils as (

@@ -1,7 +1,9 @@
 -- The city's autumn 2015 follow-up, reproduced: pupils first enrolled in PPSS by the end of VT 2014 and
--- their outcomes in the three terms VT 2014 (term 1), HT 2014 (term 2) and VT 2015 (term 3).
+-- their outcomes in the three terms VT 2014 (term 1), HT 2014 (term 2) and VT 2015 (term 3). With
+-- $districts: only pupils whose first PPSS enrolment was in those districts.
 with cohort as (
     select pupil_key from programme_starts where programme = 'PPSS' and start_date <= date '2014-06-30'
+        and ($districts::varchar[] is null or list_contains($districts::varchar[], district))
 )
 
 select

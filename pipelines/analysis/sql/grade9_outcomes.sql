@@ -1,15 +1,26 @@
 -- Pupils in årskurs 9 in the spring term of the follow-up year, in schools where at least one
 -- pupil has been enrolled in PPSS: PPSS pupils first enrolled before the term ended
 -- (`enrolled`) and the pupils of the same schools never in any programme (`others`).
--- Pupil groups are codes; `pipelines.labels` names them.
+-- Pupil groups are codes; `pipelines.labels` names them. With $districts: PPSS pupils whose first
+-- PPSS enrolment was in those districts, and as comparison the others of the schools where
+-- enrolments in those districts were made.
 with programme_schools as (
     select distinct school_unit_code
     from programme_enrolments
     where programme = 'PPSS' and school_unit_code is not null
 ),
 
+subset_schools as (
+    select distinct school_unit_code
+    from programme_enrolments
+    where programme = 'PPSS' and school_unit_code is not null
+        and ($districts::varchar[] is null or list_contains($districts::varchar[], district))
+),
+
 enrolled as (
-    select pupil_key from programme_starts where programme = 'PPSS' and start_date <= make_date($year, 6, 30)
+    select pupil_key from programme_starts
+    where programme = 'PPSS' and start_date <= make_date($year, 6, 30)
+        and ($districts::varchar[] is null or list_contains($districts::varchar[], district))
 )
 
 select
@@ -28,4 +39,10 @@ where o.term = 'VT' and o.term_year = $year and o.school_year = 9
     and o.school_unit_code in (select school_unit_code from programme_schools)
     and o.n_graded is not null
     -- pupils enrolled in PPSS only after the term, or only in another programme, are neither group
-    and (o.pupil_key in (select pupil_key from enrolled) or o.pupil_key not in (select pupil_key from programme_starts))
+    and (
+        o.pupil_key in (select pupil_key from enrolled)
+        or (
+            o.pupil_key not in (select pupil_key from programme_starts)
+            and o.school_unit_code in (select school_unit_code from subset_schools)
+        )
+    )

@@ -1,9 +1,11 @@
 -- Share of passed subjects in the term of first PPSS enrolment (term 1) and the next term (term 2),
--- per pupil, as the city's 2015 follow-up compared them. One row per pupil with both terms.
+-- per pupil, as the city's 2015 follow-up compared them. One row per pupil with both terms; with
+-- $districts only pupils whose first PPSS enrolment was in those districts.
 with firsts as (
     select pupil_key, start_date
     from programme_starts
     where programme = 'PPSS' and year(start_date) <= $year
+        and ($districts::varchar[] is null or list_contains($districts::varchar[], district))
 ),
 
 term_one as (

@@ -1,15 +1,18 @@
 -- Share of PPSS pupils per district with each selection reason or intervention
--- (enrolments started up to the end of the follow-up year). $column is substituted by name.
+-- (enrolments started up to the end of the follow-up year), only $districts when given.
+-- {column} is substituted by name.
 with enrolments as (
     select pupil_key, district, unnest({column}) as term_value
     from programme_enrolments
     where programme = 'PPSS' and year(start_date) <= $year
+        and ($districts::varchar[] is null or list_contains($districts::varchar[], district))
 ),
 
 per_district as (
     select district, count(distinct pupil_key) as n_district
     from programme_enrolments
     where programme = 'PPSS' and year(start_date) <= $year
+        and ($districts::varchar[] is null or list_contains($districts::varchar[], district))
     group by district
 )
 

@@ -1,0 +1,240 @@
+"""A report on some districts: every section describes only the pupils first enrolled in PPSS
+in those districts (and, as comparison, the other pupils of their schools), and its cells,
+read beside the full report's, give nothing away.
+
+Runs on the end-to-end store (`run`, tiny demo data) and calls `pipelines.analysis.figures` and
+`Publication` directly, without papermill.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines.analysis import estimands as est
+from pipelines.analysis import evaluation as ev
+from pipelines.analysis import figures
+from pipelines.analysis import followup as fu
+from pipelines.analysis.disclosure import Publication
+from pipelines.analysis.followup import report_query
+from pipelines.analysis.sample import build_sample
+from pipelines.labels import ALL, DIMENSION, ENROLLED, TOTAL
+from pipelines.report import tables
+
+from .attack import attack_report
+
+pytestmark = pytest.mark.e2e
+YEAR = 2016
+SUBSET = ["Farsta", "Skarpnäck"]
+IN_SUBSET = "district in ('Farsta', 'Skarpnäck')"
+
+
+@pytest.fixture(scope="module")
+def con(run):
+    con = fu.open_store(run["store"])
+    yield con
+    con.close()
+
+
+def keys(con, sql: str) -> set[str]:
+    return {r[0] for r in con.execute(sql).fetchall()}
+
+
+def count(con, sql: str) -> int:
+    return con.execute(sql).fetchall()[0][0]
+
+
+def test_every_section_of_a_district_report_counts_only_its_pupils(con) -> None:
+    ppss = "select pupil_key from programme_starts where programme = 'PPSS'"
+    subset = keys(con, f"{ppss} and {IN_SUBSET}")
+    programme = keys(con, "select pupil_key from programme_starts")
+    assert subset and keys(con, ppss) - subset  # the demo has pupils of other districts to leave out
+    schools = keys(
+        con,
+        f"select school_unit_code from programme_enrolments where programme = 'PPSS' and {IN_SUBSET}",
+    )
+
+    # pupil-level queries of every section: enrolled pupils only of the subset, comparison
+    # pupils never in a programme (and of the subset's schools); the full report's are not
+    enrolled_of = {
+        "coverage": None,
+        "attendance_event_time": lambda f: f,
+        "pass_change": lambda f: f,
+        "followup_2015": lambda f: f,
+        "absence_thresholds": lambda f: f.filter(pl.col("pupil_group") == "enrolled"),
+        "grade9_outcomes": lambda f: f.filter(pl.col("pupil_group") == "enrolled"),
+        "evaluation_pupils": lambda f: f.filter(pl.col("start_date").is_not_null()),
+        "evaluation_candidates": lambda f: f.filter(pl.col("treated")),
+        "crosscheck_panel": lambda f: f.filter(pl.col("first_term") > 0),
+    }
+    names = {"evaluation_candidates": est.sql_names()}
+    for name, pick in enrolled_of.items():
+        if pick is None:
+            continue
+        year = 2015 if name == "followup_2015" else YEAR
+        part = set(pick(report_query(con, name, year, SUBSET, **names.get(name, {})))["pupil_key"].to_list())
+        whole = set(pick(report_query(con, name, year, None, **names.get(name, {})))["pupil_key"].to_list())
+        assert part and part <= subset, name
+        assert whole - subset, name  # the filter is what makes the difference
+    others = report_query(con, "absence_thresholds", YEAR, SUBSET).filter(pl.col("pupil_group") == "others")
+    assert others.height and not set(others["pupil_key"].to_list()) & programme
+    others_schools = keys(
+        con,
+        f"""select distinct school_unit_code from pupil_term_outcomes where term_year = {YEAR}
+            and pupil_key in ({", ".join(repr(k) for k in set(others["pupil_key"].to_list()))})""",
+    )
+    assert others_schools & schools  # pupils of the schools where the subset's pupils were enrolled
+    panel = report_query(con, "crosscheck_panel", YEAR, SUBSET)
+    assert not set(panel["pupil_key"].to_list()) & (keys(con, ppss) - subset)  # no other district's pupil
+
+    # each section's frame: counts equal to a direct count of the subset's pupils
+    n_subset = count(
+        con,
+        f"select count(*) from programme_starts where programme = 'PPSS' and {IN_SUBSET} "
+        f"and year(start_date) <= {YEAR}",
+    )
+    enrolled = fu.enrolled_by_district(con, YEAR, SUBSET)
+    assert set(enrolled["district"].to_list()) == {*SUBSET, TOTAL}
+    assert enrolled.filter(pl.col("district") == TOTAL)["n_pupils"].sum() == n_subset
+    assert fu.coverage(con, YEAR, SUBSET)["n"].to_list() == [n_subset] * 3
+    for column in ("selection_reasons", "interventions"):
+        assert set(fu.vocabulary_by_district(con, YEAR, column, SUBSET)["district"].to_list()) <= set(SUBSET)
+
+    thresholds = fu.absence_thresholds(con, YEAR, districts=SUBSET)
+    for (term,), part in thresholds.filter(pl.col("pupil_group") == ENROLLED).group_by("term_label"):
+        t, ty = term.split()
+        direct = count(
+            con,
+            f"""select count(*) from pupil_term_outcomes where term = '{t}' and term_year = {ty} and in_ppss
+                and school_year between 7 and 9 and absence_rate is not null
+                and school_unit_code in (select school_unit_code from programme_enrolments where programme = 'PPSS')
+                and pupil_key in (select pupil_key from programme_starts where programme = 'PPSS' and {IN_SUBSET})""",
+        )
+        assert part["n"].unique().to_list() == [direct], term
+
+    indiv, _ = fu.pass_change(con, YEAR, SUBSET)
+    direct = count(
+        con,
+        f"""select count(*) from programme_starts as s
+            join pupil_term_outcomes as a on a.pupil_key = s.pupil_key and a.term_index = s.start_term
+            join pupil_term_outcomes as b on b.pupil_key = s.pupil_key and b.term_index = s.start_term + 1
+            where s.programme = 'PPSS' and s.{IN_SUBSET} and year(s.start_date) <= {YEAR}
+              and a.share_passed is not null and b.share_passed is not null""",
+    )
+    assert indiv.filter(pl.col("gender_label") == fu.ALL)["n"].unique().to_list() == [direct]
+
+    elig = fu.grade9_eligibility(con, YEAR, SUBSET).filter(
+        (pl.col("pupil_group") == ENROLLED) & (pl.col("gender_label") == fu.ALL)
+    )
+    direct = count(
+        con,
+        f"""select count(*) from pupil_term_outcomes where term = 'VT' and term_year = {YEAR} and school_year = 9
+            and school_unit_code in (select school_unit_code from programme_enrolments where programme = 'PPSS')
+            and n_graded is not null and pupil_key in (select pupil_key from programme_starts
+            where programme = 'PPSS' and {IN_SUBSET} and start_date <= date '{YEAR}-06-30')""",
+    )
+    assert elig["n"].unique().to_list() == [direct]
+    context = fu.context_comparison(con, YEAR, SUBSET).filter(pl.col("label") == ENROLLED)
+    assert context["n"].to_list() == [direct]
+
+    sample = build_sample(con, YEAR, SUBSET)
+    attrition = ev.attrition(sample)
+    assert attrition.filter(pl.col("step_no") == 0)["n"].unique().to_list() == [n_subset]
+    by_group = ev.attrition_by_group(sample)
+    districts = by_group.filter(pl.col("label") == DIMENSION["district"])
+    assert set(districts["reason"].to_list()) <= set(SUBSET) and districts["n"].sum() == n_subset
+    sub = ev.subgroups(sample).filter(pl.col("dimension") == DIMENSION["district"])
+    assert set(sub["group"].to_list()) <= set(SUBSET)
+    fu2015, _ = ev.followup_2015(con, 10, SUBSET)
+    direct = count(
+        con,
+        f"""select count(*) from programme_starts as s
+            join pupil_term_outcomes as a on a.pupil_key = s.pupil_key and a.term = 'VT' and a.term_year = 2014
+            join pupil_term_outcomes as b on b.pupil_key = s.pupil_key and b.term = 'HT' and b.term_year = 2014
+            where s.programme = 'PPSS' and s.{IN_SUBSET} and s.start_date <= date '2014-06-30'
+              and a.share_passed is not null and b.share_passed is not null""",
+    )
+    assert fu2015.filter(pl.col("label") == "Termin 1 till 2")["n"].to_list() in ([direct], [])
+    assert fu.title_block(YEAR, {}, 10, SUBSET).count("Alla avsnitt gäller bara") == 1
+
+
+def _memo(fn):
+    """The evaluation's sample and cross-check do not depend on min_cell: computed once for
+    both tests (one store, read-only)."""
+    cache: dict = {}
+
+    @functools.wraps(fn)
+    def wrapper(con, year, districts=None):
+        k = (year, tuple(districts or ()))
+        if k not in cache:
+            cache[k] = fn(con, year, districts)
+        return cache[k]
+
+    return wrapper
+
+
+SAMPLE, CROSSCHECK = _memo(build_sample), _memo(figures.callaway_santanna)
+
+
+def _register(pub: Publication, con, min_cell: int, districts: list[str] | None) -> None:
+    figures.register_followup(pub, con, YEAR, districts)
+    figures.register_evaluation(pub, con, YEAR, min_cell, districts)
+    figures.link_report(pub, YEAR, districts)
+
+
+def _export(prot, folder: Path) -> None:
+    prot.export("enrolled", tables.enrolled_table(prot["enrolled"]), folder)
+    prot.export("attrition", tables.attrition_table(prot["attrition"]), folder)
+    prot.export("attrition_by_group", tables.attrition_group_table(prot["attrition_by_group"]), folder)
+    prot.export("grade9_eligibility", tables.eligibility_table(prot["grade9_eligibility"]), folder)
+
+
+@pytest.mark.parametrize("min_cell", [10, 37])
+def test_a_district_report_audits_clean_beside_the_full_report(con, tmp_path, monkeypatch, min_cell) -> None:
+    monkeypatch.setattr(figures, "build_sample", SAMPLE)
+    monkeypatch.setattr(figures, "callaway_santanna", CROSSCHECK)
+    full = Publication(min_cell)
+    _register(full, con, min_cell, None)
+    full_prot = full.protect()
+    assert full_prot.audit_passed
+    full_folder = tmp_path / str(YEAR) / "tables"
+    pattern = full_prot.write_pattern(full_folder)
+    _export(full_prot, full_folder)
+
+    own = Publication(min_cell)  # the subset's cells alone (a publication with a prior holds the prior's too)
+    _register(own, con, min_cell, SUBSET)
+    pub = Publication(min_cell, prior=[pattern])
+    _register(pub, con, min_cell, SUBSET)
+    prot = pub.protect()
+    assert prot.audit_passed
+    assert all(hi - lo >= min_cell for lo, hi in prot.ranges.values())
+
+    # a cell of a population the full report also counts (a district's own pupils) is the
+    # full report's cell; every other is the subset's own, never a full-report cell
+    marker = figures.subset_marker(SUBSET)
+    # (internal cells of relations, e.g. a share's complement `("not", key)`, are not populations)
+    registered = [k for k in own.cells if all(isinstance(d, tuple) and len(d) == 2 for d in k[1:])]
+    assert registered
+    for k in registered:
+        dims = dict(k[1:])
+        if k[0] in figures.DISTRICT_NAMED:
+            assert "subset" not in dims and dims.get("district") not in (None, ALL), k
+        else:
+            assert dims.get("subset") == marker and k not in full.cells, k
+    shared = [k for k in registered if k in full.cells and not own.cells[k].internal]
+    assert any(k[0] == "enrolled" and dict(k[1:])["district"] == "Farsta" for k in shared)
+    assert any(k[0] == "pupils" and dict(k[1:])["district"] == "Farsta" for k in shared)
+    hidden_in_full = [k for k in shared if full_prot.is_hidden(k)]
+    assert all(prot.is_hidden(k) for k in hidden_in_full)  # never shown here when hidden there
+    for k in registered:  # every small published count is hidden
+        c = own.cells[k]
+        if not c.internal and c.value is not None and 0 < c.value < min_cell:
+            assert prot.is_hidden(k), k
+
+    subset_folder = tmp_path / str(YEAR) / "stadsdelar_x" / "tables"
+    _export(prot, subset_folder)
+    for cell, (lo, hi) in attack_report(full_folder, subset_folder).items():
+        assert hi - lo >= min_cell, (cell, lo, hi)
