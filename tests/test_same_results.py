@@ -1,7 +1,9 @@
 """The same results, faster: the demo delivery loaded by today's ingest (parallel workers) gives
 the very load log, quarantine rows, source tables and public tables that the ingest before the
 rewrite gave (issue 13). `fixtures/demo_fingerprint.json` was captured from that ingest and
-build (`python -m tests.fingerprint STORE RAW`); a re-run with nothing new changes nothing."""
+build (`python -m tests.fingerprint STORE RAW`); a re-run with nothing new changes nothing.
+`pupil_term_outcomes` was captured again after issue 11 added its column `in_ppss` (without that
+column the hash is the one taken before the rewrite, checked when the fixture was updated)."""
 
 from __future__ import annotations
 
