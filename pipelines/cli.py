@@ -263,11 +263,11 @@ def parser() -> argparse.ArgumentParser:
     rs = _command(
         sub,
         "reports",
-        "build every parameter set (reports/params/*.yaml) and an index page linking the reports",
+        "build every parameter set (notebooks/params/*.yaml) and an index page linking the reports",
         "ppss reports --store data/processed/ppss.duckdb",
     )
     rs.add_argument(
-        "--params", metavar="DIR", help="folder of parameter sets (default: the repository's reports/params)"
+        "--params", metavar="DIR", help="folder of parameter sets (default: the repository's notebooks/params)"
     )
     rs.add_argument("--store", metavar="FILE", help=STORE_HELP)
     rs.add_argument("--out", metavar="DIR", help=OUT_HELP)

@@ -169,6 +169,14 @@ def test_district_is_repeatable() -> None:
     assert _districts(args) == ["Farsta", "Skarpnäck"]
 
 
+def test_reports_and_data_hold_no_tracked_output() -> None:
+    """reports/ and data/ are output (and may hold pupil data): git keeps only their READMEs."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "reports", "data"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert sorted(tracked) == ["data/processed/README.md", "data/raw/README.md", "reports/README.md"]
+
+
 def test_tracked_notebooks_have_no_outputs() -> None:
     """Outputs never reach git (they can hold figures that break suppression): the tracked
     notebooks are stripped, as `nbstripout` leaves them (`make lab` does not commit them)."""

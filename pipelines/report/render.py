@@ -35,7 +35,7 @@ from nbconvert import HTMLExporter
 from pipelines.analysis.disclosure import PATTERN_FILE
 from pipelines.analysis.followup import report_title
 from pipelines.analysis.suppress import check_min_cell
-from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, PACKAGE_DIR, REPO_DIR, paths
+from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, PACKAGE_DIR, paths
 from pipelines.report.charts import SPEC_CLASS, format_locale
 from pipelines.report.provenance import refusal, store_coverage
 from pipelines.store import connect_readonly
@@ -269,13 +269,13 @@ def _print_pdf(exe: str, html: Path, pdf: Path) -> Path:
     return pdf
 
 
-# --- parameter sets (reports/params/*.yaml) and the index page ----------------------------
+# --- parameter sets (notebooks/params/*.yaml) and the index page ----------------------------
 PARAM_KEYS = {"title", "year", "districts", "min_cell", "absence_threshold"}
 
 
 @dataclass(frozen=True)
 class ParamSet:
-    """One report to build: a YAML file in reports/params/ (the file's stem names the set)."""
+    """One report to build: a YAML file in notebooks/params/ (the file's stem names the set)."""
 
     name: str
     title: str
@@ -287,7 +287,7 @@ class ParamSet:
 
 def params_dir() -> Path:
     """The version-controlled parameter sets: part of the code, always the repository's."""
-    return REPO_DIR / "reports" / "params"
+    return paths().notebooks / "params"  # parameters of the yearly notebook: code, not output
 
 
 def load_params(folder: Path) -> list[ParamSet]:
