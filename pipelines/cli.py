@@ -13,6 +13,7 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipelines.analysis.suppress import DEFAULT_MIN_CELL, MIN_CELL_FLOOR
 from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, ConfigError, paths
 
 EXIT_OK, EXIT_ERROR, EXIT_REJECTED = 0, 1, 2
@@ -200,7 +201,9 @@ def _command(sub, name: str, help: str, example: str) -> argparse.ArgumentParser
 STORE_HELP = "the DuckDB store (default data/processed/ppss.duckdb)"
 YEAR_HELP = "the follow-up year: enrolments up to its end, absence in its terms, eligibility in its spring"
 OUT_HELP = "where reports go: <out>/<year>/ (default reports/)"
-MIN_CELL_HELP = "figures resting on fewer pupils show as `..` (default 10, never below 5)"
+MIN_CELL_HELP = (
+    f"figures resting on fewer pupils show as `..` (default {DEFAULT_MIN_CELL}, never below {MIN_CELL_FLOOR})"
+)
 THRESHOLD_HELP = "the report's own threshold of high absence, shown beside 10, 15 and 20 %% (default 15 %%)"
 REJECTED_HELP = "report on what loaded even if the latest load rejected a file"
 
@@ -208,7 +211,7 @@ REJECTED_HELP = "report on what loaded even if the latest load rejected a file"
 def _report_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", metavar="FILE", help=STORE_HELP)
     p.add_argument("--out", metavar="DIR", help=OUT_HELP)
-    p.add_argument("--min-cell", type=int, default=10, metavar="N", help=MIN_CELL_HELP)
+    p.add_argument("--min-cell", type=int, default=DEFAULT_MIN_CELL, metavar="N", help=MIN_CELL_HELP)
     p.add_argument(
         "--absence-threshold", type=_threshold, default=DEFAULT_ABSENCE_THRESHOLD, metavar="SHARE", help=THRESHOLD_HELP
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 MIN_CELL_FLOOR = 5
+DEFAULT_MIN_CELL = 10  # domain rules: figures resting on fewer than 10 pupils are not shown
 SUPPRESSED, MISSING = "..", "."
 MINUS = "\u2212"  # the typographic minus sign, as Swedish print uses
 

@@ -16,11 +16,6 @@ import duckdb
 
 from pipelines.ingest.kinds import LABELS as KIND_LABELS  # each input kind's Swedish name, defined with the kind
 
-MONTHS = [
-    "januari", "februari", "mars", "april", "maj", "juni",
-    "juli", "augusti", "september", "oktober", "november", "december",
-]  # fmt: skip
-
 
 @dataclass(frozen=True)
 class Coverage:

@@ -34,7 +34,7 @@ from nbconvert import HTMLExporter
 
 from pipelines.analysis.disclosure import PATTERN_FILE
 from pipelines.analysis.followup import report_title
-from pipelines.analysis.suppress import check_min_cell
+from pipelines.analysis.suppress import DEFAULT_MIN_CELL, check_min_cell
 from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, PACKAGE_DIR, paths
 from pipelines.report.charts import SPEC_CLASS, format_locale
 from pipelines.report.provenance import refusal, store_coverage
@@ -161,7 +161,7 @@ def run_report(
     year: int,
     store: Path,
     out_dir: Path,
-    min_cell: int = 10,
+    min_cell: int = DEFAULT_MIN_CELL,
     allow_rejected: bool = False,
     districts: list[str] | None = None,
     absence_threshold: float = DEFAULT_ABSENCE_THRESHOLD,
@@ -281,8 +281,8 @@ class ParamSet:
     title: str
     year: int
     districts: tuple[str, ...] = ()
-    min_cell: int = 10
-    absence_threshold: float = 0.15
+    min_cell: int = DEFAULT_MIN_CELL
+    absence_threshold: float = DEFAULT_ABSENCE_THRESHOLD
 
 
 def params_dir() -> Path:
@@ -316,8 +316,8 @@ def load_params(folder: Path) -> list[ParamSet]:
                 title=str(raw.get("title") or report_title(raw["year"], districts)),
                 year=raw["year"],
                 districts=tuple(str(d) for d in districts),
-                min_cell=int(raw.get("min_cell", 10)),
-                absence_threshold=float(raw.get("absence_threshold", 0.15)),
+                min_cell=int(raw.get("min_cell", DEFAULT_MIN_CELL)),
+                absence_threshold=float(raw.get("absence_threshold", DEFAULT_ABSENCE_THRESHOLD)),
             )
         )
     return sets
