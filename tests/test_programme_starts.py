@@ -173,3 +173,17 @@ def test_the_absence_threshold_changes_the_high_absence_figures(store) -> None:
     assert {dict(c[1:]).get("threshold") for c in pub.cells if c[0] == "high_absence"} == {0.10, 0.12, 0.15, 0.20}
     spec = charts.absence_thresholds(own, 0.12, 5).to_dict()
     assert "12 % är rapportens huvudgräns." in " ".join(spec["title"]["subtitle"])
+
+
+def test_the_report_on_a_register_with_skolfam_shows_it_apart_and_hidden_when_small(store, tmp_path) -> None:
+    """The whole way, as a user runs it: `ppss report` on the store with SkolFam rows. The
+    SkolFam line is published apart (2 pupils, 1 also in PPSS: both below min_cell, so `..`)."""
+    from pipelines.cli import main
+
+    out = tmp_path / "reports"
+    assert main(["report", "--year", str(YEAR), "--store", str(store["path"]), "--out", str(out)]) == 0
+    lines = (out / str(YEAR) / "tables" / "other_programmes.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("# ") and len(lines) == 3
+    assert lines[2].split(",") == ["SkolFam", "..", ".."]
+    html = (out / str(YEAR) / f"uppfoljning_{YEAR}.html").read_text(encoding="utf-8")
+    assert "SkolFam" in html and "Granskningen godkände mönstret" in html
