@@ -250,3 +250,19 @@ def test_percentages_are_written_the_swedish_way_in_charts() -> None:
     html = report_mimebundle(chart.to_dict())["text/html"]
     static = html.split('class="chart-live"')[0]
     assert "1\u00a0234,5\u00a0%" in static
+
+
+def test_a_file_name_that_looks_like_personal_data_is_not_shown_in_the_report() -> None:
+    """The first page names each delivery; a hand-kept register named after a pupil's
+    personnummer (or a platform id) must not carry it into the report."""
+    from pipelines.report.provenance import shown_name
+
+    assert shown_name("/data/raw/2016/ppss_register_2016.xlsx") == "ppss_register_2016.xlsx"
+    assert shown_name("/data/raw/betyg_export_2017-06-30.xml") == "betyg_export_2017-06-30.xml"
+    for leaky in (
+        "ppss_20050101-1234.xlsx",
+        "ppss 0501011234.csv",
+        "persons_3f2504e0-4f89-11d3-9a0c-0305e82c3301.json",
+    ):
+        name = shown_name(f"/data/raw/{leaky}")
+        assert name != leaky and not any(ch.isdigit() for ch in name)

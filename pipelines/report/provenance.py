@@ -14,7 +14,8 @@ from pathlib import PurePath
 
 import duckdb
 
-from pipelines.ingest.kinds import LABELS as KIND_LABELS  # each input kind's Swedish name, defined with the kind
+from pipelines.ingest.kinds import LABELS as KIND_LABELS
+from pipelines.rules.identity import looks_personal  # each input kind's Swedish name, defined with the kind
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,13 @@ def short_checksum(checksum: str) -> str:
     return checksum.split(":")[-1][:12]
 
 
+def shown_name(path: str) -> str:
+    """A delivery's file name as the report shows it: never its folder, and never a name that
+    looks like it holds an identity number or platform id (hand-kept files get named anything)."""
+    name = PurePath(path).name
+    return "(filnamnet visas inte: det liknar en personuppgift)" if looks_personal(name) else name
+
+
 def provenance(con: duckdb.DuckDBPyConnection, built_at: dt.datetime | None = None) -> str:
     """The first page's provenance: when the report and the store were made, and each current
     delivery by file name, kind, load time and checksum (the file's folder is not shown)."""
@@ -129,7 +137,7 @@ def provenance(con: duckdb.DuckDBPyConnection, built_at: dt.datetime | None = No
         "select path, kind, checksum, loaded_at from load_log where status = 'loaded' order by kind, path"
     ).fetchall()
     rows = "\n".join(
-        f"| {PurePath(p).name} | {KIND_LABELS.get(k, k)} | {loaded:%Y-%m-%d %H:%M} | `{short_checksum(c)}` |"
+        f"| {shown_name(p)} | {KIND_LABELS.get(k, k)} | {loaded:%Y-%m-%d %H:%M} | `{short_checksum(c)}` |"
         for p, k, c, loaded in files
     )
     snapshot = (meta.get("built_at") or "okänt")[:16]

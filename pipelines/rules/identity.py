@@ -146,6 +146,13 @@ def normalise_guid(text: str | None) -> str | None:
 
 
 GUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# An identity number in any form, or a guid, inside free text (a school's name, a file name).
+PERSONAL_TEXT = r"(^|\D)(\d{2})?\d{6}[-+]?\d{4}(\D|$)|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+
+
+def looks_personal(text: str) -> bool:
+    """True when `text` holds what looks like an identity number or a platform id."""
+    return re.search(PERSONAL_TEXT, text) is not None
 
 
 def platform_ref(key: bytes, kind: str, guid: str | None) -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from pipelines.config import VALIDATION_BATCH_ROWS
+from pipelines.rules.identity import PERSONAL_TEXT
 
 
 class FileRejected(Exception):
@@ -568,13 +569,9 @@ def record(value: object) -> tuple[dict, str | None]:
     return (value, None) if isinstance(value, dict) else ({}, "value_shape:record")
 
 
-# An identity number in any form, or a guid, in a free-text column: not stored, quarantined.
-_PERSONAL_TEXT = r"(^|\D)(\d{2})?\d{6}[-+]?\d{4}(\D|$)|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-
-
 def with_personal_data_checks(df: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
     """Free-text columns that are stored as they are (names of schools and districts): a
     personnummer or guid typed there is quarantined rather than kept. `columns`: frame -> raw name."""
     for col, raw_name in columns.items():
-        df = add_problem(df, pl.col(col).str.contains(_PERSONAL_TEXT), f"personal_data:{raw_name}")
+        df = add_problem(df, pl.col(col).str.contains(PERSONAL_TEXT), f"personal_data:{raw_name}")
     return df
