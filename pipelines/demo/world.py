@@ -423,9 +423,9 @@ def _letter(score: float) -> str:
     return "A"
 
 
-def _terms() -> list[tuple[str, int, date]]:
+def _terms(years: range = SCHOOL_YEARS) -> list[tuple[str, int, date]]:
     out = []
-    for y in SCHOOL_YEARS:
+    for y in years:
         out += [("HT", y, date(y, 12, 19)), ("VT", y + 1, date(y + 1, 6, 10))]
     return out
 
@@ -519,19 +519,27 @@ def _pupil_grades(world: DemoWorld, terms: list[tuple[str, int, date]], seed: in
     return mine
 
 
-def write_demo(out: Path, seed: int = 2016, scale: str = "demo", effects: str = "builtin") -> dict[str, int]:
+def write_demo(
+    out: Path, seed: int = 2016, scale: str = "demo", effects: str = "builtin", one_year: bool = False
+) -> dict[str, int]:
     """Write the demo inputs to `out`, and the true effects beside them (`TRUE_EFFECTS.json`);
     returns counts of what was written. The writers draw from the world's random stream in
-    this order, so the same seed writes the same bytes."""
+    this order, so the same seed writes the same bytes.
+
+    `one_year` writes only the last school year's attendance and grades (one grade export
+    for 2016/17, with from="2016-07-01") beside every person, organisation and register row:
+    the same world at a fifth of the volume, for a country-scale benchmark on one machine.
+    Its true effects cover what was written."""
     out = Path(out)
     world = DemoWorld(seed, scale, effects)
     truth = Truth(world)
+    years = SCHOOL_YEARS[-1:] if one_year else SCHOOL_YEARS
     _write_marker(out)
     _write_organisations(out, world)
     counts = {
         "persons": _write_persons(out, world),
-        "attendance": _write_attendance(out, world, truth),
-        "grade_elements": _write_grades(out, world, truth, seed),
+        "attendance": _write_attendance(out, world, truth, years),
+        "grade_elements": _write_grades(out, world, truth, seed, years),
         "register": _write_register(out, world),
     }
     for defect in PLANTED_DEFECTS:
@@ -628,7 +636,7 @@ def _school_months(y: int) -> list[date]:
     return [date(y, m, 1) for m in range(8, 13)] + [date(y + 1, m, 1) for m in range(1, 7)]
 
 
-def _write_attendance(out: Path, world: DemoWorld, truth: Truth) -> int:
+def _write_attendance(out: Path, world: DemoWorld, truth: Truth, years: range = SCHOOL_YEARS) -> int:
     """One record per pupil and month (one school reports Dec-Jan as one period), written page
     by page so memory stays bounded at city and country scale; planted: impossible minutes."""
     rng = world.rng
@@ -638,7 +646,7 @@ def _write_attendance(out: Path, world: DemoWorld, truth: Truth) -> int:
     straddle = {world.schools[3].guid}
     for p in world.pupils:
         activity = _guid(rng)
-        for y in SCHOOL_YEARS:
+        for y in years:
             if not 0 <= y - p.entry_year <= 3:
                 continue
             for m in _school_months(y):
@@ -689,18 +697,21 @@ def _attendance_record(p: Pupil, activity: str, y: int, start: date, end: date, 
 GRADE_EXPORTS = [(date(2015, 6, 30), "betyg_export_2015-06-30.xml"), (date(2017, 6, 30), "betyg_export_2017-06-30.xml")]
 
 
-def _write_grades(out: Path, world: DemoWorld, truth: Truth, seed: int) -> int:
-    """Two successive grade exports; each <elev> carries the complete list at export time.
+def _write_grades(out: Path, world: DemoWorld, truth: Truth, seed: int, years: range = SCHOOL_YEARS) -> int:
+    """Two successive grade exports; each <elev> carries the complete list at export time
+    (one export of the last school year when `years` is that year alone).
     Returns the number of grade elements written."""
-    terms = _terms()
+    terms = _terms(years)
+    since = date(years[0], 7, 1)
+    exports = [e for e in GRADE_EXPORTS if e[0] > since]
     n_elements = 0
-    for k, (tom, name) in enumerate(GRADE_EXPORTS):
-        earlier = GRADE_EXPORTS[k - 1][0] if k else date(2012, 7, 1)
-        last = k == len(GRADE_EXPORTS) - 1
+    for k, (tom, name) in enumerate(exports):
+        earlier = exports[k - 1][0] if k else since
+        last = k == len(exports) - 1
         with open(out / "skolplattformen" / name, "w", encoding="utf-8") as fh:
             fh.write(
                 '<?xml version="1.0" encoding="utf-8"?>\n<betyg xmlns="http://pingpong.se/schemas/grades/v1.1" '
-                f'from="2012-07-01" tom="{tom.isoformat()}">\n'
+                f'from="{since.isoformat()}" tom="{tom.isoformat()}">\n'
             )
             for i, p in enumerate(world.pupils):
                 mine = [g for g in _pupil_grades(world, terms, seed, i) if g["date"] <= tom]

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 
 from pipelines.config import VALIDATION_BATCH_ROWS
@@ -245,9 +246,22 @@ def load_json_page(path: Path, what: str) -> list[Any]:
     kind = sniff(raw)
     if kind != "JSON":
         raise FileRejected("file_format", f"this is {kind}, not SS 12000 {what} JSON")
+    try:  # orjson where it reads the page (UTF-8, no BOM, 64-bit numbers): the same values, faster
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        doc = _load_json_text(raw, what)
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        raise FileRejected(
+            "file_shape", f"JSON, but not an SS 12000 page: expected an object with a 'data' list of {what}"
+        )
+    return doc["data"]
+
+
+def _load_json_text(raw: bytes, what: str) -> Any:
+    """The page in whatever encoding it is written in, with the parser's position for a clear message."""
     text = decode_text(raw)[0]
     try:
-        doc = json.loads(text, parse_int=_int_or_text)
+        return json.loads(text, parse_int=_int_or_text)
     except RecursionError:
         raise FileRejected(
             "file_shape",
@@ -256,11 +270,6 @@ def load_json_page(path: Path, what: str) -> list[Any]:
         ) from None
     except json.JSONDecodeError as e:
         raise FileRejected("file_format", _json_error(e, text)) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
-        raise FileRejected(
-            "file_shape", f"JSON, but not an SS 12000 page: expected an object with a 'data' list of {what}"
-        )
-    return doc["data"]
 
 
 def _json_error(e: json.JSONDecodeError, text: str) -> str:
