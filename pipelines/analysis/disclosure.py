@@ -42,13 +42,12 @@ import polars as pl
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import coo_matrix
 
-from pipelines.analysis.suppress import SUPPRESSED, check_min_cell
+from pipelines.analysis.suppress import PATTERN_FILE, SUPPRESSED, check_min_cell
 
 ALL = "*"  # a margin: every category of the dimension
 Key = tuple  # (population, (dim, value), ...): hashable and JSON-friendly
 KeyFn = Callable[[dict], Key | None]
 HIDDEN_SUFFIX = "__hidden"
-PATTERN_FILE = "pattern.json"
 
 
 class DisclosureError(RuntimeError):
