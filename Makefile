@@ -18,8 +18,10 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# --compile-bytecode: every process (the report's CLI and kernel, each test) then reads .pyc
+# files instead of compiling the libraries' sources, also where PYTHONDONTWRITEBYTECODE is set.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --python $(PYTHON) --compile-bytecode
 	touch $@
 
 setup: $(VENV)/.synced ## create .venv from the lock file (uv.lock)

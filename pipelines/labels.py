@@ -59,3 +59,12 @@ def label(column: str, mapping: Mapping[str, str], alias: str | None = None) -> 
 def order(column: str, labels: list[str]) -> pl.Expr:
     """A sort key putting `column`'s labels in the given order."""
     return pl.col(column).replace_strict({v: i for i, v in enumerate(labels)}, return_dtype=pl.Int64)
+
+
+def report_title(year: int, districts: list[str] | None = None) -> str:
+    """The report's title (page, PDF footer, index page)."""
+    if not districts:
+        return f"Uppföljning av PPSS {year}"
+    names = sorted(districts)
+    which = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " och " + names[-1]
+    return f"Uppföljning av PPSS {year}: {which}"

@@ -42,13 +42,12 @@ import polars as pl
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import coo_matrix
 
-from pipelines.analysis.suppress import SUPPRESSED, check_min_cell
+from pipelines.analysis.suppress import PATTERN_FILE, SUPPRESSED, check_min_cell
 
 ALL = "*"  # a margin: every category of the dimension
 Key = tuple  # (population, (dim, value), ...): hashable and JSON-friendly
 KeyFn = Callable[[dict], Key | None]
 HIDDEN_SUFFIX = "__hidden"
-PATTERN_FILE = "pattern.json"
 
 
 class DisclosureError(RuntimeError):
@@ -306,11 +305,16 @@ class Publication:
             exposed = set(_audit(cells, unknown, internal, eq_rels, ineq_rels, m, stop_early=False))
         cuts: list[set[int]] = []
         kept: set[int] = set()
+        # A component of hidden cells that recurs from one round to the next is the same
+        # integer program: its audit is solved once (see _audit).
+        solved: dict[tuple[tuple[int, ...], bool], tuple[dict, dict]] = {}
         for round_no in range(max_rounds):
             hidden = _choose_hidden(cells, primary | kept, internal, fixed_shown, eq_rels, cuts, m, exposed)
             if round_no >= max_rounds // 3:  # slow to settle: from now on only add cells
                 kept = hidden - internal
-            failures = _audit(cells, hidden, internal, eq_rels, ineq_rels, m, stop_early=True, exposed=exposed)
+            failures = _audit(
+                cells, hidden, internal, eq_rels, ineq_rels, m, stop_early=True, exposed=exposed, solved=solved
+            )
             if not failures:
                 break
             if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
@@ -333,7 +337,9 @@ class Publication:
                 cuts.extend(side_cuts)
         else:
             raise DisclosureError(f"no safe suppression pattern found in {max_rounds} rounds")
-        ranges = _audit(cells, hidden, internal, eq_rels, ineq_rels, m, stop_early=False, ranges=True, exposed=exposed)
+        ranges = _audit(
+            cells, hidden, internal, eq_rels, ineq_rels, m, False, ranges=True, exposed=exposed, solved=solved
+        )
         return Protected(self, keys, hidden, primary - internal, internal, ranges)
 
     def _load_prior(self, path: Path) -> None:
@@ -457,21 +463,42 @@ def _audit(
     stop_early: bool,
     ranges: bool = False,
     exposed: set[int] = frozenset(),  # type: ignore[assignment]
+    solved: dict[tuple[tuple[int, ...], bool], tuple[dict, dict]] | None = None,
 ) -> Any:
     """The attacker's integer program: the range of each hidden cell given every published
-    value and relation. Returns failing cells, or (with `ranges`) cell -> (min, max)."""
+    value and relation. Returns failing cells, or (with `ranges`) cell -> (min, max).
+
+    A component's program depends only on its hidden cells (everything else is fixed within
+    one `protect`), so `solved` keeps each component's answer, by its members and
+    `stop_early`, for the next call of the same `protect` (same cells, relations, `exposed`).
+    A component that passed with `stop_early` was audited in full and serves either mode."""
     comp = _components(hidden, eq_rels + ineq_rels)
     by_comp: dict[int, list[int]] = defaultdict(list)
     for i, c in comp.items():
         by_comp[c].append(i)
     out: dict[int, tuple[float, float]] = {}
     failures: dict[int, set[int]] = {}
+    rels = [(r, True) for r in eq_rels] + [(r, False) for r in ineq_rels]
+    touching: dict[int, list[int]] = defaultdict(list)  # cell -> the relations it is in, in order
+    for n, (rel, _) in enumerate(rels):
+        for i in dict.fromkeys(i for _, i in rel):
+            touching[i].append(n)
     for members in by_comp.values():
-        var = {i: j for j, i in enumerate(sorted(members))}
-        a_rows, lo, hi, used = [], [], [], []
-        for rel, eq in [(r, True) for r in eq_rels] + [(r, False) for r in ineq_rels]:
-            if not any(i in var for _, i in rel):
+        ident = tuple(sorted(members))
+        if solved is not None:
+            hit = solved.get((ident, stop_early))
+            if hit is None and not stop_early and (early := solved.get((ident, True))) is not None and not early[1]:
+                hit = early
+            if hit is not None:
+                out.update(hit[0])
+                failures.update(hit[1])
                 continue
+        comp_out: dict[int, tuple[float, float]] = {}
+        comp_failures: dict[int, Any] = {}
+        var = {i: j for j, i in enumerate(ident)}
+        a_rows, lo, hi, used = [], [], [], []
+        for n in sorted({n for i in var for n in touching.get(i, ())}):
+            rel, eq = rels[n]
             used.append((rel, eq))
             row = np.zeros(len(var))
             const = 0.0
@@ -497,13 +524,17 @@ def _audit(
                 raise DisclosureError("the published figures contradict each other (infeasible audit)")
             lo_v = low.fun if low.status == 0 else -np.inf
             hi_v = -high.fun if high.status == 0 else np.inf  # status 3: unbounded, nothing to learn
-            out[i] = (lo_v, hi_v)
+            comp_out[i] = (lo_v, hi_v)
             if hi_v - lo_v < min_cell - 1e-6:
                 # Only a side that can move is worth widening: a minimum at 1 (or 0) stays.
                 sides = (-1.0,) if lo_v <= lb[var[i]] + 1e-9 else (1.0, -1.0)
-                failures[i] = [_binding(c, np.array(a_rows), np.array(hi), lb, used, var, (s,)) for s in sides]
+                comp_failures[i] = [_binding(c, np.array(a_rows), np.array(hi), lb, used, var, (s,)) for s in sides]
                 if stop_early:  # one failure per component is enough to add a constraint
                     break
+        if solved is not None:
+            solved[(ident, stop_early)] = (comp_out, comp_failures)
+        out.update(comp_out)
+        failures.update(comp_failures)
     return out if ranges else failures
 
 

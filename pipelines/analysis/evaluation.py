@@ -156,7 +156,15 @@ def _adjusted(a: Analytic) -> tuple[pl.DataFrame, pl.DataFrame]:
     the comparison), with mu the regression of the outcome on the covariates (and the squares
     of the absence path, which is skewed) over all comparison candidates: the bias correction
     of Abadie & Imbens (2011). With balanced means its cell average is the weighted
-    difference; per pupil it moves each comparison to the pupil's own baseline."""
+    difference; per pupil it moves each comparison to the pupil's own baseline.
+
+    The same for every caller (the headline, each subgroup): computed once per analytic sample."""
+    if a.adjusted is None:
+        a.adjusted = _adjust(a)
+    return a.adjusted
+
+
+def _adjust(a: Analytic) -> tuple[pl.DataFrame, pl.DataFrame]:
     x = a.frame.select(a.covariates).to_numpy().astype(float)
     y = a.frame["y"].to_numpy().astype(float)
     controls = ~a.frame["treated"].to_numpy()

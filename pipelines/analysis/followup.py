@@ -21,7 +21,17 @@ from pipelines import labels as lb
 from pipelines.analysis.suppress import fmt_num, fmt_pct
 from pipelines.codes import CURRENT, Direction, Programme
 from pipelines.config import ABSENCE_THRESHOLDS, DEFAULT_ABSENCE_THRESHOLD, REPORT_SQL_DIR
-from pipelines.labels import ALL, DIRECTIONS, ENROLLED, GENDER_ORDER, MEASURES, OTHERS, THIS_FOLLOWUP, TOTAL
+from pipelines.labels import (
+    ALL,
+    DIRECTIONS,
+    ENROLLED,
+    GENDER_ORDER,
+    MEASURES,
+    OTHERS,
+    THIS_FOLLOWUP,
+    TOTAL,
+    report_title,
+)
 from pipelines.rules.indicators import skolverket_mean_merit
 from pipelines.rules.reference import FOLLOWUP_2015_SHARE_INCREASED, enrolment_targets
 from pipelines.store import connect_readonly
@@ -407,14 +417,6 @@ def title_block(
         "betyder att uppgiften saknas (se Metodbilagan, Röjandekontroll). Rapporten innehåller "
         "inga uppgifter om enskilda elever." + demo
     )
-
-
-def report_title(year: int, districts: list[str] | None = None) -> str:
-    if not districts:
-        return f"Uppföljning av PPSS {year}"
-    names = sorted(districts)
-    which = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " och " + names[-1]
-    return f"Uppföljning av PPSS {year}: {which}"
 
 
 def subset_note(districts: list[str] | None) -> str:

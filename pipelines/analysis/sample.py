@@ -65,6 +65,8 @@ class Analytic:
     members: pl.DataFrame  # enrolled rows in the estimate: row, cell
     weights: pl.DataFrame  # comparison rows: row, cell, w (summing to 1 within each cell)
     n_eligible: int  # enrolled pupils the estimand is about
+    # the estimator's regression-adjusted frames (evaluation._adjusted), computed once
+    adjusted: tuple[pl.DataFrame, pl.DataFrame] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def treated(self) -> pl.DataFrame:

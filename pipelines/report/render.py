@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
@@ -27,18 +28,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import papermill
-import vl_convert
 import yaml
 from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter
 
-from pipelines.analysis.disclosure import PATTERN_FILE
-from pipelines.analysis.followup import report_title
-from pipelines.analysis.suppress import DEFAULT_MIN_CELL, check_min_cell
+from pipelines.analysis.suppress import DEFAULT_MIN_CELL, PATTERN_FILE, check_min_cell
 from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, PACKAGE_DIR, paths
-from pipelines.report.charts import SPEC_CLASS, format_locale
+from pipelines.labels import report_title
 from pipelines.report.provenance import refusal, store_coverage
 from pipelines.store import connect_readonly
+
+# The kernel computes the report. This process only checks the store, runs the kernel and
+# writes HTML and PDF, so the analysis and chart modules (scipy, statsmodels, altair) are
+# imported where a function needs a name of theirs, not when the CLI starts.
 
 NOTEBOOK = "yearly_followup.ipynb"
 
@@ -118,15 +120,41 @@ def _style() -> str:
     return (PACKAGE_DIR / "static" / "report.css").read_text(encoding="utf-8")
 
 
-def _page_scripts() -> str:
+_BUNDLE = "import sys, vl_convert; sys.stdout.buffer.write(vl_convert.javascript_bundle().encode('utf-8'))"
+
+
+def start_vega_bundle() -> subprocess.Popen:
+    """Start building the page's Vega bundle in a process of its own. vl-convert takes seconds
+    to bundle it (on its first call in a process) and holds the GIL meanwhile, so `run_report`
+    starts it before the kernel runs and collects it for the HTML (`vega_bundle`)."""
+    return subprocess.Popen([sys.executable, "-c", _BUNDLE], stdout=subprocess.PIPE)
+
+
+def vega_bundle(started: subprocess.Popen | None = None) -> str:
+    """The bundle from a `start_vega_bundle` process, or built here (also if that process failed)."""
+    if started is not None:
+        out, _ = started.communicate()
+        if started.returncode == 0 and out:
+            return out.decode("utf-8")
+    import vl_convert
+
+    return vl_convert.javascript_bundle()
+
+
+def _page_scripts(bundle: subprocess.Popen | None = None) -> str:
     """One Vega bundle for the whole page (from vl-convert-python, no network), then the charts."""
-    bundle = vl_convert.javascript_bundle()
+    from pipelines.report.charts import SPEC_CLASS, format_locale
+
+    bundle = vega_bundle(bundle)
     live = _LIVE % (json.dumps(format_locale()), SPEC_CLASS)
     return f'<script type="module">{bundle}</script>\n<script type="module">{live}</script>'
 
 
-def export_html(notebook: Path, html_path: Path, title: str) -> Path:
-    """HTML without code cells or prompts; no MathJax or require.js from a CDN."""
+def export_html(notebook: Path, html_path: Path, title: str, bundle: subprocess.Popen | None = None) -> Path:
+    """HTML without code cells or prompts; no MathJax or require.js from a CDN. `bundle`: the
+    Vega bundle's process, if one was started (`start_vega_bundle`)."""
+    from pipelines.report.charts import SPEC_CLASS
+
     exporter = HTMLExporter(
         template_name="lab",
         exclude_input=True,
@@ -142,7 +170,7 @@ def export_html(notebook: Path, html_path: Path, title: str) -> Path:
     body = re.sub(r'<script src="">\s*</script>', "", body)
     head = f"<style>{_style()}</style>"
     if f'class="{SPEC_CLASS}"' in body:
-        head += _page_scripts()
+        head += _page_scripts(bundle)
     body = body.replace("</head>", head + "\n</head>", 1)
     remote = re.findall(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="(https?:[^"]+)"', body)
     if remote:
@@ -187,32 +215,38 @@ def run_report(
     for old in tables.glob("*.csv"):  # a table this run does not publish must not linger
         old.unlink()
     executed = target / f"uppfoljning_{year}.ipynb"
+    bundle = start_vega_bundle()  # built meanwhile, on the core the kernel leaves free
     try:
-        papermill.execute_notebook(
-            str(paths().notebooks / NOTEBOOK),
-            str(executed),
-            parameters={
-                "year": year,
-                "store": str(store),
-                "min_cell": min_cell,
-                "districts": districts,
-                "absence_threshold": absence_threshold,
-                "tables_dir": str(tables),
-                "prior_patterns": [str(p) for p in priors],
-                "out_dir": str(target),
-            },
-            progress_bar=False,
-            cwd=str(paths().notebooks),
-            kernel_manager_class=IPCKernelManager,
-        )
-    except papermill.PapermillExecutionError as e:
-        if e.ename == "DisclosureError":  # nothing is published: no HTML, no tables
-            executed.unlink(missing_ok=True)
-            for old in tables.glob("*"):
-                old.unlink()
-            raise ReportRefused(f"disclosure control: {e.evalue}") from None
-        raise
-    html = export_html(executed, target / f"uppfoljning_{year}.html", report_title(year, districts))
+        try:
+            papermill.execute_notebook(
+                str(paths().notebooks / NOTEBOOK),
+                str(executed),
+                parameters={
+                    "year": year,
+                    "store": str(store),
+                    "min_cell": min_cell,
+                    "districts": districts,
+                    "absence_threshold": absence_threshold,
+                    "tables_dir": str(tables),
+                    "prior_patterns": [str(p) for p in priors],
+                    "out_dir": str(target),
+                },
+                progress_bar=False,
+                cwd=str(paths().notebooks),
+                kernel_manager_class=IPCKernelManager,
+            )
+        except papermill.PapermillExecutionError as e:
+            if e.ename == "DisclosureError":  # nothing is published: no HTML, no tables
+                executed.unlink(missing_ok=True)
+                for old in tables.glob("*"):
+                    old.unlink()
+                raise ReportRefused(f"disclosure control: {e.evalue}") from None
+            raise
+        html = export_html(executed, target / f"uppfoljning_{year}.html", report_title(year, districts), bundle)
+    finally:
+        if bundle.returncode is None:  # not collected: the run failed
+            bundle.kill()
+            bundle.communicate()
     write_pdf(html, target / f"uppfoljning_{year}.pdf")
     return html
 
