@@ -1,6 +1,7 @@
 """Build: staging views, shared models and marts from the loaded rows, by the `.sql` files in `sql/`.
 
-Files run in name order, staging (one source each, renamed and cleaned), then the
+Files run in name order, staging (one source each, renamed and cleaned; views, except the two
+large ones that several marts read, which are tables computed once per build), then the
 intermediate layer (concepts several marts and report queries share, such as
 `programme_starts`), then the marts; every statement is `create or replace`,
 so a build can always be run again. It writes a copy of the store and swaps it in.
@@ -24,7 +25,14 @@ def sql_files() -> list[Path]:
     return [path for layer in LAYERS for path in sorted((SQL_DIR / layer).glob("*.sql"))]
 
 
+MATERIALISED = ("stg_grades", "stg_attendance")  # staging tables, not views (see their .sql)
+
+
 def run_sql(con: duckdb.DuckDBPyConnection) -> None:
+    # A store built before these became tables holds them as views, which a table cannot replace.
+    names = ", ".join(f"'{n}'" for n in MATERIALISED)
+    for (view,) in con.execute(f"select view_name from duckdb_views() where view_name in ({names})").fetchall():
+        con.execute(f"drop view {view}")
     for path in sql_files():
         con.execute(path.read_text(encoding="utf-8"))
 

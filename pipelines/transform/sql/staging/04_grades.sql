@@ -2,7 +2,8 @@
 -- complete list, so a pupil's grades come from the newest export holding the pupil (exports
 -- ordered by `tom`, then file name). A grade absent there was removed; a changed one corrected.
 -- Within one export, two grades for the same subject (and language) and term: the later datum wins.
-create or replace view stg_grades as
+-- A table, not a view: several marts read it, and computed once it saves a quarter of a city build.
+create or replace table stg_grades as
 with exports as (
     select file_id, row_number() over (order by export_tom nulls first, file_name, file_id) as export_rank
     from src_grade_exports

@@ -1,5 +1,6 @@
 -- Aggregated attendance per pupil, activity and period; the same record in two files counts once.
-create or replace view stg_attendance as
+-- A table, not a view: several marts read it, and computed once it saves a quarter of a city build.
+create or replace table stg_attendance as
 select
     links.pupil_key,
     a.activity_ref,
