@@ -31,11 +31,15 @@ demo: setup ## write demo data, ingest, build and report (reports/<year>/, YEAR=
 	$(VENV)/bin/ppss run --raw data/raw/demo --year $(YEAR)
 	@echo "Report: reports/$(YEAR)/uppfoljning_$(YEAR).html  (validation: reports/validation/index.html)"
 
-test: setup ## run the test suite (unit, end-to-end, notebooks, browser)
-	$(VENV)/bin/pytest
+# One pytest worker per core, each test file on one worker (its module fixtures built once):
+# most tests run one process on one core, so two cores halve the suite.
+PYTEST_PARALLEL ?= -n auto --dist loadfile
+
+test: setup ## run the test suite (unit, end-to-end, notebooks, browser), a worker per core
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL)
 
 test-fast: setup ## the tests without the end-to-end runs
-	$(VENV)/bin/pytest -m "not e2e"
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL) -m "not e2e"
 
 lint: setup ## ruff
 	$(VENV)/bin/ruff check pipelines tests
