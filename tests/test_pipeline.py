@@ -269,8 +269,10 @@ def test_killed_load_leaves_the_store_as_it_was(run) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert hashlib.sha256(store.read_bytes()).hexdigest() == digest
+    left = list(store.parent.glob(".ppss-ingest-*"))  # the killed load's Parquet parts
     assert main(["ingest", "--raw", str(raw), "--store", str(store)]) == 0  # the next writer cleans up
     assert not list(store.parent.glob(".*.building"))
+    assert left and not any(p.exists() for p in left)
 
 
 def test_readers_never_block_a_rebuild(run) -> None:

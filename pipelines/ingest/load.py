@@ -430,6 +430,20 @@ def _docs(run: IngestRun, docs_dir: Path | None) -> Path | None:
     return build_docs(docs_dir, run.runs, run.results)
 
 
+def _remove_stale_scratch(folder: Path) -> None:
+    """Parquet parts left by an ingest that was killed: its folder names its process, now gone."""
+    for old in folder.glob(".ppss-ingest-*-*"):
+        pid = old.name.split("-")[2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 def default_workers() -> int:
     """PPSS_WORKERS if set (0 or 1: read every file in the ingest process), else one per core."""
     value = os.environ.get("PPSS_WORKERS")
@@ -461,7 +475,9 @@ def ingest(
     items = [Item(i, path, kind, _display_path(path)) for i, (path, kind) in enumerate(files)]
     ctx = ReadContext(key, on or date.today(), chunk_rows)
     Path(store).resolve().parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".ppss-ingest-", dir=Path(store).resolve().parent))
+    folder = Path(store).resolve().parent
+    _remove_stale_scratch(folder)
+    scratch = Path(tempfile.mkdtemp(prefix=f".ppss-ingest-{os.getpid()}-", dir=folder))
     readers = Readers(default_workers() if workers is None else workers, scratch)
     try:
         readers.checksums(items)
