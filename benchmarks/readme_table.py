@@ -46,8 +46,10 @@ def table() -> str:
         new, alone = st.get("ingest a new year"), st.get("that year alone")
         inc = f"{new['seconds']:,.1f} s ({alone['seconds']:,.1f} s)" if new and alone else "–"
         nothing = f"{again['seconds']:,.1f} s" if again else "–"
+        span = " (one school year)" if r.get("one_year") else ""
         lines.append(
-            f"| {scale} ({r['date']}) | {r['floor']['records']:,}, {r['raw_mb']:,} MB | {r['floor']['seconds']:,.1f} s "
+            f"| {scale}{span} ({r['date']}) | {r['floor']['records']:,}, {r['raw_mb']:,} MB "
+            f"| {r['floor']['seconds']:,.1f} s "
             f"| {_stage(r, 'ingest')} | {_stage(r, 'build')} | {_stage(r, 'report')} "
             f"| {nothing} | {inc} "
             f"| {r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} |"
