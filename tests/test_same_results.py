@@ -51,3 +51,46 @@ def test_public_tables_are_the_same_after_build(demo) -> None:
     build(store)
     found = fingerprint(store, raw, ["pupil_term_outcomes", "programme_enrolments", "load_log", "quarantine"])
     assert found == {t: EXPECTED[t] for t in found}
+
+
+def _parts(result) -> dict[str, list[tuple]]:
+    import polars as pl
+
+    return {t: sorted(pl.concat([pl.read_parquet(f) for f in fs]).rows()) for t, fs in sorted(result.parts.items())}
+
+
+def test_pages_validated_as_one_batch_give_each_file_its_own_verdict_rows_and_quarantine(demo, tmp_path) -> None:
+    """parse_files (SS 12000 pages validated together) against parse_file on each page: the same
+    counts, rows, quarantine rows and verdicts, a broken page among them included."""
+    from datetime import date
+
+    from pipelines.ingest.load import _groups
+    from pipelines.ingest.parse import Task, parse_file, parse_files
+    from pipelines.ingest.readers import ReadContext
+
+    raw, _, _ = demo
+    pages = sorted((raw / "ss12000").glob("attendance_*.json"))[:3]
+    broken = tmp_path / "attendance_900.json"
+    broken.write_text('{"data": [{"student": ', encoding="utf-8")  # cut off: rejected whole
+    files = [pages[0], broken, *pages[1:]]
+    ctx = ReadContext(b"k" * 32, date(2026, 11, 27))
+
+    def tasks(folder: str) -> list[Task]:
+        (tmp_path / folder).mkdir()
+        return [Task(i, f, "attendance", f.name, ctx, tmp_path / folder) for i, f in enumerate(files)]
+
+    batch = tasks("batch")
+    assert _groups(batch) == [batch]  # pages small enough to go together
+    together = parse_files(batch)
+    alone = [parse_file(t) for t in tasks("alone")]
+    assert together[1].rejected is not None and together[1].rejected == alone[1].rejected
+    assert sum(r.rows_invalid for r in alone) > 0  # the demo plants impossible minutes in these pages
+    for a, b in zip(together, alone, strict=True):
+        assert (a.rows_read, a.rows_loaded, a.rows_invalid, a.rows_unused) == (
+            b.rows_read,
+            b.rows_loaded,
+            b.rows_invalid,
+            b.rows_unused,
+        )
+        assert _parts(a) == _parts(b) and a.notes == b.notes
+    assert len(together[0].runs) == 1 and len(alone[0].runs) == 1  # one GX validation for the batch

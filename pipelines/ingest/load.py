@@ -130,6 +130,28 @@ def _size(path: Path) -> int:
         return 0
 
 
+# SS 12000 pages are validated in batches of pages (parse_files): GX's cost per validation is
+# about a second whatever its size, and a city delivers hundreds of pages.
+BATCHED_KINDS = frozenset({"persons", "attendance", "organisations"})
+BATCH_MAX_BYTES = 48 * 2**20  # about 150,000 attendance records or 500,000 person rows
+
+
+def _groups(tasks: list[Task]) -> list[list[Task]]:
+    """Consecutive pages of one batched kind, up to BATCH_MAX_BYTES together; every other file alone."""
+    groups: list[list[Task]] = []
+    room = 0
+    for task in tasks:
+        size = _size(task.path)
+        last = groups[-1] if groups else None
+        if last and task.kind in BATCHED_KINDS and last[-1].kind == task.kind and size <= room:
+            last.append(task)
+            room -= size
+        else:
+            groups.append([task])
+            room = BATCH_MAX_BYTES - size if task.kind in BATCHED_KINDS else 0
+    return groups
+
+
 class Readers:
     """Reads files for the writer: in worker processes started once per ingest, or in this
     process. A file is read ahead only when the store says it needs loading; whatever the
@@ -137,7 +159,7 @@ class Readers:
 
     def __init__(self, workers: int, scratch: Path) -> None:
         self.scratch = scratch
-        self.futures: dict[int, Future] = {}
+        self.futures: dict[int, tuple[Future, int | None]] = {}  # file -> its read, its place in a batch
         self.pool: ProcessPoolExecutor | None = None
         self.max_workers = workers
         self.workers = 0
@@ -153,7 +175,7 @@ class Readers:
         """Start reading the files that need loading, if they are worth the workers' start."""
         if self.max_workers < 2 or sum(_size(t.path) for t in tasks) < PARALLEL_MIN_BYTES:
             return
-        from pipelines.ingest.parse import parse_file
+        from pipelines.ingest.parse import parse_file, parse_files
 
         # forkserver: workers fork from a clean process that has imported the readers and GX once,
         # never from this one (its DuckDB and polars threads must not be forked).
@@ -161,18 +183,24 @@ class Readers:
         mp.set_forkserver_preload(["pipelines.ingest.parse", "pipelines.ingest.validate"])
         self.pool = ProcessPoolExecutor(max_workers=self.max_workers, mp_context=mp)
         self.workers = self.max_workers
-        for task in sorted(tasks, key=lambda t: -_size(t.path)):  # largest first: the cores finish together
-            self.futures[task.index] = self.pool.submit(parse_file, task)
+        # Largest first, so the cores finish together.
+        for group in sorted(_groups(tasks), key=lambda g: -sum(_size(t.path) for t in g)):
+            if len(group) == 1:
+                self.futures[group[0].index] = (self.pool.submit(parse_file, group[0]), None)
+            else:
+                future = self.pool.submit(parse_files, group)
+                for pos, task in enumerate(group):
+                    self.futures[task.index] = (future, pos)
 
     def result(self, task: Task) -> FileResult:
         from pipelines.ingest.parse import parse_file
 
-        future = self.futures.pop(task.index, None)
+        future, pos = self.futures.pop(task.index, (None, None))
         if future is None and self.pool is not None:  # not read ahead (the register): a worker reads it now
             future = self.pool.submit(parse_file, task)
         if future is not None:
             try:
-                return future.result()
+                return future.result() if pos is None else future.result()[pos]
             except Exception:  # a worker died (killed, out of memory): read it here instead
                 pass
         return parse_file(task)
