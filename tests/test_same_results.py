@@ -65,7 +65,7 @@ def test_pages_validated_as_one_batch_give_each_file_its_own_verdict_rows_and_qu
     from datetime import date
 
     from pipelines.ingest.load import _groups
-    from pipelines.ingest.parse import Task, parse_file, parse_files
+    from pipelines.ingest.parse import Task, build_docs, parse_file, parse_files
     from pipelines.ingest.readers import ReadContext
 
     raw, _, _ = demo
@@ -94,3 +94,6 @@ def test_pages_validated_as_one_batch_give_each_file_its_own_verdict_rows_and_qu
         )
         assert _parts(a) == _parts(b) and a.notes == b.notes
     assert len(together[0].runs) == 1 and len(alone[0].runs) == 1  # one GX validation for the batch
+    runs = [run for r in together for run in r.runs]
+    index = build_docs(tmp_path / "docs", runs, [r.results for r in together])  # as the ingest renders them
+    assert f"{files[0].name} … {files[-1].name} (3 files)" in index.read_text()  # the broken page is not in it

@@ -266,5 +266,5 @@ def build_docs(docs_dir: Path, runs: list[dict], results: list[bytes]) -> Path |
     from pipelines.ingest.validate import Validator
 
     docs = Validator(EXPECTATIONS, docs_dir)
-    docs.add_results(runs, [pair for blob in results for pair in pickle.loads(blob)])
+    docs.add_results(runs, [pair for blob in results if blob for pair in pickle.loads(blob)])  # a batch: its first file
     return docs.build_docs()
