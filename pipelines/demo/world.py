@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -705,16 +706,21 @@ def _write_grades(out: Path, world: DemoWorld, truth: Truth, seed: int, years: r
     since = date(years[0], 7, 1)
     exports = [e for e in GRADE_EXPORTS if e[0] > since]
     n_elements = 0
-    for k, (tom, name) in enumerate(exports):
-        earlier = exports[k - 1][0] if k else since
-        last = k == len(exports) - 1
-        with open(out / "skolplattformen" / name, "w", encoding="utf-8") as fh:
+    with ExitStack() as stack:
+        folder = out / "skolplattformen"
+        files = [stack.enter_context(open(folder / name, "w", encoding="utf-8")) for _, name in exports]
+        for fh, (tom, _) in zip(files, exports, strict=True):
             fh.write(
                 '<?xml version="1.0" encoding="utf-8"?>\n<betyg xmlns="http://pingpong.se/schemas/grades/v1.1" '
                 f'from="{since.isoformat()}" tom="{tom.isoformat()}">\n'
             )
-            for i, p in enumerate(world.pupils):
-                mine = [g for g in _pupil_grades(world, terms, seed, i) if g["date"] <= tom]
+        # One pass over the pupils writes every export: a pupil's grades are drawn once.
+        for i, p in enumerate(world.pupils):
+            grades = _pupil_grades(world, terms, seed, i)
+            for k, (fh, (tom, _)) in enumerate(zip(files, exports, strict=True)):
+                earlier = exports[k - 1][0] if k else since
+                last = k == len(exports) - 1
+                mine = [g for g in grades if g["date"] <= tom]
                 if last and p.enrolled:
                     truth.add_grades(p, mine)
                 if not any(g["date"] > earlier for g in mine):
@@ -724,6 +730,7 @@ def _write_grades(out: Path, world: DemoWorld, truth: Truth, seed: int, years: r
                 if k == 1 and i % 53 == 0 and mine:
                     mine[0] = {**mine[0], "value": "E" if mine[0]["value"] == "F" else mine[0]["value"]}  # corrected
                 n_elements += _write_pupil_grades(fh, world, i, p, mine, tom, with_course=last and i % 150 == 7)
+        for fh in files:
             fh.write("</betyg>\n")
     return n_elements
 
