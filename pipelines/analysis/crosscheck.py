@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -22,6 +24,26 @@ from pipelines.analysis.followup import report_query
 from pipelines.analysis.suppress import fmt_num
 
 MIN_GROUP = 2  # csdid needs at least this many pupils in an enrolment term
+
+
+def in_background(fn: Callable[..., dict], con, year: int, districts: list[str] | None = None) -> Future:
+    """`fn(cursor, year, districts)` (the cross-check) in a background thread, on its own
+    cursor of `con`: the report's other evaluation figures are computed meanwhile (csdid's
+    numpy and DuckDB's queries mostly run outside the GIL, so a second core takes most of the
+    cross-check off the report's time). Nothing else in the report draws from numpy's global
+    random state, which the bootstrap reads, so the result is the same as when run alone."""
+    cursor = con.cursor()
+
+    def run() -> dict:
+        try:
+            return fn(cursor, year, districts)
+        finally:
+            cursor.close()
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosscheck")
+    future = pool.submit(run)
+    pool.shutdown(wait=False)  # the thread ends with its one task
+    return future
 
 
 def callaway_santanna(con, year: int, districts: list[str] | None = None, seed: int = 2016) -> dict:

@@ -117,13 +117,15 @@ def _difference(x_t: np.ndarray, x_c: np.ndarray, w_t: np.ndarray, w_c: np.ndarr
 def equivalence(a: Analytic) -> pl.DataFrame:
     """Baseline differences in the outcome's analytic sample: all eligible enrolled pupils
     against all candidates (before), and matched enrolled against weighted neighbours (after)."""
-    frame = a.frame
+    measures = BASELINE_MEASURES[a.outcome]
+    # only the measured columns: filtering or joining every column of a city's frame copies GBs
+    frame = a.frame.select("row", "treated", *dict.fromkeys(column for _, column, _ in measures))
     weights = a.control_weights()
-    matched_t = frame.filter(pl.col("row").is_in(a.matched_rows))
+    matched_t = frame.filter(pl.col("row").is_in(a.members["row"].implode()))
     matched_c = frame.join(weights, left_on="row", right_on="c_row")
+    t_all, c_all = frame.filter(pl.col("treated")), frame.filter(~pl.col("treated"))
     rows = []
-    for label, column, binary in BASELINE_MEASURES[a.outcome]:
-        t_all, c_all = frame.filter(pl.col("treated")), frame.filter(~pl.col("treated"))
+    for label, column, binary in measures:
         before = _difference(
             t_all[column].to_numpy(), c_all[column].to_numpy(), np.ones(t_all.height), np.ones(c_all.height), binary
         )
@@ -150,7 +152,8 @@ def equivalence(a: Analytic) -> pl.DataFrame:
 # --- the estimator ------------------------------------------------------------------------
 def _adjusted(a: Analytic) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(treated, comparison): per enrolled pupil in the estimate its cell, outcome, adjusted
-    comparison and D = y - y_c; per comparison row its cell, weight and residual r = y - mu.
+    comparison and D = y - y_c; per cell and school of comparison rows the sum s of each row's
+    weight times its residual's deviation from the cell's, w (r - r_cell), with r = y - mu.
 
     y_c is the cell's weighted comparison mean plus mu(x_pupil) - (weighted mean of mu over
     the comparison), with mu the regression of the outcome on the covariates (and the squares
@@ -181,7 +184,14 @@ def _adjust(a: Analytic) -> tuple[pl.DataFrame, pl.DataFrame]:
         .select("row", "cell", "pupil_key", "school_unit_code", "y", "y_c", "d")
         .sort("row")
     )
-    return treated, comparison.join(cells, on="cell")
+    # the comparison side of the clustered standard error, summed per cell and school once:
+    # a subgroup's estimate only rescales each cell's sum (clustered_effect)
+    sums = (
+        comparison.join(cells, on="cell")
+        .group_by("cell", pl.col("school_unit_code").fill_null("?"))
+        .agg((pl.col("w") * (pl.col("r") - pl.col("r_cell"))).sum().alias("s"))
+    )
+    return treated, sums
 
 
 def pair_differences(a: Analytic) -> pl.DataFrame:
@@ -211,7 +221,7 @@ def clustered_effect(a: Analytic, keys: set[str] | None = None) -> tuple[float, 
         [
             treated.select("school_unit_code", ((pl.col("d") - mean) / n).alias("psi")),
             comparison.join(per_cell, on="cell").select(
-                "school_unit_code", (-pl.col("n_t") / n * pl.col("w") * (pl.col("r") - pl.col("r_cell"))).alias("psi")
+                "school_unit_code", (-pl.col("n_t") / n * pl.col("s")).alias("psi")
             ),
         ]
     ).with_columns(pl.col("school_unit_code").fill_null("?"))
@@ -316,8 +326,9 @@ def estimate(a: Analytic) -> Estimate:
     m_c = float(y_c.mean()) if len(y_c) else float("nan")
     level = {"absence_rate": "post_mean", "share_passed_change": "later_share_passed"}.get(a.outcome, "y")
     weights = a.control_weights()
-    t_level = a.frame.filter(pl.col("row").is_in(diffs["row"].implode()))[level].to_numpy().astype(float)
-    c_frame = a.frame.join(weights, left_on="row", right_on="c_row")
+    levels = a.frame.select("row", level)
+    t_level = levels.filter(pl.col("row").is_in(diffs["row"].implode()))[level].to_numpy().astype(float)
+    c_frame = levels.join(weights, left_on="row", right_on="c_row")
     c_level, c_w = c_frame[level].to_numpy().astype(float), c_frame["weight"].to_numpy()
     if a.outcome in BINARY:
         size, measure, sd = (cox_index(m_t, m_t - mean) if np.isfinite(mean) else float("nan")), "Cox index", 1.0
@@ -360,27 +371,13 @@ def event_curve(sample: EvaluationSample) -> tuple[pl.DataFrame, dict]:
     baseline months) minus (the neighbours' weighted change), with clustered t intervals;
     and a joint Wald test over the placebo months (F with schools - 1 denominator df)."""
     a = sample.analytic["absence_rate"]
-    frame = a.frame.select("row", "pupil_key", "cohort_month", "own_month", "treated", "pre_mean", "school_unit_code")
-    months = sample.months.rename({"month_index": "mi"})
-    path = (
-        frame.join(months, on="pupil_key")
-        .with_columns((pl.col("mi") - pl.col("cohort_month")).alias("e"))
-        .filter(pl.col("e").is_between(int(EVENT_MONTHS[0]), int(EVENT_MONTHS[-1])))
-        .filter(pl.col("treated") | pl.col("own_month").is_null() | (pl.col("mi") < pl.col("own_month") - 3))
-        .with_columns((pl.col("absence_rate") - pl.col("pre_mean")).alias("change"))
-        .select("row", "e", "change")
-    )
-    t_side = a.members.join(path, on="row").rename({"row": "t_row"})
-    c_side = (
-        a.weights.join(path, on="row")
-        .group_by("cell", "e")
-        .agg(((pl.col("change") * pl.col("w")).sum() / pl.col("w").sum()).alias("c_change"))
-    )
-    schools = frame.select(pl.col("row").alias("t_row"), "school_unit_code")
+    t_side, c_side = _event_paths(a, sample.months)
+    schools = a.frame.select(pl.col("row").alias("t_row"), "school_unit_code")
     d = (
         t_side.join(c_side, on=["cell", "e"])
         .with_columns((pl.col("change") - pl.col("c_change")).alias("d"))
         .join(schools, on="t_row")
+        .sort("e", "t_row")
     )
     rows, placebo = [], []
     for e in EVENT_MONTHS:
@@ -392,6 +389,82 @@ def event_curve(sample: EvaluationSample) -> tuple[pl.DataFrame, dict]:
             placebo.append(part.with_columns((pl.col("d") - mean).alias("inf"), pl.lit(part.height).alias("n")))
     curve = pl.DataFrame(rows).with_columns(pl.col(pl.Float64).fill_nan(None))
     return curve, pretrend_test(placebo, curve)
+
+
+def _event_paths(a: Analytic, months: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(enrolled side, comparison side) of the event curve: each matched enrolled row's change
+    from its baseline per event month (t_row, cell, e, change), and per cell and event month
+    the comparison rows' weighted mean change over the rows with that month (cell, e, c_change).
+
+    A comparison row counts up to three months before its own enrolment. Months are looked up
+    in a pupil x calendar-month grid (a city: 90,000 x 60 values), never by joining every
+    candidate row with its months (rows x 27 event months: tens of millions of rows, GBs)."""
+    events = EVENT_MONTHS.astype(np.int64)
+    frame = a.frame.select("row", "pupil_key", "cohort_month", "own_month", "pre_mean")
+    keys = pl.DataFrame({"pupil_key": months["pupil_key"].unique(maintain_order=True)}).with_row_index("p")
+    n_p = keys.height  # index n_p: a pupil without any reported month
+    grid_months = months.join(keys, on="pupil_key")
+    m0 = int(grid_months["month_index"].min()) if grid_months.height else 0
+    span = (int(grid_months["month_index"].max()) - m0 + 1) if grid_months.height else 0
+    grid = np.full((n_p + 1, span + 1), np.nan)  # the last column: a month outside the data
+    grid[grid_months["p"].to_numpy(), grid_months["month_index"].to_numpy() - m0] = grid_months[
+        "absence_rate"
+    ].to_numpy()
+
+    # per frame row (indexed by `row`): the pupil's grid row, cohort month, own month, baseline
+    r = frame.join(keys, on="pupil_key", how="left")
+    rows_at = r["row"].to_numpy()
+    size = int(rows_at.max()) + 1 if len(rows_at) else 0
+    p_of, cohort_of, own_of, base_of = np.full(size, n_p), np.zeros(size, np.int64), np.zeros(size), np.zeros(size)
+    p_of[rows_at] = r["p"].fill_null(n_p).to_numpy()
+    cohort_of[rows_at] = r["cohort_month"].to_numpy()
+    own_of[rows_at] = r["own_month"].cast(pl.Float64).fill_null(np.inf).to_numpy()
+    base_of[rows_at] = r["pre_mean"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+
+    def changes(rows: np.ndarray, comparison: bool) -> np.ndarray:
+        """rows x event months: absence minus the row's baseline, NaN where not counted."""
+        mi = cohort_of[rows][:, None] + events[None, :]
+        col = mi - m0
+        col = np.where((col >= 0) & (col < span), col, span)
+        out = grid[p_of[rows][:, None], col] - base_of[rows][:, None]
+        if comparison:  # a later-enrolled pupil counts until three months before its enrolment
+            out[~(mi < own_of[rows][:, None] - 3)] = np.nan
+        return out
+
+    t = a.members.select("row", "cell")
+    d_t = changes(t["row"].to_numpy(), comparison=False)
+    t_idx, e_idx = np.nonzero(~np.isnan(d_t))
+    t_side = pl.DataFrame(
+        {
+            "t_row": t["row"].to_numpy()[t_idx],
+            "cell": t["cell"].to_numpy()[t_idx],
+            "e": events[e_idx].astype(np.int32),
+            "change": d_t[t_idx, e_idx],
+        },
+        schema={"t_row": pl.Int64, "cell": pl.String, "e": pl.Int32, "change": pl.Float64},
+    )
+    cells = a.weights["cell"].unique().sort().to_numpy()
+    codes = (a.weights["cell"].rank("dense") - 1).to_numpy().astype(np.int64)
+    k = len(events)
+    sum_wc, sum_w, count = (np.zeros(len(cells) * k) for _ in range(3))
+    step = 100_000  # comparison rows per block: the block's rows x 27 months stay small
+    for lo in range(0, a.weights.height, step):
+        block = a.weights.slice(lo, step)
+        d_c = changes(block["row"].to_numpy(), comparison=True)
+        present = ~np.isnan(d_c)
+        w = block["w"].to_numpy()[:, None] * np.ones((1, k))
+        index = (codes[lo : lo + block.height, None] * k + np.arange(k)[None, :])[present]
+        sum_wc += np.bincount(index, weights=(w * d_c)[present], minlength=len(cells) * k)
+        sum_w += np.bincount(index, weights=w[present], minlength=len(cells) * k)
+        count += np.bincount(index, minlength=len(cells) * k)
+    kept = np.flatnonzero(count > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c_change = sum_wc[kept] / sum_w[kept]
+    c_side = pl.DataFrame(
+        {"cell": cells[kept // k] if len(cells) else [], "e": events[kept % k].astype(np.int32), "c_change": c_change},
+        schema={"cell": pl.String, "e": pl.Int32, "c_change": pl.Float64},
+    )
+    return t_side, c_side
 
 
 def pretrend_test(placebo: list[pl.DataFrame], curve: pl.DataFrame) -> dict:
@@ -499,7 +572,8 @@ def attrition_by_group(sample: EvaluationSample) -> pl.DataFrame:
     and in the estimate."""
     a = sample.analytic["absence_rate"]
     eligible = a.treated["pupil_key"].unique().implode()
-    matched = a.frame.filter(pl.col("row").is_in(a.matched_rows))["pupil_key"].unique().implode()
+    keys = a.frame.select("row", "pupil_key")
+    matched = keys.filter(pl.col("row").is_in(a.members["row"].implode()))["pupil_key"].unique().implode()
     status = sample.enrolled.select(
         "pupil_key",
         "district",

@@ -21,7 +21,7 @@ import polars as pl
 
 from pipelines.analysis import evaluation as ev
 from pipelines.analysis import followup as fu
-from pipelines.analysis.crosscheck import callaway_santanna
+from pipelines.analysis.crosscheck import callaway_santanna, in_background
 from pipelines.analysis.disclosure import ALL, Key, KeyFn, Publication, key, keyed
 from pipelines.analysis.sample import build_sample
 from pipelines.labels import DIMENSION, GENDERS, MEASURES, THIS_FOLLOWUP, TOTAL
@@ -243,6 +243,9 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int, distric
     K, KD = scoped(year, districts)
     marker = subset_marker(districts)
     sample = build_sample(con, year, districts)
+    # the cross-check runs while the figures below are computed; started after the sample so
+    # that its memory does not add to the sample query's peak (a city: under 3 GB in all)
+    check_pending = in_background(callaway_santanna, con, year, districts)
     estimates = ev.headline(sample)
     # One cell per population: the enrolled pupils of the year (the enrolment table's total
     # over districts and years, linked to section 1's pupils by link_report), and per outcome
@@ -331,7 +334,7 @@ def register_evaluation(pub: Publication, con, year: int, min_cell: int, distric
         keys=[in_estimate("absence_rate")],
     )
 
-    check = callaway_santanna(con, year, districts)
+    check = check_pending.result()
     pub.table(
         "crosscheck",
         pl.DataFrame([check]).with_columns(pl.col(pl.Float64).fill_nan(None)),

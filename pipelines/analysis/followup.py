@@ -38,8 +38,12 @@ from pipelines.store import connect_readonly
 
 
 def open_store(store: str | Path | None = None) -> duckdb.DuckDBPyConnection:
-    """Read-only connection to the store; a rebuild never waits for it."""
-    return connect_readonly(store)
+    """Read-only connection to the store; a rebuild never waits for it. DuckDB's allocator
+    hands memory back to the system in the background: the report's pupil-level queries
+    would otherwise keep a city's intermediates (GBs) resident while Python works."""
+    con = connect_readonly(store)
+    con.execute("set allocator_background_threads = true")
+    return con
 
 
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:

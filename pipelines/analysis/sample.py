@@ -144,7 +144,7 @@ def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.Data
     årskurser of the same calendar month, with årskurs among the balanced covariates, and
     last on the core covariates only (CORE; the regression adjustment covers the rest)."""
     members, weights, left = [], [], []
-    for _, part in frame.group_by("cell", maintain_order=True):
+    for part in frame.partition_by("cell", maintain_order=True):
         t, c = part.filter(pl.col("treated")), part.filter(~pl.col("treated"))
         if t.is_empty():
             continue
@@ -157,6 +157,10 @@ def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.Data
         weights.append(c.select("row", "cell").with_columns(pl.Series("w", w)))
     years = [(pl.col("school_year") == y).cast(pl.Float64).alias(f"year_{y}") for y in (7, 8, 9)]
     dummies = [f"year_{y}" for y in (7, 8, 9)]
+    # each calendar month's comparison rows, in frame order (one pass, not a filter per month)
+    by_month = (
+        frame.filter(~pl.col("treated")).partition_by("cohort_month", as_dict=True, maintain_order=True) if left else {}
+    )
     for level, balanced, tolerance in (
         ("*", [*covariates, *dummies], TOLERANCE),
         ("**", [*CORE, *dummies], LAST_TOLERANCE),
@@ -164,7 +168,7 @@ def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.Data
         still = []
         for (month,), t in pl.concat(left).group_by("cohort_month", maintain_order=True) if left else []:
             cell = f"{month}|{level}"
-            c = frame.filter((pl.col("cohort_month") == month) & ~pl.col("treated")).with_columns(years)
+            c = by_month.get((month,), frame.clear()).with_columns(years)
             x_t = t.with_columns(years).select(balanced).to_numpy().astype(float)
             w = _calibrate(c.select(balanced).to_numpy().astype(float), x_t, tolerance) if c.height >= 2 else None
             if w is None:

@@ -29,10 +29,19 @@ cohorts as (
     where in_subset
 ),
 
+-- each pupil's reported months up to the year's end, in month order: the baseline path and
+-- the outcome window are read off this short list per candidate (a join of candidates with
+-- their months, ranked in a window, would be candidates x months rows: tens of millions in a city)
 months as (
-    select pupil_key, (year(month_start) * 12 + month(month_start) - 1)::integer as mi, absence_rate
+    select
+        pupil_key,
+        list(
+            {'mi': (year(month_start) * 12 + month(month_start) - 1)::integer, 'a': absence_rate}
+            order by month_start
+        ) as path
     from pupil_month_attendance
     where absence_rate is not null and month_start <= make_date($year, 12, 31)
+    group by pupil_key
 ),
 
 candidates as (
@@ -63,39 +72,25 @@ candidates as (
         )
 ),
 
-pre as (
+windows as (
     select
-        k.cohort_month,
-        k.pupil_key,
-        m.absence_rate,
-        row_number() over (partition by k.cohort_month, k.pupil_key order by m.mi desc) as recency
+        k.*,
+        -- the reported months among the {pre_months} before the cohort month, latest first
+        list_reverse(list_transform(
+            list_filter(m.path, lambda x: x.mi between k.cohort_month - {pre_months} and k.cohort_month - 1),
+            lambda x: x.a
+        )) as pre,
+        list_transform(
+            list_filter(
+                m.path,
+                lambda x: x.mi between k.cohort_month + {outcome_first}
+                and least(k.cohort_month + {outcome_last}, $year * 12 + 11)
+                and (k.treated or k.own_month is null or x.mi < k.own_month - {anticipation})
+            ),
+            lambda x: x.a
+        ) as post
     from candidates as k
-    inner join months as m
-        on m.pupil_key = k.pupil_key and m.mi between k.cohort_month - {pre_months} and k.cohort_month - 1
-),
-
-pre_path as (
-    select
-        cohort_month,
-        pupil_key,
-        count(*) as n_pre,
-        avg(absence_rate) as pre_mean,
-        avg(absence_rate) filter (where recency = 1) as pre_1,
-        avg(absence_rate) filter (where recency = 2) as pre_2,
-        avg(absence_rate) filter (where recency in (3, 4)) as pre_34,
-        avg(absence_rate) filter (where recency >= 5) as pre_5plus
-    from pre
-    group by all
-),
-
-post as (
-    select k.cohort_month, k.pupil_key, avg(m.absence_rate) as post_mean, count(*) as n_post
-    from candidates as k
-    inner join months as m
-        on m.pupil_key = k.pupil_key
-        and m.mi between k.cohort_month + {outcome_first} and least(k.cohort_month + {outcome_last}, $year * 12 + 11)
-        and (k.treated or k.own_month is null or m.mi < k.own_month - {anticipation})
-    group by all
+    left join months as m on m.pupil_key = k.pupil_key
 ),
 
 terms as (
@@ -110,31 +105,29 @@ finals as (
 
 final as (
     select
-        k.*,
-        p.n_pre,
-        p.pre_mean,
-        p.pre_1,
-        p.pre_2,
-        p.pre_34,
-        p.pre_5plus,
+        k.* exclude (pre, post),
+        case when len(k.pre) > 0 then len(k.pre) end as n_pre,
+        list_avg(k.pre) as pre_mean,
+        k.pre[1] as pre_1,
+        k.pre[2] as pre_2,
+        list_avg(k.pre[3:4]) as pre_34,
+        list_avg(k.pre[5:]) as pre_5plus,
         b.share_passed as base_share_passed,
         b.merit_value_16 as base_merit,
         b.absence_rate as base_absence,
         b1.share_passed as prior_share_passed,
         b1.merit_value_16 as prior_merit,
-        q.post_mean,
-        coalesce(q.n_post, 0) as n_post,
+        list_avg(k.post) as post_mean,
+        coalesce(len(k.post), 0) as n_post,
         case when k.treated or k.own_term is null or k.own_term > k.cohort_term + 1
             then later.share_passed end as later_share_passed,
         case when k.treated or k.own_term is null or k.own_term > fin.final_term
             then fin.eligible_vocational::double end as eligible_vocational
-    from candidates as k
-    left join pre_path as p using (cohort_month, pupil_key)
+    from windows as k
     left join terms as b on b.pupil_key = k.pupil_key and b.term_index = k.cohort_term - 1
     left join terms as b1 on b1.pupil_key = k.pupil_key and b1.term_index = k.cohort_term - 2
     left join terms as later on later.pupil_key = k.pupil_key and later.term_index = k.cohort_term + 1
     left join finals as fin on fin.pupil_key = k.pupil_key and fin.final_term >= k.cohort_term
-    left join post as q using (cohort_month, pupil_key)
 )
 
 select * from final
