@@ -99,9 +99,9 @@ def register_followup(
         counts={"n_pupils": lambda r: K("enrolled", district=_total_or(r["district"], marker), year=r["year"])},
         labels=["year"],
     )
-    names = [d for d in enrolled["district"].unique().to_list() if d != TOTAL]
+    names = [d for d in enrolled["district"].unique(maintain_order=True).to_list() if d != TOTAL]
     pub.sum_over("enrolled", "district", total=marker, members=names)
-    years = enrolled["year"].unique().to_list()
+    years = enrolled["year"].unique(maintain_order=True).to_list()
     for d in [*names, marker]:  # each district's enrolments over the years: not shown, but implied
         rows = enrolled.filter(pl.col("district") == (TOTAL if d == marker else d))
         pub.count(K("enrolled", district=d, year=ALL), int(rows["n_pupils"].sum()), internal=True)
@@ -174,7 +174,7 @@ def register_followup(
     pub.table("pass_change_group", group, counts={"n": n_fn})
     for population in ("pass_change", "pass_change_pupils"):
         pub.sum_over(population, "gender_label", total=fu.ALL, members=GENDERS)
-    for g in indiv["gender_label"].unique().to_list():
+    for g in indiv["gender_label"].unique(maintain_order=True).to_list():
         pub.equal_sum(
             K("pass_change_pupils", gender_label=g),
             [K("pass_change", gender_label=g, direction=d) for d in fu.DIRECTIONS],
