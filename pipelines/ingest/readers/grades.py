@@ -138,24 +138,6 @@ def _local(el: etree._Element) -> tuple[str | None, str]:
     return found
 
 
-def _fields(el: etree._Element) -> tuple[dict[str, str | None], etree._Element | None]:
-    """Child elements by local name, text stripped, and the <termin> child if any; one pass
-    instead of a find per field."""
-    out: dict[str, str | None] = {}
-    term = None
-    for child in el:
-        if not isinstance(child.tag, str):  # comments, processing instructions
-            continue
-        ns, name = _local(child)
-        if ns not in _OWN:
-            raise _foreign(child)
-        text = child.text.strip() if child.text else None
-        out[name] = text or None
-        if name == "termin" and term is None:
-            term = child
-    return out, term
-
-
 def _foreign(el: etree._Element) -> FileRejected:
     ns, name = _local(el)
     return FileRejected(
