@@ -53,3 +53,27 @@ def test_every_defect_has_a_place_in_the_demo_world_and_a_rule() -> None:
     assert planted_quarantine(world)["civic_no_check_digit"] == 4  # three persons and a register row
     lost = set().union(*(d.pupils(world) for d in PLANTED_DEFECTS))
     assert len(lost) == 5 and all(world.pupils[i].index == i for i in lost)
+
+
+@pytest.mark.e2e
+def test_one_school_year_goes_through_ingest_build_and_report(tmp_path) -> None:
+    """`ppss demo-data --one-year` (the country benchmark's delivery): one grade export of 2016/17,
+    that year's attendance, every person and register row; ingest, build and the 2016 report run
+    on it, and the report says the evaluation has no pupils rather than failing."""
+    from pipelines.cli import main
+
+    raw, store, out = tmp_path / "raw", tmp_path / "ppss.duckdb", tmp_path / "reports"
+    assert main(["demo-data", "--out", str(raw), "--scale", "tiny", "--seed", "5", "--one-year"]) == 0
+    assert [p.name for p in (raw / "skolplattformen").iterdir()] == ["betyg_export_2017-06-30.xml"]
+    head = (raw / "skolplattformen" / "betyg_export_2017-06-30.xml").read_text(encoding="utf-8")[:200]
+    assert 'from="2016-07-01" tom="2017-06-30"' in head
+    months = {
+        r["startDate"][:7]
+        for p in (raw / "ss12000").glob("attendance_*.json")
+        for r in json.loads(p.read_text(encoding="utf-8"))["data"]
+    }
+    assert months and min(months) >= "2016-08" and max(months) <= "2017-06"
+    assert main(["run", "--raw", str(raw), "--year", "2016", "--store", str(store), "--out", str(out)]) == 0
+    effects = (out / "2016" / "effects.csv").read_text(encoding="utf-8").splitlines()
+    assert len(effects) > 1 and all(",0,0,0," in line for line in effects[1:])  # nobody with months before
+    assert (out / "2016" / "uppfoljning_2016.pdf").stat().st_size > 0
