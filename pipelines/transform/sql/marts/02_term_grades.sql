@@ -37,23 +37,15 @@ subjects as (
     group by all
 ),
 
+-- One ranking serves both meritvärden. The M2 set aside for merit_value_17 is the pupil's best
+-- M2, which is the first M2 in the rank_16 order (points desc, then language). If it ranks
+-- within the 16 best, the 16 best of the rest are the 16 best without it plus the 17th;
+-- otherwise they are the 16 best. Points are multiples of 2.5, so the sums are exact.
 ranked as (
     select
         *,
-        row_number() over (partition by pupil_key, term, term_year order by points desc, subject, language) as rank_16,
-        subject = 'M2' and row_number() over (
-            partition by pupil_key, term, term_year, subject = 'M2' order by points desc, language
-        ) = 1 as is_m2_aside
+        row_number() over (partition by pupil_key, term, term_year order by points desc, subject, language) as rank_16
     from subjects
-),
-
-ranked_17 as (
-    select
-        *,
-        row_number() over (
-            partition by pupil_key, term, term_year, is_m2_aside order by points desc, subject, language
-        ) as rank_without_m2
-    from ranked
 ),
 
 final as (
@@ -67,19 +59,22 @@ final as (
         count(*) filter (where grade = '-') as n_no_basis,
         count(*) filter (where is_passed) / count(*) as share_passed,
         sum(points) filter (where rank_16 <= 16) as merit_value_16,
-        coalesce(sum(points) filter (where not is_m2_aside and rank_without_m2 <= 16), 0)
-            + coalesce(max(points) filter (where is_m2_aside), 0) as merit_value_17,
+        coalesce(min(rank_16) filter (where subject = 'M2') <= 16, false) as m2_in_16,
+        coalesce(max(points) filter (where subject = 'M2'), 0) as m2_aside_points,
+        coalesce(sum(points) filter (where rank_16 = 17), 0) as points_17th,
         bool_or(subject = 'SV' and is_passed) and bool_or(subject = 'EN' and is_passed)
             and bool_or(subject = 'MA' and is_passed) as core_passed,
         count(distinct subject) filter (where is_passed and subject in ('GE', 'HI', 'RE', 'SH')) = 4 as ekhusa_passed,
         count(distinct subject) filter (where is_passed and subject in ('BI', 'FY', 'KE')) = 3 as nate_passed
-    from ranked_17
+    from ranked
     group by pupil_key, term, term_year
 )
 
 select
     pupil_key, term, term_year, n_graded, n_passed, n_failed, n_no_basis, share_passed,
-    merit_value_16, merit_value_17,
+    merit_value_16,
+    merit_value_16 + case when m2_in_16 then points_17th - m2_aside_points else 0 end + m2_aside_points
+        as merit_value_17,
     core_passed and n_passed >= 8 as eligible_vocational,
     core_passed and n_passed >= 12 and ekhusa_passed as eligible_hp_ek_hu_sa,
     core_passed and n_passed >= 12 and nate_passed as eligible_hp_na_te,
