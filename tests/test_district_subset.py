@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipelines.analysis import crosscheck, figures
 from pipelines.analysis import estimands as est
 from pipelines.analysis import evaluation as ev
-from pipelines.analysis import figures
 from pipelines.analysis import followup as fu
 from pipelines.analysis.disclosure import Publication
 from pipelines.analysis.followup import report_query
@@ -190,6 +190,18 @@ def _export(prot, folder: Path) -> None:
     prot.export("attrition", tables.attrition_table(prot["attrition"]), folder)
     prot.export("attrition_by_group", tables.attrition_group_table(prot["attrition_by_group"]), folder)
     prot.export("grade9_eligibility", tables.eligibility_table(prot["grade9_eligibility"]), folder)
+
+
+def test_the_cross_check_in_a_process_of_its_own_is_the_one_computed_here(con, run) -> None:
+    """The report runs the cross-check in a spawned process, on its own read-only connection
+    beside the kernel's and with one BLAS thread: the same estimate as in the report's own
+    process (to rounding in the last digits), for all districts and for a subset."""
+    assert fu.store_path(con) == str(run["store"])
+    for districts in (None, SUBSET):
+        here = CROSSCHECK(con, YEAR, districts)
+        assert here["n_enrolled"] > 0 and here["lo"] < here["att"] < here["hi"]
+        apart = crosscheck.start(fu.store_path(con), YEAR, districts).result(timeout=600)
+        assert apart == pytest.approx(here, rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize("min_cell", [10, 37])

@@ -22,6 +22,7 @@ import polars as pl
 from pipelines.analysis import evaluation as ev
 from pipelines.analysis import followup as fu
 from pipelines.analysis.crosscheck import callaway_santanna, in_background
+from pipelines.analysis.crosscheck import start as start_crosscheck
 from pipelines.analysis.disclosure import ALL, Key, KeyFn, Publication, key, keyed
 from pipelines.analysis.sample import build_sample
 from pipelines.labels import DIMENSION, GENDERS, MEASURES, THIS_FOLLOWUP, TOTAL
@@ -236,16 +237,27 @@ def group_key(population: str, year: int, districts: list[str] | None = None, **
     return fn
 
 
-def register_evaluation(pub: Publication, con, year: int, min_cell: int, districts: list[str] | None = None) -> dict:
+def register_evaluation(
+    pub: Publication,
+    con,
+    year: int,
+    min_cell: int,
+    districts: list[str] | None = None,
+    crosscheck_process: bool = False,
+) -> dict:
     """Register the evaluation's figures (sections 7-9) from one evaluation sample (of the
     pupils first enrolled in `districts`, if given); returns what the notebook needs besides
-    protected frames (the event curve's pre-trend test)."""
+    protected frames (the event curve's pre-trend test). `crosscheck_process`: run the
+    cross-check in a process of its own (the report) rather than in a thread (tests)."""
     K, KD = scoped(year, districts)
     marker = subset_marker(districts)
     sample = build_sample(con, year, districts)
     # the cross-check runs while the figures below are computed; started after the sample so
-    # that its memory does not add to the sample query's peak (a city: under 3 GB in all)
-    check_pending = in_background(callaway_santanna, con, year, districts)
+    # that its memory does not add to the sample's peak (a city: under 3 GB in all)
+    if crosscheck_process:
+        check_pending = start_crosscheck(fu.store_path(con), year, districts)
+    else:
+        check_pending = in_background(callaway_santanna, con, year, districts)
     estimates = ev.headline(sample)
     # One cell per population: the enrolled pupils of the year (the enrolment table's total
     # over districts and years, linked to section 1's pupils by link_report), and per outcome

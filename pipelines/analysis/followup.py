@@ -46,6 +46,12 @@ def open_store(store: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def store_path(con: duckdb.DuckDBPyConnection) -> str:
+    """The file of the store `con` reads (another process can open it read-only beside it)."""
+    sql = "select path from duckdb_databases() where database_name = current_database()"
+    return str(con.execute(sql).fetchall()[0][0])
+
+
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
     """A query's result as a polars frame."""
     return con.sql(sql, params=params).pl()

@@ -22,10 +22,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import papermill
 import yaml
@@ -123,25 +125,39 @@ def _style() -> str:
 _BUNDLE = "import sys, vl_convert; sys.stdout.buffer.write(vl_convert.javascript_bundle().encode('utf-8'))"
 
 
-def start_vega_bundle() -> subprocess.Popen:
+@dataclass
+class VegaBundle:
+    """A bundle being built: the process and the temporary file it writes to."""
+
+    proc: subprocess.Popen
+    out: IO[bytes]
+
+
+def start_vega_bundle() -> VegaBundle:
     """Start building the page's Vega bundle in a process of its own. vl-convert takes seconds
     to bundle it (on its first call in a process) and holds the GIL meanwhile, so `run_report`
-    starts it before the kernel runs and collects it for the HTML (`vega_bundle`)."""
-    return subprocess.Popen([sys.executable, "-c", _BUNDLE], stdout=subprocess.PIPE)
+    starts it before the kernel runs and collects it for the HTML (`vega_bundle`). It writes
+    to a temporary file, not a pipe: the process then ends when the bundle is built instead
+    of holding its memory, blocked on a full pipe, until the report collects it."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (closed by `vega_bundle`)
+    return VegaBundle(subprocess.Popen([sys.executable, "-c", _BUNDLE], stdout=out), out)
 
 
-def vega_bundle(started: subprocess.Popen | None = None) -> str:
+def vega_bundle(started: VegaBundle | None = None) -> str:
     """The bundle from a `start_vega_bundle` process, or built here (also if that process failed)."""
     if started is not None:
-        out, _ = started.communicate()
-        if started.returncode == 0 and out:
-            return out.decode("utf-8")
+        with started.out as out:
+            started.proc.wait()
+            out.seek(0)
+            text = out.read()
+        if started.proc.returncode == 0 and text:
+            return text.decode("utf-8")
     import vl_convert
 
     return vl_convert.javascript_bundle()
 
 
-def _page_scripts(bundle: subprocess.Popen | None = None) -> str:
+def _page_scripts(bundle: VegaBundle | None = None) -> str:
     """One Vega bundle for the whole page (from vl-convert-python, no network), then the charts."""
     from pipelines.report.charts import SPEC_CLASS, format_locale
 
@@ -150,7 +166,7 @@ def _page_scripts(bundle: subprocess.Popen | None = None) -> str:
     return f'<script type="module">{bundle}</script>\n<script type="module">{live}</script>'
 
 
-def export_html(notebook: Path, html_path: Path, title: str, bundle: subprocess.Popen | None = None) -> Path:
+def export_html(notebook: Path, html_path: Path, title: str, bundle: VegaBundle | None = None) -> Path:
     """HTML without code cells or prompts; no MathJax or require.js from a CDN. `bundle`: the
     Vega bundle's process, if one was started (`start_vega_bundle`)."""
     from pipelines.report.charts import SPEC_CLASS
@@ -244,9 +260,10 @@ def run_report(
             raise
         html = export_html(executed, target / f"uppfoljning_{year}.html", report_title(year, districts), bundle)
     finally:
-        if bundle.returncode is None:  # not collected: the run failed
-            bundle.kill()
-            bundle.communicate()
+        if not bundle.out.closed:  # not collected: the run failed
+            bundle.proc.kill()
+            bundle.proc.wait()
+            bundle.out.close()
     write_pdf(html, target / f"uppfoljning_{year}.pdf")
     return html
 
