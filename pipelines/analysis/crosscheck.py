@@ -48,18 +48,35 @@ def in_background(fn: Callable[..., dict], con, year: int, districts: list[str] 
     return future
 
 
-def start(store: str | Path | None, year: int, districts: list[str] | None = None) -> Future:
-    """The cross-check in a process of its own, started before the rest of the report: it
-    then runs on one core while the report computes everything else (in a thread it held the
-    GIL for most of its 10 s on a city, and a city's evaluation took 4-6 s longer). Spawned,
-    not forked: a fork of a process with DuckDB's threads running is unsafe."""
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    future = pool.submit(_in_child, None if store is None else str(store), year, districts)
-    pool.shutdown(wait=False)  # the process ends with its one task
-    return future
+class Worker:
+    """A process of its own for the cross-check. Spawned when the report starts, it imports
+    csdid (2-3 s) while the report computes its first sections; `run` hands it the
+    cross-check once the evaluation sample is built, so that the cross-check's memory does not
+    add to the sample's peak (a city: under 3 GB in all). It then runs on one core beside the
+    report's other evaluation figures; in a thread it held the GIL for most of its 10 s on a
+    city. Spawned, not forked: a fork of a process with DuckDB's threads running is unsafe."""
+
+    def __init__(self) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._pool.submit(_warm_up)
+
+    def run(self, store: str | Path, year: int, districts: list[str] | None = None) -> Future:
+        future = self._pool.submit(_in_child, str(store), year, districts)
+        self._pool.shutdown(wait=False)  # the process ends with this task
+        return future
 
 
-def _in_child(store: str | None, year: int, districts: list[str] | None) -> dict:
+def start(store: str | Path, year: int, districts: list[str] | None = None) -> Future:
+    """The cross-check in a process of its own, now."""
+    return Worker().run(store, year, districts)
+
+
+def _warm_up() -> None:
+    import csdid.att_gt  # noqa: F401
+    import threadpoolctl  # noqa: F401
+
+
+def _in_child(store: str, year: int, districts: list[str] | None) -> dict:
     """One core: numpy's BLAS threads would spin against the report's own work on a
     two-core machine (csdid then used 20 CPU s for 10 s, instead of 12 for 12)."""
     from threadpoolctl import threadpool_limits

@@ -21,8 +21,8 @@ import polars as pl
 
 from pipelines.analysis import evaluation as ev
 from pipelines.analysis import followup as fu
+from pipelines.analysis.crosscheck import Worker as CrossCheckWorker
 from pipelines.analysis.crosscheck import callaway_santanna, in_background
-from pipelines.analysis.crosscheck import start as start_crosscheck
 from pipelines.analysis.disclosure import ALL, Key, KeyFn, Publication, key, keyed
 from pipelines.analysis.sample import build_sample
 from pipelines.labels import DIMENSION, GENDERS, MEASURES, THIS_FOLLOWUP, TOTAL
@@ -243,19 +243,19 @@ def register_evaluation(
     year: int,
     min_cell: int,
     districts: list[str] | None = None,
-    crosscheck_process: bool = False,
+    worker: CrossCheckWorker | None = None,
 ) -> dict:
     """Register the evaluation's figures (sections 7-9) from one evaluation sample (of the
     pupils first enrolled in `districts`, if given); returns what the notebook needs besides
-    protected frames (the event curve's pre-trend test). `crosscheck_process`: run the
-    cross-check in a process of its own (the report) rather than in a thread (tests)."""
+    protected frames (the event curve's pre-trend test). `worker`: the process the report
+    spawned for the cross-check (crosscheck.Worker); without it, it runs in a thread here."""
     K, KD = scoped(year, districts)
     marker = subset_marker(districts)
     sample = build_sample(con, year, districts)
     # the cross-check runs while the figures below are computed; started after the sample so
     # that its memory does not add to the sample's peak (a city: under 3 GB in all)
-    if crosscheck_process:
-        check_pending = start_crosscheck(fu.store_path(con), year, districts)
+    if worker is not None:
+        check_pending = worker.run(fu.store_path(con), year, districts)
     else:
         check_pending = in_background(callaway_santanna, con, year, districts)
     estimates = ev.headline(sample)
