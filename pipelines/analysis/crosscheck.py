@@ -13,16 +13,21 @@ from __future__ import annotations
 import contextlib
 import io
 import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from pathlib import Path
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
-from pipelines.analysis.followup import open_store, report_query
+from pipelines.analysis.followup import open_store, report_query, store_path
 from pipelines.analysis.suppress import fmt_num
 
 MIN_GROUP = 2  # csdid needs at least this many pupils in an enrolment term
@@ -48,27 +53,88 @@ def in_background(fn: Callable[..., dict], con, year: int, districts: list[str] 
     return future
 
 
+class StoreChanged(Exception):
+    """The store file was replaced (a rebuild) after the report opened it."""
+
+
 class Worker:
     """A process of its own for the cross-check. Spawned when the report starts, it imports
     csdid (2-3 s) while the report computes its first sections; `run` hands it the
     cross-check once the evaluation sample is built, so that the cross-check's memory does not
     add to the sample's peak (a city: under 3 GB in all). It then runs on one core beside the
     report's other evaluation figures; in a thread it held the GIL for most of its 10 s on a
-    city. Spawned, not forked: a fork of a process with DuckDB's threads running is unsafe."""
+    city. Spawned, not forked: a fork of a process with DuckDB's threads running is unsafe.
+    The process ignores the kernel's interrupts (sent to its whole process group) and ends
+    when the kernel ends, however it ends."""
 
     def __init__(self) -> None:
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._pool: ProcessPoolExecutor | None = _pool()
         self._pool.submit(_warm_up)
 
-    def run(self, store: str | Path, year: int, districts: list[str] | None = None) -> Future:
-        future = self._pool.submit(_in_child, str(store), year, districts)
-        self._pool.shutdown(wait=False)  # the process ends with this task
-        return future
+    def run(self, con, year: int, districts: list[str] | None = None) -> Pending:
+        """The cross-check on the store `con` reads, in the process; a second run (a cell run
+        again) starts a new one."""
+        args = (store_path(con), store_version(con), year, districts)
+        try:
+            future = (self._pool or _pool()).submit(_in_child, *args)
+        except (BrokenProcessPool, RuntimeError):  # the process died, or this worker ran already
+            future = _pool().submit(_in_child, *args)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)  # the process ends with its task
+            self._pool = None
+        return Pending(future, con, year, districts)
 
 
-def start(store: str | Path, year: int, districts: list[str] | None = None) -> Future:
+@dataclass
+class Pending:
+    future: Future
+    con: object
+    year: int
+    districts: list[str] | None
+    computed_here: bool = False
+
+    def result(self) -> dict:
+        """The process's result, or the cross-check computed here on the report's own
+        connection if the store was rebuilt since the report opened it (the process would read
+        the new file, the report the old) or the process died."""
+        try:
+            return self.future.result()
+        except (StoreChanged, BrokenProcessPool):
+            self.computed_here = True
+            cursor = self.con.cursor()
+            try:
+                return callaway_santanna(cursor, self.year, self.districts)
+            finally:
+                cursor.close()
+
+
+def start(con, year: int, districts: list[str] | None = None) -> Pending:
     """The cross-check in a process of its own, now."""
-    return Worker().run(store, year, districts)
+    return Worker().run(con, year, districts)
+
+
+def store_version(con) -> tuple:
+    """What identifies a build of the store: its `meta` rows (a build and an ingest each
+    write theirs)."""
+    return tuple(con.execute("select key, value from meta order by key").fetchall())
+
+
+def _pool() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_init)
+
+
+def _child_init() -> None:
+    # The kernel is interrupted with SIGINT to its process group; that is the report's to
+    # handle (a traceback here would land in the notebook, whose stderr this process shares).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+
+    def end_with_parent() -> None:  # a killed kernel must not leave this process behind
+        if parent is not None:
+            multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=end_with_parent, daemon=True).start()
 
 
 def _warm_up() -> None:
@@ -76,7 +142,7 @@ def _warm_up() -> None:
     import threadpoolctl  # noqa: F401
 
 
-def _in_child(store: str, year: int, districts: list[str] | None) -> dict:
+def _in_child(store: str, version: tuple, year: int, districts: list[str] | None) -> dict:
     """One core: numpy's BLAS threads would spin against the report's own work on a
     two-core machine (csdid then used 20 CPU s for 10 s, instead of 12 for 12)."""
     from threadpoolctl import threadpool_limits
@@ -84,6 +150,8 @@ def _in_child(store: str, year: int, districts: list[str] | None) -> dict:
     con = open_store(store)
     con.execute("set threads = 1")
     try:
+        if store_version(con) != version:
+            raise StoreChanged(store)
         with threadpool_limits(1):
             return callaway_santanna(con, year, districts)
     finally:

@@ -255,7 +255,7 @@ def register_evaluation(
     # the cross-check runs while the figures below are computed; started after the sample so
     # that its memory does not add to the sample's peak (a city: under 3 GB in all)
     if worker is not None:
-        check_pending = worker.run(fu.store_path(con), year, districts)
+        check_pending = worker.run(con, year, districts)
     else:
         check_pending = in_background(callaway_santanna, con, year, districts)
     estimates = ev.headline(sample)

@@ -193,7 +193,8 @@ LEVEL = {"absence_rate": ["post_mean"], "share_passed_change": ["later_share_pas
 def _analytic(outcome: str, frame: pl.LazyFrame) -> Analytic:
     # Only the columns read later, selected before the rows are (the query plan reads no
     # other column): a city's three frames of every candidate column held 1.2 GB.
-    # Rows stay in the query's order (cohort month, pupil): the solver's answer depends on it.
+    # A fixed row order (a candidate is one pupil in one cohort month): the balancing solver's
+    # answer must not depend on how the store returned rows.
     kept = [*KEPT, *COVARIATES_READ, *LEVEL.get(outcome, []), "y"]
     frame = frame.select(kept).filter(pl.col("y").is_not_null()).sort("cohort_month", "pupil_key").collect()
     frame = _impute(frame, COVARIATES).with_row_index("row")

@@ -260,10 +260,10 @@ def run_report(
             raise
         html = export_html(executed, target / f"uppfoljning_{year}.html", report_title(year, districts), bundle)
     finally:
-        if not bundle.out.closed:  # not collected: the run failed
+        if bundle.proc.poll() is None:  # not collected (the run failed, or was interrupted while collecting)
             bundle.proc.kill()
             bundle.proc.wait()
-            bundle.out.close()
+        bundle.out.close()
     write_pdf(html, target / f"uppfoljning_{year}.pdf")
     return html
 

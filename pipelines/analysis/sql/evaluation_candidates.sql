@@ -97,10 +97,13 @@ terms as (
     select * from pupil_term_outcomes where term_index <= $year * 2 + 1
 ),
 
+-- the slutbetyg: the last spring in årskurs 9 (a pupil who repeats årskurs 9 has two; one
+-- candidate row per pupil and cohort month)
 finals as (
     select pupil_key, term_index as final_term, eligible_vocational
     from terms
     where term = 'VT' and school_year = 9 and eligible_vocational is not null
+    qualify row_number() over (partition by pupil_key order by term_index desc) = 1
 ),
 
 final as (
