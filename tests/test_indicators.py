@@ -171,6 +171,38 @@ CASES = [
         expected=dict(n_graded=18, merit_value_16=175, merit_value_17=185),
         reason="merit_16: A + C + 14 E; merit_17: the best M2 (A) set aside, FRA C + 15 E, then + 20",
     ),
+    # The M2 set aside for merit_17 is the best M2; where it ranks among the 16 best decides
+    # whether the 17th subject joins (02_term_grades.sql takes it from one ranking).
+    Case(
+        "M2_ranked_16th",
+        grades("A", TK="C", extra="M2/DEU=B"),
+        expected=dict(n_graded=17, merit_value_16=317.5, merit_value_17=332.5),
+        reason="15 A + M2 B (16th) = 317.5; merit_17: the M2 set aside, 15 A + TK C = 315, then + 17.5",
+    ),
+    Case(
+        "best_M2_in_16_other_M2_outside",
+        grades("E", extra="M2/DEU=A M2/FRA=F"),
+        expected=dict(n_graded=18, merit_value_16=170, merit_value_17=180),
+        reason="merit_16: DEU A + 15 E; merit_17: the best M2 (DEU A) set aside, 16 E, then + 20 (FRA F is 18th)",
+    ),
+    Case(
+        "both_M2_outside_16",
+        grades("A", extra="M2/DEU=C M2/FRA=E"),
+        expected=dict(n_graded=18, merit_value_16=320, merit_value_17=335),
+        reason="16 A = 320; merit_17 adds the best M2 (DEU C, 15), not the first or last one listed",
+    ),
+    Case(
+        "two_M2_equal",
+        grades("E", extra="M2/DEU=A M2/FRA=A"),
+        expected=dict(n_graded=18, merit_value_16=180, merit_value_17=190),
+        reason="merit_16: both A + 14 E; merit_17: one A set aside, the other A + 15 E = 170, then + 20",
+    ),
+    Case(
+        "fifteen_with_M2",
+        grades("E", drop=("TK", "BL"), extra="M2/DEU=A"),
+        expected=dict(n_graded=15, merit_value_16=160, merit_value_17=160),
+        reason="fewer than 16: merit_16 takes all (20 + 14 x 10); merit_17: 14 E, then + 20",
+    ),
     Case(
         "long_codes",
         grades("E", drop=("MA",), extra="GRGRMAT01=E GRGRMOD01/SOM=E"),
