@@ -26,9 +26,9 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 
 setup: $(VENV)/.synced ## create .venv from the lock file (uv.lock)
 
+# One process: the ingest's workers start (importing Great Expectations) while the demo data are written.
 demo: setup ## write demo data, ingest, build and report (reports/<year>/, YEAR=2016 by default)
-	$(VENV)/bin/ppss demo-data --out data/raw/demo
-	$(VENV)/bin/ppss run --raw data/raw/demo --year $(YEAR)
+	$(VENV)/bin/ppss run --demo --raw data/raw/demo --year $(YEAR)
 	@echo "Report: reports/$(YEAR)/uppfoljning_$(YEAR).html  (validation: reports/validation/index.html)"
 
 # One pytest worker per core, each test file on one worker (its module fixtures built once):

@@ -23,6 +23,10 @@ def _store(args: argparse.Namespace) -> Path:
     return Path(args.store) if args.store else paths().store
 
 
+DEMO_SEED = 2016
+DEMO_SCALES = ["tiny", "small", "demo", "city", "country"]
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from pipelines.demo.world import write_demo
 
@@ -171,6 +175,12 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.demo:
+        from pipelines.ingest.load import start_workers
+
+        start_workers()  # the ingest's workers get ready while the demo data are written
+        demo = argparse.Namespace(out=args.raw, seed=DEMO_SEED, scale=args.demo, effects="builtin", one_year=False)
+        cmd_demo_data(demo)
     status = _ingest(args)
     _build(args)
     # The report follows the same rule as `ppss report`: refused after a rejected file unless allowed.
@@ -227,11 +237,11 @@ def parser() -> argparse.ArgumentParser:
     d = _command(sub, "demo-data", "write the built-in demo data", "ppss demo-data --out data/raw/demo --seed 2016")
     d.add_argument("--out", metavar="DIR", help="folder (default data/raw/demo)")
     d.add_argument(
-        "--seed", type=int, default=2016, metavar="N", help="random seed: the same seed writes the same files"
+        "--seed", type=int, default=DEMO_SEED, metavar="N", help="random seed: the same seed writes the same files"
     )
     d.add_argument(
         "--scale",
-        choices=["tiny", "small", "demo", "city", "country"],
+        choices=DEMO_SCALES,
         default="demo",
         help="how many schools and pupils: demo 30 schools; city about 90,000 pupils; country about 1.05 million",
     )
@@ -291,6 +301,15 @@ def parser() -> argparse.ArgumentParser:
         "--raw", required=True, metavar="DIR", help="folder of exports (any sub-folders); files are recognised by name"
     )
     u.add_argument("--year", type=int, required=True, metavar="YYYY", help=YEAR_HELP)
+    u.add_argument(
+        "--demo",
+        nargs="?",
+        const="demo",
+        choices=DEMO_SCALES,
+        metavar="SCALE",
+        help=f"first write the built-in demo data (seed {DEMO_SEED}; scale demo unless given) to --raw, "
+        "as `ppss demo-data` does, while the ingest's workers start (`make demo`)",
+    )
     _report_options(u)
     u.set_defaults(func=cmd_run)
     return p

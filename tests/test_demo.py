@@ -77,3 +77,39 @@ def test_one_school_year_goes_through_ingest_build_and_report(tmp_path) -> None:
     effects = (out / "2016" / "effects.csv").read_text(encoding="utf-8").splitlines()
     assert len(effects) > 1 and all(",0,0,0," in line for line in effects[1:])  # nobody with months before
     assert (out / "2016" / "uppfoljning_2016.pdf").stat().st_size > 0
+
+
+@pytest.mark.e2e
+def test_run_demo_writes_the_demo_data_then_runs_the_follow_up(tmp_path) -> None:
+    """`ppss run --demo` (what `make demo` runs): the demo data written to --raw, the same
+    bytes as `ppss demo-data` writes, then ingest, build and the report."""
+    from pipelines.cli import main
+
+    raw, store, out = tmp_path / "raw", tmp_path / "ppss.duckdb", tmp_path / "reports"
+    args = ["--raw", str(raw), "--year", "2016", "--store", str(store), "--out", str(out)]
+    assert main(["run", "--demo", "tiny", *args]) == 0
+    assert (out / "2016" / "uppfoljning_2016.pdf").stat().st_size > 0
+    alone = tmp_path / "alone"
+    assert main(["demo-data", "--out", str(alone), "--scale", "tiny"]) == 0
+    written = sorted(p.relative_to(raw) for p in raw.rglob("*") if p.is_file())
+    assert written == sorted(p.relative_to(alone) for p in alone.rglob("*") if p.is_file())
+    assert all((raw / p).read_bytes() == (alone / p).read_bytes() for p in written)
+
+
+def test_ingest_workers_fork_from_a_server_started_ahead(monkeypatch) -> None:
+    """`start_workers` starts the fork server that an ingest's workers are then forked from
+    (its Great Expectations import done meanwhile), not a second one."""
+    import multiprocessing.forkserver
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pipelines.ingest import load
+
+    monkeypatch.setenv("PPSS_WORKERS", "2")
+    load.start_workers()
+    server = multiprocessing.forkserver._forkserver._forkserver_pid
+    assert server is not None
+    with ProcessPoolExecutor(max_workers=1, mp_context=load._worker_context()) as pool:
+        assert pool.submit(os.getppid).result(timeout=120) == server
+    load.start_workers()  # again: the same server
+    assert multiprocessing.forkserver._forkserver._forkserver_pid == server

@@ -177,11 +177,7 @@ class Readers:
             return
         from pipelines.ingest.parse import parse_file, parse_files
 
-        # forkserver: workers fork from a clean process that has imported the readers and GX once,
-        # never from this one (its DuckDB and polars threads must not be forked).
-        mp = multiprocessing.get_context("forkserver")
-        mp.set_forkserver_preload(["pipelines.ingest.parse", "pipelines.ingest.validate"])
-        self.pool = ProcessPoolExecutor(max_workers=self.max_workers, mp_context=mp)
+        self.pool = ProcessPoolExecutor(max_workers=self.max_workers, mp_context=_worker_context())
         self.workers = self.max_workers
         # Largest first, so the cores finish together.
         for group in sorted(_groups(tasks), key=lambda g: -sum(_size(t.path) for t in g)):
@@ -470,6 +466,25 @@ def _remove_stale_scratch(folder: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
         except PermissionError:  # alive, another user's
             pass
+
+
+def _worker_context() -> multiprocessing.context.ForkServerContext:
+    # forkserver: workers fork from a clean process that has imported the readers and GX once,
+    # never from this one (its DuckDB and polars threads must not be forked).
+    mp = multiprocessing.get_context("forkserver")
+    mp.set_forkserver_preload(["pipelines.ingest.parse", "pipelines.ingest.validate"])
+    return mp
+
+
+def start_workers() -> None:
+    """Start the workers' fork server now, for a caller with other work to do first: it imports
+    the readers and Great Expectations (4-5 s) on a core of its own meanwhile (`ppss run --demo`
+    writes the demo data). An ingest later in this process forks its workers from it."""
+    if default_workers() >= 2:
+        from multiprocessing import forkserver
+
+        _worker_context()
+        forkserver.ensure_running()
 
 
 def default_workers() -> int:
