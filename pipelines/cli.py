@@ -306,7 +306,6 @@ def parser() -> argparse.ArgumentParser:
         nargs="?",
         const="demo",
         choices=DEMO_SCALES,
-        metavar="SCALE",
         help=f"first write the built-in demo data (seed {DEMO_SEED}; scale demo unless given) to --raw, "
         "as `ppss demo-data` does, while the ingest's workers start (`make demo`)",
     )
