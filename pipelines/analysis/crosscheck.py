@@ -18,8 +18,7 @@ import os
 import signal
 import threading
 import warnings
-from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -27,30 +26,10 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from pipelines.analysis.followup import open_store, report_query, store_path
+from pipelines.analysis.followup import open_store, report_query, store_info, store_path
 from pipelines.analysis.suppress import fmt_num
 
 MIN_GROUP = 2  # csdid needs at least this many pupils in an enrolment term
-
-
-def in_background(fn: Callable[..., dict], con, year: int, districts: list[str] | None = None) -> Future:
-    """`fn(cursor, year, districts)` (the cross-check) in a background thread, on its own
-    cursor of `con`: the report's other evaluation figures are computed meanwhile (csdid's
-    numpy and DuckDB's queries mostly run outside the GIL, so a second core takes most of the
-    cross-check off the report's time). Nothing else in the report draws from numpy's global
-    random state, which the bootstrap reads, so the result is the same as when run alone."""
-    cursor = con.cursor()
-
-    def run() -> dict:
-        try:
-            return fn(cursor, year, districts)
-        finally:
-            cursor.close()
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosscheck")
-    future = pool.submit(run)
-    pool.shutdown(wait=False)  # the thread ends with its one task
-    return future
 
 
 class StoreChanged(Exception):
@@ -74,7 +53,7 @@ class Worker:
     def run(self, con, year: int, districts: list[str] | None = None) -> Pending:
         """The cross-check on the store `con` reads, in the process; a second run (a cell run
         again) starts a new one."""
-        args = (store_path(con), store_version(con), year, districts)
+        args = (store_path(con), store_info(con), year, districts)
         try:
             future = (self._pool or _pool()).submit(_in_child, *args)
         except (BrokenProcessPool, RuntimeError):  # the process died, or this worker ran already
@@ -113,12 +92,6 @@ def start(con, year: int, districts: list[str] | None = None) -> Pending:
     return Worker().run(con, year, districts)
 
 
-def store_version(con) -> tuple:
-    """What identifies a build of the store: its `meta` rows (a build and an ingest each
-    write theirs)."""
-    return tuple(con.execute("select key, value from meta order by key").fetchall())
-
-
 def _pool() -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_init)
 
@@ -142,7 +115,7 @@ def _warm_up() -> None:
     import threadpoolctl  # noqa: F401
 
 
-def _in_child(store: str, version: tuple, year: int, districts: list[str] | None) -> dict:
+def _in_child(store: str, version: dict[str, str], year: int, districts: list[str] | None) -> dict:
     """One core: numpy's BLAS threads would spin against the report's own work on a
     two-core machine (csdid then used 20 CPU s for 10 s, instead of 12 for 12)."""
     from threadpoolctl import threadpool_limits
@@ -150,7 +123,7 @@ def _in_child(store: str, version: tuple, year: int, districts: list[str] | None
     con = open_store(store)
     con.execute("set threads = 1")
     try:
-        if store_version(con) != version:
+        if store_info(con) != version:  # the meta rows a build and an ingest each write
             raise StoreChanged(store)
         with threadpool_limits(1):
             return callaway_santanna(con, year, districts)

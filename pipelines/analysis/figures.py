@@ -22,7 +22,7 @@ import polars as pl
 from pipelines.analysis import evaluation as ev
 from pipelines.analysis import followup as fu
 from pipelines.analysis.crosscheck import Worker as CrossCheckWorker
-from pipelines.analysis.crosscheck import callaway_santanna, in_background
+from pipelines.analysis.crosscheck import callaway_santanna
 from pipelines.analysis.disclosure import ALL, Key, KeyFn, Publication, key, keyed
 from pipelines.analysis.sample import build_sample
 from pipelines.labels import DIMENSION, GENDERS, MEASURES, THIS_FOLLOWUP, TOTAL
@@ -248,16 +248,13 @@ def register_evaluation(
     """Register the evaluation's figures (sections 7-9) from one evaluation sample (of the
     pupils first enrolled in `districts`, if given); returns what the notebook needs besides
     protected frames (the event curve's pre-trend test). `worker`: the process the report
-    spawned for the cross-check (crosscheck.Worker); without it, it runs in a thread here."""
+    spawned for the cross-check (crosscheck.Worker); without it, it runs here."""
     K, KD = scoped(year, districts)
     marker = subset_marker(districts)
     sample = build_sample(con, year, districts)
-    # the cross-check runs while the figures below are computed; started after the sample so
-    # that its memory does not add to the sample's peak (a city: under 3 GB in all)
-    if worker is not None:
-        check_pending = worker.run(con, year, districts)
-    else:
-        check_pending = in_background(callaway_santanna, con, year, districts)
+    # the worker's cross-check runs while the figures below are computed; started after the
+    # sample so that its memory does not add to the sample's peak (a city: under 3 GB in all)
+    pending = worker.run(con, year, districts) if worker is not None else None
     estimates = ev.headline(sample)
     # One cell per population: the enrolled pupils of the year (the enrolment table's total
     # over districts and years, linked to section 1's pupils by link_report), and per outcome
@@ -346,7 +343,7 @@ def register_evaluation(
         keys=[in_estimate("absence_rate")],
     )
 
-    check = check_pending.result()
+    check = pending.result() if pending is not None else callaway_santanna(con, year, districts)
     pub.table(
         "crosscheck",
         pl.DataFrame([check]).with_columns(pl.col(pl.Float64).fill_nan(None)),
