@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import duckdb
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -112,3 +115,15 @@ def test_sql_mart_agrees_with_the_python_reference(mart, pupils) -> None:
             want.eligible_hp_ek_hu_sa,
             want.eligible_hp_na_te,
         ), grades
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31)), st.integers(min_value=-10, max_value=400))
+def test_school_days_are_numpys_business_days(mart, start, span) -> None:
+    """The school_days macro (a closed form) against numpy's Monday-Friday count, weekends,
+    reversed periods and year ends included."""
+    con, macros, _ = mart
+    con.execute(macros)
+    end = start + timedelta(days=span)
+    want = int(np.busday_count(start, end + timedelta(days=1))) if span >= 0 else 0
+    assert con.execute("select school_days($1::date, $2::date)", [start, end]).fetchone()[0] == want

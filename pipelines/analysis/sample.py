@@ -143,44 +143,62 @@ def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.Data
     cell cannot be balanced (too few others like them in their årskurs) try again among all
     årskurser of the same calendar month, with årskurs among the balanced covariates, and
     last on the core covariates only (CORE; the regression adjustment covers the rest)."""
-    members, weights, left = [], [], []
-    for part in frame.partition_by("cell", maintain_order=True):
-        t, c = part.filter(pl.col("treated")), part.filter(~pl.col("treated"))
-        if t.is_empty():
-            continue
-        x_c, x_t = c.select(covariates).to_numpy().astype(float), t.select(covariates).to_numpy().astype(float)
-        w = _calibrate(x_c, x_t) if c.height >= 2 else None
-        if w is None:
-            left.append(t)
-            continue
-        members.append(t.select("row", "cell"))
-        weights.append(c.select("row", "cell").with_columns(pl.Series("w", w)))
-    years = [(pl.col("school_year") == y).cast(pl.Float64).alias(f"year_{y}") for y in (7, 8, 9)]
+    # One matrix and index arrays rather than frames per cell: a city has hundreds of cells,
+    # and polars' per-frame filters cost as much as the solver. Rows keep the frame's order.
     dummies = [f"year_{y}" for y in (7, 8, 9)]
-    # each calendar month's comparison rows, in frame order (one pass, not a filter per month)
-    by_month = (
-        frame.filter(~pl.col("treated")).partition_by("cohort_month", as_dict=True, maintain_order=True) if left else {}
-    )
+    years = [(pl.col("school_year") == y).cast(pl.Float64).alias(f"year_{y}") for y in (7, 8, 9)]
+    x = frame.select(*covariates, *years).to_numpy().astype(float)
+    column = {c: i for i, c in enumerate([*covariates, *dummies])}
+    treated, months = frame["treated"].to_numpy(), frame["cohort_month"].to_numpy()
+    kept: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # cell, enrolled, comparison, weights
+    left: list[np.ndarray] = []
+
+    def balance(cell: str, t: np.ndarray, c: np.ndarray, cols: list[int], tolerance: float = TOLERANCE) -> bool:
+        # column-major, as polars hands frames to numpy: the solver's sums then add up in the same order
+        x_c, x_t = np.asfortranarray(x[np.ix_(c, cols)]), np.asfortranarray(x[np.ix_(t, cols)])
+        w = _calibrate(x_c, x_t, tolerance) if c.size >= 2 else None
+        if w is not None:
+            kept.append((cell, t, c, w))
+        return w is not None
+
+    own = [column[c] for c in covariates]
+    for cell, idx in frame.with_row_index("i").group_by("cell", maintain_order=True).agg("i").iter_rows():
+        idx = np.asarray(idx, dtype=np.int64)
+        t = idx[treated[idx]]
+        if t.size and not balance(cell, t, idx[~treated[idx]], own):
+            left.append(t)
+    comparison = np.flatnonzero(~treated)
     for level, balanced, tolerance in (
         ("*", [*covariates, *dummies], TOLERANCE),
         ("**", [*CORE, *dummies], LAST_TOLERANCE),
     ):
-        still = []
-        for (month,), t in pl.concat(left).group_by("cohort_month", maintain_order=True) if left else []:
-            cell = f"{month}|{level}"
-            c = by_month.get((month,), frame.clear()).with_columns(years)
-            x_t = t.with_columns(years).select(balanced).to_numpy().astype(float)
-            w = _calibrate(c.select(balanced).to_numpy().astype(float), x_t, tolerance) if c.height >= 2 else None
-            if w is None:
-                still.append(t)
-                continue
-            members.append(t.select("row", pl.lit(cell).alias("cell")))
-            weights.append(c.select("row", pl.lit(cell).alias("cell")).with_columns(pl.Series("w", w)))
-        left = still
-    empty = {"row": pl.Int64, "cell": pl.String}
+        pending = np.concatenate(left) if left else np.empty(0, dtype=np.int64)
+        left = []
+        # calendar months in the order their enrolled rows come; a month's comparison rows in frame order
+        for month in pl.Series(months[pending]).unique(maintain_order=True):
+            t = pending[months[pending] == month]
+            cols = [column[c] for c in balanced]
+            if not balance(f"{month}|{level}", t, comparison[months[comparison] == month], cols, tolerance):
+                left.append(t)
+    if not kept:
+        return pl.DataFrame(schema={"row": pl.Int64, "cell": pl.String}), pl.DataFrame(
+            schema={"row": pl.Int64, "cell": pl.String, "w": pl.Float64}
+        )
+    rows = frame["row"].to_numpy()
+
+    def cells(part: int) -> pl.Series:
+        sizes = pl.DataFrame({"cell": [k[0] for k in kept], "n": [k[part].size for k in kept]})
+        return sizes.select(pl.col("cell").repeat_by("n").explode())["cell"].cast(pl.String)
+
+    def positions(part: int) -> np.ndarray:
+        return rows[np.concatenate([k[part] for k in kept])]
+
     return (
-        pl.concat(members) if members else pl.DataFrame(schema=empty),
-        pl.concat(weights) if weights else pl.DataFrame(schema=empty | {"w": pl.Float64}),
+        pl.DataFrame({"row": positions(1), "cell": cells(1)}, schema={"row": pl.Int64, "cell": pl.String}),
+        pl.DataFrame(
+            {"row": positions(2), "cell": cells(2), "w": np.concatenate([k[3] for k in kept])},
+            schema={"row": pl.Int64, "cell": pl.String, "w": pl.Float64},
+        ),
     )
 
 
