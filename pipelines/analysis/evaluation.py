@@ -732,8 +732,10 @@ def effects_frame(effects: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
 
 
 def write_effects(frame: pl.DataFrame, path: Path) -> Path:
+    """Twelve significant digits: sums over threads differ in their last bits from run to run,
+    and the same store must give the same file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_csv(path)
+    frame.with_columns(pl.col(pl.Float64).round_sig_figs(12)).write_csv(path)
     return path
 
 

@@ -2,7 +2,7 @@
 -- some pupil was first enrolled in PPSS (a cohort): the pupils enrolled that month, and every pupil
 -- not yet enrolled then in the same term (estimands.py). For each: årskurs, school and gender
 -- in the cohort month's term; the baseline path of monthly absence (the reported months among
--- the eight before the cohort month, latest first); share passed, meritvärde and absence in
+-- the eight before the cohort month, latest first); share passed and meritvärde in
 -- the baseline term (the term before the cohort's) and the term before that. Outcomes, none
 -- after the follow-up year: mean absence in months +3..+12, for a pupil enrolled later only
 -- up to three months before its own enrolment (anticipation: pupils are often enrolled after
@@ -108,7 +108,7 @@ finals as (
 
 final as (
     select
-        k.* exclude (pre, post),
+        k.* exclude (pre, post, cohort_term, own_term),
         case when len(k.pre) > 0 then len(k.pre) end as n_pre,
         list_avg(k.pre) as pre_mean,
         k.pre[1] as pre_1,
@@ -117,11 +117,9 @@ final as (
         list_avg(k.pre[5:]) as pre_5plus,
         b.share_passed as base_share_passed,
         b.merit_value_16 as base_merit,
-        b.absence_rate as base_absence,
         b1.share_passed as prior_share_passed,
         b1.merit_value_16 as prior_merit,
         list_avg(k.post) as post_mean,
-        coalesce(len(k.post), 0) as n_post,
         case when k.treated or k.own_term is null or k.own_term > k.cohort_term + 1
             then later.share_passed end as later_share_passed,
         case when k.treated or k.own_term is null or k.own_term > fin.final_term
