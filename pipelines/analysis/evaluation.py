@@ -119,10 +119,10 @@ def equivalence(a: Analytic) -> pl.DataFrame:
     against all candidates (before), and matched enrolled against weighted neighbours (after)."""
     measures = BASELINE_MEASURES[a.outcome]
     # only the measured columns: filtering or joining every column of a city's frame copies GBs
-    frame = a.frame.select("row", "treated", *dict.fromkeys(column for _, column, _ in measures))
+    frame = a.frame.select("treated", *dict.fromkeys(column for _, column, _ in measures))
     weights = a.control_weights()
-    matched_t = frame.filter(pl.col("row").is_in(a.members["row"].implode()))
-    matched_c = frame.join(weights, left_on="row", right_on="c_row")
+    matched_t = frame[np.sort(a.members["row"].to_numpy())]  # `row` is the frame's row number
+    matched_c = frame[weights["c_row"].to_numpy()].with_columns(weights["weight"])
     t_all, c_all = frame.filter(pl.col("treated")), frame.filter(~pl.col("treated"))
     rows = []
     for label, column, binary in measures:
@@ -168,17 +168,33 @@ def _adjusted(a: Analytic) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def _adjust(a: Analytic) -> tuple[pl.DataFrame, pl.DataFrame]:
-    x = a.frame.select(a.covariates).to_numpy().astype(float)
-    y = a.frame["y"].to_numpy().astype(float)
+    # The design built column-major by polars (what LAPACK reads, no strided copies), and
+    # rows picked by their index: `row` numbers the frame's rows, so no joins on a city's
+    # million comparison rows.
+    design = a.frame.select(
+        pl.lit(1.0).alias("_intercept"),
+        *(pl.col(c).cast(pl.Float64) for c in a.covariates),
+        *((pl.col(c).cast(pl.Float64) * pl.col(c).cast(pl.Float64)).alias(f"_{c}_sq") for c in PATH),
+    ).to_numpy()
+    y = a.frame["y"].cast(pl.Float64).to_numpy()
     controls = ~a.frame["treated"].to_numpy()
-    design = np.column_stack([np.ones(len(x)), x, a.frame.select(PATH).to_numpy().astype(float) ** 2])
     mu = design @ np.linalg.lstsq(design[controls], y[controls], rcond=None)[0] if controls.any() else np.zeros(len(y))
-    values = a.frame.select("row", "pupil_key", "school_unit_code", "y", pl.Series("mu", mu))
-    comparison = a.weights.join(values, on="row").with_columns((pl.col("y") - pl.col("mu")).alias("r"))
-    cells = comparison.group_by("cell").agg((pl.col("w") * pl.col("r")).sum().alias("r_cell"))
+    del design
+    schools = a.frame["school_unit_code"]
+    c_rows = a.weights["row"].to_numpy()
+    comparison = a.weights.with_columns(
+        pl.Series("r", y[c_rows] - mu[c_rows]), schools.gather(c_rows).fill_null("?").alias("school_unit_code")
+    ).with_columns((pl.col("w") * pl.col("r")).sum().over("cell").alias("r_cell"))
+    t_rows = a.members["row"].to_numpy()
+    r_cell = comparison.group_by("cell").agg(pl.col("r_cell").first())
     treated = (
-        a.members.join(values, on="row")
-        .join(cells, on="cell")
+        a.members.with_columns(
+            a.frame["pupil_key"].gather(t_rows),
+            schools.gather(t_rows),
+            pl.Series("y", y[t_rows]),
+            pl.Series("mu", mu[t_rows]),
+        )
+        .join(r_cell, on="cell", how="left")
         .with_columns((pl.col("mu") + pl.col("r_cell")).alias("y_c"))
         .with_columns((pl.col("y") - pl.col("y_c")).alias("d"))
         .select("row", "cell", "pupil_key", "school_unit_code", "y", "y_c", "d")
@@ -186,10 +202,8 @@ def _adjust(a: Analytic) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     # the comparison side of the clustered standard error, summed per cell and school once:
     # a subgroup's estimate only rescales each cell's sum (clustered_effect)
-    sums = (
-        comparison.join(cells, on="cell")
-        .group_by("cell", pl.col("school_unit_code").fill_null("?"))
-        .agg((pl.col("w") * (pl.col("r") - pl.col("r_cell"))).sum().alias("s"))
+    sums = comparison.group_by("cell", "school_unit_code").agg(
+        (pl.col("w") * (pl.col("r") - pl.col("r_cell"))).sum().alias("s")
     )
     return treated, sums
 
@@ -326,10 +340,9 @@ def estimate(a: Analytic) -> Estimate:
     m_c = float(y_c.mean()) if len(y_c) else float("nan")
     level = {"absence_rate": "post_mean", "share_passed_change": "later_share_passed"}.get(a.outcome, "y")
     weights = a.control_weights()
-    levels = a.frame.select("row", level)
-    t_level = levels.filter(pl.col("row").is_in(diffs["row"].implode()))[level].to_numpy().astype(float)
-    c_frame = levels.join(weights, left_on="row", right_on="c_row")
-    c_level, c_w = c_frame[level].to_numpy().astype(float), c_frame["weight"].to_numpy()
+    levels = a.frame[level].cast(pl.Float64)  # `row` is the frame's row number; diffs are in row order
+    t_level = levels.gather(diffs["row"]).to_numpy()
+    c_level, c_w = levels.gather(weights["c_row"]).to_numpy(), weights["weight"].to_numpy()
     if a.outcome in BINARY:
         size, measure, sd = (cox_index(m_t, m_t - mean) if np.isfinite(mean) else float("nan")), "Cox index", 1.0
     elif len(t_level) >= 2 and len(c_level) >= 2:

@@ -61,7 +61,7 @@ class Analytic:
 
     outcome: str
     covariates: list[str]
-    frame: pl.DataFrame  # candidates with covariates, outcome `y`, `treated`, `row`, `cell`
+    frame: pl.DataFrame  # candidates with covariates, outcome `y`, `treated`, `row` (the row number), `cell`
     members: pl.DataFrame  # enrolled rows in the estimate: row, cell
     weights: pl.DataFrame  # comparison rows: row, cell, w (summing to 1 within each cell)
     n_eligible: int  # enrolled pupils the estimand is about
@@ -83,8 +83,7 @@ class Analytic:
     @property
     def n_comparison(self) -> int:
         """Comparison pupils (a pupil can serve several calendar months) with any weight."""
-        rows = self.weights.filter(pl.col("w") > 0).select("row")
-        return rows.join(self.frame.select("row", "pupil_key"), on="row")["pupil_key"].n_unique()
+        return self.frame["pupil_key"].gather(self.weights.filter(pl.col("w") > 0)["row"]).n_unique()
 
     def control_weights(self) -> pl.DataFrame:
         """Each comparison row's weight, scaled so that a cell weighs as many as its enrolled."""
