@@ -127,3 +127,26 @@ def test_school_days_are_numpys_business_days(mart, start, span) -> None:
     end = start + timedelta(days=span)
     want = int(np.busday_count(start, end + timedelta(days=1))) if span >= 0 else 0
     assert con.execute("select school_days($1::date, $2::date)", [start, end]).fetchone()[0] == want
+
+
+def test_the_school_that_set_most_grades_and_a_tie_decided_the_same_way() -> None:
+    """grade_schools (the school of a term without an enrolment): most grades; a tie to the
+    school that graded last, then to the lower code; unknown schools never count."""
+    con = duckdb.connect()
+    con.execute(
+        "create table stg_grades (pupil_key varchar, term varchar, term_year integer, "
+        "school_unit_code varchar, decision_date date)"
+    )
+    rows = {
+        "most": [("B", "2016-05-01"), ("A", "2016-05-02"), ("A", "2016-05-03"), (None, "2016-05-04"), (None, None)],
+        "tie_last": [("A", "2016-05-01"), ("B", "2016-05-20"), ("A", "2016-05-02"), ("B", None)],
+        "tie_all": [("B", "2016-05-01"), ("A", "2016-05-01")],
+        "unknown": [(None, "2016-05-01")],
+    }
+    con.executemany(
+        "insert into stg_grades values (?, 'VT', 2016, ?, ?)",
+        [(p, s, d) for p, grades in rows.items() for s, d in grades],
+    )
+    con.execute((SQL_DIR / "intermediate" / "02_grade_schools.sql").read_text(encoding="utf-8"))
+    got = dict(con.execute("select pupil_key, school_unit_code from grade_schools").fetchall())
+    assert got == {"most": "A", "tie_last": "B", "tie_all": "A"}

@@ -11,7 +11,8 @@ select * from stg_programme_enrolments;
 
 -- Grain: one row per pupil and term in which the pupil had a grundskola enrolment, grades or
 -- attendance. The school and årskurs are those of the pupil's latest enrolment active in the
--- term (pupils change schools); without an enrolment, the school that set most of the grades.
+-- term (pupils change schools); without an enrolment, the school that set most of the grades
+-- (grade_schools).
 create or replace table pupil_term_outcomes as
 with enrolment_terms as (
     select e.pupil_key, t.term, t.term_year, e.school_year, e.school_unit_code, e.school_type
@@ -19,13 +20,11 @@ with enrolment_terms as (
     inner join terms as t
         on e.start_date <= t.term_end and coalesce(e.end_date, date '9999-12-31') >= t.term_start
     where e.school_type in ('GR', 'GRS')
-    qualify row_number() over (partition by e.pupil_key, t.term, t.term_year order by e.start_date desc) = 1
-),
-
-grade_schools as (
-    select pupil_key, term, term_year, mode(school_unit_code) as school_unit_code
-    from stg_grades
-    group by all
+    -- the latest start; a tie (two enrolments from the same day) decided the same way in every build
+    qualify row_number() over (
+        partition by e.pupil_key, t.term, t.term_year
+        order by e.start_date desc, e.end_date desc nulls first, e.school_unit_code, e.school_year, e.school_type
+    ) = 1
 ),
 
 grid as (
