@@ -746,7 +746,8 @@ def effects_frame(effects: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
 
 def write_effects(frame: pl.DataFrame, path: Path) -> Path:
     """Twelve significant digits: sums over threads differ in their last bits from run to run,
-    and the same store must give the same file."""
+    and the same store should give the same file (it does unless a value lies on a rounding
+    boundary of the twelfth digit)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.with_columns(pl.col(pl.Float64).round_sig_figs(12)).write_csv(path)
     return path
