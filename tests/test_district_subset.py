@@ -11,10 +11,12 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import psutil
 import pytest
 
 from pipelines.analysis import crosscheck, figures
@@ -209,6 +211,13 @@ def test_the_cross_check_in_a_process_of_its_own_is_the_one_computed_here(con, r
         pending = worker.run(con, YEAR, districts)  # the second run starts a new process
         assert pending.result() == pytest.approx(here, rel=1e-9, abs=1e-12)
         assert not pending.computed_here
+    # each run's process ends with its task: none is left idle beside the kernel
+    spawned = lambda: [p for p in psutil.Process().children() if "multiprocessing.spawn" in " ".join(p.cmdline())]  # noqa: E731
+    for _ in range(100):
+        if not spawned():
+            break
+        time.sleep(0.1)
+    assert not spawned()
 
     store, rebuilt = tmp_path / "ppss.duckdb", tmp_path / "rebuilt.duckdb"
     shutil.copyfile(run["store"], store)
@@ -218,7 +227,7 @@ def test_the_cross_check_in_a_process_of_its_own_is_the_one_computed_here(con, r
         with duckdb.connect(str(rebuilt)) as w:
             w.execute("insert or replace into meta values ('built_at', 'a later build')")
         os.replace(rebuilt, store)  # as store.writing() swaps a build in
-        pending = crosscheck.start(old, YEAR)
+        pending = crosscheck.Worker().run(old, YEAR)
         assert pending.result() == pytest.approx(CROSSCHECK(con, YEAR, None), rel=1e-9, abs=1e-12)
         assert pending.computed_here
     finally:

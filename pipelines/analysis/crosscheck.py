@@ -54,13 +54,13 @@ class Worker:
         """The cross-check on the store `con` reads, in the process; a second run (a cell run
         again) starts a new one."""
         args = (store_path(con), store_info(con), year, districts)
+        pool, self._pool = self._pool or _pool(), None
         try:
-            future = (self._pool or _pool()).submit(_in_child, *args)
-        except (BrokenProcessPool, RuntimeError):  # the process died, or this worker ran already
-            future = _pool().submit(_in_child, *args)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)  # the process ends with its task
-            self._pool = None
+            future = pool.submit(_in_child, *args)
+        except BrokenProcessPool:  # the process died while warming up
+            pool = _pool()
+            future = pool.submit(_in_child, *args)
+        pool.shutdown(wait=False)  # the process ends with its task
         return Pending(future, con, year, districts)
 
 
@@ -85,11 +85,6 @@ class Pending:
                 return callaway_santanna(cursor, self.year, self.districts)
             finally:
                 cursor.close()
-
-
-def start(con, year: int, districts: list[str] | None = None) -> Pending:
-    """The cross-check in a process of its own, now."""
-    return Worker().run(con, year, districts)
 
 
 def _pool() -> ProcessPoolExecutor:
