@@ -137,7 +137,8 @@ def callaway_santanna(con, year: int, districts: list[str] | None = None, seed: 
     sizes = panel.filter(pl.col("first_term") > 0).group_by("first_term").agg(pl.col("pupil_key").n_unique())
     small = sizes.filter(pl.col("pupil_key") < MIN_GROUP)["first_term"]
     panel = panel.filter(~pl.col("first_term").is_in(small.implode()))
-    empty = {"att": np.nan, "lo": np.nan, "hi": np.nan, "pre_1": np.nan, "n_enrolled": 0}
+    # n_enrolled__members: the enrolled pupils it rests on (for the disclosure layer, never shown)
+    empty = {"att": np.nan, "lo": np.nan, "hi": np.nan, "pre_1": np.nan, "n_enrolled": 0, "n_enrolled__members": []}
     if panel.filter(pl.col("first_term") > 0).is_empty() or panel.filter(pl.col("first_term") == 0).is_empty():
         return empty
     base = int(panel["term_index"].min()) - 1
@@ -177,6 +178,7 @@ def callaway_santanna(con, year: int, districts: list[str] | None = None, seed: 
         "hi": att + z * se,
         "pre_1": float(events.get(-1, np.nan)),
         "n_enrolled": int(data.loc[data["g"] > 0, "id"].nunique()),
+        "n_enrolled__members": panel.filter(pl.col("first_term") > 0)["pupil_key"].unique().sort().to_list(),
     }
 
 

@@ -1,66 +1,80 @@
-"""Disclosure control for everything the report publishes: one layer, proven by an audit.
+"""Disclosure control for everything a store publishes: one layer, proven by an audit.
 
-Every published figure is registered here as a polars frame of aggregates. Its count
-columns become *cells*, each named by a key that says which population it counts
-(`key("enrolled", district="Farsta", year=2015)`); the same key in two tables is the same
-cell. Linkages between cells are linear relations: a margin equals the sum of its parts,
-a numerator is at most its denominator, a step of attrition at most the one before.
+Every published count is registered together with the pupils it counts (`<col>__members`,
+a list of pupil keys beside the count column). The pupils are the cell's identity: two
+cells over the same pupils are one cell, whatever the table, chart or sentence, and no
+relation between cells is ever declared by hand. The published sets of the report and of
+every earlier publication of the store (`pipelines.analysis.ledger`) partition the pupils
+into *atoms* (pupils in exactly the same published sets); each cell is the sum of its atoms.
+That linear system is everything a reader can infer from nesting, overlap, margins,
+differences and sibling reports, and more (it knows the true structure).
 
 `Publication.protect()` then
-1. hides every count with 0 < n < min_cell (primary suppression; the domain rules'
-   Skolverket `..`), and every cell a previous publication of the same year hid;
-2. chooses further cells to hide (secondary suppression) over all tables together with a
-   mixed-integer program (scipy's HiGHS `milp`): the smallest total of hidden counts such
-   that no relation has exactly one unknown cell, in the spirit of tau-ARGUS / sdcTable;
-3. audits the result as an attacker would: for every hidden cell an integer program finds
-   the smallest and largest value consistent with everything published. A range narrower
-   than min_cell adds a constraint to step 2 and the loop runs again; if nothing more can
-   be hidden, `DisclosureError` refuses to publish.
+1. hides every count with 0 < n < min_cell (primary suppression, the domain rules'
+   Skolverket `..`), and every cell an earlier publication of the store hid;
+2. audits as an attacker would: for every hidden cell an integer program (scipy's HiGHS
+   `milp`) finds the smallest and largest value consistent with everything ever published;
+   for every *derived* count (the difference of two nested published sets, or what a
+   published set holds beyond the published sets inside it) with 1 to min_cell - 1 pupils,
+   the same. A hidden cell must keep a range at least min_cell wide; a derived count must
+   keep one at least min_cell wide or one that reaches 0 (a reader cannot tell that anyone
+   is there). See docs/domain-rules.md, "Röjandekontroll";
+3. hides further cells (secondary suppression) where the audit fails: a MILP picks the
+   cheapest set of published cells such that every failure so far has one more hidden cell
+   among those that pin it (LP duals), and the audit runs again; if nothing more can be
+   hidden, `DisclosureError` refuses to publish.
 
-Derived figures (shares, means, intervals, effects) rest on count cells and are hidden
-with them, so a hidden count can never be read back from a share. Zero counts are shown
-(Skolverket shows 0) and never chosen as secondary cells, so the audit bounds hidden
-published cells below by 1.
+Figures (shares, means, intervals, effects) rest on count cells and are hidden with them.
+Each figure is also recorded with the sets it rests on: two publications of one store that
+give one population and measure two different values are refused (`DisclosureError`).
+Zero counts are shown (Skolverket shows 0) and never hidden.
 """
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import itertools
-import json
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 
-from pipelines.analysis.suppress import PATTERN_FILE, SUPPRESSED, check_min_cell
+from pipelines.analysis.ledger import Ledger, Prior
+from pipelines.analysis.suppress import SUPPRESSED, check_min_cell
 
 ALL = "*"  # a margin: every category of the dimension
-Key = tuple  # (population, (dim, value), ...): hashable and JSON-friendly
+Key = tuple  # a cell's label: (population, (dim, value), ...), for messages and lookups
 KeyFn = Callable[[dict], Key | None]
 HIDDEN_SUFFIX = "__hidden"
+MEMBERS_SUFFIX = "__members"
+EMPTY = "empty"  # the identity of every count of no pupils
+# Figures equal to this relative precision are one number (estimates pass through floats).
+SAME_VALUE_RTOL = 1e-9
 
 
 class DisclosureError(RuntimeError):
     """The report cannot be published without revealing a hidden cell."""
 
 
+def members(column: str) -> str:
+    """The column beside a count column that lists the pupils it counts."""
+    return column + MEMBERS_SUFFIX
+
+
 def key(population: str, **dims: Any) -> Key:
-    """A cell's name: the population it counts and its value of each dimension."""
+    """A cell's label: the population it counts and its value of each dimension."""
     return (population, *sorted((k, _plain(v)) for k, v in dims.items()))
 
 
 def keyed(population: str, *columns: str, **fixed: Any) -> KeyFn:
-    """Key function for table rows: dimensions from the row's `columns`, plus constants.
+    """Label function for table rows: dimensions from the row's `columns`, plus constants.
     A column may be renamed as `"dim=column"`."""
     pairs = [c.split("=", 1) if "=" in c else (c, c) for c in columns]
 
@@ -77,118 +91,89 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _tuple(obj: Any) -> Any:
-    return tuple(_tuple(o) for o in obj) if isinstance(obj, list) else obj
-
-
 def describe_key(k: Any) -> str:
-    """`population(dim=value, ...)`; derived cells name the cells they come from."""
-    if not isinstance(k, tuple) or not k:
-        return str(k)
-    if k[0] == "not":
-        return f"pupils without {describe_key(k[1])}"
-    if k[0] == "rest":
-        return f"pupils of {describe_key(k[1])} in no published part"
-    if all(isinstance(x, tuple) and len(x) == 2 for x in k[1:]):
+    """`population(dim=value, ...)`."""
+    if isinstance(k, tuple) and k and all(isinstance(x, tuple) and len(x) == 2 for x in k[1:]):
         return f"{k[0]}(" + ", ".join(f"{d}={v}" for d, v in k[1:]) + ")"
     return str(k)
 
 
 @dataclass
 class Cell:
-    key: Key
-    value: int | None  # None: hidden in a previous publication, value unknown here
-    internal: bool = False  # never published itself, but follows from published cells
+    id: str  # the identity of its pupils (set_id); atoms and derived counts: "atom:…", "diff:…"
+    label: str
+    value: int
+    tokens: np.ndarray | None = None  # sorted pupil tokens (published and prior cells)
+    internal: bool = False  # derived: never published itself, but follows from published cells
     weight: float = 1.0  # how much hiding this cell costs, relative to its value (see prefer_shown)
-    prior: str | None = None  # "published" or "hidden" in a previous publication
-
-
-@dataclass
-class Relation:
-    """sum(coef * cell) == 0 (`eq`) or <= 0."""
-
-    terms: list[tuple[int, Key]]
-    eq: bool = True
+    prior: str | None = None  # "published" or "hidden" in an earlier publication of the store
+    current: bool = False  # published (shown or hidden) by this publication
 
 
 @dataclass
 class Table:
     name: str
     frame: pl.DataFrame
-    counts: dict[str, KeyFn]
+    counts: list[str]
     rests_on: dict[str, list[str]]
-    keys: list[Key]  # extra cells every figure of the table rests on (e.g. its sample)
+    keys: list[str]  # cells every figure of the table rests on (e.g. its sample)
     caption: str
-    row_keys: list[dict[str, Key | None]] = field(default_factory=list)
+    row_ids: list[dict[str, str | None]] = field(default_factory=list)
+    measures: dict[str, Callable[[dict], str]] = field(default_factory=dict)
+
+
+def set_id(tokens: np.ndarray) -> str:
+    if len(tokens) == 0:
+        return EMPTY
+    return hashlib.blake2b(np.ascontiguousarray(tokens, dtype=np.uint64).tobytes(), digest_size=12).hexdigest()
 
 
 class Publication:
-    """The report's figures and their linkages, protected together by `protect()`."""
+    """A publication's figures, protected together with every earlier one of the store."""
 
-    def __init__(self, min_cell: int, prior: Path | Sequence[Path] | None = None) -> None:
+    def __init__(self, min_cell: int, ledger: Ledger | None = None, what: str = "publikation", **meta: Any) -> None:
         self.min_cell = check_min_cell(min_cell)
-        self.cells: dict[Key, Cell] = {}
-        self.relations: list[Relation] = []
+        self.ledger = ledger
+        self.meta = {"what": what, "min_cell": self.min_cell, **meta}
+        self._salt = ledger.salt if ledger is not None else b"ppss-no-ledger"
+        self._tokens: dict[str, int] = {}
+        self.cells: dict[str, Cell] = {}
+        self.labels: dict[Key, str] = {}  # label -> cell id
         self.tables: dict[str, Table] = {}
-        self.sums: list[tuple[str, str, Any, list[Any] | None]] = []
-        self.pending: list[tuple[Key, list[Key], bool]] = []
-        for path in [prior] if isinstance(prior, (str, Path)) else prior or []:
-            self._load_prior(Path(path))
 
     # --- registration ---------------------------------------------------------------------
-    def count(self, k: Key, value: int, internal: bool = False) -> Key:
-        """Register a count cell; the same key registered twice must hold the same value."""
-        value = int(value)
-        cell = self.cells.get(k)
-        if cell is None:
-            self.cells[k] = Cell(k, value, internal)
-            return k
-        cell.internal = cell.internal and internal
-        if cell.value is None:  # hidden earlier: the value is known again here
-            cell.value = value
-        elif cell.value != value and cell.prior:
-            raise DisclosureError(
-                f"{describe_key(k)} was published as {cell.value} by an earlier report and is {value} now: the data "
-                "changed since then, and the two reports together would give the difference away; write the "
-                "earlier report again (or remove it) first"
-            )
-        elif cell.value != value:
+    def tokens(self, keys: Sequence[str]) -> np.ndarray:
+        """Pupil keys as the ledger's tokens (a keyed hash), sorted and unique."""
+        out = np.empty(len(keys), dtype=np.uint64)
+        for n, k in enumerate(keys):
+            t = self._tokens.get(k)
+            if t is None:
+                digest = hashlib.blake2b(str(k).encode("utf-8"), key=self._salt[:64], digest_size=8).digest()
+                t = self._tokens[k] = int.from_bytes(digest, "little")
+            out[n] = t
+        return np.unique(out)
+
+    def count(self, label: Key, pupils: Sequence[str], value: int | None = None) -> str:
+        """Register a count of `pupils` (pupil keys); returns the cell's identity."""
+        toks = self.tokens(list(pupils))
+        if value is not None and int(value) != len(toks):
+            raise ValueError(f"{describe_key(label)} shows {value} but counts {len(toks)} distinct pupils")
+        cid = set_id(toks)
+        known = self.labels.get(label)
+        if known is not None and known != cid:
             raise ValueError(
-                f"{describe_key(k)} is registered as {cell.value} and as {value}: two tables call different "
-                "populations by the same name (or the earlier publication used other data)"
+                f"{describe_key(label)} names two different groups of pupils: two tables call different "
+                "populations by the same name"
             )
-        return k
+        self.labels[label] = cid
+        if cid not in self.cells:
+            self.cells[cid] = Cell(cid, describe_key(label), len(toks), toks, current=True)
+        return cid
 
-    def equal_sum(self, total: Key, parts: Sequence[Key], gap: bool = True) -> None:
-        """total = sum(parts). With `gap`, what the parts leave of the total (pupils in no
-        published part) becomes an internal cell, protected like any count."""
-        self.pending.append((total, list(parts), gap))
-
-    def prefer_shown(self, k: Key, weight: float = 100.0) -> None:
+    def prefer_shown(self, label: Key, weight: float = 100.0) -> None:
         """Make hiding a registered cell `weight` times as costly when secondary cells are
         chosen: a count that headline figures rest on gives way to its neighbours."""
-        self.cells[k].weight = weight
-
-    def at_most(self, smaller: Key, larger: Key) -> None:
-        self.relations.append(Relation([(1, smaller), (-1, larger)], eq=False))
-
-    def share(self, part: Key, whole: Key, complement: bool = True) -> None:
-        """`part` counts pupils of `whole` with a property. The complement (pupils without
-        it) follows from the two and is protected like any count."""
-        if complement and part in self.cells and whole in self.cells:
-            rest = ("not", part)
-            v_part, v_whole = self.cells[part].value, self.cells[whole].value
-            if v_part is not None and v_whole is not None:
-                self.count(rest, v_whole - v_part, internal=True)
-                self.equal_sum(whole, [part, rest])
-                return
-        self.at_most(part, whole)
-
-    def sum_over(self, population: str, dim: str, total: Any = ALL, members: Iterable[Any] | None = None) -> None:
-        """Every registered cell of `population` whose `dim` is `total` equals the sum of the
-        cells that differ only in `dim` (its `members`, default every value registered).
-        Resolved at protect time, after all tables are in; a gap becomes an internal cell."""
-        self.sums.append((population, dim, total, None if members is None else list(members)))
+        self.cells[self.labels[label]].weight = weight
 
     def table(
         self,
@@ -199,117 +184,255 @@ class Publication:
         keys: Sequence[Key] = (),
         labels: Sequence[str] = (),
         caption: str = "",
+        measures: dict[str, Callable[[dict], str]] | None = None,
     ) -> None:
-        """Register a published frame. `counts`: column -> key of the count it shows (None
-        for a row without that count). `rests_on`: figure column -> the count columns it is
-        computed from; a figure not named rests on every count of its row. Columns in
-        `labels`, string columns and key columns are labels and never hidden."""
+        """Register a published frame. `counts`: count column -> label of the count it shows
+        (None for a row without that count); each count column has its pupils beside it in
+        `<col>__members`. `rests_on`: figure column -> the count columns it is computed
+        from; a figure not named rests on every count of its row. Columns in `labels`,
+        string, boolean and date columns and label columns are labels and never hidden.
+        `measures`: figure column -> the name of what it measures for a row (default: the
+        table, column and row labels), so that the same measure of the same pupils in
+        another table or publication must have the same value."""
         if name in self.tables:
             raise ValueError(f"table {name} is registered twice")
-        row_keys = []
+        missing = [c for c in counts if members(c) not in frame.columns]
+        if missing:
+            raise ValueError(f"table {name}: count column(s) {missing} have no pupils beside them ({members('…')})")
+        row_ids = []
         for row in frame.iter_rows(named=True):
-            ks: dict[str, Key | None] = {}
+            ids: dict[str, str | None] = {}
             for col, fn in counts.items():
-                k = fn(row)
-                if k is not None and row[col] is not None and not _nan(row[col]):
-                    self.count(k, row[col])
-                else:
-                    k = None
-                ks[col] = k
-            row_keys.append(ks)
+                label = fn(row)
+                value = row[col]
+                if label is None or value is None or _nan(value):
+                    ids[col] = None
+                    continue
+                ids[col] = self.count(label, row[members(col)] or [], value)
+            row_ids.append(ids)
+        key_ids = []
         for k in keys:
-            if k not in self.cells:
+            if k not in self.labels:
                 raise ValueError(f"table {name} rests on {describe_key(k)}, which no table registers")
-        label_cols = set(labels) | {c for c, t in frame.schema.items() if t in (pl.String, pl.Boolean, pl.Date)}
+            key_ids.append(self.labels[k])
+        shown = frame.drop([members(c) for c in counts] + ["suppressed"], strict=False)
+        label_cols = set(labels) | {c for c, t in shown.schema.items() if t in (pl.String, pl.Boolean, pl.Date)}
         for fn in counts.values():
             label_cols |= set(getattr(fn, "columns", []))
         label_cols -= set(counts)
-        figures = [c for c in frame.columns if c not in label_cols and c not in counts and c != "suppressed"]
+        figures = [c for c in shown.columns if c not in label_cols and c not in counts]
         for c, on in (rests_on or {}).items():
-            if c in counts or c not in frame.columns or any(x not in counts for x in on):
+            if c in counts or c not in shown.columns or any(x not in counts for x in on):
                 raise ValueError(f"table {name}: {c} must be a figure column resting on count columns (got {on})")
         rests = {c: list(counts) for c in figures} | (rests_on or {})
-        self.tables[name] = Table(
-            name, frame.drop("suppressed", strict=False), counts, rests, list(keys), caption, row_keys
+        self.tables[name] = Table(name, shown, list(counts), rests, key_ids, caption, row_ids, measures or {})
+        self._labels_of[name] = sorted(label_cols & set(shown.columns))
+
+    @property
+    def _labels_of(self) -> dict[str, list[str]]:
+        if not hasattr(self, "_label_cols"):
+            self._label_cols: dict[str, list[str]] = {}
+        return self._label_cols
+
+    # --- measures: one number per population ----------------------------------------------
+    def _measures(self) -> pl.DataFrame:
+        """Every figure with the sets it rests on (hidden flags filled in by Protected)."""
+        rows = []
+        for t in self.tables.values():
+            label_cols = self._labels_of.get(t.name, [])
+            for row, ids in zip(t.frame.iter_rows(named=True), t.row_ids, strict=True):
+                for col, on in t.rests_on.items():
+                    value = row.get(col)
+                    if value is None or not isinstance(value, (int, float)) or _nan(value):
+                        continue
+                    sets = sorted({ids[c] for c in on if ids.get(c)} | set(t.keys))
+                    if not sets:
+                        continue
+                    name = (
+                        t.measures[col](row)
+                        if col in t.measures
+                        else (f"{t.name}.{col}[" + ", ".join(f"{c}={row[c]}" for c in label_cols) + "]")
+                    )
+                    rows.append(
+                        {
+                            "measure": name,
+                            "sets": "+".join(sets),
+                            "value": float(value),
+                            "col": col,
+                            "table": t.name,
+                            "on": on,
+                        }
+                    )
+        return pl.DataFrame(
+            rows,
+            schema={
+                "measure": pl.String,
+                "sets": pl.String,
+                "value": pl.Float64,
+                "col": pl.String,
+                "table": pl.String,
+                "on": pl.List(pl.String),
+            },
         )
 
-    # --- protection -----------------------------------------------------------------------
-    def _resolve_sums(self) -> None:
-        by_pop: dict[str, list[Key]] = defaultdict(list)
-        for k in self.cells:
-            by_pop[k[0]].append(k)
-        for population, dim, total, members in self.sums:
-            groups: dict[tuple, dict[Any, Key]] = defaultdict(dict)
-            for k in by_pop.get(population, []):
-                dims = dict(k[1:])
-                if dim in dims:
-                    rest = tuple(sorted((d, v) for d, v in dims.items() if d != dim))
-                    groups[rest][dims[dim]] = k
-            for cells in groups.values():
-                if total in cells:
-                    wanted = [v for v in cells if v != total] if members is None else members
-                    self.pending.append((cells[total], [cells[v] for v in wanted if v in cells], True))
-        for total, parts, gap in self.pending:
-            parts = [p for p in parts if p != total]  # a total over one member is that member
-            if total not in self.cells or not parts or any(p not in self.cells for p in parts):
-                continue
-            tot = self.cells[total]
-            known = [self.cells[p].value for p in parts]
-            if gap and (tot.value is None or None in known):
-                # Only cells of an earlier publication, hidden there, are unknown here. Whether
-                # the parts here cover the total cannot be told, and that publication's own
-                # relations (loaded with it, gaps included) already link these cells.
-                continue
-            if gap:
-                rest = tot.value - sum(known)
-                if rest < 0:
-                    raise ValueError(f"{describe_key(total)} is smaller than the sum of its parts")
-                if rest:  # pupils in no published part: an unknown cell
-                    parts = [*parts, self.count(("rest", total, tuple(parts)), rest, internal=True)]
-            self.relations.append(Relation([(1, total), *((-1, p) for p in parts)]))
-        self.pending, self.sums = [], []
+    def _check_measures(self, prior: Prior, mine: pl.DataFrame) -> None:
+        both = mine.join(prior.measures.filter(~pl.col("hidden")), on=["measure", "sets"], suffix="_prior")
+        for r in both.iter_rows(named=True):
+            a, b = r["value"], r["value_prior"]
+            if not math.isclose(a, b, rel_tol=SAME_VALUE_RTOL, abs_tol=1e-12):
+                raise DisclosureError(
+                    f"{r['measure']} of the same pupils was published as {b:.6g} by an earlier publication of "
+                    f"this store and would be {a:.6g} now: one population, two numbers. The store's data "
+                    "changed since then, or the figure is computed another way; publish it under another name "
+                    "or remove the earlier publication from the ledger ("
+                    + str(self.ledger.folder if self.ledger else "")
+                    + ")"
+                )
 
-    def protect(self, max_rounds: int = 90) -> Protected:
-        self._resolve_sums()
-        shown = _published_keys(self)
-        for k, c in self.cells.items():  # a count in no table is not published: a reader does not know it
-            if k not in shown and c.prior is None:
-                c.internal = True
-        relations = [r for r in self.relations if all(k in self.cells for _, k in r.terms)]
-        for r in relations:  # a wrong linkage would make the audit meaningless
-            values = [c * self.cells[k].value for c, k in r.terms if self.cells[k].value is not None]
-            if len(values) == len(r.terms) and (sum(values) != 0 if r.eq else sum(values) > 0):
-                raise ValueError("a registered relation does not hold: " + _describe_relation(r))
-        keys = list(self.cells)
-        index = {k: i for i, k in enumerate(keys)}
-        cells = [self.cells[k] for k in keys]
-        m = self.min_cell
+    # --- protection -----------------------------------------------------------------------
+    def protect(self, max_rounds: int = 60) -> Protected:
+        prior = self.ledger.prior() if self.ledger is not None else None
+        measures = self._measures()
+        if prior is not None:
+            self._check_measures(prior, measures)
+        cells = self._with_prior(prior)
+        system = _System.build(cells, self.min_cell)
+        hidden = system.solve(max_rounds)
+        prot = Protected(self, system, hidden, measures)
+        if self.ledger is not None:
+            prot.record()
+        return prot
+
+    def _with_prior(self, prior: Prior | None) -> list[Cell]:
+        cells = dict(self.cells)
+        if prior is not None and prior.cells.height:
+            grouped = prior.members.group_by("cell_id").agg(pl.col("token"))
+            tokens = {
+                r["cell_id"]: np.sort(np.asarray(r["token"], dtype=np.uint64)) for r in grouped.iter_rows(named=True)
+            }
+            for r in (
+                prior.cells.group_by("cell_id")
+                .agg(pl.col("label").first(), pl.col("hidden").all(), pl.col("value").drop_nulls().first())
+                .iter_rows(named=True)
+            ):
+                cid = r["cell_id"]
+                state = "hidden" if r["hidden"] else "published"  # published anywhere: public
+                c = cells.get(cid)
+                if c is None:
+                    toks = tokens.get(cid, np.empty(0, dtype=np.uint64))
+                    cells[cid] = Cell(cid, r["label"], len(toks), toks, prior=state)
+                else:
+                    c.prior = state
+        return list(cells.values())
+
+
+def _nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+# --- the linear system ----------------------------------------------------------------------
+@dataclass
+class _System:
+    """Published cells first, then derived counts, and the relations between them, all
+    read off the cells' pupils: the same pupils are one cell (merged at registration);
+    B inside A gives A = B + (A without B); published cells of one population that are
+    disjoint and inside A give A = their sum + the rest (a margin and its parts)."""
+
+    cells: list[Cell]
+    eq_rels: list[list[tuple[int, int]]]
+    ineq_rels: list[list[tuple[int, int]]]
+    n_published: int
+    min_cell: int
+
+    @classmethod
+    def build(cls, published: list[Cell], min_cell: int) -> _System:
+        cells = list(published)
+        n_pub = len(cells)
+        eq_rels: list[list[tuple[int, int]]] = []
+        ineq_rels: list[list[tuple[int, int]]] = []
+        nonempty = [i for i in range(n_pub) if cells[i].value > 0]
+        if len(nonempty) < 2:
+            return cls(cells, eq_rels, ineq_rels, n_pub, min_cell)
+        # Pupils x cells, to find nesting and overlap of every pair at once.
+        tokens = np.concatenate([cells[i].tokens for i in nonempty])  # type: ignore[misc]
+        uniq, col = np.unique(tokens, return_inverse=True)
+        rows = np.concatenate([np.full(cells[i].value, n, dtype=np.int64) for n, i in enumerate(nonempty)])
+        inc = csr_matrix((np.ones(len(rows)), (rows, col)), shape=(len(nonempty), len(uniq)))
+        overlap = (inc @ inc.T).toarray()
+        size = np.array([cells[i].value for i in nonempty])
+        by_id = {c.id: n for n, c in enumerate(cells)}
+
+        def derived(members: np.ndarray, label: str) -> int:
+            """The cell of a derived set (a published cell if it is one)."""
+            cid = set_id(members)
+            if cid in by_id:
+                return by_id[cid]
+            by_id[cid] = len(cells)
+            cells.append(Cell(cid, label, len(members), members, internal=True))
+            return by_id[cid]
+
+        family = [cells[i].label.split("(", 1)[0] for i in nonempty]
+        for a in range(len(nonempty)):
+            inside = np.flatnonzero((overlap[a] == size) & (size < size[a]) & (size > 0))
+            ai = nonempty[a]
+            for b in inside:  # A = B + (A without B); a small difference is a count to protect
+                diff = size[a] - size[b]
+                if diff < min_cell:
+                    d = derived(
+                        np.setdiff1d(cells[ai].tokens, cells[nonempty[b]].tokens, assume_unique=True),  # type: ignore[arg-type]
+                        f"{cells[ai].label} utan {cells[nonempty[b]].label}",
+                    )
+                    eq_rels.append([(1, ai), (-1, nonempty[b]), (-1, d)])
+                else:
+                    ineq_rels.append([(1, nonempty[b]), (-1, ai)])
+            groups: dict[str, list[int]] = defaultdict(list)
+            for b in inside:
+                groups[family[b]].append(int(b))
+            for members_ in groups.values():
+                chosen: list[int] = []
+                for b in sorted(members_, key=lambda b: -size[b]):  # greedily, the largest disjoint parts
+                    if all(overlap[b, c] == 0 for c in chosen):
+                        chosen.append(b)
+                if len(chosen) < 2:
+                    continue
+                rest_n = size[a] - sum(size[b] for b in chosen)
+                terms = [(1, ai), *((-1, nonempty[b]) for b in chosen)]
+                if rest_n > 0:
+                    covered = np.concatenate([cells[nonempty[b]].tokens for b in chosen])  # type: ignore[misc]
+                    rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
+                    terms.append((-1, derived(rest, f"{cells[ai].label} utanför {family[chosen[0]]}")))
+                eq_rels.append(terms)
+        unique_rels = {tuple(sorted(r)): r for r in eq_rels}
+        return cls(cells, list(unique_rels.values()), ineq_rels, n_pub, min_cell)
+
+    def solve(self, max_rounds: int) -> set[int]:
+        cells, m = self.cells, self.min_cell
+        n_pub = self.n_published
         primary = {
             i
-            for i, c in enumerate(cells)
-            if c.prior != "published" and (c.prior == "hidden" or (c.value is not None and 0 < c.value < m))
+            for i in range(n_pub)
+            if cells[i].prior != "published" and (cells[i].prior == "hidden" or 0 < cells[i].value < m)
         }
-        # Internal cells are unknown to a reader, except zeros: conservatively, a reader may
-        # know that no pupil is left over (everyone has a gender, say).
-        internal = {i for i, c in enumerate(cells) if c.internal and c.value != 0}
-        # Cells that stay known: published before, or zero (zeros are shown, never hidden).
-        fixed_shown = {i for i, c in enumerate(cells) if c.prior == "published" or c.value == 0}
-        rels = [[(coef, index[k]) for coef, k in r.terms] for r in relations]
-        eq_rels = [r for r, rel in zip(rels, relations, strict=True) if rel.eq]
-        ineq_rels = [r for r, rel in zip(rels, relations, strict=True) if not rel.eq]
-        # What earlier publications already give away cannot be protected here, and showing
-        # it again reveals nothing new: only the rest needs protecting.
+        internal = {i for i in range(n_pub, len(cells)) if cells[i].value != 0}
+        fixed_shown = {i for i in range(n_pub) if cells[i].prior == "published" or cells[i].value == 0}
+        eq_rels, ineq_rels = self.eq_rels, self.ineq_rels
         exposed: set[int] = set()
-        if any(c.prior == "published" for c in cells):
+        if any(cells[i].prior == "published" for i in range(n_pub)):
+            # What earlier publications give away cannot be protected here, and showing it
+            # again reveals nothing new: only the rest needs protecting.
             unknown = set(range(len(cells))) - fixed_shown
             exposed = set(_audit(cells, unknown, internal, eq_rels, ineq_rels, m, stop_early=False))
+        # Derived counts safe with only the primary cells hidden stay safe: hiding more only
+        # widens what a reader can infer. Only the others are audited round after round.
+        base = primary | internal
+        derived = {i for i in internal if 0 < cells[i].value < m}
+        screen = _audit(cells, base, internal, eq_rels, ineq_rels, m, stop_early=False, only=derived)
+        exposed |= derived - set(screen)
         cuts: list[set[int]] = []
         kept: set[int] = set()
-        # A component of hidden cells that recurs from one round to the next is the same
-        # integer program: its audit is solved once (see _audit).
         solved: dict[tuple[tuple[int, ...], bool], tuple[dict, dict]] = {}
         for round_no in range(max_rounds):
-            hidden = _choose_hidden(cells, primary | kept, internal, fixed_shown, eq_rels, cuts, m, exposed)
+            hidden = _choose_hidden(cells, primary | kept, internal, fixed_shown, eq_rels, cuts, m, exposed | internal)
             if round_no >= max_rounds // 3:  # slow to settle: from now on only add cells
                 kept = hidden - internal
             failures = _audit(
@@ -318,56 +441,23 @@ class Publication:
             if not failures:
                 break
             if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
-                print(len(hidden), [describe_key(keys[i]) for i in failures])
+                print(round_no, len(hidden - internal), [cells[i].label for i in failures])
             for i, sides in failures.items():
-                # One more hidden cell behind a bound that pins the range (either side that can
-                # move: widening one is enough, and the cheaper one wins, so a count the
-                # headline rests on gives way), else anywhere next to the cell's hidden group.
                 union = set().union(*sides) - hidden - fixed_shown - internal
-                side_cuts = [union] if union else []
-                if not side_cuts:
-                    cut = _neighbours(i, internal, rels) - hidden - fixed_shown - internal
-                    cut = cut or _neighbours(i, hidden, rels) - hidden - fixed_shown - internal
-                    if not cut:
-                        raise DisclosureError(
-                            f"{describe_key(keys[i])} could be worked out from the published figures and no "
-                            "further figure can be hidden to prevent it; the report is not written"
-                        )
-                    side_cuts = [cut]
-                cuts.extend(side_cuts)
+                if not union:
+                    raise DisclosureError(
+                        f"{cells[i].label} could be worked out from the published figures (including earlier "
+                        "publications of the store) and no further figure can be hidden to prevent it; "
+                        "the report is not written"
+                    )
+                cuts.append(union)
         else:
             raise DisclosureError(f"no safe suppression pattern found in {max_rounds} rounds")
-        ranges = _audit(
+        self.exposed = exposed
+        self.ranges = _audit(
             cells, hidden, internal, eq_rels, ineq_rels, m, False, ranges=True, exposed=exposed, solved=solved
         )
-        return Protected(self, keys, hidden, primary - internal, internal, ranges)
-
-    def _load_prior(self, path: Path) -> None:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        for c in data["cells"]:
-            k = _tuple(c["key"])
-            if k in self.cells:  # in two earlier reports: what either published or hid stands
-                known = self.cells[k]
-                if known.prior != "published" and c["value"] is not None and not c["internal"]:
-                    known.value, known.prior, known.internal = c["value"], "published", False
-                elif c["value"] is None and not c["internal"] and known.prior is None:
-                    known.prior, known.internal = "hidden", False
-                continue
-            if c["internal"]:  # never published: an unknown (or a known zero) to later reports too
-                self.cells[k] = Cell(k, c["value"], internal=True)
-            else:
-                self.cells[k] = Cell(k, c["value"], prior="published" if c["value"] is not None else "hidden")
-        for r in data["relations"]:
-            self.relations.append(Relation([(coef, _tuple(k)) for coef, k in r["terms"]], r["eq"]))
-
-
-def _nan(v: Any) -> bool:
-    return isinstance(v, float) and math.isnan(v)
-
-
-def _describe_relation(r: Relation) -> str:
-    lhs = " ".join(f"{'+' if c > 0 else '-'} {describe_key(k)}" for c, k in r.terms)
-    return f"{lhs} {'=' if r.eq else '<='} 0"
+        return hidden
 
 
 def _choose_hidden(
@@ -428,7 +518,7 @@ def _choose_hidden(
             for _, i in rel
             if i in must and i in protect_set and all(j == i or ub[j] == 0 for _, j in rel)
         ]
-        what = describe_key(cells[alone[0]].key) if alone else "a hidden figure"
+        what = cells[alone[0]].label if alone else "a hidden figure"
         raise DisclosureError(
             f"{what} could be worked out from the published figures (including earlier publications of the "
             "year) and no further figure can be hidden to prevent it; the report is not written"
@@ -464,6 +554,7 @@ def _audit(
     ranges: bool = False,
     exposed: set[int] = frozenset(),  # type: ignore[assignment]
     solved: dict[tuple[tuple[int, ...], bool], tuple[dict, dict]] | None = None,
+    only: set[int] | None = None,
 ) -> Any:
     """The attacker's integer program: the range of each hidden cell given every published
     value and relation. Returns failing cells, or (with `ranges`) cell -> (min, max).
@@ -512,30 +603,62 @@ def _audit(
             hi.append(-const)
         # Hidden published cells are never zero (zeros are shown); internal ones may be.
         lb = np.array([0.0 if i in internal else 1.0 for i in var])
-        bounds = Bounds(lb, np.full(len(var), np.inf))
-        cons = [LinearConstraint(np.array(a_rows), lo, hi)] if a_rows else []
-        needs = [i for i in var if i not in exposed and (i not in internal or 0 < (cells[i].value or 0) < min_cell)]
+        eq_mask = np.array([e for _, e in used], dtype=bool)
+        dense = np.array(a_rows) if a_rows else np.zeros((0, len(var)))
+        a_eq = csr_matrix(dense[eq_mask]) if eq_mask.any() else None
+        a_ub = csr_matrix(dense[~eq_mask]) if (~eq_mask).any() else None
+        b_eq, b_ub = np.array(hi)[eq_mask], np.array(hi)[~eq_mask]
+        needs = [
+            i
+            for i in var
+            if (only is None or i in only)
+            and i not in exposed
+            and (i not in internal or 0 < (cells[i].value or 0) < min_cell)
+        ]
         for i in needs:
             c = np.zeros(len(var))
             c[var[i]] = 1.0
-            low = milp(c, integrality=np.ones(len(var)), bounds=bounds, constraints=cons)
-            high = milp(-c, integrality=np.ones(len(var)), bounds=bounds, constraints=cons)
-            if low.status == 2 or high.status == 2:
-                raise DisclosureError("the published figures contradict each other (infeasible audit)")
-            lo_v = low.fun if low.status == 0 else -np.inf
-            hi_v = -high.fun if high.status == 0 else np.inf  # status 3: unbounded, nothing to learn
+            lo_v = _extreme(c, a_eq, b_eq, a_ub, b_ub, lb)
+            if i in internal and lo_v <= 1e-9 and not ranges:
+                continue  # a derived count that may be empty: a reader cannot tell anyone is there
+            hi_v = -_extreme(-c, a_eq, b_eq, a_ub, b_ub, lb)
             comp_out[i] = (lo_v, hi_v)
-            if hi_v - lo_v < min_cell - 1e-6:
+            if hi_v - lo_v < min_cell - 1e-6 and not (i in internal and lo_v <= 1e-9):
                 # Only a side that can move is worth widening: a minimum at 1 (or 0) stays.
                 sides = (-1.0,) if lo_v <= lb[var[i]] + 1e-9 else (1.0, -1.0)
                 comp_failures[i] = [_binding(c, np.array(a_rows), np.array(hi), lb, used, var, (s,)) for s in sides]
-                if stop_early:  # one failure per component is enough to add a constraint
+                if stop_early and len(comp_failures) >= FAILURES_PER_ROUND:  # enough cuts for the next round
                     break
         if solved is not None:
             solved[(ident, stop_early)] = (comp_out, comp_failures)
         out.update(comp_out)
         failures.update(comp_failures)
     return out if ranges else failures
+
+
+FAILURES_PER_ROUND = 12  # the audit of a round stops there: each failure adds a cut
+
+
+def _extreme(c: np.ndarray, a_eq: Any, b_eq: np.ndarray, a_ub: Any, b_ub: np.ndarray, lb: np.ndarray) -> float:
+    """min c.x over what is consistent with everything published: the linear relaxation
+    (HiGHS), rounded up to an integer since counts are whole (an audit as tau-ARGUS does it).
+    HiGHS's integer programs stall on these equality systems (no feasible point in seconds);
+    the relaxation's range contains the integer one, and on nested and partitioned sets
+    (totally unimodular) the two coincide."""
+    res = linprog(
+        c,
+        A_eq=a_eq,
+        b_eq=b_eq if a_eq is not None else None,
+        A_ub=a_ub,
+        b_ub=b_ub if a_ub is not None else None,
+        bounds=np.c_[lb, np.full(len(lb), np.inf)],
+        method="highs",
+    )
+    if res.status == 2:
+        raise DisclosureError("the published figures contradict each other (infeasible audit)")
+    if res.status == 3:
+        return -np.inf  # unbounded: nothing to learn on this side
+    return float(np.ceil(res.fun - 1e-7))
 
 
 def _binding(
@@ -584,41 +707,43 @@ def _neighbours(i: int, through: set[int], rels: list[list[tuple[int, int]]]) ->
     return {j for rel in rels if any(x in mine for _, x in rel) for _, j in rel}
 
 
-# --- the protected report ----------------------------------------------------------------
+# --- the protected publication ------------------------------------------------------------
 class Protected:
-    """Protected frames (hidden values null, `<col>__hidden` flags, row `suppressed`), the
-    audit's result, and the files behind the report."""
+    """Protected frames (hidden values null, `<col>__hidden` flags, row `suppressed`) and the
+    audit's result; recorded in the store's ledger."""
 
-    def __init__(
-        self,
-        pub: Publication,
-        keys: list[Key],
-        hidden: set[int],
-        primary: set[int],
-        internal: set[int],
-        ranges: dict[int, tuple[float, float]],
-    ) -> None:
+    def __init__(self, pub: Publication, system: _System, hidden: set[int], measures: pl.DataFrame) -> None:
         self.pub, self.min_cell = pub, pub.min_cell
-        self.hidden_keys = {keys[i] for i in hidden}
-        shown_hidden = {keys[i] for i in hidden - internal}
-        published = _published_keys(pub)
-        self.n_primary = len({keys[i] for i in primary} & published & shown_hidden)
-        self.n_secondary = len(published & shown_hidden) - self.n_primary
-        self.ranges = {keys[i]: r for i, r in ranges.items()}
+        cells = system.cells
+        n_pub = system.n_published
+        self.hidden_ids = {cells[i].id for i in hidden if i < n_pub}
+        mine = [c for c in cells[:n_pub] if c.current]
+        shown_hidden = [c for c in mine if c.id in self.hidden_ids and c.prior != "hidden"]
+        self.n_primary = sum(0 < c.value < self.min_cell for c in shown_hidden)
+        self.n_secondary = len(shown_hidden) - self.n_primary
+        self.n_prior_hidden = sum(c.prior == "hidden" for c in mine)
+        self.n_already_public = sum(c.prior == "published" for c in mine)
+        derived = [i for i in range(n_pub, len(cells)) if 0 < cells[i].value < self.min_cell]
+        self.n_derived = len(derived)
+        self.n_derived_exposed = sum(i in system.exposed for i in derived)
+        ranges = system.ranges
+        self.ranges = {cells[i].id: r for i, r in ranges.items() if i < n_pub}
+        self.derived_ranges = {cells[i].label: r for i, r in ranges.items() if i >= n_pub}
         self.audit_passed = all(hi - lo >= self.min_cell for lo, hi in self.ranges.values())
+        self._measures = measures
 
-    def is_hidden(self, k: Key | None) -> bool:
-        return k is not None and k in self.hidden_keys
+    def is_hidden(self, cid: str | None) -> bool:
+        return cid is not None and cid in self.hidden_ids
 
     def frame(self, name: str) -> pl.DataFrame:
         t = self.pub.tables[name]
         table_hidden = any(self.is_hidden(k) for k in t.keys)
         flags: dict[str, list[bool]] = {c: [] for c in [*t.counts, *t.rests_on]}
-        for ks in t.row_keys:
+        for ids in t.row_ids:
             for c in t.counts:
-                flags[c].append(table_hidden or self.is_hidden(ks[c]))
+                flags[c].append(table_hidden or self.is_hidden(ids[c]))
             for c, on in t.rests_on.items():
-                flags[c].append(table_hidden or any(self.is_hidden(ks.get(x)) for x in on))
+                flags[c].append(table_hidden or any(self.is_hidden(ids.get(x)) for x in on))
         out = t.frame
         for c, f in flags.items():
             mask = pl.Series(f"{c}{HIDDEN_SUFFIX}", f, dtype=pl.Boolean)
@@ -633,127 +758,67 @@ class Protected:
         """A one-row table (numbers for a sentence) as a dict of protected values."""
         return self.frame(name).row(0, named=True)
 
-    def pattern(self) -> dict:
-        """What the report publishes, for later publications of the same year: every cell
-        with its value, None where hidden (never a hidden value), unpublished cells as
-        unknowns (zeros as known zeros), and every relation."""
-        cells = []
-        for k, c in sorted(self.pub.cells.items(), key=lambda kc: repr(kc[0])):
-            internal = c.internal and c.prior != "published"
-            value = None if k in self.hidden_keys or (internal and c.value != 0) else c.value
-            cells.append({"key": k, "value": value, "internal": internal})
-        relations = [
-            {"terms": r.terms, "eq": r.eq} for r in self.pub.relations if all(k in self.pub.cells for _, k in r.terms)
-        ]
-        return {"min_cell": self.min_cell, "cells": cells, "relations": relations}
+    def hidden_measures(self) -> pl.DataFrame:
+        sets_hidden = [any(s in self.hidden_ids for s in sets.split("+")) for sets in self._measures["sets"]]
+        return self._measures.with_columns(pl.Series("hidden", sets_hidden, dtype=pl.Boolean))
 
-    def write_pattern(self, folder: Path) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / PATTERN_FILE
-        path.write_text(json.dumps(self.pattern(), ensure_ascii=False, indent=1), encoding="utf-8")
-        return path
+    def record(self) -> None:
+        """Add this publication to the store's ledger: every published cell (its value, or
+        null where hidden), its pupils as tokens, and every figure with the sets it rests on."""
+        ledger = self.pub.ledger
+        if ledger is None:
+            return
+        mine = [c for c in self.pub.cells.values()]
+        cells = pl.DataFrame(
+            {
+                "cell_id": [c.id for c in mine],
+                "label": [c.label for c in mine],
+                "value": [None if c.id in self.hidden_ids else c.value for c in mine],
+                "hidden": [c.id in self.hidden_ids for c in mine],
+            },
+            schema={"cell_id": pl.String, "label": pl.String, "value": pl.Int64, "hidden": pl.Boolean},
+        )
+        nonempty = [c for c in mine if c.tokens is not None and len(c.tokens)]
+        members_frame = pl.DataFrame(
+            {
+                "cell_id": [c.id for c in nonempty for _ in range(len(c.tokens))],  # type: ignore[arg-type]
+                "token": np.concatenate([c.tokens for c in nonempty]) if nonempty else np.empty(0, np.uint64),  # type: ignore[misc]
+            },
+            schema={"cell_id": pl.String, "token": pl.UInt64},
+        )
+        ledger.record(self.pub.meta, cells, members_frame, self.hidden_measures())
 
     def methods_text(self) -> str:
-        """Swedish paragraph for the methods appendix."""
+        """Swedish paragraph for the methods appendix, stating only what holds."""
         state = (
             "Granskningen godkände mönstret: för varje dold uppgift är spannet av värden som stämmer med allt "
-            f"som publiceras minst {self.min_cell} brett."
+            f"som publicerats ur databasen minst {self.min_cell} brett."
             if self.audit_passed
             else "Granskningen underkände mönstret."
         )
+        earlier = ""
+        if self.n_already_public:
+            earlier = (
+                f" {self.n_already_public} av rapportens antal har redan publicerats i en tidigare rapport ur samma "
+                "databas; de är offentliga och räknas inte som skyddade här."
+            )
+        if self.n_prior_hidden:
+            earlier += f" {self.n_prior_hidden} antal döljs för att en tidigare rapport dolde dem."
         return (
             f"**Röjandekontroll.** Uppgifter som vilar på färre än {self.min_cell} elever visas som `..` "
-            f"(primär sekretess, {self.n_primary} celler). Eftersom tabellerna hänger ihop (summor, fördelningar "
-            "på kön, stadsdel, år, urvalsgrund och insats, samma antal i flera tabeller, täljare bakom andelar) "
-            f"har ytterligare {self.n_secondary} celler dolts (sekundär sekretess), valda med heltalsprogrammering "
-            "över alla tabeller samtidigt så att så lite som möjligt döljs. Innan rapporten skrevs beräknades för "
-            "varje dold uppgift det minsta och största värde som är förenligt med allt som publiceras (heltals"
-            f"programmering). {state} Samma mönster gäller rapportens tabeller i `tables/`."
+            f"(primär sekretess, {self.n_primary} celler). Varje antal räknas tillsammans med de elever det "
+            "gäller, så att samma elevgrupp i två tabeller är samma uppgift och sambanden mellan tabellerna (summor, "
+            "delmängder, skillnader och överlapp, också mot tidigare rapporter ur samma databas) följer av "
+            f"eleverna själva. Därför har ytterligare {self.n_secondary} celler dolts (sekundär sekretess). "
+            "Innan rapporten skrevs beräknades för varje dold uppgift det minsta och största värde som är förenligt "
+            f"med allt som publicerats (heltalsprogrammering), och likaså för {self.n_derived} skillnader mellan "
+            f"publicerade elevgrupper med färre än {self.min_cell} elever. {state}{earlier} Samma mönster gäller "
+            "rapportens nedladdningsbara tabeller."
         )
 
-    def export(self, name: str, html: str, folder: Path | None) -> str:
-        """Write the tables of `html` (as rendered) to `<folder>/<name>.csv`: the same cells,
-        `..` where hidden, the caption as a first comment line. Returns `html`."""
-        if folder is None:
-            return html
-        folder.mkdir(parents=True, exist_ok=True)
-        parsed = _parse_tables(html)
-        for n, (caption, rows) in enumerate(parsed, start=1):
-            stem = name if len(parsed) == 1 else f"{name}_{n}"
-            with (folder / f"{stem}.csv").open("w", encoding="utf-8", newline="") as fh:
-                fh.write(f"# {caption}\n")
-                csv.writer(fh).writerows(rows)
-        return html
 
-
-def _published_keys(pub: Publication) -> set[Key]:
-    out: set[Key] = set()
-    for t in pub.tables.values():
-        for ks in t.row_keys:
-            out |= {k for k in ks.values() if k is not None}
-    return out
-
-
-class _TableParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: list[tuple[str, list[list[str]]]] = []
-        self._cell: list[str] | None = None
-        self._span = 1
-        self._caption: list[str] | None = None
-        self._group_rows: set[tuple[int, int]] = set()  # (table, row) of grouped-header rows
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "table":
-            self.tables.append(("", []))
-        elif tag == "tr" and self.tables:
-            self.tables[-1][1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-            self._span = int(dict(attrs).get("colspan") or 1)
-            if self._span > 1:
-                self._group_rows.add((len(self.tables) - 1, len(self.tables[-1][1]) - 1))
-        elif tag == "caption":
-            self._caption = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[-1][1][-1].extend(["".join(self._cell).strip()] * self._span)
-            self._cell = None
-        elif tag == "caption" and self._caption is not None:
-            self.tables[-1] = ("".join(self._caption).strip(), self.tables[-1][1])
-            self._caption = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-        elif self._caption is not None:
-            self._caption.append(data)
-
-
-def _parse_tables(html: str) -> list[tuple[str, list[list[str]]]]:
-    """Each table's caption and rows, the header first; a grouped header row above the
-    column headers is folded into them ("Elever: Jämförelse")."""
-    p = _TableParser()
-    p.feed(html)
-    tables = []
-    for t, (caption, rows) in enumerate(p.tables):
-        folded = []
-        for r, row in enumerate(rows):
-            if (t, r) in p._group_rows and r + 1 < len(rows) and len(rows[r + 1]) == len(row):
-                continue
-            if (t, r - 1) in p._group_rows and len(rows[r - 1]) == len(row):
-                row = [f"{g}: {h}" if g else h for g, h in zip(rows[r - 1], row, strict=True)]
-            folded.append(row)
-        tables.append((caption, folded))
-    return tables
-
-
-def read_table_csv(path: Path) -> tuple[str, list[list[str]]]:
-    """A published table back from its CSV: (caption, rows with the header first)."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    caption = lines[0][2:] if lines and lines[0].startswith("# ") else ""
-    return caption, list(csv.reader(lines[1:] if caption else lines))
+def published_cells(prot: Protected) -> int:
+    return len(prot.pub.cells)
 
 
 __all__ = [
@@ -764,5 +829,5 @@ __all__ = [
     "Publication",
     "key",
     "keyed",
-    "read_table_csv",
+    "members",
 ]

@@ -385,7 +385,7 @@ def event_curve(sample: EvaluationSample) -> tuple[pl.DataFrame, dict]:
     and a joint Wald test over the placebo months (F with schools - 1 denominator df)."""
     a = sample.analytic["absence_rate"]
     t_side, c_side = _event_paths(a, sample.months)
-    schools = a.frame.select(pl.col("row").alias("t_row"), "school_unit_code")
+    schools = a.frame.select(pl.col("row").alias("t_row"), "school_unit_code", "pupil_key")
     d = (
         t_side.join(c_side, on=["cell", "e"])
         .with_columns((pl.col("change") - pl.col("c_change")).alias("d"))
@@ -397,7 +397,16 @@ def event_curve(sample: EvaluationSample) -> tuple[pl.DataFrame, dict]:
         part = d.filter(pl.col("e") == e)
         mean, se, g = clustered_mean(part["d"].to_numpy(), part["school_unit_code"].fill_null("?").to_numpy())
         lo, hi, _ = _t_interval(mean, se, g)
-        rows.append({"event_month": int(e), "att": mean, "lo": lo, "hi": hi, "n_treated": part.height})
+        rows.append(
+            {
+                "event_month": int(e),
+                "att": mean,
+                "lo": lo,
+                "hi": hi,
+                "n_treated": part.height,
+                "n_treated__members": part["pupil_key"].to_list(),  # for the disclosure layer
+            }
+        )
         if est.PLACEBO_FIRST <= e <= est.PLACEBO_LAST:
             placebo.append(part.with_columns((pl.col("d") - mean).alias("inf"), pl.lit(part.height).alias("n")))
     curve = pl.DataFrame(rows).with_columns(pl.col(pl.Float64).fill_nan(None))
@@ -536,6 +545,7 @@ def subgroups(sample: EvaluationSample) -> pl.DataFrame:
                     "dimension": dimension,
                     "group": group,
                     "n": part.height,
+                    "n__members": part["pupil_key"].to_list(),  # for the disclosure layer
                     "change": mean,
                     "lo": lo,
                     "hi": hi,
@@ -546,6 +556,7 @@ def subgroups(sample: EvaluationSample) -> pl.DataFrame:
         "dimension": pl.String,
         "group": pl.String,
         "n": pl.Int64,
+        "n__members": pl.List(pl.String),
         "change": pl.Float64,
         "lo": pl.Float64,
         "hi": pl.Float64,
@@ -802,7 +813,7 @@ def text_left_out(left: pl.DataFrame, min_cell: int) -> str:
         if r["n"] == 0:
             parts.append(f"{label}: alla inskrivna med uppgifter ingår.")
         elif r["n"] is None or r["absence"] is None:
-            parts.append(f"{label}: färre än {min_cell} inskrivna saknade jämförbara elever.")
+            parts.append(f"{label}: antalet döljs (röjandekontroll).")
         else:
             parts.append(
                 f"{label}: {r['n']} inskrivna saknade jämförbara elever; de hade i genomsnitt "
@@ -848,7 +859,9 @@ def followup_2015(con, min_cell: int, districts: list[str] | None = None) -> tup
             {
                 "label": f"Termin {a} till {b}",
                 "n": n,
+                "n__members": pair["pupil_key"].to_list(),  # for the disclosure layer
                 "k": int((diff > 1e-9).sum()),
+                "k__members": pair.filter(pl.Series(diff > 1e-9))["pupil_key"].to_list(),
                 "group_change": mean,
                 "group_lo": lo,
                 "group_hi": hi,
@@ -859,7 +872,9 @@ def followup_2015(con, min_cell: int, districts: list[str] | None = None) -> tup
         schema={
             "label": pl.String,
             "n": pl.Int64,
+            "n__members": pl.List(pl.String),
             "k": pl.Int64,
+            "k__members": pl.List(pl.String),
             "group_change": pl.Float64,
             "group_lo": pl.Float64,
             "group_hi": pl.Float64,
@@ -871,8 +886,10 @@ def followup_2015(con, min_cell: int, districts: list[str] | None = None) -> tup
         .group_by("term_no")
         .agg(
             pl.len().alias("n"),
+            pl.col("pupil_key").alias("n__members"),
             pl.col("share_passed").mean().alias("mean_share_passed"),
             pl.col("eligible_hp_es").fill_null(False).sum().alias("k"),
+            pl.col("pupil_key").filter(pl.col("eligible_hp_es").fill_null(False)).alias("k__members"),
         )
         .sort("term_no")
     )

@@ -1,14 +1,11 @@
 """The yearly report's figures, registered with the disclosure-control layer.
 
-Each `register_*` function computes figures, registers every frame the report shows
-(table, chart or sentence) with the cells it publishes, and declares how those cells are
-linked. The notebook computes all figures first, protects them together, and only then
-displays protected frames.
-
-`register_evaluation` registers the evaluation's outputs, all from one evaluation sample.
-Any function that returns a polars frame of aggregates can be registered the same way:
-name the count columns with `keyed(...)`, say which figures rest on which counts, and link
-the counts (`sum_over`, `equal_sum`, `at_most`, `share`).
+Each `register_*` function computes figures and registers every frame the report shows
+(table, chart or sentence) with the cells it publishes: each count column carries the
+pupils it counts (`<col>__members`), and the disclosure layer derives every relation
+between cells from those pupils. The notebook computes all figures first, protects them
+together (with every earlier publication of the store), and only then displays protected
+frames. Labels (`K`, `KD`) name cells in messages; they never link cells.
 """
 
 from __future__ import annotations
@@ -23,9 +20,9 @@ from pipelines.analysis import evaluation as ev
 from pipelines.analysis import followup as fu
 from pipelines.analysis.crosscheck import Worker as CrossCheckWorker
 from pipelines.analysis.crosscheck import callaway_santanna
-from pipelines.analysis.disclosure import ALL, Key, KeyFn, Publication, key, keyed
+from pipelines.analysis.disclosure import ALL, Key, KeyFn, Publication, key, keyed, members
 from pipelines.analysis.sample import build_sample
-from pipelines.labels import DIMENSION, GENDERS, MEASURES, THIS_FOLLOWUP, TOTAL
+from pipelines.labels import DIMENSION, MEASURES, PUPIL_GENDER, THIS_FOLLOWUP, TOTAL
 
 # Populations whose cells name their district (a district's own, or the subset's marker as
 # the total): a subset report's cell of one of them is the full report's cell of the same
@@ -84,14 +81,7 @@ def register_followup(
     pub.table("quarantine_rules", rules, counts={})
 
     cov = fu.coverage(con, year, districts)
-    pupils = K("pupils", gender=ALL, district=marker)
-    pub.table(
-        "coverage",
-        cov,
-        counts={"k": KD("found_in", "source"), "n": lambda r: pupils},
-    )
-    for r in cov.iter_rows(named=True):
-        pub.share(K("found_in", source=r["source"]), pupils)
+    pub.table("coverage", cov, counts={"k": KD("found_in", "source"), "n": lambda r: K("pupils", district=marker)})
 
     enrolled = fu.enrolled_by_district(con, year, districts)
     pub.table(
@@ -100,23 +90,12 @@ def register_followup(
         counts={"n_pupils": lambda r: K("enrolled", district=_total_or(r["district"], marker), year=r["year"])},
         labels=["year"],
     )
-    names = [d for d in enrolled["district"].unique(maintain_order=True).to_list() if d != TOTAL]
-    pub.sum_over("enrolled", "district", total=marker, members=names)
-    years = enrolled["year"].unique(maintain_order=True).to_list()
-    for d in [*names, marker]:  # each district's enrolments over the years: not shown, but implied
-        rows = enrolled.filter(pl.col("district") == (TOTAL if d == marker else d))
-        pub.count(K("enrolled", district=d, year=ALL), int(rows["n_pupils"].sum()), internal=True)
-    pub.sum_over("enrolled", "year", total=through(year), members=years)
-
     apart = fu.programmes_apart(con, year, districts)  # other programmes of the register: not PPSS, shown apart
     pub.table(
         "other_programmes",
         apart,
         counts={"n_pupils": KD("other_programme", "programme"), "n_also_ppss": KD("other_programme_ppss", "programme")},
     )
-    for r in apart.iter_rows(named=True):
-        pub.at_most(K("other_programme_ppss", programme=r["programme"]), K("other_programme", programme=r["programme"]))
-
     # Only periods that end within the year: a report never shows what came after it.
     targets = fu.enrolled_vs_targets(con, districts).filter(pl.col("last_day") <= dt.date(year, 12, 31))
     pub.table("targets", targets, counts={"registered": KD("first_enrolled", "period")}, labels=["documented"])
@@ -126,19 +105,9 @@ def register_followup(
         pub.table(
             column,
             voc,
-            counts={
-                "n_pupils": KD(column, "district", "term_value"),
-                "n_district": KD("district_pupils", "district"),
-            },
+            counts={"n_pupils": KD(column, "district", "term_value"), "n_district": KD("district_pupils", "district")},
+            rests_on={"share": ["n_pupils", "n_district"]},
         )
-        for r in voc.iter_rows(named=True):
-            # "1 of 37 pupils with Annat" is a count of one: the numerator is protected;
-            # pupils *without* a reason are not a group the heatmap describes.
-            pub.share(
-                K(column, district=r["district"], term_value=r["term_value"]),
-                K("district_pupils", district=r["district"]),
-                complement=False,
-            )
 
     event = fu.attendance_event_time(con, year, districts)
     pub.table(
@@ -147,7 +116,6 @@ def register_followup(
         counts={"n": KD("event_month_pupils", "pupil_group", "event_month")},
         labels=["event_month"],
     )
-
     thresholds = fu.absence_thresholds(con, year, absence_threshold, districts)
     pub.table(
         "absence_thresholds",
@@ -158,28 +126,10 @@ def register_followup(
         },
         labels=["term_index", "threshold"],
     )
-    by_group: dict[tuple, list[tuple[float, Key]]] = {}
-    for r in thresholds.iter_rows(named=True):
-        k = K("high_absence", term_label=r["term_label"], pupil_group=r["pupil_group"], threshold=r["threshold"])
-        n = K("term_pupils", term_label=r["term_label"], pupil_group=r["pupil_group"])
-        pub.share(k, n)
-        by_group.setdefault((r["term_label"], r["pupil_group"]), []).append((r["threshold"], k))
-    for ks in by_group.values():  # a higher threshold counts a subset of a lower one
-        ordered = [k for _, k in sorted(ks)]
-        for higher, lower in zip(ordered[1:], ordered, strict=False):
-            pub.at_most(higher, lower)
-
     indiv, group = fu.pass_change(con, year, districts)
     n_fn = KD("pass_change_pupils", "gender_label")
     pub.table("pass_change_individual", indiv, counts={"k": KD("pass_change", "gender_label", "direction"), "n": n_fn})
     pub.table("pass_change_group", group, counts={"n": n_fn})
-    for population in ("pass_change", "pass_change_pupils"):
-        pub.sum_over(population, "gender_label", total=fu.ALL, members=GENDERS)
-    for g in indiv["gender_label"].unique(maintain_order=True).to_list():
-        pub.equal_sum(
-            K("pass_change_pupils", gender_label=g),
-            [K("pass_change", gender_label=g, direction=d) for d in fu.DIRECTIONS],
-        )
 
     elig = fu.grade9_eligibility(con, year, districts)
     pub.table(
@@ -190,12 +140,6 @@ def register_followup(
             "k": KD("eligible", "measure", "pupil_group", "gender_label"),
         },
     )
-    for population in ("grade9_pupils", "eligible"):
-        pub.sum_over(population, "gender_label", total=fu.ALL, members=GENDERS)
-    for r in elig.iter_rows(named=True):
-        dims = {"pupil_group": r["pupil_group"], "gender_label": r["gender_label"]}
-        pub.share(K("eligible", measure=r["measure"], **dims), K("grade9_pupils", **dims))
-
     ctx = fu.context_comparison(con, year, districts)
     own = lambda fn: lambda r: fn(r) if r["source"] == THIS_FOLLOWUP else None  # noqa: E731
     pub.table(
@@ -217,10 +161,6 @@ def register_followup(
         },
         labels=["spring_year"],
     )
-    for r in ctx.filter(pl.col("source") == THIS_FOLLOWUP).iter_rows(named=True):
-        pub.share(
-            K("all_passed", pupil_group=r["label"]), K("grade9_pupils", pupil_group=r["label"], gender_label=fu.ALL)
-        )
 
 
 # --- the evaluation (sections 7-9) -------------------------------------------------------
@@ -235,6 +175,25 @@ def group_key(population: str, year: int, districts: list[str] | None = None, **
         return K(population, district=r["reason"], gender=ALL, **fixed)
 
     return fn
+
+
+def _keys_at(a, rows: pl.Series | list[int]) -> list[str]:
+    """The pupils of an analytic sample's frame rows."""
+    frame = a.frame.select("row", "pupil_key")
+    return frame.filter(pl.col("row").is_in(pl.Series(rows).implode()))["pupil_key"].unique().to_list()
+
+
+def _pupil_sets(sample) -> dict[str, dict[str, list[str]]]:
+    """Per outcome: the enrolled pupils the estimand is about, those in the estimate, and the
+    comparison pupils with any weight."""
+    out = {}
+    for outcome, a in sample.analytic.items():
+        out[outcome] = {
+            "eligible": a.treated["pupil_key"].unique().to_list(),
+            "matched": _keys_at(a, a.members["row"]),
+            "comparison": _keys_at(a, a.weights.filter(pl.col("w") > 0)["row"]),
+        }
+    return out
 
 
 def register_evaluation(
@@ -256,11 +215,8 @@ def register_evaluation(
     # sample so that its memory does not add to the sample's peak (a city: under 3 GB in all)
     pending = worker.run(con, year, districts) if worker is not None else None
     estimates = ev.headline(sample)
-    # One cell per population: the enrolled pupils of the year (the enrolment table's total
-    # over districts and years, linked to section 1's pupils by link_report), and per outcome
-    # those the estimand is about and those in the estimate. The attendance outcome's cells
-    # are the totals of its attrition-by-group table.
-    enrolled = K("enrolled", district=marker, year=ALL)
+    sets = _pupil_sets(sample)
+    enrolled_keys = sample.enrolled["pupil_key"].unique().to_list()
 
     def eligible(outcome: str) -> Key:
         return K("eval_eligible", outcome=outcome, gender=ALL, district=marker)
@@ -268,20 +224,50 @@ def register_evaluation(
     def in_estimate(outcome: str) -> Key:
         return K("eval_in_estimate", outcome=outcome, gender=ALL, district=marker)
 
-    steps = [lambda r: enrolled, lambda r: eligible(r["outcome"]), lambda r: in_estimate(r["outcome"])]
+    steps = ["enrolled", "eligible", "matched"]
+    attrition = ev.attrition(sample)
+    attrition = attrition.with_columns(
+        pl.Series(
+            members("n"),
+            [
+                enrolled_keys if r["step_no"] == 0 else sets[r["outcome"]][steps[r["step_no"]]]
+                for r in attrition.iter_rows(named=True)
+            ],
+            dtype=pl.List(pl.String),
+        ),
+        pl.Series(members("n_enrolled"), [enrolled_keys] * attrition.height, dtype=pl.List(pl.String)),
+    )
+    step_labels = [
+        lambda r: K("enrolled", district=marker, year=ALL),
+        lambda r: eligible(r["outcome"]),
+        lambda r: in_estimate(r["outcome"]),
+    ]
     pub.table(
         "attrition",
-        ev.attrition(sample),
-        counts={"n": lambda r: steps[r["step_no"]](r), "n_enrolled": lambda r: enrolled},
+        attrition,
+        counts={
+            "n": lambda r: step_labels[r["step_no"]](r),
+            "n_enrolled": lambda r: K("enrolled", district=marker, year=ALL),
+        },
         rests_on={"share": ["n", "n_enrolled"]},
         labels=["step_no"],
     )
     for outcome in estimates:
-        pub.at_most(in_estimate(outcome), eligible(outcome))
-        pub.at_most(eligible(outcome), enrolled)
         pub.prefer_shown(in_estimate(outcome))  # the estimates rest on it: hide a neighbour instead
 
     groups = ev.attrition_by_group(sample)
+    status = sample.enrolled.select(
+        "pupil_key", "district", pl.col("gender").replace_strict(PUPIL_GENDER, default=None).alias("gender_label")
+    )
+    absence = sets.get("absence_rate", {"eligible": [], "matched": []})
+    group_members = {"n": [], "n_eligible": [], "n_matched": []}
+    for r in groups.iter_rows(named=True):
+        column = "gender_label" if r["label"] == DIMENSION["gender"] else "district"
+        keys = status.filter(pl.col(column) == r["reason"])["pupil_key"].to_list()
+        group_members["n"].append(keys)
+        group_members["n_eligible"].append(sorted(set(keys) & set(absence["eligible"])))
+        group_members["n_matched"].append(sorted(set(keys) & set(absence["matched"])))
+    groups = groups.with_columns(pl.Series(members(c), v, dtype=pl.List(pl.String)) for c, v in group_members.items())
     pub.table(
         "attrition_by_group",
         groups,
@@ -292,24 +278,22 @@ def register_evaluation(
         },
         rests_on={"share": ["n_eligible", "n_matched"]},
     )
-    for population in ("pupils", "eval_eligible", "eval_in_estimate"):
-        pub.sum_over(population, "gender", total=ALL)
-        pub.sum_over(population, "district", total=marker, members=sorted(districts) if districts else None)
-    for r in groups.iter_rows(named=True):
-        p, e, m = (
-            group_key("pupils", year, districts)(r),
-            group_key("eval_eligible", year, districts, outcome="absence_rate")(r),
-            group_key("eval_in_estimate", year, districts, outcome="absence_rate")(r),
-        )
-        pub.at_most(e, p)
-        pub.at_most(m, e)
 
     left = ev.left_out(sample)
+    left = left.with_columns(
+        pl.Series(
+            members("n"),
+            [sorted(set(sets[o]["eligible"]) - set(sets[o]["matched"])) for o in left["outcome"]],
+            dtype=pl.List(pl.String),
+        )
+    )
     pub.table("left_out", left, counts={"n": KD("eval_left_out", "outcome")})
-    for outcome in estimates:
-        pub.equal_sum(eligible(outcome), [in_estimate(outcome), K("eval_left_out", outcome=outcome)])
 
     effects = ev.estimates_frame(estimates)
+    effects = effects.with_columns(
+        pl.Series(members(c), [sets[o][s] for o in effects["outcome"]], dtype=pl.List(pl.String))
+        for c, s in (("n_eligible", "eligible"), ("n_treated", "matched"), ("n_comparison", "comparison"))
+    )
     pub.table(
         "effects",
         effects,
@@ -321,6 +305,7 @@ def register_evaluation(
         rests_on={
             c: ["n_treated", "n_comparison"] for c in ("difference", "lo", "hi", "effect_size", "evalue", "evalue_ci")
         },
+        measures={c: (lambda r, c=c: f"effekt.{c}:{r['outcome']}") for c in ("difference", "lo", "hi")},
     )
     # no counts of its own: it describes the analytic samples, hidden with them
     pub.table(
@@ -334,8 +319,6 @@ def register_evaluation(
     pub.table(
         "effect_event_curve", curve, counts={"n_treated": KD("did_treated", "event_month")}, labels=["event_month"]
     )
-    for m in curve["event_month"].to_list():
-        pub.at_most(K("did_treated", event_month=m), in_estimate("absence_rate"))
     pub.table(
         "pretrend",
         pl.DataFrame({"p_value": [pretrend["p_value"]]}).with_columns(pl.col("p_value").fill_nan(None)),
@@ -346,20 +329,20 @@ def register_evaluation(
     check = pending.result() if pending is not None else callaway_santanna(con, year, districts)
     pub.table(
         "crosscheck",
-        pl.DataFrame([check]).with_columns(pl.col(pl.Float64).fill_nan(None)),
+        pl.DataFrame([check], schema_overrides={members("n_enrolled"): pl.List(pl.String)}).with_columns(
+            pl.col(pl.Float64).fill_nan(None)
+        ),
         counts={"n_enrolled": lambda r: K("crosscheck_enrolled")},
     )
-    pub.at_most(K("crosscheck_enrolled"), enrolled)
 
     sub = ev.subgroups(sample)
-    pub.table("subgroups", sub, counts={"n": KD("subgroup", "dimension", "group")}, labels=["p_value", "q_value"])
-    for r in sub.iter_rows(named=True):
-        pub.at_most(K("subgroup", dimension=r["dimension"], group=r["group"]), in_estimate("absence_rate"))
-    for dimension in (DIMENSION["gender"], DIMENSION["district"]):  # each pupil has one gender and one district
-        part = sub.filter(pl.col("dimension") == dimension)
-        cells = [K("subgroup", dimension=dimension, group=g) for g in part["group"].to_list()]
-        if cells and int(part["n"].sum()) == estimates["absence_rate"].n_enrolled:
-            pub.equal_sum(in_estimate("absence_rate"), cells, gap=False)
+    # the p- and q-values are figures of the group's estimate: hidden with its count
+    pub.table(
+        "subgroups",
+        sub,
+        counts={"n": KD("subgroup", "dimension", "group")},
+        measures={c: (lambda r, c=c: f"effekt.{c}:absence_rate") for c in ("change", "lo", "hi")},
+    )
 
     individual, boys = ev.followup_2015(con, min_cell, districts)
     pub.table(
@@ -368,8 +351,6 @@ def register_evaluation(
         counts={"n": KD("fu2015_pairs", "label"), "k": KD("fu2015_increased", "label")},
         rests_on={"group_change": ["n"], "group_lo": ["n"], "group_hi": ["n"]},
     )
-    for r in individual.iter_rows(named=True):
-        pub.share(K("fu2015_increased", label=r["label"]), K("fu2015_pairs", label=r["label"]))
     pub.table(
         "followup_2015_boys",
         boys,
@@ -377,23 +358,4 @@ def register_evaluation(
         rests_on={"mean_share_passed": ["n"]},
         labels=["term_no"],
     )
-    for r in boys.iter_rows(named=True):
-        pub.share(K("fu2015_boys_es", label=r["label"]), K("fu2015_boys", label=r["label"]))
     return {"pretrend": pretrend}
-
-
-# --- links between the blocks ------------------------------------------------------------
-def link_report(pub: Publication, year: int, districts: list[str] | None = None) -> None:
-    """Cells of different blocks that count overlapping pupils. Enrolments are counted per
-    pupil and programme; a pupil counts once, in the district of the first enrolment, so
-    enrolments = pupils + a remainder that is never negative (pupils in two programmes).
-    A link whose cells a block did not register is skipped."""
-    K, _ = scoped(year, districts)
-    marker = subset_marker(districts)
-    names = {dict(k[1:])["district"] for k in pub.cells if k[0] == "district_pupils"} | set(districts or [])
-    for d in sorted(names | {marker}, key=lambda d: (d == marker, d)):
-        pupils = K("pupils", gender=ALL, district=d)
-        pub.equal_sum(K("enrolled", district=d, year=ALL), [pupils])
-        if d in names:
-            pub.at_most(pupils, K("district_pupils", district=d))
-    pub.at_most(K("pass_change_pupils", gender_label=fu.ALL), K("pupils", gender=ALL, district=marker))

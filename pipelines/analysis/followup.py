@@ -18,6 +18,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from pipelines import labels as lb
+from pipelines.analysis.disclosure import members
 from pipelines.analysis.suppress import fmt_num, fmt_pct
 from pipelines.codes import CURRENT, Direction, Programme
 from pipelines.config import ABSENCE_THRESHOLDS, DEFAULT_ABSENCE_THRESHOLD, REPORT_SQL_DIR
@@ -158,11 +159,13 @@ def enrolled_by_district(con, year: int, districts: list[str] | None = None) -> 
         pl.DataFrame({"year": years}, schema={"year": pl.Int64}), how="cross"
     )
     df = df.with_columns(pl.col("year").cast(pl.Int64))
-    cells = grid.join(df, on=["district", "year"], how="left").with_columns(pl.col("n_pupils").fill_null(0))
-    totals = df.group_by("year").agg(pl.col("n_pupils").sum()).with_columns(pl.lit(TOTAL).alias("district"))
-    return pl.concat(
-        [cells.select("district", "year", "n_pupils"), totals.select("district", "year", "n_pupils")]
-    ).sort(pl.col("district") == TOTAL, "district", "year")
+    cols = ["district", "year", "n_pupils", members("n_pupils")]
+    cells = grid.join(df, on=["district", "year"], how="left").with_columns(
+        pl.col("n_pupils").fill_null(0), pl.col(members("n_pupils")).fill_null([])
+    )
+    totals = df.group_by("year").agg(pl.col("n_pupils").sum(), pl.col(members("n_pupils")).list.explode(keep_nulls=False, empty_as_null=False))
+    totals = totals.with_columns(pl.lit(TOTAL).alias("district"))
+    return pl.concat([cells.select(cols), totals.select(cols)]).sort(pl.col("district") == TOTAL, "district", "year")
 
 
 def enrolled_vs_targets(con, districts: list[str] | None = None) -> pl.DataFrame:
@@ -171,15 +174,18 @@ def enrolled_vs_targets(con, districts: list[str] | None = None) -> pl.DataFrame
     targets = enrolment_targets()
     firsts = frame(
         con,
-        "select start_date from programme_starts where programme = $p "
+        "select pupil_key, start_date from programme_starts where programme = $p "
         "and ($districts::varchar[] is null or list_contains($districts::varchar[], district))",
         {"p": Programme.PPSS, "districts": sorted(districts) if districts else None},
     )
-    counts = [
-        firsts.filter(pl.col("start_date").is_between(r["first_day"], r["last_day"])).height
+    periods = [
+        firsts.filter(pl.col("start_date").is_between(r["first_day"], r["last_day"]))["pupil_key"].to_list()
         for r in targets.iter_rows(named=True)
     ]
-    return targets.with_columns(pl.Series("registered", counts))
+    return targets.with_columns(
+        pl.Series("registered", [len(p) for p in periods], dtype=pl.Int64),
+        pl.Series(members("registered"), periods, dtype=pl.List(pl.String)),
+    )
 
 
 def programmes_apart(con, year: int, districts: list[str] | None = None) -> pl.DataFrame:
@@ -191,9 +197,11 @@ def programmes_apart(con, year: int, districts: list[str] | None = None) -> pl.D
     return (
         known.join(df.with_columns(pl.col("programme").cast(pl.String)), on="programme", how="left")
         .with_columns(
-            pl.col("n_pupils", "n_also_ppss").fill_null(0).cast(pl.Int64), lb.label("programme", lb.PROGRAMME)
+            pl.col("n_pupils", "n_also_ppss").fill_null(0).cast(pl.Int64),
+            pl.col(members("n_pupils"), members("n_also_ppss")).fill_null([]),
+            lb.label("programme", lb.PROGRAMME),
         )
-        .select("programme", "n_pupils", "n_also_ppss")
+        .select("programme", "n_pupils", "n_also_ppss", members("n_pupils"), members("n_also_ppss"))
     )
 
 
@@ -212,8 +220,21 @@ def attendance_event_time(con, year: int, districts: list[str] | None = None) ->
     out = []
     for (month,), part in rows.group_by("event_month"):
         for group, col in ((ENROLLED, "absence_rate"), (OTHERS, "reference_rate")):
-            mean, lo, hi, n = mean_ci(part.get_column(col).cast(pl.Float64).fill_null(np.nan).to_numpy())
-            out.append({"event_month": month, "pupil_group": group, "mean": mean, "lo": lo, "hi": hi, "n": n})
+            values = part.get_column(col).cast(pl.Float64).fill_nan(None)
+            mean, lo, hi, n = mean_ci(values.fill_null(np.nan).to_numpy())
+            # the comparison's mean per month is over the enrolled pupils' schools: it counts them
+            pupils = part.filter(values.is_not_null())["pupil_key"].to_list()
+            out.append(
+                {
+                    "event_month": month,
+                    "pupil_group": group,
+                    "mean": mean,
+                    "lo": lo,
+                    "hi": hi,
+                    "n": n,
+                    members("n"): pupils,
+                }
+            )
     df = pl.DataFrame(
         out,
         schema={
@@ -223,6 +244,7 @@ def attendance_event_time(con, year: int, districts: list[str] | None = None) ->
             "lo": pl.Float64,
             "hi": pl.Float64,
             "n": pl.Int64,
+            members("n"): pl.List(pl.String),
         },
     ).sort("pupil_group", "event_month")
     return df
@@ -246,7 +268,11 @@ def absence_thresholds(
     )
     parts = [
         rows.group_by("term_label", "term_index", "pupil_group").agg(
-            pl.lit(t).alias("threshold"), pl.len().alias("n"), (pl.col("absence_rate") >= t).sum().alias("k")
+            pl.lit(t).alias("threshold"),
+            pl.len().alias("n"),
+            pl.col("pupil_key").alias(members("n")),
+            (pl.col("absence_rate") >= t).sum().alias("k"),
+            pl.col("pupil_key").filter(pl.col("absence_rate") >= t).alias(members("k")),
         )
         for t in thresholds
     ]
@@ -268,15 +294,17 @@ def pass_change(con, year: int, districts: list[str] | None = None) -> tuple[pl.
     ).with_columns(lb.label("direction", lb.DIRECTION))
     both = _with_all_genders(rows)
     # every direction for every group, zeros included: the three counts add up to the group
-    totals = both.group_by("gender_label").agg(pl.len().alias("n"))
+    totals = both.group_by("gender_label").agg(pl.len().alias("n"), pl.col("pupil_key").alias(members("n")))
     indiv = (
         totals.join(pl.DataFrame({"direction": list(DIRECTIONS)}), how="cross")
         .join(
-            both.group_by("gender_label", "direction").agg(pl.len().alias("k")),
+            both.group_by("gender_label", "direction").agg(
+                pl.len().alias("k"), pl.col("pupil_key").alias(members("k"))
+            ),
             on=["gender_label", "direction"],
             how="left",
         )
-        .with_columns(pl.col("k").fill_null(0).cast(pl.Int64))
+        .with_columns(pl.col("k").fill_null(0).cast(pl.Int64), pl.col(members("k")).fill_null([]))
     )
     indiv = with_share_ci(indiv)
     group_rows = []
@@ -287,6 +315,7 @@ def pass_change(con, year: int, districts: list[str] | None = None) -> tuple[pl.
             {
                 "gender_label": label,
                 "n": n,
+                members("n"): part["pupil_key"].to_list(),
                 "mean_term_1": float(t1.mean()),
                 "mean_term_2": float(t2.mean()),
                 "change": diff,
@@ -299,6 +328,7 @@ def pass_change(con, year: int, districts: list[str] | None = None) -> tuple[pl.
         schema={
             "gender_label": pl.String,
             "n": pl.Int64,
+            members("n"): pl.List(pl.String),
             "mean_term_1": pl.Float64,
             "mean_term_2": pl.Float64,
             "change": pl.Float64,
@@ -322,7 +352,11 @@ def grade9_eligibility(con, year: int, districts: list[str] | None = None) -> pl
     both = _with_all_genders(grade9_rows(con, year, districts))
     parts = [
         both.group_by("pupil_group", "gender_label").agg(
-            pl.lit(label).alias("measure"), pl.len().alias("n"), pl.col(col).fill_null(False).sum().alias("k")
+            pl.lit(label).alias("measure"),
+            pl.len().alias("n"),
+            pl.col("pupil_key").alias(members("n")),
+            pl.col(col).fill_null(False).sum().alias("k"),
+            pl.col("pupil_key").filter(pl.col(col).fill_null(False)).alias(members("k")),
         )
         for col, label in MEASURES.items()
     ]
@@ -460,8 +494,13 @@ def context_comparison(con, year: int, districts: list[str] | None = None) -> pl
                 "label": label,
                 "spring_year": year,
                 "n": part.height,
+                members("n"): part["pupil_key"].to_list(),
                 "k_vocational": int(part["eligible_vocational"].fill_null(False).sum()),
+                members("k_vocational"): part.filter(pl.col("eligible_vocational").fill_null(False))[
+                    "pupil_key"
+                ].to_list(),
                 "k_all_passed": int((part["n_passed"] == part["n_graded"]).sum()),
+                members("k_all_passed"): part.filter(pl.col("n_passed") == pl.col("n_graded"))["pupil_key"].to_list(),
                 "share_eligible_vocational": part["eligible_vocational"].fill_null(False).mean()
                 if part.height
                 else None,
@@ -501,8 +540,11 @@ def context_comparison(con, year: int, districts: list[str] | None = None) -> pl
             "label": pl.String,
             "spring_year": pl.Int64,
             "n": pl.Int64,
+            members("n"): pl.List(pl.String),
             "k_vocational": pl.Int64,
+            members("k_vocational"): pl.List(pl.String),
             "k_all_passed": pl.Int64,
+            members("k_all_passed"): pl.List(pl.String),
             "share_eligible_vocational": pl.Float64,
             "share_all_subjects_passed": pl.Float64,
             "mean_merit_value_17": pl.Float64,

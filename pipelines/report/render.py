@@ -2,11 +2,11 @@
 
 Output in `<out>/<year>/`: the executed notebook, a self-contained HTML file without
 code cells, the same page as PDF for print (`uppfoljning_<year>.pdf`, through headless
-Chromium), and `tables/` (one CSV per published table, plus the suppression pattern).
+Chromium), and `tables/` (one CSV per published table).
 Each chart is a static SVG (what prints) and a Vega-Lite spec that the page's one embedded
 Vega bundle draws with tooltips; the page loads nothing from the network. A report on some
-districts goes to `<out>/<year>/stadsdelar_<names>/` and starts from the full report's
-suppression pattern, so it never reveals what the full report hides.
+districts goes to `<out>/<year>/stadsdelar_<names>/`. Every report is audited together with
+every earlier publication of the store (its ledger, `<store>.ledger/`), wherever written.
 
 The store's coverage is checked first: a year without data is refused with the years that
 can be reported. The kernel runs over IPC sockets (no TCP port, so no unencrypted traffic).
@@ -34,7 +34,7 @@ import yaml
 from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter
 
-from pipelines.analysis.suppress import DEFAULT_MIN_CELL, PATTERN_FILE, check_min_cell
+from pipelines.analysis.suppress import DEFAULT_MIN_CELL, check_min_cell
 from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, PACKAGE_DIR, paths
 from pipelines.labels import report_title
 from pipelines.report.provenance import refusal, store_coverage
@@ -213,18 +213,10 @@ def run_report(
     check_min_cell(min_cell)
     store = Path(store).resolve()
     check_store(store, allow_rejected, year, districts)
+    # What earlier publications of the store published or hid stands: the notebook audits
+    # against the store's ledger (pipelines.analysis.ledger), wherever they were written.
     target = Path(out_dir) / str(year)
-    # What earlier reports published or hid stands: the full reports of other years, and for
-    # a report on some districts the full report of the same year.
-    priors = sorted(p for p in Path(out_dir).glob(f"*/tables/{PATTERN_FILE}") if p.parts[-3] != str(year))
     if districts:
-        full = target / "tables" / PATTERN_FILE
-        if not full.exists():
-            raise ReportRefused(
-                f"a report on some districts starts from the full {year} report's suppression pattern ({full}); "
-                f"write the full report first: ppss report --year {year}"
-            )
-        priors.append(full)
         target = target / subset_folder(districts)
     tables = target / "tables"
     tables.mkdir(parents=True, exist_ok=True)
@@ -244,7 +236,6 @@ def run_report(
                     "districts": districts,
                     "absence_threshold": absence_threshold,
                     "tables_dir": str(tables),
-                    "prior_patterns": [str(p) for p in priors],
                     "out_dir": str(target),
                 },
                 progress_bar=False,
@@ -375,18 +366,11 @@ def load_params(folder: Path) -> list[ParamSet]:
 
 
 def run_param_sets(sets: list[ParamSet], store: Path, out_dir: Path, allow_rejected: bool = False, log=print) -> Path:
-    """Every set, full reports before the subsets that start from their pattern (a missing full
-    report of a subset's year is built first), then `<out>/index.html` linking them all."""
+    """Every set (each audited with every earlier publication of the store), then
+    `<out>/index.html` linking them all."""
     built: dict[tuple[int, tuple[str, ...]], Path] = {}
     todo = sorted(sets, key=lambda s: (s.year, bool(s.districts)))
     for s in todo:
-        if (
-            s.districts
-            and (s.year, ()) not in built
-            and not (Path(out_dir) / str(s.year) / "tables" / PATTERN_FILE).exists()
-        ):
-            log(f"report {s.year} (the full report first: {s.name} starts from its suppression pattern)")
-            built[(s.year, ())] = run_report(s.year, store, out_dir, allow_rejected=allow_rejected)
         log(f"report {s.name}: {s.title}")
         built[(s.year, s.districts)] = run_report(
             s.year,

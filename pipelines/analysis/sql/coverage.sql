@@ -16,11 +16,20 @@ found as (
     group by pupil_key
 ),
 
-total as (select count(*) as n from pupils)
+total as (select count(*) as n, list(pupil_key) as members from pupils)
 
-select 'enrolment' as source, count(*) filter (where has_enrolment) as k, any_value(total.n) as n
+select
+    'enrolment' as source, count(*) filter (where has_enrolment) as k,
+    list(pupil_key) filter (where has_enrolment) as k__members,
+    any_value(total.n) as n, any_value(total.members) as n__members
 from found, total
 union all
-select 'grades', count(*) filter (where has_grades), any_value(total.n) from found, total
+select
+    'grades', count(*) filter (where has_grades), list(pupil_key) filter (where has_grades),
+    any_value(total.n), any_value(total.members)
+from found, total
 union all
-select 'attendance', count(*) filter (where has_attendance), any_value(total.n) from found, total
+select
+    'attendance', count(*) filter (where has_attendance), list(pupil_key) filter (where has_attendance),
+    any_value(total.n), any_value(total.members)
+from found, total

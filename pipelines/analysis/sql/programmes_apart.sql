@@ -10,7 +10,9 @@ with ppss as (
 select
     programme,
     count(*) as n_pupils,
-    count(*) filter (where pupil_key in (select pupil_key from ppss)) as n_also_ppss
+    list(pupil_key) as n_pupils__members,
+    count(*) filter (where pupil_key in (select pupil_key from ppss)) as n_also_ppss,
+    list(pupil_key) filter (where pupil_key in (select pupil_key from ppss)) as n_also_ppss__members
 from programme_starts
 where programme <> 'PPSS' and year(start_date) <= $year
         and ($districts::varchar[] is null or list_contains($districts::varchar[], district))
