@@ -276,7 +276,7 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME",
         help="a report on this district only, in reports/<year>/stadsdelar_<names>/ (repeat for several; "
-        "after the full report of the year)",
+        "audited with every earlier publication of the store)",
     )
     r.add_argument("--districts", metavar="A,B", help="comma-separated districts (the same as repeating --district)")
     r.set_defaults(func=_report)

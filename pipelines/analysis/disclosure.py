@@ -32,6 +32,7 @@ Zero counts are shown (Skolverket shows 0) and never hidden.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import itertools
 import math
@@ -372,11 +373,16 @@ class _System:
             return by_id[cid]
 
         family = [cells[i].label.split("(", 1)[0] for i in nonempty]
+        nested = (overlap == size[None, :]) & (size[None, :] < size[:, None])  # [a, b]: b strictly inside a
+        # B <= A only where no published C lies between them: the rest follows (transitive).
+        between = (nested.astype(np.int32) @ nested.astype(np.int32)) > 0
         for a in range(len(nonempty)):
-            inside = np.flatnonzero((overlap[a] == size) & (size < size[a]) & (size > 0))
+            inside = np.flatnonzero(nested[a])
             ai = nonempty[a]
             for b in inside:  # A = B + (A without B); a small difference is a count to protect
                 diff = size[a] - size[b]
+                if diff >= min_cell and between[a, b]:
+                    continue
                 if diff < min_cell:
                     d = derived(
                         np.setdiff1d(cells[ai].tokens, cells[nonempty[b]].tokens, assume_unique=True),  # type: ignore[arg-type]
@@ -416,16 +422,22 @@ class _System:
         internal = {i for i in range(n_pub, len(cells)) if cells[i].value != 0}
         fixed_shown = {i for i in range(n_pub) if cells[i].prior == "published" or cells[i].value == 0}
         eq_rels, ineq_rels = self.eq_rels, self.ineq_rels
+        # What earlier publications gave away cannot be protected here, and showing it again
+        # reveals nothing new: a failure that only their cells pin joins `exposed` (below).
         exposed: set[int] = set()
-        if any(cells[i].prior == "published" for i in range(n_pub)):
-            # What earlier publications give away cannot be protected here, and showing it
-            # again reveals nothing new: only the rest needs protecting.
-            unknown = set(range(len(cells))) - fixed_shown
-            exposed = set(_audit(cells, unknown, internal, eq_rels, ineq_rels, m, stop_early=False))
+        earlier = {i for i in range(n_pub) if cells[i].prior == "published"}
         # Derived counts safe with only the primary cells hidden stay safe: hiding more only
         # widens what a reader can infer. Only the others are audited round after round.
         base = primary | internal
         derived = {i for i in internal if 0 < cells[i].value < m}
+        if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
+            comp = _components(base, eq_rels + ineq_rels)
+            sizes = sorted(collections.Counter(comp.values()).values())[-3:]
+            print(
+                f"cells {len(cells)} (published {n_pub}), derived {len(derived)}, exposed {len(exposed)}, "
+                f"eq {len(eq_rels)}, ineq {len(ineq_rels)}, largest components {sizes}",
+                flush=True,
+            )
         screen = _audit(cells, base, internal, eq_rels, ineq_rels, m, stop_early=False, only=derived)
         exposed |= derived - set(screen)
         cuts: list[set[int]] = []
@@ -444,6 +456,9 @@ class _System:
                 print(round_no, len(hidden - internal), [cells[i].label for i in failures])
             for i, sides in failures.items():
                 union = set().union(*sides) - hidden - fixed_shown - internal
+                if not union and set().union(*sides) & earlier:
+                    exposed.add(i)
+                    continue
                 if not union:
                     raise DisclosureError(
                         f"{cells[i].label} could be worked out from the published figures (including earlier "
@@ -618,6 +633,20 @@ def _audit(
         for i in needs:
             c = np.zeros(len(var))
             c[var[i]] = 1.0
+            pinned = [
+                rel
+                for n in touching.get(i, ())
+                if rels[n][1]
+                for rel in [rels[n][0]]
+                if all(j not in var or j == i for _, j in rel)
+            ]
+            if pinned:  # an equation whose other cells are all published: the value itself
+                true = float(cells[i].value)
+                comp_out[i] = (true, true)
+                comp_failures[i] = [{j for _, j in rel if j != i} for rel in pinned]
+                if stop_early and len(comp_failures) >= FAILURES_PER_ROUND:
+                    break
+                continue
             lo_v = _extreme(c, a_eq, b_eq, a_ub, b_ub, lb)
             if i in internal and lo_v <= 1e-9 and not ranges:
                 continue  # a derived count that may be empty: a reader cannot tell anyone is there
