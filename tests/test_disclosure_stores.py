@@ -21,6 +21,7 @@ from pipelines.analysis.disclosure import Publication
 from pipelines.demo.world import write_demo
 from pipelines.ingest.load import ingest
 from pipelines.report import tables
+from pipelines.report.export import export
 from pipelines.transform.build import build
 
 from .attack import attack_report
@@ -70,7 +71,6 @@ def protect_all(store: Path, min_cell: int, year: int = 2016):
         pub = Publication(min_cell)
         figures.register_followup(pub, con, year)
         figures.register_evaluation(pub, con, year, min_cell)
-        figures.link_report(pub, year)
         return pub, pub.protect()
     finally:
         con.close()
@@ -80,14 +80,13 @@ def check(store: Path, min_cell: int, folder: Path) -> None:
     pub, prot = protect_all(store, min_cell)
     assert prot.audit_passed
     assert all(hi - lo >= min_cell for lo, hi in prot.ranges.values())
-    for k in pub.cells:  # every small published count is hidden
-        c = pub.cells[k]
-        if not c.internal and c.value is not None and 0 < c.value < min_cell:
-            assert prot.is_hidden(k), k
-    prot.export("enrolled", tables.enrolled_table(prot["enrolled"]), folder)
-    prot.export("attrition", tables.attrition_table(prot["attrition"]), folder)
-    prot.export("attrition_by_group", tables.attrition_group_table(prot["attrition_by_group"]), folder)
-    prot.export("grade9_eligibility", tables.eligibility_table(prot["grade9_eligibility"]), folder)
+    for c in pub.cells.values():  # every small published count is hidden
+        if 0 < c.value < min_cell:
+            assert prot.is_hidden(c.id), c.label
+    export("enrolled", tables.enrolled_table(prot["enrolled"]), folder)
+    export("attrition", tables.attrition_table(prot["attrition"]), folder)
+    export("attrition_by_group", tables.attrition_group_table(prot["attrition_by_group"]), folder)
+    export("grade9_eligibility", tables.eligibility_table(prot["grade9_eligibility"]), folder)
     for cell, (lo, hi) in attack_report(folder).items():
         assert hi - lo >= min_cell, (cell, lo, hi)
 

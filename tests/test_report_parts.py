@@ -13,12 +13,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.analysis.disclosure import Publication, _parse_tables, keyed
+from pipelines.analysis.disclosure import Publication, keyed, members
 from pipelines.analysis.suppress import fmt_num, fmt_pct
 from pipelines.cli import _districts, parser
 from pipelines.config import paths
 from pipelines.ingest.readers import READER_RULES
 from pipelines.report import charts
+from pipelines.report.export import _parse_tables
 from pipelines.report.provenance import Coverage, absence_terms, banner, refusal, years_text
 from pipelines.report.render import ReportRefused, load_params, params_dir, write_index
 from pipelines.report.tables import col, html_table, rule_explanations
@@ -42,9 +43,14 @@ def _event_frame() -> pl.DataFrame:
 
 def _protected_event() -> pl.DataFrame:
     pub = Publication(10)
+    frame = _event_frame()
+    pupils = [
+        [f"{g}{m}-{i}" for i in range(n)]
+        for g, m, n in zip(frame["pupil_group"], frame["event_month"], frame["n"], strict=True)
+    ]
     pub.table(
         "event",
-        _event_frame(),
+        frame.with_columns(pl.Series(members("n"), pupils)),
         counts={"n": keyed("event_month_pupils", "pupil_group", "event_month")},
         labels=["event_month"],
     )
