@@ -30,6 +30,7 @@ from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.render.view.view import DefaultJinjaView
 
+from pipelines import codes
 from pipelines.config import PACKAGE_DIR, VALIDATION_BATCH_ROWS
 from pipelines.ingest.readers import STRUCTURAL_RULES, FileRejected, rule_message
 from pipelines.rules.identity import IDENTITY_RULES
@@ -66,6 +67,16 @@ def _cached_templates() -> None:
     DefaultJinjaView._ppss_cached = True
 
 
+def _with_code_lists(doc: dict) -> dict:
+    """A suite with each `"value_set": "codes:NAME"` replaced by that list of `pipelines.codes`,
+    so the SS 12000 code lists live in one place with their source."""
+    for exp in doc.get("expectations", []):
+        ref = exp.get("kwargs", {}).get("value_set")
+        if isinstance(ref, str) and ref.startswith("codes:"):
+            exp["kwargs"]["value_set"] = list(getattr(codes, ref.removeprefix("codes:")))
+    return doc
+
+
 @dataclass(frozen=True)
 class RowIssue:
     index: int  # position in the validated frame
@@ -100,7 +111,7 @@ class Validator:
         self.suites: dict[str, gx.ExpectationSuite] = {}
         self.batches: dict[str, object] = {}
         for path in sorted(Path(expectations_dir).glob("*.json")):
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = _with_code_lists(json.loads(path.read_text(encoding="utf-8")))
             self.suites[doc["name"]] = self.context.suites.add(gx.ExpectationSuite(**doc))
             asset = self.source.add_dataframe_asset(doc["name"])
             self.batches[doc["name"]] = asset.add_batch_definition_whole_dataframe("frame")

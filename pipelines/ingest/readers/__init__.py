@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from pipelines.codes import normalise_code
 from pipelines.config import VALIDATION_BATCH_ROWS
 from pipelines.rules.identity import PERSONAL_TEXT, looks_personal
 
@@ -586,7 +587,11 @@ def read_table(
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, pl.String).alias(c))
     contract = [c for c in df.columns if c not in ("row_problem", "_loc")]
-    df = df.with_columns(pl.col(c).str.strip_chars().replace("", None) for c in contract)
+    # Codes are compared after NFC and whitespace normalisation (a decomposed å, a non-breaking space).
+    df = df.with_columns(
+        pl.col(c).str.normalize("NFC").str.replace_all(r"\s+", " ").str.strip_chars().replace("", None)
+        for c in contract
+    )
     df = df.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
     return df, encoding, notes
 
@@ -684,7 +689,7 @@ class Shape:
 
     def text(self, obj: dict, key: str, name: str) -> str | None:
         v = self.value(obj, key, name)
-        return None if v is None or str(v).strip() == "" else str(v).strip()
+        return (normalise_code(str(v)) or None) if v is not None else None
 
     def object(self, obj: dict, key: str, name: str) -> dict:
         v = obj.get(key)

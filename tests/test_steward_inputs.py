@@ -1,0 +1,283 @@
+"""Issue 22: what a data steward sees after a delivery of hand-kept and standard-conformant files.
+
+Each case writes the hand-made base delivery (`contract_data.py`), changes one thing, and runs
+`ppss ingest`; the verdict must sit at the place the steward opens (Excel's own row number and
+the sheet's name, the CSV line, the JSON record) with nothing lost without a word. A last test
+puts every case into one delivery and runs `ppss ingest`, `build` and `report` on it.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+import xlsxwriter
+
+from pipelines.cli import main
+
+from .contract_data import SCHOOL_A, civic, write_inputs
+from .test_bad_inputs import BASE, PERSONAL
+
+HEADER = ["Personnummer", "Program", "Stadsdel", "Skolenhetskod", "Inskriven", "Utskriven", "Urvalsgrund", "Insatser"]
+
+
+def good_row(n: int = 1) -> list[str]:
+    """A register row of base pupil n (1: a girl, 2: a boy), or of a pupil no persons export holds."""
+    return [
+        civic(n, "M" if n == 2 else "F"),
+        "PPSS",
+        "Farsta",
+        SCHOOL_A[1],
+        "2016-01-15",
+        "",
+        "Hög frånvaro",
+        "Kurator",
+    ]
+
+
+def bad_check_digit(n: int) -> str:
+    number = civic(n)
+    return number[:-1] + str((int(number[-1]) + 1) % 10)
+
+
+def workbook(name: str, build: Callable[[xlsxwriter.Workbook], None]) -> Callable[[Path], None]:
+    def apply(folder: Path) -> None:
+        (folder / "ppss_register.csv").unlink()
+        book = xlsxwriter.Workbook(str(folder / name))
+        build(book)
+        book.close()
+
+    return apply
+
+
+def titled_sheet(book: xlsxwriter.Workbook) -> None:
+    """A title on row 1, a blank row 2, the table from B3, a hidden row 5 and a bad pupil on row 6."""
+    sheet = book.add_worksheet("Inskrivna")
+    sheet.write("A1", "PPSS-registret, Farsta")
+    sheet.write_row(2, 1, HEADER)
+    sheet.write_row(3, 1, good_row(1))
+    sheet.write_row(4, 1, good_row(2))
+    sheet.set_row(4, None, None, {"hidden": True})
+    sheet.write_row(5, 1, [bad_check_digit(3), *good_row(3)[1:]])
+    notes = book.add_worksheet("Att göra")
+    notes.write_row(0, 0, ["Ring skolan", "måndag"])
+
+
+def error_cell(book: xlsxwriter.Workbook) -> None:
+    sheet = book.add_worksheet("Inskrivna")
+    sheet.write_row(0, 0, HEADER)
+    sheet.write_row(1, 0, good_row(1))
+    sheet.write_row(2, 0, good_row(2))
+    sheet.write_formula(2, 3, "=VLOOKUP(A3,Skolor!A:B,2,FALSE)", None, "#N/A")
+
+
+def two_sheets(book: xlsxwriter.Workbook) -> None:
+    for name, rows in (("2015", [good_row(1)]), ("2016", [good_row(2), [bad_check_digit(3), *good_row(3)[1:]]])):
+        sheet = book.add_worksheet(name)
+        sheet.write_row(0, 0, HEADER)
+        for r, row in enumerate(rows, start=1):
+            sheet.write_row(r, 0, row)
+
+
+def duplicate_header(book: xlsxwriter.Workbook) -> None:
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, [*HEADER, "Insatser"])
+    sheet.write_row(1, 0, [*good_row(1), "SIP"])
+
+
+def merged_header(book: xlsxwriter.Workbook) -> None:
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, HEADER[:-1])
+    sheet.merge_range(0, 7, 0, 8, "Insatser")
+    sheet.write_row(1, 0, [*good_row(1), "SIP"])
+
+
+def csv_text(name: str, text: str) -> Callable[[Path], None]:
+    def apply(folder: Path) -> None:
+        (folder / "ppss_register.csv").unlink()
+        (folder / name).write_bytes(text.encode("utf-8"))
+
+    return apply
+
+
+def register_lines(*rows: list[str]) -> str:
+    return "".join(";".join(r) + "\r\n" for r in rows)
+
+
+def edit_persons(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def apply(folder: Path) -> None:
+        doc = json.loads((folder / "persons.json").read_text(encoding="utf-8"))
+        change(doc)
+        (folder / "persons.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+
+    return apply
+
+
+def nfd_marking(doc: dict) -> None:
+    doc["data"][1]["securityMarking"] = unicodedata.normalize("NFD", " Skyddad  folkbokföring ")
+
+
+def school_type(code: str) -> Callable[[dict], None]:
+    def change(doc: dict) -> None:
+        doc["data"][1]["enrolments"].append(
+            {"enroledAt": {"id": SCHOOL_A[0]}, "schoolType": code, "startDate": "2016-08-15"}
+        )
+
+    return change
+
+
+def personal_file_name(folder: Path) -> None:
+    text = (folder / "ppss_register.csv").read_bytes()
+    (folder / "ppss_register.csv").unlink()
+    (folder / f"ppss_rättelse_{civic(7)}.csv").write_bytes(text)
+
+
+@dataclass
+class Case:
+    name: str
+    change: Callable[[Path], None]
+    file: str  # the end of the file name the verdict is about
+    status: str  # load_log.status of that file
+    quarantine: set[tuple[str, str, str]]  # (location, column, rule) expected for that file
+    note: str = ""  # a phrase the load log's message holds
+    rule: str = ""  # the rule of a rejected file
+
+
+CASES = [
+    Case(
+        "excel_title_rows_table_in_column_b_hidden_row",
+        workbook("ppss_register.xlsx", titled_sheet),
+        "ppss_register.xlsx",
+        "loaded",
+        {("sheet 'Inskrivna' row 6", "Personnummer", "civic_no_check_digit")},
+        note="row(s) 5 are hidden in Excel",
+    ),
+    Case(
+        "excel_error_cell",
+        workbook("ppss_register.xlsx", error_cell),
+        "ppss_register.xlsx",
+        "loaded",
+        {("sheet 'Inskrivna' row 3", "Skolenhetskod", "excel_error")},
+    ),
+    Case(
+        "excel_several_sheets",
+        workbook("ppss_register.xlsx", two_sheets),
+        "ppss_register.xlsx",
+        "loaded",
+        {("sheet '2016' row 3", "Personnummer", "civic_no_check_digit")},
+    ),
+    Case(
+        "excel_duplicate_header",
+        workbook("ppss_register.xlsx", duplicate_header),
+        "ppss_register.xlsx",
+        "rejected",
+        set(),
+        note="columns H and I are both headed Insatser",
+        rule="header_duplicate",
+    ),
+    Case(
+        "excel_merged_header",
+        workbook("ppss_register.xlsx", merged_header),
+        "ppss_register.xlsx",
+        "rejected",
+        set(),
+        note="column I has values in 1 row(s) but no name",
+        rule="header_missing",
+    ),
+    Case(
+        "csv_sep_hint_and_title",
+        csv_text(
+            "ppss_register.csv",
+            "sep=;\r\nPPSS-registret\r\n" + register_lines(HEADER, good_row(1), [bad_check_digit(3), *good_row(3)[1:]]),
+        ),
+        "ppss_register.csv",
+        "loaded",
+        {("row 5", "Personnummer", "civic_no_check_digit")},
+        note="line(s) 1–2 above the header row",
+    ),
+    Case(
+        "csv_comma_sep_hint",
+        csv_text("ppss_register.csv", "sep=,\r\n" + register_lines(HEADER, good_row(1)).replace(";", ",")),
+        "ppss_register.csv",
+        "rejected",
+        set(),
+        note="line 1 of the file is Excel's separator hint 'sep=,'",
+        rule="csv_separator",
+    ),
+    Case(
+        "csv_unnamed_column_with_values",
+        csv_text("ppss_register.csv", register_lines([*HEADER, ""], [*good_row(1), "ring mamma"])),
+        "ppss_register.csv",
+        "rejected",
+        set(),
+        note="column 9 (from the left) has values",
+        rule="header_missing",
+    ),
+    Case(
+        "security_marking_decomposed_unicode",
+        edit_persons(nfd_marking),
+        "persons.json",
+        "loaded",
+        set(),
+    ),
+    Case("school_type_komvux", edit_persons(school_type("KOMVUX")), "persons.json", "loaded", set()),
+    Case(
+        "school_type_not_in_ss12000",
+        edit_persons(school_type("ABCX")),
+        "persons.json",
+        "loaded",
+        set(),
+        note="1 enrolment(s) in a school type SS 12000 does not list (ABCX) not used",
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch) -> None:
+    monkeypatch.setenv("PPSS_PSEUDONYM_KEY", "steward-key")
+
+
+def _q(store: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _ingest(folder: Path, store: Path, capsys) -> tuple[int, str]:
+    status = main(["ingest", "--raw", str(folder), "--store", str(store)])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and "internal error" not in out.err, out.err
+    assert not PERSONAL.search(out.out + out.err), "personal data on the console"
+    for path, read, loaded, quarantined, unused, message in _q(
+        store, "select path, rows_read, rows_loaded, rows_quarantined, rows_unused, message from load_log"
+    ):
+        assert read == loaded + quarantined + unused, f"{path} does not reconcile"
+        assert not PERSONAL.search(path + (message or "")), "personal data in load_log"
+    for row in _q(store, "select path, location, message from quarantine"):
+        assert not PERSONAL.search(" ".join(v or "" for v in row)), "personal data in quarantine"
+    return status, out.out
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_steward_sees_the_verdict_where_the_row_is(case: Case, tmp_path, capsys) -> None:
+    raw, store = tmp_path / "raw", tmp_path / "s.duckdb"
+    write_inputs(raw, BASE)
+    case.change(raw)
+    status, _ = _ingest(raw, store, capsys)
+    assert status == (2 if case.status == "rejected" else 0)
+    log = [r for r in _q(store, "select path, status, message from load_log") if r[0].endswith(case.file)]
+    assert [r[1] for r in log] == [case.status], log
+    assert case.note in log[0][2], log[0][2]
+    found = _q(store, "select path, location, column_name, rule from quarantine")
+    mine = {(loc, col, rule) for path, loc, col, rule in found if path.endswith(case.file)}
+    if case.status == "rejected":
+        assert mine == {("whole file", "", case.rule)} or {m[2] for m in mine} == {case.rule}, found
+    else:
+        assert mine == case.quarantine, found
