@@ -49,6 +49,10 @@ def _print_ingest(summary) -> None:
         print(f"  {f.status:<10} {f.path:<{width}}  {f.message}")
     for path in summary.ignored:
         print(f"  {'ignored':<10} {path:<{width}}  not an input file name of the data contract")
+    for path in summary.removed:
+        print(f"  {'removed':<10} {path:<{width}}  no longer in the folder: its rows are no longer current")
+    for path, what in summary.not_files:
+        print(f"  {'skipped':<10} {path:<{width}}  named like an input, but {what}: put the file itself there")
     if summary.held:
         print(
             "checks across files (re-run on every ingest): "

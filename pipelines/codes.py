@@ -67,6 +67,7 @@ class LoadStatus(StrEnum):
     LOADED = "loaded"
     REJECTED = "rejected"  # the whole file failed
     SUPERSEDED = "superseded"  # a later version of the file replaced it
+    REMOVED = "removed"  # the file has left the delivery folder; its rows are no longer current
 
 
 # The file versions a load stands on: the current ones, loaded or rejected.

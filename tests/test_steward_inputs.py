@@ -9,6 +9,7 @@ puts every case into one delivery and runs `ppss ingest`, `build` and `report` o
 from __future__ import annotations
 
 import json
+import os
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -281,3 +282,71 @@ def test_steward_sees_the_verdict_where_the_row_is(case: Case, tmp_path, capsys)
         assert mine == {("whole file", "", case.rule)} or {m[2] for m in mine} == {case.rule}, found
     else:
         assert mine == case.quarantine, found
+
+
+def _status(store: Path, capsys) -> str:
+    assert main(["status", "--store", str(store)]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_bad_delivery_through_ingest_build_and_report(tmp_path, capsys) -> None:
+    """Every case above at once, with a rejected file, a folder and a FIFO named like inputs and a
+    file name holding an identity number; then the rejected file leaves the folder. `ppss status`
+    and `ppss report` agree on the store before and after, and nothing personal surfaces."""
+    from pipelines.config import paths
+    from pipelines.report.render import ReportRefused, check_store
+
+    raw, store, out = tmp_path / "raw", tmp_path / "s.duckdb", tmp_path / "reports"
+    write_inputs(raw, BASE)
+    workbook("ppss_register.xlsx", titled_sheet)(raw)
+    (raw / f"ppss_rättelse_{civic(7)}.csv").write_bytes(
+        register_lines(HEADER, [bad_check_digit(4), *good_row(4)[1:]]).encode("utf-8")
+    )
+    edit_persons(nfd_marking)(raw)
+    edit_persons(school_type("KOMVUX"))(raw)
+    edit_persons(school_type("ABCX"))(raw)
+    (raw / "persons_2.json").write_text("<!DOCTYPE html><html><body>503</body></html>", encoding="utf-8")
+    (raw / "attendance_old.json").mkdir()
+    os.mkfifo(raw / "attendance_pipe.json")
+
+    status, console = _ingest(raw, store, capsys)
+    assert status == 2
+    assert "named like an input, but a folder" in console and "a named pipe" in console
+    assert civic(7) not in console and "ppss_rättelse_pnr-" in console
+    quarantine = _q(store, "select path, location, rule from quarantine")
+    assert any(p.endswith(".xlsx") and loc == "sheet 'Inskrivna' row 6" for p, loc, _ in quarantine), quarantine
+    assert any("ppss_rättelse_pnr-" in p and loc == "row 2" for p, loc, _ in quarantine), quarantine
+    assert main(["build", "--store", str(store)]) == 0
+    capsys.readouterr()
+    shown = _status(store, capsys)
+    assert "rejected" in shown and "persons_2.json" in shown
+    with pytest.raises(ReportRefused):
+        check_store(store, allow_rejected=False)
+
+    (raw / "persons_2.json").unlink()
+    status, console = _ingest(raw, store, capsys)
+    assert status == 0 and "removed" in console
+    assert _q(store, "select status from load_log where path like '%persons_2.json'") == [("removed",)]
+    assert main(["build", "--store", str(store)]) == 0
+    capsys.readouterr()
+    shown = _status(store, capsys)
+    assert "rejected" not in shown.split("next:")[0].split("\n", 3)[-1], shown
+    assert main(["report", "--year", "2016", "--store", str(store), "--out", str(out)]) == 0
+    console = capsys.readouterr()
+    assert "Traceback" not in console.err
+    texts = {"console": console.out + console.err + shown}
+    for path in [*out.rglob("*"), *(paths().reports / "validation").rglob("*")]:
+        if path.is_file() and path.suffix in (".html", ".csv", ".json", ".ipynb", ".txt"):
+            texts[str(path)] = path.read_text(encoding="utf-8", errors="replace")
+    for row in _q(store, "select path, message from load_log union all select path, message from quarantine"):
+        texts[f"store {row[0]}"] = " ".join(v or "" for v in row)
+    for where, text in texts.items():
+        assert civic(7) not in text and civic(7)[2:] not in text, f"the file name's identity number in {where}"
+
+
+def test_command_line_mistakes_get_one_clear_line(tmp_path, capsys) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["ingest", "--raw", str(empty), "--store", str(tmp_path / "s.duckdb")]) == 1
+    err = capsys.readouterr().err
+    assert "no input files in" in err and "key" not in err.lower() and "Traceback" not in err
