@@ -350,3 +350,80 @@ def test_command_line_mistakes_get_one_clear_line(tmp_path, capsys) -> None:
     assert main(["ingest", "--raw", str(empty), "--store", str(tmp_path / "s.duckdb")]) == 1
     err = capsys.readouterr().err
     assert "no input files in" in err and "key" not in err.lower() and "Traceback" not in err
+
+
+def _open(browser, url: str) -> tuple[object, list[str]]:
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.on("response", lambda r: problems.append(f"missing: {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(url)
+    page.wait_for_load_state("load")
+    return page, problems
+
+
+def _index_rows(page) -> dict[str, list[str]]:
+    rows: dict[str, list[str]] = {}
+    for tr in page.locator("table tbody tr").all():
+        cells = [c.inner_text().strip() for c in tr.locator("td").all()]
+        rows.setdefault(cells[0], cells)  # the first table (current files) comes first
+    return rows
+
+
+def test_data_docs_in_chromium_after_a_rejected_file_and_an_incremental_ingest(tmp_path, capsys, browser) -> None:
+    from pipelines.config import paths
+
+    raw, store = tmp_path / "raw", tmp_path / "s.duckdb"
+    write_inputs(raw, BASE)
+    edit_persons(lambda d: d["data"][0]["civicNo"].update(value=bad_check_digit(1)))(raw)
+    (raw / "attendance_2.json").write_text("<!DOCTYPE html><html><body>503</body></html>", encoding="utf-8")
+    assert _ingest(raw, store, capsys)[0] == 2
+    index = paths().reports / "validation" / "index.html"
+
+    def check(expect_rejected: bool) -> dict[str, list[str]]:
+        page, problems = _open(browser, index.as_uri())
+        try:
+            assert page.locator("html").get_attribute("lang") == "sv"
+            body = page.locator("body").inner_text()
+            rows = _index_rows(page)
+            log = _q(
+                store, "select path, status, rows_read, rows_loaded, rows_invalid, rows_held, rows_unused from load_log"
+            )
+            current = {r[0]: r for r in log if r[1] in ("loaded", "rejected")}
+            for path, (_, _, read, loaded, invalid, held, unused) in current.items():
+                cells = rows[path]  # every current file, with the counts `ppss status` shows
+                assert [c.replace("\u202f", "").replace(",", "") for c in cells[3:8]] == [
+                    str(n) for n in (read, loaded, invalid, held, unused)
+                ], cells
+            named = {Path(p).name: cells for p, cells in rows.items()}
+            assert ("avvisad" in named["attendance_2.json"][2]) == expect_rejected
+            assert "civic_no_check_digit (1)" in named["persons.json"][9]
+            link = page.locator("a[href*='validations/persons']").first
+            link.click()
+            page.wait_for_load_state("load")
+            gx = page.locator("body").inner_text()
+            assert "Regel (som i ppss status)" in gx and "civic_no_check_digit" in gx
+            assert "Show more info" not in gx and "Batch Markers" not in gx and "PandasDataFrame" not in gx
+            assert not page.locator("a[data-toggle], button[data-toggle]").count(), "a control that does nothing"
+            assert not problems, problems
+            return {"body": body}
+        finally:
+            page.close()
+
+    raw_before = paths().reports / "validation"
+    assert raw_before.exists()
+    first = check(expect_rejected=True)
+    assert "1 fil(er) avvisade" in first["body"]
+    # An incremental ingest: the rejected file leaves, attendance is corrected; the index keeps the
+    # files validated before, lists the removed and the superseded versions, and marks the run.
+    (raw / "attendance_2.json").unlink()
+    (raw / "attendance.json").write_text(
+        (raw / "attendance.json").read_text(encoding="utf-8").replace("6000", "6001"), encoding="utf-8"
+    )
+    assert _ingest(raw, store, capsys)[0] == 0
+    second = check(expect_rejected=False)
+    assert "Tidigare versioner och borttagna filer" in second["body"]
+    assert "borttagen ur leveransen" in second["body"] and "ersatt av en nyare version" in second["body"]
+    assert "senaste körningen" in second["body"]

@@ -484,10 +484,11 @@ def _docs(run: IngestRun, docs_dir: Path | None) -> Path | None:
     if docs_dir is None:
         return None
     if not run.runs:
-        index = docs_dir / "index.html"
-        return index if index.exists() else None
+        return None
     from pipelines.ingest.parse import build_docs
 
+    for r in run.runs:  # the index links each file version to the runs of its own ingest
+        r["ingest_id"] = run.ingest_id
     if run.readers.pool is not None:
         return run.readers.pool.submit(build_docs, docs_dir, run.runs, run.results).result()
     return build_docs(docs_dir, run.runs, run.results)
@@ -590,7 +591,11 @@ def ingest(
                 progress("", len(items), len(items))
             summary.removed = _mark_removed(con, _display_path(raw_dir, key), {i.shown for i in items})
             _finish(con, summary, run.ingest_id)
-        summary.docs = _docs(run, docs_dir)
+        _docs(run, docs_dir)
+        if docs_dir is not None:  # every ingest, also one that validated nothing: files may have left
+            from pipelines.ingest.datadocs import write_index
+
+            summary.docs = write_index(Path(docs_dir), Path(store))
     finally:
         readers.close()
     summary.workers = readers.workers

@@ -200,6 +200,8 @@ def parse_file(task: Task) -> FileResult:
     except Exception as e:  # any failure on input is a verdict on the file, never a crash
         _verdict(result, e)
     runs, results = check.take_results()
+    for run in runs:  # the Data Docs index links each file to its runs
+        run["files"] = [task.shown]
     result.runs, result.results = runs, pickle.dumps(results)
     result.seconds_validating = check.seconds - seconds
     _clean_up(result)
@@ -253,6 +255,8 @@ def parse_files(tasks: list[Task]) -> list[FileResult]:
             except Exception as e:
                 _verdict(results[k], e)
     runs, found = check.take_results()
+    for run in runs:
+        run["files"] = shown
     results[0].runs, results[0].results = runs, pickle.dumps(found)
     results[0].seconds_validating = check.seconds - seconds
     for r in results:

@@ -97,6 +97,8 @@ class InputKind:
     read: Callable[[Path, ReadContext], Extract]
     table_rows: TableRows
     file_rows: Callable[[Path, Extract], dict[str, pl.DataFrame]] | None = None  # once the file is read
+    row_unit: str = "rader"  # Swedish: what load_log's counts count (a "row" of contract section 4)
+    check_unit: str = "en rad per post"  # Swedish: what one validated row is (Data Docs' rows checked)
 
     @property
     def suite(self) -> str:

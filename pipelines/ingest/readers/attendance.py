@@ -151,6 +151,8 @@ KIND = InputKind(
     patterns=("attendance*.json",),
     tables=("src_attendance",),
     label="Närvaro (SS 12000)",
+    row_unit="närvaroposter",
+    check_unit="en rad per närvaropost",
     read=_read,
     table_rows=table_rows,
 )

@@ -172,6 +172,8 @@ KIND = InputKind(
     patterns=("persons*.json",),
     tables=("src_persons", "src_enrolments"),
     label="Personer (SS 12000)",
+    row_unit="personer (poster i exportens data)",
+    check_unit="en rad per person och inskrivning: en person med två inskrivningar kontrolleras två gånger",
     read=_read,
     table_rows=table_rows,
 )

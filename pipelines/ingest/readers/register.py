@@ -164,6 +164,8 @@ KIND = InputKind(
     patterns=("ppss*.xlsx", "ppss*.csv"),
     tables=("src_register",),
     label="Socialtjänstens register",
+    row_unit="rader i registret",
+    check_unit="en rad per rad i registret",
     read=_read,
     table_rows=table_rows,
 )
