@@ -226,6 +226,14 @@ CASES = [
         "loaded",
         set(),
     ),
+    Case(
+        "blank_line_before_xml_declaration",
+        lambda f: (f / "betyg_2016-06.xml").write_bytes(b"\r\n\n" + (f / "betyg_2016-06.xml").read_bytes()),
+        "betyg_2016-06.xml",
+        "loaded",
+        set(),
+        note="blank line(s) before the XML declaration skipped",
+    ),
     Case("school_type_komvux", edit_persons(school_type("KOMVUX")), "persons.json", "loaded", set()),
     Case(
         "school_type_not_in_ss12000",
@@ -344,12 +352,36 @@ def test_a_bad_delivery_through_ingest_build_and_report(tmp_path, capsys) -> Non
         assert civic(7) not in text and civic(7)[2:] not in text, f"the file name's identity number in {where}"
 
 
-def test_command_line_mistakes_get_one_clear_line(tmp_path, capsys) -> None:
+def test_command_line_mistakes_get_one_clear_line(tmp_path, capsys, monkeypatch) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["ingest", "--raw", str(empty), "--store", str(tmp_path / "s.duckdb")]) == 1
-    err = capsys.readouterr().err
-    assert "no input files in" in err and "key" not in err.lower() and "Traceback" not in err
+    monkeypatch.delenv("PPSS_PSEUDONYM_KEY")
+    mistakes = {
+        ("ingest", "--raw", str(empty), "--store", str(tmp_path / "s.duckdb")): "no input files in",
+        ("report", "--yaer", "2016"): "unknown option --yaer; did you mean --year?",
+        ("reprot", "--year", "2016"): "unknown command reprot; did you mean report?",
+        ("status", "--store", str(tmp_path)): "is a folder; give the store's file",
+        ("ingest", "--raw", str(tmp_path / "nowhere")): "does not exist",
+        ("report",): "the following arguments are required: --year",
+    }
+    for argv, said in mistakes.items():
+        assert main(list(argv)) == 1, argv
+        err = capsys.readouterr().err
+        assert said in err, err
+        assert len(err.strip().splitlines()) == 1 and "internal error" not in err and "key" not in err.lower(), err
+
+
+def test_district_names_are_matched_without_regard_to_case(tmp_path, capsys) -> None:
+    from pipelines.cli import _resolve_districts
+    from pipelines.report.render import ReportRefused
+
+    raw, store = tmp_path / "raw", tmp_path / "s.duckdb"
+    write_inputs(raw, BASE)
+    assert _ingest(raw, store, capsys)[0] == 0
+    assert main(["build", "--store", str(store)]) == 0
+    assert _resolve_districts(store, ["farsta", " FARSTA "]) == ["Farsta", "Farsta"]
+    with pytest.raises(ReportRefused, match="unknown district 'Farstaa'; did you mean Farsta"):
+        _resolve_districts(store, ["Farstaa"])
 
 
 def _open(browser, url: str) -> tuple[object, list[str]]:
