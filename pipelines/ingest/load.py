@@ -30,7 +30,7 @@ import duckdb
 
 from pipelines import store as store_mod
 from pipelines.config import SQL_DIR, VALIDATION_BATCH_ROWS, ConfigError, paths
-from pipelines.ingest.kinds import KINDS, SRC_TABLES, kind_of
+from pipelines.ingest.kinds import BY_NAME, KINDS, SRC_TABLES, kind_of
 from pipelines.ingest.readers import ReadContext
 from pipelines.rules.identity import key_fingerprint, load_key, pseudonymised_name
 
@@ -142,7 +142,6 @@ def _size(path: Path) -> int:
 
 # SS 12000 pages are validated in batches of pages (parse_files): GX's cost per validation is
 # about a second whatever its size, and a city delivers hundreds of pages.
-BATCHED_KINDS = frozenset({"persons", "attendance", "organisations"})
 BATCH_MAX_BYTES = 48 * 2**20  # about 150,000 attendance records or 500,000 person rows
 
 
@@ -153,12 +152,12 @@ def _groups(tasks: list[Task]) -> list[list[Task]]:
     for task in tasks:
         size = _size(task.path)
         last = groups[-1] if groups else None
-        if last and task.kind in BATCHED_KINDS and last[-1].kind == task.kind and size <= room:
+        if last and BY_NAME[task.kind].batched and last[-1].kind == task.kind and size <= room:
             last.append(task)
             room -= size
         else:
             groups.append([task])
-            room = BATCH_MAX_BYTES - size if task.kind in BATCHED_KINDS else 0
+            room = BATCH_MAX_BYTES - size if BY_NAME[task.kind].batched else 0
     return groups
 
 
@@ -370,7 +369,7 @@ def load_file(con, run: IngestRun, item: Item) -> FileOutcome:
         return _seen(con, run.ingest_id, item, known)
     file_id = store_mod.scalar(con, "select nextval('file_id_seq')")
     ctx = run.ctx
-    if item.kind == "register":
+    if BY_NAME[item.kind].reads_districts:
         ctx = ReadContext(ctx.key, ctx.on, ctx.chunk_rows, _known_districts(con))
     result = run.readers.result(run.task(item, ctx))
     run.runs += result.runs
@@ -580,7 +579,7 @@ def ingest(
                 [
                     run.task(i)
                     for i in items
-                    if i.kind != "register" and i.unreadable is None and _known_version(con, i) is None
+                    if not BY_NAME[i.kind].reads_districts and i.unreadable is None and _known_version(con, i) is None
                 ]
             )
             for done, item in enumerate(items):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.codes import CURRENT, LoadStatus, Quarantine
+from pipelines.ingest.kinds import BY_NAME
 from pipelines.store import connect_readonly
 
 # What to do about each kind of finding, in the order a user should act.
@@ -71,6 +72,9 @@ def status_lines(store: Path, examples: int = 3) -> list[str]:
         out.append(f"{status:<9} {kind:<13} {read:>9,} {loaded:>9,} {invalid:>8,} {held:>7,} {unused:>7,}  {path}")
         if status == LoadStatus.REJECTED:
             out.append(f"{'':<9} {message}")
+    kinds = sorted({f[1] for f in files})
+    if kinds:  # the unit each kind counts, as the Data Docs index names it
+        out.append("counted in: " + "; ".join(f"{k}: {BY_NAME[k].row_unit_en}" for k in kinds if k in BY_NAME))
     if rules:
         out += ["", "quarantined rows by rule (location, column; no values are shown):"]
         for rule, cross, n, n_files, message in rules:

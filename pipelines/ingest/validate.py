@@ -159,6 +159,7 @@ class Validator:
 
     def _validate(self, kind: str, frame: pl.DataFrame, label: str, run_prefix: str) -> list[RowIssue]:
         suite = self.suites[kind]
+        part = BY_NAME[kind].part_location if kind in BY_NAME else None
         issues: list[RowIssue] = []
         plain = frame.select([c for c, t in frame.schema.items() if not isinstance(t, pl.List)])
         plain = plain.with_row_index("_i")
@@ -273,8 +274,9 @@ def _release_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
-def _location(frame: pl.DataFrame, issue: RowIssue) -> str:
-    column = "enrolment_loc" if issue.scope == "enrolment" and "enrolment_loc" in frame.columns else "_loc"
+def _location(frame: pl.DataFrame, issue: RowIssue, part_location: str | None) -> str:
+    part = issue.scope != "row" and part_location is not None and part_location in frame.columns
+    column = part_location if part else "_loc"
     if column not in frame.columns:
         return f"row {issue.index + 1}"
     value = frame[column][issue.index]

@@ -484,6 +484,7 @@ KIND = InputKind(
     tables=("src_grade_exports", "src_grade_export_pupils", "src_grades"),
     label="Betyg (Skolplattformen)",
     row_unit="betygselement (ämnesbetyg och kursbetyg)",
+    row_unit_en="grade elements (ämnesbetyg and kursbetyg)",
     check_unit="en rad per betygselement",
     read=_read,
     table_rows=table_rows,
