@@ -230,7 +230,7 @@ class Validator:
                     issues.append(RowIssue(int(hit["_i"]), where, rule, message, meta.get("scope", "row")))
             # The same names and places as the quarantine table and `ppss status`: each issue's
             # rule as quarantined, and the file's own location (row, JSON or XML element path).
-            self.runs[-1]["issues"] = [(i.rule, i.column, _location(plain, i)) for i in issues[first_issue:]]
+            self.runs[-1]["issues"] = [(i.rule, i.column, _location(plain, i, part)) for i in issues[first_issue:]]
             if self.runs[-1]["issues"]:
                 self.runs[-1]["failed_rules"] = sorted({r for r, _, _ in self.runs[-1]["issues"]})
             del part, result
