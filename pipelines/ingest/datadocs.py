@@ -21,7 +21,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from pipelines.codes import LoadStatus
-from pipelines.config import PACKAGE_DIR
+from pipelines.config import PACKAGE_DIR, REPO_DIR
 
 RUNS_FILE = "ppss-runs.json"  # every run's page, files and ingest, kept across ingests
 _DONE = "<!-- ppss: offline -->"
@@ -93,6 +93,9 @@ def make_offline(docs_dir: Path, runs: list[dict] | None = None) -> None:
         text = text.replace("<html>", '<html lang="sv">', 1)
         text = text.replace("</head>", f'<link rel="stylesheet" href="{up}/static/styles/offline.css"></head>', 1)
         run = next((by_run[p] for p in page.relative_to(docs_dir).parts if p in by_run), None)
+        if page.parent.name == "expectations" and page.parent.parent == docs_dir:
+            box = _suite_box(page.stem, up)
+            text = re.sub(r"(<body[^>]*>)", lambda m, box=box: m.group(1) + box, text, count=1)
         if run is not None:
             text = text.replace("Data asset: None", f"File: {_e(run['label'])}", 1)
             box = _file_box(run, up)
@@ -131,6 +134,45 @@ def _file_box(run: dict, up: str) -> str:
         "Värden visas aldrig här: de kan vara personuppgifter.</p>"
         f"{failed}<p class=ppss-gx-note>Nedanför: Great Expectations egen vy av samma kontroll "
         "(teknisk, på engelska; kolumnnamnen är kontrollens, reglerna ovan är de som gäller).</p></div>"
+    )
+
+
+def _suite_box(suite: str, up: str) -> str:
+    """A suite's rules by the ids quarantine and `ppss status` use, above GX's column-by-column view."""
+    from pipelines.ingest.kinds import BY_NAME
+
+    path = REPO_DIR / "expectations" / f"{suite}.json"
+    if not path.exists():
+        return ""
+    rules = [e.get("meta") or {} for e in json.loads(path.read_text(encoding="utf-8")).get("expectations", [])]
+    from pipelines.ingest.readers import READER_RULES
+    from pipelines.rules.identity import IDENTITY_RULES
+
+    def ids(m: dict) -> str:
+        # A rule named by the value (the reader's or the identity check's finding) shows every id it can take.
+        names = (
+            READER_RULES
+            if m.get("rule_from_value") == "reader"
+            else IDENTITY_RULES
+            if m.get("rule_from_value")
+            else [m["rule"]]
+        )
+        return ", ".join(f"<code>{_e(n)}</code>" for n in names)
+
+    rows = "".join(
+        f"<tr><td>{ids(m)}</td><td>{_e(m.get('column', ''))}</td><td>{_e(m.get('message', ''))}</td>"
+        f"<td>{'en inskrivning' if m.get('scope') == 'enrolment' else 'raden'}</td></tr>"
+        for m in rules
+        if m.get("rule")
+    )
+    label = BY_NAME[suite].label if suite in BY_NAME else suite
+    return (
+        f'<div class="container ppss-file"><p><a href="{_e(up)}/index.html">Alla filer</a></p>'
+        f"<h1>Reglerna för {_e(label)}</h1><p>Regel-id är desamma som i lagrets <code>quarantine</code> och i "
+        "<code>ppss status</code>; regler som läsaren själv prövar (datum, format, personuppgifter i fritext) "
+        "står i datakontraktet. Texterna är på engelska, som i meddelandena.</p>"
+        "<table><thead><tr><th>Regel</th><th>Kolumn i filen</th><th>Vad som prövas</th><th>I karantän</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table></div>"
     )
 
 

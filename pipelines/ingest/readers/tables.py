@@ -215,10 +215,7 @@ def _excel_frame(path: Path, required: list[str], canon: dict[str, str], notes: 
         where = f"{label}: "
         grid = sheet.cells.head(HEADER_SEARCH_ROWS).rows()
         head = _header_index([list(r) for r in grid], required)
-        if head is None:
-            if any(_clean_header(c) in canon for r in grid for c in r if c is not None):
-                header = [c for c in grid[0]]  # some contract names but fewer than two per row
-                raise _header_problem([h or "" for h in header], required, [c for c in required], where)
+        if head is None:  # a sheet of notes (a lone "Program" in it is no header row): named, not read
             skipped.append(label)
             continue
         header = list(grid[head])
