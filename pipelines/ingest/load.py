@@ -443,7 +443,7 @@ def _mark_removed(con: duckdb.DuckDBPyConnection, folder: str, present: set[str]
         (file_id, path)
         for file_id, path in con.execute(
             "select file_id, path from load_log where status in ('loaded', 'rejected') and starts_with(path, ?)",
-            [folder.rstrip("/") + "/"],
+            ["" if folder in (".", "") else folder.rstrip("/") + "/"],  # --raw . at the project's root
         ).fetchall()
         if path not in present
     ]
