@@ -298,21 +298,31 @@ def _status(store: Path, capsys) -> str:
 
 
 def test_a_bad_delivery_through_ingest_build_and_report(tmp_path, capsys) -> None:
-    """Every case above at once, with a rejected file, a folder and a FIFO named like inputs and a
-    file name holding an identity number; then the rejected file leaves the folder. `ppss status`
-    and `ppss report` agree on the store before and after, and nothing personal surfaces."""
+    """Every case above in one delivery (each register case as its own file), with a folder and a
+    FIFO named like inputs and a file name holding an identity number; then the rejected files
+    leave the folder. Each verdict holds in the whole delivery, `ppss status` and `ppss report`
+    agree on the store before and after, and nothing personal surfaces anywhere."""
+    import shutil
+
     from pipelines.config import paths
     from pipelines.report.render import ReportRefused, check_store
 
     raw, store, out = tmp_path / "raw", tmp_path / "s.duckdb", tmp_path / "reports"
     write_inputs(raw, BASE)
-    workbook("ppss_register.xlsx", titled_sheet)(raw)
+    names: dict[str, str] = {}  # case -> its file's name in the delivery
+    for case in CASES:
+        if case.file.startswith("ppss_"):  # a register of its own, written apart and copied in
+            scratch = tmp_path / case.name
+            write_inputs(scratch, BASE)
+            case.change(scratch)
+            names[case.name] = f"ppss_{case.name}{Path(case.file).suffix}"
+            shutil.copyfile(scratch / case.file, raw / names[case.name])
+        else:  # an edit of the base delivery's persons or grades
+            case.change(raw)
+            names[case.name] = case.file
     (raw / f"ppss_rättelse_{civic(7)}.csv").write_bytes(
         register_lines(HEADER, [bad_check_digit(4), *good_row(4)[1:]]).encode("utf-8")
     )
-    edit_persons(nfd_marking)(raw)
-    edit_persons(school_type("KOMVUX"))(raw)
-    edit_persons(school_type("ABCX"))(raw)
     (raw / "persons_2.json").write_text("<!DOCTYPE html><html><body>503</body></html>", encoding="utf-8")
     (raw / "attendance_old.json").mkdir()
     os.mkfifo(raw / "attendance_pipe.json")
@@ -321,9 +331,14 @@ def test_a_bad_delivery_through_ingest_build_and_report(tmp_path, capsys) -> Non
     assert status == 2
     assert "named like an input, but a folder" in console and "a named pipe" in console
     assert civic(7) not in console and "ppss_rättelse_pnr-" in console
-    quarantine = _q(store, "select path, location, rule from quarantine")
-    assert any(p.endswith(".xlsx") and loc == "sheet 'Inskrivna' row 6" for p, loc, _ in quarantine), quarantine
-    assert any("ppss_rättelse_pnr-" in p and loc == "row 2" for p, loc, _ in quarantine), quarantine
+    log = _q(store, "select path, status, message from load_log")
+    quarantine = _q(store, "select path, location, column_name, rule from quarantine")
+    for case in CASES:
+        mine = [r for r in log if Path(r[0]).name == names[case.name]]
+        assert [r[1] for r in mine] == [case.status] and case.note in mine[0][2], (case.name, mine)
+        found = {(loc, col, rule) for p, loc, col, rule in quarantine if Path(p).name == names[case.name]}
+        assert case.quarantine <= found, (case.name, found)
+    assert any("ppss_rättelse_pnr-" in p and loc == "row 2" for p, loc, _, _ in quarantine), quarantine
     assert main(["build", "--store", str(store)]) == 0
     capsys.readouterr()
     shown = _status(store, capsys)
@@ -331,10 +346,13 @@ def test_a_bad_delivery_through_ingest_build_and_report(tmp_path, capsys) -> Non
     with pytest.raises(ReportRefused):
         check_store(store, allow_rejected=False)
 
-    (raw / "persons_2.json").unlink()
+    rejected = ["persons_2.json"] + [names[c.name] for c in CASES if c.status == "rejected"]
+    for name in rejected:
+        (raw / name).unlink()
     status, console = _ingest(raw, store, capsys)
     assert status == 0 and "removed" in console
-    assert _q(store, "select status from load_log where path like '%persons_2.json'") == [("removed",)]
+    gone = _q(store, "select path from load_log where status = 'removed'")
+    assert sorted(Path(p).name for (p,) in gone) == sorted(rejected)
     assert main(["build", "--store", str(store)]) == 0
     capsys.readouterr()
     shown = _status(store, capsys)

@@ -159,7 +159,7 @@ class Validator:
 
     def _validate(self, kind: str, frame: pl.DataFrame, label: str, run_prefix: str) -> list[RowIssue]:
         suite = self.suites[kind]
-        part = BY_NAME[kind].part_location if kind in BY_NAME else None
+        part_loc = BY_NAME[kind].part_location if kind in BY_NAME else None
         issues: list[RowIssue] = []
         plain = frame.select([c for c, t in frame.schema.items() if not isinstance(t, pl.List)])
         plain = plain.with_row_index("_i")
@@ -230,7 +230,7 @@ class Validator:
                     issues.append(RowIssue(int(hit["_i"]), where, rule, message, meta.get("scope", "row")))
             # The same names and places as the quarantine table and `ppss status`: each issue's
             # rule as quarantined, and the file's own location (row, JSON or XML element path).
-            self.runs[-1]["issues"] = [(i.rule, i.column, _location(plain, i, part)) for i in issues[first_issue:]]
+            self.runs[-1]["issues"] = [(i.rule, i.column, _location(plain, i, part_loc)) for i in issues[first_issue:]]
             if self.runs[-1]["issues"]:
                 self.runs[-1]["failed_rules"] = sorted({r for r, _, _ in self.runs[-1]["issues"]})
             del part, result
