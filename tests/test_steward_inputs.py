@@ -477,3 +477,14 @@ def test_data_docs_in_chromium_after_a_rejected_file_and_an_incremental_ingest(t
     assert "Tidigare versioner och borttagna filer" in second["body"]
     assert "borttagen ur leveransen" in second["body"] and "ersatt av en nyare version" in second["body"]
     assert "senaste körningen" in second["body"]
+
+
+def test_a_personal_name_gets_one_stable_keyed_pseudonym() -> None:
+    from pipelines.rules.identity import looks_personal, pseudonymised_name
+
+    number, guid = civic(7), "8f0c7f4e-1c7b-4c39-9a53-4a4d2b1e0001"
+    for name in (f"ppss_rättelse_{number}.csv", f"{guid}/persons.json", f"ppss_{number[2:8]}-{number[8:]}.csv"):
+        shown = pseudonymised_name(b"k", name)
+        assert not looks_personal(shown) and shown == pseudonymised_name(b"k", name), shown
+        assert shown != pseudonymised_name(b"other key", name)  # keyed: the number cannot be recomputed
+    assert pseudonymised_name(b"k", "betyg_export_2015-06-30.xml") == "betyg_export_2015-06-30.xml"
