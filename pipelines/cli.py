@@ -7,11 +7,13 @@ at least one file was rejected whole, 1 for a usage, configuration or internal e
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from pipelines.analysis.suppress import DEFAULT_MIN_CELL, MIN_CELL_FLOOR
 from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, ConfigError, paths
@@ -20,7 +22,43 @@ EXIT_OK, EXIT_ERROR, EXIT_REJECTED = 0, 1, 2
 
 
 def _store(args: argparse.Namespace) -> Path:
-    return Path(args.store) if args.store else paths().store
+    store = Path(args.store) if args.store else paths().store
+    if store.is_dir():
+        raise ConfigError(f"--store {store} is a folder; give the store's file, such as {store / 'ppss.duckdb'}")
+    return store
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end with one line naming the problem and the fix, and exit 1 (2 means a
+    rejected file)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: {message} (`{self.prog} --help` lists the options)\n")
+
+
+def _close(word: str, choices: list[str]) -> str:
+    found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean {found[0]}?" if found else ""
+
+
+def _mistyped(p: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """A misspelt command or option (`ppss reprot`, `--yaer`), named with the closest real one;
+    argparse alone would only say that --year is missing."""
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is None:
+        return None
+    if command not in sub.choices:
+        return f"ppss: unknown command {command}{_close(command, list(sub.choices))} (`ppss --help` lists them)"
+    options = [o for a in sub.choices[command]._actions for o in a.option_strings]
+    for token in argv[argv.index(command) + 1 :]:
+        name = token.split("=", 1)[0]
+        if name.startswith("--") and not any(o.startswith(name) for o in options):
+            return (
+                f"ppss {command}: unknown option {name}{_close(name, options)} "
+                f"(`ppss {command} --help` lists the options)"
+            )
+    return None
 
 
 DEMO_SEED = 2016
@@ -49,6 +87,10 @@ def _print_ingest(summary) -> None:
         print(f"  {f.status:<10} {f.path:<{width}}  {f.message}")
     for path in summary.ignored:
         print(f"  {'ignored':<10} {path:<{width}}  not an input file name of the data contract")
+    for path in summary.removed:
+        print(f"  {'removed':<10} {path:<{width}}  no longer in the folder: its rows are no longer current")
+    for path, what in summary.not_files:
+        print(f"  {'skipped':<10} {path:<{width}}  named like an input, but {what}: put the file itself there")
     if summary.held:
         print(
             "checks across files (re-run on every ingest): "
@@ -129,11 +171,43 @@ def _districts(args: argparse.Namespace) -> list[str] | None:
     return names or None
 
 
+def _resolve_districts(store: Path, names: list[str] | None) -> list[str] | None:
+    """District names as the store spells them, matched without regard to case, spacing or Unicode
+    form (`farsta` is Farsta); a name that matches none is refused with the closest one."""
+    if not names:
+        return names
+    from pipelines.codes import normalise_code
+    from pipelines.report.render import ReportRefused, district_names
+    from pipelines.store import connect_readonly
+
+    try:
+        con = connect_readonly(store)
+        try:
+            valid = district_names(con)
+        finally:
+            con.close()
+    except Exception:  # no store or no marts yet: the report's own check says so
+        return names
+    by_key = {normalise_code(v).casefold(): v for v in valid}
+    resolved, unknown = [], []
+    for name in names:
+        match = by_key.get(normalise_code(name).casefold())
+        (resolved if match else unknown).append(match or name)
+    if unknown:
+        hint = "".join(_close(u, valid) for u in unknown[:1])
+        raise ReportRefused(
+            f"unknown district {', '.join(repr(u) for u in unknown)}{hint} The districts in the store are: "
+            + ", ".join(valid)
+        )
+    return resolved
+
+
 def _report(args: argparse.Namespace) -> int:
     from pipelines.report.render import ReportRefused, run_report
 
     t = time.perf_counter()
     try:
+        districts = _resolve_districts(_store(args), _districts(args))
         html = run_report(
             args.year,
             _store(args),
@@ -141,7 +215,7 @@ def _report(args: argparse.Namespace) -> int:
             min_cell=args.min_cell,
             allow_rejected=args.allow_rejected,
             absence_threshold=args.absence_threshold,
-            districts=_districts(args),
+            districts=districts,
         )
     except ReportRefused as e:
         print(f"ppss report: {e}", file=sys.stderr)
@@ -230,9 +304,7 @@ def _report_options(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ppss", description="PPSS follow-up: ingest exports, build the store, write the yearly report."
-    )
+    p = _Parser(prog="ppss", description="PPSS follow-up: ingest exports, build the store, write the yearly report.")
     sub = p.add_subparsers(dest="command", required=True)
     d = _command(sub, "demo-data", "write the built-in demo data", "ppss demo-data --out data/raw/demo --seed 2016")
     d.add_argument("--out", metavar="DIR", help="folder (default data/raw/demo)")
@@ -315,7 +387,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    p = parser()
+    mistake = _mistyped(p, argv)
+    if mistake:
+        print(mistake, file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:  # --help, or a usage mistake already named on one line
+        return int(e.code or 0)
     from pipelines.store import StoreBusy
 
     try:

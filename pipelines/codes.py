@@ -3,7 +3,55 @@ words a reader sees come from `pipelines.labels`, never from a code's spelling."
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from enum import StrEnum
+
+
+def normalise_code(text: str) -> str:
+    """A code as compared: Unicode NFC (some systems export å, ä, ö decomposed, NFD) and every run
+    of whitespace (non-breaking spaces included) as one space, trimmed."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip()
+
+
+# SS 12000 code lists the readers compare with, in one place. Source: SIS, SS 12000:2020
+# "Informationsutbyte mellan verksamhetssystem inom skolväsendet", API version 2.1 (OpenAPI
+# enum SchoolTypesEnum, Person.securityMarking). KOMVUX is the school type some platforms
+# export for kommunal vuxenutbildning as a whole (issue 22); it is listed so it is named.
+SCHOOL_TYPES = (
+    "FS",  # förskola
+    "FKLASS",  # förskoleklass
+    "FTH",  # fritidshem
+    "OPPFTH",  # öppen fritidsverksamhet
+    "GR",  # grundskola
+    "GRS",  # grundsärskola (anpassad grundskola)
+    "TR",  # träningsskolan
+    "SP",  # specialskola
+    "SAM",  # sameskola
+    "GY",  # gymnasieskola
+    "GYS",  # gymnasiesärskola
+    "VUX",  # kommunal vuxenutbildning
+    "VUXSFI",
+    "VUXGR",
+    "VUXGY",
+    "VUXSARGR",
+    "VUXSARTR",
+    "VUXSARGY",
+    "SFI",
+    "SARVUX",
+    "SARVUXGR",
+    "SARVUXGY",
+    "KU",  # kulturskola
+    "YH",  # yrkeshögskola
+    "FHS",  # folkhögskola
+    "STF",  # studieförbund
+    "KKU",  # konst- och kulturutbildning
+    "HS",  # högskola
+    "ABU",  # arbetsmarknadsutbildning
+    "AU",  # annan undervisning
+    "KOMVUX",
+)
+SECURITY_MARKINGS = ("Ingen", "Sekretessmarkering", "Skyddad folkbokföring")
 
 
 class Programme(StrEnum):
@@ -19,6 +67,7 @@ class LoadStatus(StrEnum):
     LOADED = "loaded"
     REJECTED = "rejected"  # the whole file failed
     SUPERSEDED = "superseded"  # a later version of the file replaced it
+    REMOVED = "removed"  # the file has left the delivery folder; its rows are no longer current
 
 
 # The file versions a load stands on: the current ones, loaded or rejected.

@@ -70,7 +70,7 @@ def test_run_writes_report_and_validation_docs(run) -> None:
     docs = run["out"] / "validation" / "index.html"
     index = docs.read_text(encoding="utf-8")
     assert "persons_001.json" in index and "betyg_export_2017-06-30.xml" in index
-    assert "✘ grade_value, subject_code_unknown" in index  # the planted bad grades, by rule
+    assert "grade_value (" in index and "subject_code_unknown (" in index  # the planted bad grades, by rule
     for page in (run["out"] / "validation").rglob("*.html"):
         assert not re.search(r'<(script|link)\b[^>]*(src|href)="https?:', page.read_text(encoding="utf-8")), page
 

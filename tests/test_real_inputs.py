@@ -199,9 +199,9 @@ def test_register_rows_on_every_sheet_are_read_and_other_sheets_named(tmp_path, 
     book.close()
     status, console = _ingest(raw, tmp_path / "s.duckdb", capsys)
     assert status == 0
-    assert "sheet(s) 2, 4 of 4 not read" in console
+    assert "sheet 'Anteckningar', sheet 'Blad4' of the workbook not read" in console
     rows = _q(tmp_path / "s.duckdb", "select location, start_date::varchar from src_register order by 2")
-    assert rows == [("sheet 1 row 2", "2015-09-01"), ("sheet 3 row 2", "2016-01-15")]
+    assert rows == [("sheet '2015' row 2", "2015-09-01"), ("sheet '2016' row 2", "2016-01-15")]
     assert _q(tmp_path / "s.duckdb", "select rows_read, rows_loaded from load_log where kind = 'register'") == [(2, 2)]
 
 

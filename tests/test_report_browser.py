@@ -153,7 +153,8 @@ def test_data_docs_page_names_its_file(run, browser) -> None:
         body = page.locator("body").inner_text()
         assert "Data asset: None" not in body
         assert re.search(
-            r"(persons|attendance|organisations)_\d+\.json|betyg_export_[\d-]+\.xml|ppss_\w+\.(csv|xlsx)", body
+            r"(persons|attendance|organisations)_\d+\.json|betyg_export_[\d-]+\.xml|ppss_\w+\.(csv|xlsx)|skolenheter\.csv",
+            body,
         )
     finally:
         page.close()

@@ -30,9 +30,9 @@ import duckdb
 
 from pipelines import store as store_mod
 from pipelines.config import SQL_DIR, VALIDATION_BATCH_ROWS, ConfigError, paths
-from pipelines.ingest.kinds import KINDS, SRC_TABLES, kind_of
+from pipelines.ingest.kinds import BY_NAME, KINDS, SRC_TABLES, kind_of
 from pipelines.ingest.readers import ReadContext
-from pipelines.rules.identity import key_fingerprint, load_key
+from pipelines.rules.identity import key_fingerprint, load_key, pseudonymised_name
 
 if TYPE_CHECKING:
     from pipelines.ingest.parse import FileResult, Task
@@ -58,6 +58,8 @@ class IngestSummary:
     files: list[FileOutcome] = field(default_factory=list)
     held: dict[str, int] = field(default_factory=dict)  # cross-file rule -> rows
     ignored: list[str] = field(default_factory=list)
+    not_files: list[tuple[str, str]] = field(default_factory=list)  # (path, what it is) named like an input
+    removed: list[str] = field(default_factory=list)  # files of this folder loaded before, now gone
     demo_key: bool = False
     docs: Path | None = None
     validation_seconds: float = 0.0
@@ -81,31 +83,39 @@ class Item:
     unreadable: OSError | None = None  # the checksum could not be taken
 
 
-def discover(raw_dir: Path) -> tuple[list[tuple[Path, str]], list[Path]]:
-    found, ignored = [], []
-    # A dangling link named like an input is kept: loading it gives a verdict, not silence.
-    for path in sorted(p for p in raw_dir.rglob("*") if p.is_file() or (p.is_symlink() and not p.exists())):
+def discover(raw_dir: Path) -> tuple[list[tuple[Path, str]], list[Path], list[tuple[Path, str]]]:
+    """Input files by kind, other files (ignored), and things named like an input that are not
+    files (a folder, a named pipe), each with what it is: neither goes by without a line."""
+    found, ignored, not_files = [], [], []
+    for path in sorted(raw_dir.rglob("*")):
         kind = kind_of(path.name)
         name = path.name.lower()
-        if kind:
+        # A dangling link named like an input is kept: loading it gives a verdict, not silence.
+        is_file = path.is_file() or (path.is_symlink() and not path.exists())
+        if kind and is_file:
             found.append((path, kind.name))
-        elif not name.startswith((".", "readme")) and name != "ppss_demo_data":
+        elif kind:
+            what = "a folder" if path.is_dir() else "a named pipe, socket or device"
+            not_files.append((path, what))
+        elif is_file and not name.startswith((".", "readme")) and name != "ppss_demo_data":
             ignored.append(path)
     # Places and persons first, so a reader's checks can speak of what is already known.
     order = [k.name for k in KINDS]
     found.sort(key=lambda pk: (order.index(pk[1]), str(pk[0])))
-    return found, ignored
+    return found, ignored, not_files
 
 
-def _display_path(path: Path) -> str:
-    """The path as shown and logged: relative to the project where possible; bytes of a name
-    that are not UTF-8 are written as \\xNN (DuckDB and the console take only valid text)."""
+def _display_path(path: Path, key: bytes) -> str:
+    """The path as shown, logged and stored: relative to the project where possible; bytes of a
+    name that are not UTF-8 are written as \\xNN (DuckDB and the console take only valid text);
+    an identity number or guid in a file or folder name becomes a keyed pseudonym, so it reaches
+    neither the store nor Data Docs, status or messages."""
     path = path.parent.resolve() / path.name  # the link itself, not what it points to
     try:
         shown = path.relative_to(paths().root).as_posix()
     except ValueError:
         shown = path.as_posix()
-    return os.fsencode(shown).decode("utf-8", "backslashreplace")
+    return pseudonymised_name(key, os.fsencode(shown).decode("utf-8", "backslashreplace"))
 
 
 def _sha256(path: Path) -> str:
@@ -132,7 +142,6 @@ def _size(path: Path) -> int:
 
 # SS 12000 pages are validated in batches of pages (parse_files): GX's cost per validation is
 # about a second whatever its size, and a city delivers hundreds of pages.
-BATCHED_KINDS = frozenset({"persons", "attendance", "organisations"})
 BATCH_MAX_BYTES = 48 * 2**20  # about 150,000 attendance records or 500,000 person rows
 
 
@@ -143,12 +152,12 @@ def _groups(tasks: list[Task]) -> list[list[Task]]:
     for task in tasks:
         size = _size(task.path)
         last = groups[-1] if groups else None
-        if last and task.kind in BATCHED_KINDS and last[-1].kind == task.kind and size <= room:
+        if last and BY_NAME[task.kind].batched and last[-1].kind == task.kind and size <= room:
             last.append(task)
             room -= size
         else:
             groups.append([task])
-            room = BATCH_MAX_BYTES - size if task.kind in BATCHED_KINDS else 0
+            room = BATCH_MAX_BYTES - size if BY_NAME[task.kind].batched else 0
     return groups
 
 
@@ -255,6 +264,11 @@ def _insert_parts(con: duckdb.DuckDBPyConnection, file_id: int, parts: dict[str,
 def _supersede_earlier(con, item: Item, file_id: int) -> list[str]:
     """A changed file replaces its earlier version: the one at the same path, and any copy elsewhere
     of what this path held before (a corrected file must not load beside its old copy)."""
+    # A rejected earlier version at this path is no longer the file's state either.
+    con.execute(
+        "update load_log set status = 'superseded' where status = 'rejected' and path = ? and file_id <> ?",
+        [item.shown, file_id],
+    )
     earlier_ids = con.execute(
         """select file_id from load_log where status = 'loaded' and (path = ? or checksum in (
                select checksum from seen_files where path = ?))""",
@@ -355,7 +369,7 @@ def load_file(con, run: IngestRun, item: Item) -> FileOutcome:
         return _seen(con, run.ingest_id, item, known)
     file_id = store_mod.scalar(con, "select nextval('file_id_seq')")
     ctx = run.ctx
-    if item.kind == "register":
+    if BY_NAME[item.kind].reads_districts:
         ctx = ReadContext(ctx.key, ctx.on, ctx.chunk_rows, _known_districts(con))
     result = run.readers.result(run.task(item, ctx))
     run.runs += result.runs
@@ -421,6 +435,28 @@ def _open(con: duckdb.DuckDBPyConnection, store: Path, key: bytes, is_demo: bool
     return int(store_mod.scalar(con, "select coalesce(max(ingest_id), 0) + 1 from load_log"))
 
 
+def _mark_removed(con: duckdb.DuckDBPyConnection, folder: str, present: set[str]) -> list[str]:
+    """Files loaded or rejected from this delivery folder that are no longer in it: `removed`,
+    their rows out of the src tables, so status, Data Docs and the report stop counting them.
+    Files of other folders (earlier deliveries) are left as they are."""
+    gone = [
+        (file_id, path)
+        for file_id, path in con.execute(
+            "select file_id, path from load_log where status in ('loaded', 'rejected') and starts_with(path, ?)",
+            ["" if folder in (".", "") else folder.rstrip("/") + "/"],  # --raw . at the project's root
+        ).fetchall()
+        if path not in present
+    ]
+    for file_id, _ in gone:
+        for table in SRC_TABLES:
+            con.execute(f"delete from {table} where file_id = ?", [file_id])
+        con.execute(
+            "update load_log set status = 'removed', message = ? || coalesce(message, '') where file_id = ?",
+            [f"no longer in the delivery folder on {date.today()}; before: ", file_id],
+        )
+    return sorted(path for _, path in gone)
+
+
 def _finish(con: duckdb.DuckDBPyConnection, summary: IngestSummary, ingest_id: int) -> None:
     """Checks across files over everything loaded, final counts, and what this ingest found."""
     con.execute((SQL_DIR / "checks.sql").read_text(encoding="utf-8"))
@@ -433,9 +469,11 @@ def _finish(con: duckdb.DuckDBPyConnection, summary: IngestSummary, ingest_id: i
             "select rule, count(*) from quarantine where is_cross_file group by rule order by 2 desc"
         ).fetchall()
     )
+    # "Rejected" for the report means what `ppss status` shows: a current file is rejected.
+    rejected = store_mod.scalar(con, "select count(*) from load_log where status = 'rejected'")
     con.execute(
         "insert or replace into meta values ('last_ingest_id', ?), ('last_ingest_rejected', ?)",
-        [str(ingest_id), str(summary.rejected).lower()],
+        [str(ingest_id), str(bool(rejected)).lower()],
     )
 
 
@@ -445,10 +483,11 @@ def _docs(run: IngestRun, docs_dir: Path | None) -> Path | None:
     if docs_dir is None:
         return None
     if not run.runs:
-        index = docs_dir / "index.html"
-        return index if index.exists() else None
+        return None
     from pipelines.ingest.parse import build_docs
 
+    for r in run.runs:  # the index links each file version to the runs of its own ingest
+        r["ingest_id"] = run.ingest_id
     if run.readers.pool is not None:
         return run.readers.pool.submit(build_docs, docs_dir, run.runs, run.results).result()
     return build_docs(docs_dir, run.runs, run.results)
@@ -505,17 +544,25 @@ def ingest(
     """`progress(file name, files done, files)` is called before each file (for the CLI)."""
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
-        raise ConfigError(f"--raw {raw_dir} is not a folder")
+        what = "does not exist" if not raw_dir.exists() else "is a file, not a folder"
+        raise ConfigError(f"--raw {raw_dir} {what}: give the folder that holds the delivery's files")
+    files, ignored, not_files = discover(raw_dir)
+    if not files:  # said before the key is asked for: an empty folder is the first thing to fix
+        patterns = ", ".join(p for k in KINDS for p in k.patterns)
+        raise ConfigError(
+            f"no input files in {raw_dir}: put the delivery's files there (names such as {patterns}) "
+            "and run ppss ingest again"
+        )
     try:
         key, is_demo = load_key(raw_dir)
     except KeyError as e:
         raise ConfigError(e.args[0]) from None
-    files, ignored = discover(raw_dir)
-    if not files:
-        patterns = ", ".join(p for k in KINDS for p in k.patterns)
-        raise ConfigError(f"no input files under {raw_dir} (expected names: {patterns})")
-    summary = IngestSummary(ignored=[_display_path(p) for p in ignored], demo_key=is_demo)
-    items = [Item(i, path, kind, _display_path(path)) for i, (path, kind) in enumerate(files)]
+    summary = IngestSummary(
+        ignored=[_display_path(p, key) for p in ignored],
+        not_files=[(_display_path(p, key), what) for p, what in not_files],
+        demo_key=is_demo,
+    )
+    items = [Item(i, path, kind, _display_path(path, key)) for i, (path, kind) in enumerate(files)]
     ctx = ReadContext(key, on or date.today(), chunk_rows)
     Path(store).resolve().parent.mkdir(parents=True, exist_ok=True)
     folder = Path(store).resolve().parent
@@ -532,17 +579,22 @@ def ingest(
                 [
                     run.task(i)
                     for i in items
-                    if i.kind != "register" and i.unreadable is None and _known_version(con, i) is None
+                    if not BY_NAME[i.kind].reads_districts and i.unreadable is None and _known_version(con, i) is None
                 ]
             )
             for done, item in enumerate(items):
                 if progress:
-                    progress(Path(item.path).name, done, len(items))
+                    progress(Path(item.shown).name, done, len(items))
                 summary.files.append(load_file(con, run, item))
             if progress:
                 progress("", len(items), len(items))
+            summary.removed = _mark_removed(con, _display_path(raw_dir, key), {i.shown for i in items})
             _finish(con, summary, run.ingest_id)
-        summary.docs = _docs(run, docs_dir)
+        _docs(run, docs_dir)
+        if docs_dir is not None:  # every ingest, also one that validated nothing: files may have left
+            from pipelines.ingest.datadocs import write_index
+
+            summary.docs = write_index(Path(docs_dir), Path(store))
     finally:
         readers.close()
     summary.workers = readers.workers

@@ -94,7 +94,9 @@ def unreadable(e: BaseException) -> tuple[str, str]:
     )
 
 
-def quarantine_rows(shown: str, rows: pl.DataFrame, issues: list[RowIssue]) -> pl.DataFrame:
+def quarantine_rows(
+    shown: str, rows: pl.DataFrame, issues: list[RowIssue], part_location: str | None = None
+) -> pl.DataFrame:
     """One quarantine row per failed rule and row; a person row repeats once per enrolment, so a
     person-level failure is reported once."""
     rows_of = rows.get_column("_row").to_list()
@@ -106,11 +108,11 @@ def quarantine_rows(shown: str, rows: pl.DataFrame, issues: list[RowIssue]) -> p
             seen.add(k)
             unique.append(i)
     loc = rows.get_column("_loc").to_list()
-    enr = rows.get_column("enrolment_loc").to_list() if "enrolment_loc" in rows.columns else None
+    part = rows.get_column(part_location).to_list() if part_location in rows.columns else None
     return pl.DataFrame(
         {
             "path": [shown] * len(unique),
-            "location": [enr[i.index] if i.scope == "enrolment" and enr else loc[i.index] for i in unique],
+            "location": [part[i.index] if i.scope != "row" and part else loc[i.index] for i in unique],
             "column_name": [i.column for i in unique],
             "rule": [i.rule for i in unique],
             "message": [i.message for i in unique],
@@ -147,7 +149,7 @@ def _store_frame(task: Task, result: FileResult, parts: _Parts, frame: pl.DataFr
     good = rows.filter(~pl.col("_row").is_in(list(bad_rows)))
     for table, part in kind.table_rows(good, dropped).items():
         parts.add(table, part)
-    parts.add("quarantine", quarantine_rows(task.shown, rows, issues))
+    parts.add("quarantine", quarantine_rows(task.shown, rows, issues, kind.part_location))
     result.rows_loaded += good.get_column("_row").n_unique()
     result.rows_invalid += len(bad_rows)
     return len(dropped)
@@ -200,6 +202,8 @@ def parse_file(task: Task) -> FileResult:
     except Exception as e:  # any failure on input is a verdict on the file, never a crash
         _verdict(result, e)
     runs, results = check.take_results()
+    for run in runs:  # the Data Docs index links each file to its runs
+        run["files"] = [task.shown]
     result.runs, result.results = runs, pickle.dumps(results)
     result.seconds_validating = check.seconds - seconds
     _clean_up(result)
@@ -253,6 +257,8 @@ def parse_files(tasks: list[Task]) -> list[FileResult]:
             except Exception as e:
                 _verdict(results[k], e)
     runs, found = check.take_results()
+    for run in runs:
+        run["files"] = shown
     results[0].runs, results[0].results = runs, pickle.dumps(found)
     results[0].seconds_validating = check.seconds - seconds
     for r in results:

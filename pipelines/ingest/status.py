@@ -8,11 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.codes import CURRENT, LoadStatus, Quarantine
+from pipelines.ingest.kinds import BY_NAME
 from pipelines.store import connect_readonly
 
 # What to do about each kind of finding, in the order a user should act.
 NEXT_STEPS = {
-    LoadStatus.REJECTED: "correct or replace the rejected file(s) above and run `ppss ingest` again",
+    LoadStatus.REJECTED: "correct or replace the rejected file(s) above (or take them out of the delivery folder) "
+    "and run `ppss ingest` again; until then `ppss report` refuses the store unless given --allow-rejected",
     Quarantine.HELD: "rows held by checks across files load by themselves once what they point to is loaded "
     "(e.g. the persons export that holds the pupil); ingest it and they are checked again",
     Quarantine.INVALID: "quarantined rows stay out until a corrected export replaces the file: send the locations "
@@ -29,7 +31,9 @@ def status_lines(store: Path, examples: int = 3) -> list[str]:
             select status, kind, path, rows_read, rows_loaded, rows_invalid, rows_held, rows_unused, message
             from load_log where status in {CURRENT} order by kind, path
         """).fetchall()
-        superseded = con.execute("select count(*) from load_log where status = 'superseded'").fetchall()[0][0]
+        superseded, removed = con.execute(
+            "select count(*) filter (status = 'superseded'), count(*) filter (status = 'removed') from load_log"
+        ).fetchall()[0]
         rules = con.execute(f"""
             select q.rule, q.is_cross_file, count(*) as n, count(distinct q.file_id) as n_files,
                    any_value(q.message) as message
@@ -58,7 +62,8 @@ def status_lines(store: Path, examples: int = 3) -> list[str]:
         con.close()
     out = [f"store {store}" + ("  (demo data, built-in demo key)" if meta.get("demo_key") == "true" else "")]
     out.append(
-        f"{len(files)} current files ({superseded} earlier versions superseded); "
+        f"{len(files)} current files ({superseded} earlier versions superseded, {removed} removed from the "
+        "delivery folder); "
         f"marts built {meta.get('built_at', 'never')}"
     )
     out.append("")
@@ -67,6 +72,9 @@ def status_lines(store: Path, examples: int = 3) -> list[str]:
         out.append(f"{status:<9} {kind:<13} {read:>9,} {loaded:>9,} {invalid:>8,} {held:>7,} {unused:>7,}  {path}")
         if status == LoadStatus.REJECTED:
             out.append(f"{'':<9} {message}")
+    kinds = sorted({f[1] for f in files})
+    if kinds:  # the unit each kind counts, as the Data Docs index names it
+        out.append("counted in: " + "; ".join(f"{k}: {BY_NAME[k].row_unit_en}" for k in kinds if k in BY_NAME))
     if rules:
         out += ["", "quarantined rows by rule (location, column; no values are shown):"]
         for rule, cross, n, n_files, message in rules:

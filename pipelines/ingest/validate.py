@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
-import html as html_mod
 import json
 import logging
-import os
-import re
 import shutil
 import sys
 import time
@@ -30,7 +27,10 @@ from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.render.view.view import DefaultJinjaView
 
-from pipelines.config import PACKAGE_DIR, VALIDATION_BATCH_ROWS
+from pipelines import codes
+from pipelines.config import VALIDATION_BATCH_ROWS
+from pipelines.ingest.datadocs import make_offline, record_runs, write_run_index
+from pipelines.ingest.kinds import BY_NAME
 from pipelines.ingest.readers import STRUCTURAL_RULES, FileRejected, rule_message
 from pipelines.rules.identity import IDENTITY_RULES
 
@@ -66,6 +66,19 @@ def _cached_templates() -> None:
     DefaultJinjaView._ppss_cached = True
 
 
+GX_SITE = ".gx-site"  # GX's own render of one ingest, inside the Data Docs folder while it is written
+
+
+def _with_code_lists(doc: dict) -> dict:
+    """A suite with each `"value_set": "codes:NAME"` replaced by that list of `pipelines.codes`,
+    so the SS 12000 code lists live in one place with their source."""
+    for exp in doc.get("expectations", []):
+        ref = exp.get("kwargs", {}).get("value_set")
+        if isinstance(ref, str) and ref.startswith("codes:"):
+            exp["kwargs"]["value_set"] = list(getattr(codes, ref.removeprefix("codes:")))
+    return doc
+
+
 @dataclass(frozen=True)
 class RowIssue:
     index: int  # position in the validated frame
@@ -92,7 +105,12 @@ class Validator:
                 "validation",
                 {
                     "class_name": "SiteBuilder",
-                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                    # GX rebuilds its site from this ingest's results alone, removing earlier pages:
+                    # it renders beside the Data Docs, and build_docs moves the pages in.
+                    "store_backend": {
+                        "class_name": "TupleFilesystemStoreBackend",
+                        "base_directory": str(docs_dir / GX_SITE),
+                    },
                     "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 },
             )
@@ -100,7 +118,7 @@ class Validator:
         self.suites: dict[str, gx.ExpectationSuite] = {}
         self.batches: dict[str, object] = {}
         for path in sorted(Path(expectations_dir).glob("*.json")):
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = _with_code_lists(json.loads(path.read_text(encoding="utf-8")))
             self.suites[doc["name"]] = self.context.suites.add(gx.ExpectationSuite(**doc))
             asset = self.source.add_dataframe_asset(doc["name"])
             self.batches[doc["name"]] = asset.add_batch_definition_whole_dataframe("frame")
@@ -141,6 +159,7 @@ class Validator:
 
     def _validate(self, kind: str, frame: pl.DataFrame, label: str, run_prefix: str) -> list[RowIssue]:
         suite = self.suites[kind]
+        part_loc = BY_NAME[kind].part_location if kind in BY_NAME else None
         issues: list[RowIssue] = []
         plain = frame.select([c for c, t in frame.schema.items() if not isinstance(t, pl.List)])
         plain = plain.with_row_index("_i")
@@ -180,7 +199,8 @@ class Validator:
                         {(r.expectation_config.meta or {}).get("rule", r.expectation_config.type) for r in failed}
                     ),
                     "checked_at": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
-                    "row_unit": ROW_UNITS.get(kind, "one row per record"),
+                    "check_unit_sv": BY_NAME[kind].check_unit if kind in BY_NAME else "",
+                    "row_unit_sv": BY_NAME[kind].row_unit if kind in BY_NAME else "",
                 }
             )
             for r in result.results:
@@ -210,7 +230,7 @@ class Validator:
                     issues.append(RowIssue(int(hit["_i"]), where, rule, message, meta.get("scope", "row")))
             # The same names and places as the quarantine table and `ppss status`: each issue's
             # rule as quarantined, and the file's own location (row, JSON or XML element path).
-            self.runs[-1]["issues"] = [(i.rule, i.column, _location(plain, i)) for i in issues[first_issue:]]
+            self.runs[-1]["issues"] = [(i.rule, i.column, _location(plain, i, part_loc)) for i in issues[first_issue:]]
             if self.runs[-1]["issues"]:
                 self.runs[-1]["failed_rules"] = sorted({r for r, _, _ in self.runs[-1]["issues"]})
             del part, result
@@ -226,25 +246,18 @@ class Validator:
         if self._runs == 0:
             index = self.docs_dir / "index.html"
             return index if index.exists() else None
-        if self.docs_dir.exists():
-            shutil.rmtree(self.docs_dir)
+        # Pages of earlier ingests stay: the index (datadocs.write_index) lists every delivery.
         _cached_templates()
         scrub_results(self.context)
+        site = self.docs_dir / GX_SITE
+        shutil.rmtree(site, ignore_errors=True)
         self.context.build_data_docs(site_names=["validation"])
+        shutil.copytree(site, self.docs_dir, dirs_exist_ok=True)
+        shutil.rmtree(site, ignore_errors=True)
         make_offline(self.docs_dir, self.runs)
-        write_index(self.docs_dir, self.runs)
+        record_runs(self.docs_dir, self.runs)
+        write_run_index(self.docs_dir, self.runs)
         return self.docs_dir / "index.html"
-
-
-# What one validated row is, per input kind: "rows checked" is not always a count of people.
-ROW_UNITS = {
-    "persons": "one row per person and school enrolment in the export: a person with two enrolments is checked twice",
-    "organisations": "one row per organisation",
-    "school_units": "one row per school unit",
-    "grades": "one row per grade element",
-    "attendance": "one row per attendance record",
-    "register": "one row per row of the register",
-}
 
 
 try:  # glibc: freed memory is kept for reuse unless trimmed
@@ -261,8 +274,9 @@ def _release_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
-def _location(frame: pl.DataFrame, issue: RowIssue) -> str:
-    column = "enrolment_loc" if issue.scope == "enrolment" and "enrolment_loc" in frame.columns else "_loc"
+def _location(frame: pl.DataFrame, issue: RowIssue, part_location: str | None) -> str:
+    part = issue.scope != "row" and part_location is not None and part_location in frame.columns
+    column = part_location if part else "_loc"
     if column not in frame.columns:
         return f"row {issue.index + 1}"
     value = frame[column][issue.index]
@@ -298,105 +312,3 @@ def _scrub(result) -> None:
     for r in result.results:
         for name in VALUE_FIELDS:
             r.result.pop(name, None)
-
-
-_REMOTE_TAG = re.compile(r'<(?:script|link)\b[^>]*?(?:src|href)="https?://[^"]*"[^>]*>(?:\s*</script>)?', re.I)
-_REMOTE_IMG = re.compile(r'src="https?://[^"]*logo-long\.png[^"]*"')
-
-
-_INLINE_JQUERY = re.compile(r"<script>(?:(?!</script>).)*\$[(.](?:(?!</script>).)*</script>", re.S)
-_FOOTER = re.compile(r"<footer>.*?</footer>", re.S)
-_ACTIONS = re.compile(
-    r'<div class="card mb-3">\s*<div class="card-header p-2">\s*<strong>Actions</strong>.*?'
-    r"Failed Only\s*</label>\s*</div>\s*</div>\s*</div>\s*</div>\s*</div>",
-    re.S,
-)
-
-
-def make_offline(docs_dir: Path, runs: list[dict] | None = None) -> None:
-    """GX Data Docs load Bootstrap, jQuery and Vega from CDNs: drop those, style the pages locally.
-    Without jQuery the inline scripts and the "Failed Only" filter are dead, so they go too, as
-    does GX's newsletter footer; each validation page names its file and lists its quarantined
-    rows under the rule names and locations that `ppss status` uses."""
-    styles = docs_dir / "static" / "styles"
-    styles.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PACKAGE_DIR / "static" / "datadocs-offline.css", styles / "offline.css")
-    by_run = {r["run"]: r for r in runs or []}
-    for page in docs_dir.rglob("*.html"):
-        up = os.path.relpath(docs_dir, page.parent)
-        html = _REMOTE_TAG.sub("", page.read_text(encoding="utf-8"))
-        html = _REMOTE_IMG.sub(f'src="{up}/static/images/logo-long.png"', html)
-        html = _INLINE_JQUERY.sub("", html)
-        html = _FOOTER.sub("", html)
-        html = _ACTIONS.sub("", html)
-        html = html.replace("</head>", f'<link rel="stylesheet" href="{up}/static/styles/offline.css"></head>', 1)
-        run = next((by_run[p] for p in page.relative_to(docs_dir).parts if p in by_run), None)
-        if run is not None:
-            html = html.replace("Data asset: None", f"File: {html_mod.escape(run['label'])}", 1)
-            box = _file_box(run, up)
-            html = re.sub(r"(<body[^>]*>)", lambda m, box=box: m.group(1) + box, html, count=1)
-        page.write_text(html, encoding="utf-8")
-
-
-def _file_box(run: dict, up: str) -> str:
-    """What a data steward needs first: which file, when, how many rows, what failed and where."""
-    issues = run.get("issues") or []
-    counts: dict[str, int] = {}
-    for rule, _, _ in issues:
-        counts[rule] = counts.get(rule, 0) + 1
-    rows = "".join(
-        f"<tr><td><code>{html_mod.escape(rule)}</code></td><td class=num>{n:,}</td><td>"
-        + html_mod.escape(
-            ", ".join(sorted({f"{loc} ({col})" if col else loc for r, col, loc in issues if r == rule})[:20])
-        )
-        + (" …" if n > 20 else "")
-        + "</td></tr>"
-        for rule, n in sorted(counts.items())
-    )
-    failed = (
-        "<table><thead><tr><th>Rule (as in <code>ppss status</code>)</th><th>Rows quarantined</th>"
-        f"<th>Where in the file</th></tr></thead><tbody>{rows}</tbody></table>"
-        if rows
-        else "<p>No row failed a rule of this file's own suite.</p>"
-    )
-    return (
-        f'<div class="container ppss-file"><p><a href="{up}/index.html">All files</a></p>'
-        f"<h1>{html_mod.escape(run['label'])}</h1>"
-        f"<p>Delivery validated {html_mod.escape(run.get('checked_at', ''))}. Rows checked: {run['rows']:,} "
-        f"({html_mod.escape(run.get('row_unit', ''))}). Checks across files (a pupil missing from the persons "
-        "export, for example) are re-run on every ingest and listed by <code>ppss status</code>. "
-        "Values are never shown here: they may be personal data.</p>"
-        f"{failed}</div>"
-    )
-
-
-def write_index(docs_dir: Path, runs: list[dict]) -> None:
-    """A static index in place of GX's, whose tables are drawn by jQuery plugins from CDNs."""
-    rows = []
-    for run in runs:
-        pages = sorted((docs_dir / "validations" / run["suite"] / run["run"]).rglob("*.html"))
-        link = pages[0].relative_to(docs_dir).as_posix() if pages else None
-        status = "✔ passed" if run["success"] else "✘ " + ", ".join(run["failed_rules"])
-        name = html_mod.escape(run["label"])
-        cell = f'<a href="{html_mod.escape(link or "")}">{name}</a>' if link else name
-        rows.append(
-            f"<tr><td>{html_mod.escape(run['suite'])}</td><td>{cell}</td>"
-            f"<td class=num>{run['rows']:,}</td><td>{html_mod.escape(status)}</td></tr>"
-        )
-    suites = "".join(
-        f'<li><a href="expectations/{p.stem}.html">{p.stem}</a></li>'
-        for p in sorted((docs_dir / "expectations").glob("*.html"))
-    )
-    (docs_dir / "index.html").write_text(
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Validation of the inputs</title>'
-        '<link rel="stylesheet" href="static/styles/offline.css"></head><body><div class="container">'
-        "<h1>Validation of the inputs</h1><p>Great Expectations results of the latest ingest that validated "
-        "files, one row per file (large files in parts). Rows that failed a rule are in the store's "
-        "<code>quarantine</code> table with file, row, column and rule (also shown by <code>ppss status</code>). "
-        "The pages show how many values failed each rule, never the values: they may be personal data.</p>"
-        f"<p>Built {dt.datetime.now().astimezone():%Y-%m-%d %H:%M}. Rows checked: validated rows, which for "
-        "the persons export is one per person and enrolment, so it can exceed the number of persons.</p>"
-        "<table><thead><tr><th>Input kind</th><th>File</th><th>Rows checked</th><th>Result</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table><h2>Expectation suites</h2><ul>{suites}</ul></div></body></html>",
-        encoding="utf-8",
-    )

@@ -78,8 +78,7 @@ def check_store(store: Path, allow_rejected: bool, year: int | None = None, dist
             rejected = [
                 r[0]
                 for r in con.execute(
-                    "select path from load_log where status = 'rejected' and ingest_id = ?",
-                    [int(meta.get("last_ingest_id", 0))],
+                    "select path from load_log where status = 'rejected' order by path"  # as `ppss status` lists
                 ).fetchall()
             ]
             raise ReportRefused(

@@ -155,6 +155,28 @@ def looks_personal(text: str) -> bool:
     return re.search(PERSONAL_TEXT, text) is not None
 
 
+# The parts of a name that PERSONAL_TEXT detects: an identity number between non-digits, a guid
+# (or the start of one).
+_PERSONAL_PARTS = re.compile(
+    r"(?<!\d)(?:\d{2})?\d{6}[-+]?\d{4}(?!\d)"
+    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-(?:[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?"
+)
+
+
+def pseudonymised_name(key: bytes, text: str) -> str:
+    """`text` (a file or folder name) with each identity number or guid replaced by a keyed
+    pseudonym (`pnr-1a2b3c4d`, `id-…`): stable for one key, so a corrected file under the same
+    name is still the same file, and never the number itself in the store, logs or Data Docs."""
+
+    def pseudonym(m: re.Match[str]) -> str:
+        part = m.group(0)
+        kind = "pnr" if re.fullmatch(r"[\d+-]+", part) and part.count("-") <= 1 else "id"
+        digest = hmac.new(key, f"name:{part.lower()}".encode(), hashlib.sha256).hexdigest()[:8]
+        return f"{kind}-{digest}"
+
+    return _PERSONAL_PARTS.sub(pseudonym, text)
+
+
 def platform_ref(key: bytes, kind: str, guid: str | None) -> str | None:
     """A keyed hash of a platform id: links records across files without storing the id."""
     g = normalise_guid(guid)

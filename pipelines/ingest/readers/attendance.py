@@ -151,6 +151,10 @@ KIND = InputKind(
     patterns=("attendance*.json",),
     tables=("src_attendance",),
     label="Närvaro (SS 12000)",
+    row_unit="närvaroposter",
+    row_unit_en="attendance records",
+    batched=True,
+    check_unit="en rad per närvaropost",
     read=_read,
     table_rows=table_rows,
 )

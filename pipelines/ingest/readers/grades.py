@@ -223,6 +223,23 @@ def _syntax_error(e: etree.XMLSyntaxError, path: Path) -> FileRejected:
     )
 
 
+def _start_of_xml(path: Path) -> int:
+    """Where the XML starts: blank lines (or spaces) before `<?xml`, as some export tools write them,
+    are harmless to a reader but a syntax error to libxml2, so the parser starts after them."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    bom = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    body = head[bom:]
+    skipped = len(body) - len(body.lstrip(b" \t\r\n"))
+    return bom + skipped if skipped and body[skipped:].startswith(b"<?xml") else 0
+
+
+def _open_xml(path: Path) -> IO[bytes]:
+    fh = open(path, "rb")  # noqa: SIM115 - closed by the caller's with block
+    fh.seek(_start_of_xml(path))
+    return fh
+
+
 def _ends_root(tail: bytes) -> bool:
     text = tail.replace(b"\x00", b"").strip().lower()
     return text.endswith(b"betyg>")
@@ -236,7 +253,7 @@ def read_grades(path: Path, key: bytes, on: date | None = None, chunk_rows: int 
     if kind != "an XML document":
         raise FileRejected("file_format", f"this is {kind}, not a Skolplattformen grade export (XML)")
     attrs: dict[str, str | None] = {}
-    with open(path, "rb") as fh:
+    with _open_xml(path) as fh:
         try:
             for _, el in _iterparse(fh, ("start",)):
                 attrs = _check_root(el)
@@ -263,6 +280,8 @@ def read_grades(path: Path, key: bytes, on: date | None = None, chunk_rows: int 
         unused_note="course grades and grades of other school forms than GR",
         export=GradeExport(period["from"], period["tom"]),
     )
+    if _start_of_xml(path):
+        ex.notes.append("blank line(s) before the XML declaration skipped (harmless)")
     if period["tom"] is None:
         ex.notes.append("no export period (<betyg tom>): ranked older than every export that has one")
     ex.stream = lambda: _stream(path, key, ex, chunk_rows, on)
@@ -339,7 +358,7 @@ def _stream(path: Path, key: bytes, ex: Extract, chunk_rows: int, on: date) -> I
     dates: dict[str | None, str | None] = {}
     elev_i = 0
     yielded = False
-    with open(path, "rb") as fh:
+    with _open_xml(path) as fh:
         parser = _iterparse(fh, ("end",), tag="{*}elev")  # pupils in any namespace; the rest is skipped in C
         while True:
             try:
@@ -464,6 +483,9 @@ KIND = InputKind(
     patterns=("betyg*.xml",),
     tables=("src_grade_exports", "src_grade_export_pupils", "src_grades"),
     label="Betyg (Skolplattformen)",
+    row_unit="betygselement (ämnesbetyg och kursbetyg)",
+    row_unit_en="grade elements (ämnesbetyg and kursbetyg)",
+    check_unit="en rad per betygselement",
     read=_read,
     table_rows=table_rows,
     file_rows=export_rows,

@@ -114,6 +114,10 @@ ORGANISATIONS = InputKind(
     patterns=("organisations*.json",),
     tables=("src_organisations",),
     label="Organisationer (SS 12000)",
+    row_unit="organisationer",
+    row_unit_en="organisations",
+    batched=True,
+    check_unit="en rad per skolenhet i exporten",
     read=_read_organisations,
     table_rows=organisation_rows,
 )
@@ -122,6 +126,9 @@ SCHOOL_UNITS = InputKind(
     patterns=("skolenheter*.csv",),
     tables=("src_school_units",),
     label="Skolenheter (skolenheter.csv)",
+    row_unit="rader i skolenheter.csv",
+    row_unit_en="rows of skolenheter.csv",
+    check_unit="en rad per skolenhet",
     read=_read_school_units,
     table_rows=school_unit_rows,
 )

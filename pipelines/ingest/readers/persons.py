@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 
+from pipelines.codes import SCHOOL_TYPES
 from pipelines.ingest.readers import (
     Extract,
     InputKind,
@@ -109,6 +111,19 @@ def read_persons(path: Path, key: bytes, on: date) -> Extract:
             row["enrolment_problem"] = enr_problem or es.problem
             rows.append(row)
     df = pl.DataFrame(rows, schema=SCHEMA)
+    # An enrolment in a school type SS 12000 does not list is outside grundskola whatever it is:
+    # not used (and said so), rather than quarantining the pupil's enrolment as an error.
+    other = pl.col("school_type").is_not_null() & ~pl.col("school_type").is_in(list(SCHOOL_TYPES))
+    unknown = df.filter(other & pl.col("enrolment_loc").is_not_null()).get_column("school_type")
+    notes = []
+    if unknown.len():
+        named = sorted(t for t in unknown.unique() if re.fullmatch(r"[A-Za-z]{1,12}", t))
+        notes.append(
+            f"{unknown.len()} enrolment(s) in a school type SS 12000 does not list"
+            + (f" ({', '.join(named)})" if named else "")
+            + " not used: the follow-up reads grundskola (GR, GRS) only"
+        )
+        df = df.with_columns(pl.when(other).then(None).otherwise(pl.col(c)).alias(c) for c in ENROLMENT_FIELDS)
     # Årskurs 1 starts the autumn a child turns 7 (skollagen 7 kap. 10 §), so a pupil in
     # årskurs g in the school year starting in year y was born about y - 6 - g. Two years
     # either way allow for pupils held back, starting early or placed after arrival.
@@ -118,7 +133,7 @@ def read_persons(path: Path, key: bytes, on: date) -> Extract:
     expected = start_year - 6 - pl.col("school_year").cast(pl.Int32, strict=False)
     df = df.with_columns(((pl.col("birth_year") - expected).abs() <= 2).fill_null(True).alias("age_fits_school_year"))
     df = with_future_checks(df, {"start_date": "startDate", "end_date": "endDate"}, on, "enrolment_problem")
-    return Extract(with_date_checks(df, ["start_date", "end_date"]), rows_read=len(records))
+    return Extract(with_date_checks(df, ["start_date", "end_date"]), rows_read=len(records), notes=notes)
 
 
 def table_rows(rows: pl.DataFrame, dropped: set[int]) -> dict[str, pl.DataFrame]:
@@ -157,6 +172,11 @@ KIND = InputKind(
     patterns=("persons*.json",),
     tables=("src_persons", "src_enrolments"),
     label="Personer (SS 12000)",
+    row_unit="personer (poster i exportens data)",
+    row_unit_en="persons (records of the export)",
+    batched=True,
+    part_location="enrolment_loc",
+    check_unit="en rad per person och inskrivning: en person med två inskrivningar kontrolleras två gånger",
     read=_read,
     table_rows=table_rows,
 )

@@ -164,6 +164,10 @@ KIND = InputKind(
     patterns=("ppss*.xlsx", "ppss*.csv"),
     tables=("src_register",),
     label="Socialtjänstens register",
+    row_unit="rader i registret",
+    row_unit_en="rows of the register",
+    reads_districts=True,
+    check_unit="en rad per rad i registret",
     read=_read,
     table_rows=table_rows,
 )

@@ -15,7 +15,7 @@ create table if not exists load_log (
     rows_unused bigint not null,
     rows_invalid bigint not null,     -- failed a rule of the file's own suite
     rows_held bigint not null,        -- failed a check against other files (re-checked every ingest)
-    status varchar not null,          -- loaded | rejected | superseded
+    status varchar not null,          -- loaded | rejected | superseded | removed
     message varchar,
     loaded_at timestamp not null,
     check (rows_read = rows_loaded + rows_quarantined + rows_unused),
