@@ -15,12 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.analysis import figures
 from pipelines.analysis import followup as fu
 from pipelines.analysis.disclosure import Publication
 from pipelines.demo.world import write_demo
 from pipelines.ingest.load import ingest
-from pipelines.report import tables
+from pipelines.report import sections, tables
 from pipelines.report.export import export
 from pipelines.transform.build import build
 
@@ -69,8 +68,7 @@ def protect_all(store: Path, min_cell: int, year: int = 2016):
     con = fu.open_store(store)
     try:
         pub = Publication(min_cell)
-        figures.register_followup(pub, con, year)
-        figures.register_evaluation(pub, con, year, min_cell)
+        sections.register_all(pub, sections.Context(con, year, min_cell))
         return pub, pub.protect()
     finally:
         con.close()

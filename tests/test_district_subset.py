@@ -2,7 +2,7 @@
 in those districts (and, as comparison, the other pupils of their schools), and its cells,
 read beside the full report's, give nothing away.
 
-Runs on the end-to-end store (`run`, tiny demo data) and calls `pipelines.analysis.figures` and
+Runs on the end-to-end store (`run`, tiny demo data) and calls `pipelines.report.sections` and
 `Publication` directly, without papermill.
 """
 
@@ -19,7 +19,7 @@ import polars as pl
 import psutil
 import pytest
 
-from pipelines.analysis import crosscheck, figures
+from pipelines.analysis import crosscheck
 from pipelines.analysis import estimands as est
 from pipelines.analysis import evaluation as ev
 from pipelines.analysis import followup as fu
@@ -28,7 +28,7 @@ from pipelines.analysis.followup import report_query
 from pipelines.analysis.ledger import Ledger
 from pipelines.analysis.sample import build_sample
 from pipelines.labels import DIMENSION, ENROLLED, TOTAL
-from pipelines.report import tables
+from pipelines.report import sections, tables
 from pipelines.report.export import export
 
 from .attack import attack_report
@@ -183,12 +183,11 @@ def _memo(fn):
     return wrapper
 
 
-SAMPLE, CROSSCHECK = _memo(build_sample), _memo(figures.callaway_santanna)
+SAMPLE, CROSSCHECK = _memo(build_sample), _memo(crosscheck.callaway_santanna)
 
 
 def _register(pub: Publication, con, min_cell: int, districts: list[str] | None) -> None:
-    figures.register_followup(pub, con, YEAR, districts)
-    figures.register_evaluation(pub, con, YEAR, min_cell, districts)
+    sections.register_all(pub, sections.Context(con, YEAR, min_cell, districts))
 
 
 def _export(prot, folder: Path) -> None:
@@ -240,8 +239,8 @@ def test_a_district_report_audits_clean_beside_the_full_report(con, tmp_path, mo
     """The full report and a district report of one store, in either order, audited together
     through the store's ledger: what one hid the other never shows, and an outside attack on
     both sets of tables finds nothing narrower than min_cell."""
-    monkeypatch.setattr(figures, "build_sample", SAMPLE)
-    monkeypatch.setattr(figures, "callaway_santanna", CROSSCHECK)
+    monkeypatch.setattr(sections.evaluation, "build_sample", SAMPLE)
+    monkeypatch.setattr(sections.evaluation, "callaway_santanna", CROSSCHECK)
     for order in ((None, SUBSET), (SUBSET, None)):
         ledger = Ledger.for_store(tmp_path / f"{order[0] is None}" / "ppss.duckdb")
         prots, folders = [], []

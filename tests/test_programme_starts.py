@@ -153,16 +153,15 @@ def test_sql_checks_find_a_broken_grain(store, tmp_path) -> None:
 
 def test_the_absence_threshold_changes_the_high_absence_figures(store) -> None:
     """`absence_threshold` is computed, registered for disclosure control and charted."""
-    from pipelines.analysis import figures
     from pipelines.analysis.disclosure import Publication
-    from pipelines.report import charts
+    from pipelines.report import charts, sections
 
     con = fu.open_store(store["path"])
     try:
         default = fu.absence_thresholds(con, YEAR)
         own = fu.absence_thresholds(con, YEAR, 0.12)
         pub = Publication(5)
-        figures.register_followup(pub, con, YEAR, absence_threshold=0.12)
+        sections.SECTIONS["attendance"].register(pub, sections.Context(con, YEAR, 5, absence_threshold=0.12))
     finally:
         con.close()
     assert sorted(default["threshold"].unique().to_list()) == [0.10, 0.15, 0.20]
@@ -170,7 +169,7 @@ def test_the_absence_threshold_changes_the_high_absence_figures(store) -> None:
     for (_, _), part in own.group_by("term_label", "pupil_group"):
         k = dict(zip(part["threshold"], part["k"], strict=True))
         assert k[0.10] >= k[0.12] >= k[0.15] >= k[0.20]
-    assert {dict(c[1:]).get("threshold") for c in pub.cells if c[0] == "high_absence"} == {0.10, 0.12, 0.15, 0.20}
+    assert {dict(c[1:]).get("threshold") for c in pub.labels if c[0] == "high_absence"} == {0.10, 0.12, 0.15, 0.20}
     spec = charts.absence_thresholds(own, 0.12, 5).to_dict()
     assert "12 % är rapportens huvudgräns." in " ".join(spec["title"]["subtitle"])
 

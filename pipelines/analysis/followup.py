@@ -163,7 +163,9 @@ def enrolled_by_district(con, year: int, districts: list[str] | None = None) -> 
     cells = grid.join(df, on=["district", "year"], how="left").with_columns(
         pl.col("n_pupils").fill_null(0), pl.col(members("n_pupils")).fill_null([])
     )
-    totals = df.group_by("year").agg(pl.col("n_pupils").sum(), pl.col(members("n_pupils")).list.explode(keep_nulls=False, empty_as_null=False))
+    totals = df.group_by("year").agg(
+        pl.col("n_pupils").sum(), pl.col(members("n_pupils")).list.explode(keep_nulls=False, empty_as_null=False)
+    )
     totals = totals.with_columns(pl.lit(TOTAL).alias("district"))
     return pl.concat([cells.select(cols), totals.select(cols)]).sort(pl.col("district") == TOTAL, "district", "year")
 
