@@ -1,0 +1,600 @@
+"""An outside reader's attack on everything a store has published (statistical disclosure control).
+
+Reads ONLY what a reader holds: `<reports>/<year>/tables/*.csv`, `<reports>/<year>/effects.csv`,
+the HTML report (its text and the Vega-Lite chart specs embedded in `figure.chart`), for the full
+report and every district report (`<year>/stadsdelar_*/`), in any number of report folders (the
+same year at another `--min-cell` in another folder). Nothing from `pipelines` is imported.
+
+A count is a cell `(measure, context, scope, gender)`:
+
+- `scope` is the set of districts whose pupils it counts (a district row is its own scope, a
+  report's total row the report's districts; `ALL` for a full report's total);
+- `context` is None for counts of a population that does not depend on the publication
+  (enrolled, with data, grade 9 pupils, pupils with data in a month, ...): such a count is the
+  same in every report, and it is additive over districts, so a scope's count is the sum of any
+  partition of it into published scopes (sibling district reports: Farsta + Älvsjö = Farsta +
+  Älvsjö), and a sub-scope's count is at most the scope's (the difference is a derived count);
+- `context` is the publication's scope for counts that depend on what the report matched
+  (in the estimate, comparison pupils): those add up over districts only inside one report.
+
+Relations a careful reader infers: totals = sum of districts; Samtliga = Flickor + Pojkar; nested
+attrition steps (enrolled >= with data >= in the estimate) and their differences; the
+subgroup table's "Inskrivna" = the attrition table's "I skattningen"; enrolments over the years
+= "Inskrivna till och med året"; a year's enrolments are the same in every later report;
+shares shown with a known denominator bound the numerator; `k <= n` in chart rows (and n - k is
+a derived count); sentences "färre än N" bound what they speak of. Every hidden published
+count is >= 1 (zeros are shown); everything else >= 0.
+
+For every hidden cell and every derived difference the feasible range is found with
+`scipy.optimize.milp` (HiGHS). A hidden cell is a finding if `hi - lo < min_cell`; a derived
+difference (published cells only on one side or both, at least one hidden or both shown) is a
+finding if `hi - lo < min_cell` and `lo >= 1` (a range reaching 0 shows nobody is there).
+"""
+
+from __future__ import annotations
+
+import csv
+import html as htmlmod
+import itertools
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+HIDDEN = ".."
+ALL = "ALL"
+PPSS = "Inskrivna i PPSS"
+GENDERS = {"Flickor": "F", "Pojkar": "P", "Samtliga": "*"}
+
+
+def number(text: str | None) -> int | None:
+    if text is None:
+        return None
+    t = str(text).replace("\u00a0", "").replace("\u202f", "").replace(" ", "").replace("\u2212", "-")
+    return int(t) if re.fullmatch(r"\d+", t) else None
+
+
+def percent(text: str) -> float | None:
+    t = text.replace("\u00a0", "").replace(" ", "").replace("\u2212", "-")
+    m = re.fullmatch(r"(\d+)(?:,(\d+))?%", t)
+    if not m:
+        return None
+    return float(m.group(1) + "." + (m.group(2) or "0")), len(m.group(2) or "")
+
+
+def read_csv(path: Path) -> tuple[str, list[str], list[list[str]]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    caption = lines[0][2:] if lines and lines[0].startswith("# ") else ""
+    rows = list(csv.reader([ln for ln in lines if not ln.startswith("# ")]))
+    return caption, rows[0] if rows else [], rows[1:]
+
+
+@dataclass
+class Publication:
+    folder: Path  # <reports>/<year> or <reports>/<year>/stadsdelar_x
+    year: int
+    min_cell: int
+    scope: str  # ALL or "+".join(sorted districts)
+    districts: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.folder)
+
+
+@dataclass
+class Finding:
+    publication: str
+    kind: str  # "hidden" or "derived"
+    label: str
+    lo: int
+    hi: int
+    min_cell: int
+    relation: str = ""
+
+
+class Reader:
+    def __init__(self) -> None:
+        self.values: dict[tuple, int] = {}
+        self.hidden: dict[tuple, list[tuple[str, int]]] = defaultdict(list)  # key -> [(pub, min_cell)]
+        self.shown_in: dict[tuple, list[str]] = defaultdict(list)
+        self.cells: set[tuple] = set()
+        self.eqs: list[tuple[dict[tuple, int], float, float, str]] = []  # sum coef*x in [lo, hi]
+        self.diffs: dict[tuple[tuple, tuple], tuple[str, int, str]] = {}  # (big, small) -> (pub, min_cell, why)
+        self.scopes: dict[str, frozenset] = {}
+        self.contradictions: list[str] = []
+        self.n_hidden_by_pub: dict[str, int] = defaultdict(int)
+
+    # --- cells -----------------------------------------------------------------------
+    def cell(self, pub: Publication, key: tuple, text) -> tuple | None:
+        measure, context, scope, gender = key
+        self.cells.add(key)
+        if text is None:
+            return key
+        if isinstance(text, str) and text.strip() == HIDDEN:
+            if (pub.name, pub.min_cell) not in self.hidden[key]:
+                self.hidden[key].append((pub.name, pub.min_cell))
+                self.n_hidden_by_pub[pub.name] += 1
+            return key
+        v = text if isinstance(text, int) else number(text)
+        if v is None:
+            return None
+        if key in self.values and self.values[key] != v:
+            self.contradictions.append(f"{key}: {self.values[key]} and {v} ({pub.name})")
+            return key
+        self.values[key] = v
+        self.shown_in[key].append(pub.name)
+        return key
+
+    def rel(self, coefs: dict[tuple, int], lo: float, hi: float, why: str) -> None:
+        for k in coefs:
+            self.cells.add(k)
+        self.eqs.append((coefs, lo, hi, why))
+
+    def eq(self, total: tuple, parts: list[tuple], why: str) -> None:
+        c: dict[tuple, int] = defaultdict(int)
+        c[total] += 1
+        for p in parts:
+            c[p] -= 1
+        self.rel(dict(c), 0, 0, why)
+
+    def le(self, small: tuple, big: tuple, why: str, pub: Publication | None = None) -> None:
+        self.rel({small: -1, big: 1} if small != big else {}, 0, np.inf, why)
+        if pub is not None:
+            self.diffs.setdefault((big, small), (pub.name, pub.min_cell, why))
+
+    # --- solving ---------------------------------------------------------------------
+    def build(self):
+        unknown = sorted((k for k in self.cells if k not in self.values), key=repr)
+        self.var = {k: i for i, k in enumerate(unknown)}
+        rows, lo, hi = [], [], []
+        for coefs, l, h, _why in self.eqs:
+            row, const = np.zeros(len(unknown)), 0.0
+            for k, c in coefs.items():
+                if k in self.var:
+                    row[self.var[k]] += c
+                else:
+                    const += c * self.values[k]
+            if not row.any():
+                if const < l - 1e-9 or const > h + 1e-9:
+                    self.contradictions.append(f"published values break: {_why} ({const})")
+                continue
+            rows.append(row)
+            lo.append(l - const)
+            hi.append(h - const)
+        self.A = np.array(rows) if rows else np.zeros((0, len(unknown)))
+        self.lo, self.hi = np.array(lo), np.array(hi)
+        lb = np.array([1.0 if k in self.hidden else 0.0 for k in unknown])
+        self.bounds = Bounds(lb, np.full(len(unknown), 1e6))
+
+    def extreme(self, coefs: dict[tuple, int], sense: int) -> float:
+        obj, const = np.zeros(len(self.var)), 0.0
+        for k, c in coefs.items():
+            if k in self.var:
+                obj[self.var[k]] += c
+            else:
+                const += c * self.values[k]
+        if not obj.any():
+            return const
+        cons = [LinearConstraint(self.A, self.lo, self.hi)] if len(self.A) else []
+        r = milp(sense * obj, integrality=np.ones(len(self.var)), bounds=self.bounds, constraints=cons)
+        if r.status == 2:
+            raise AssertionError("the publications contradict the reader's assumptions: " + "; ".join(self.contradictions[:5]))
+        if r.status != 0:
+            return sense * np.inf
+        return sense * r.fun + const
+
+    def range(self, coefs: dict[tuple, int]) -> tuple[float, float]:
+        return self.extreme(coefs, 1), self.extreme(coefs, -1)
+
+
+def label(key: tuple) -> str:
+    measure, context, scope, gender = key
+    s = "/".join(str(m) for m in measure)
+    ctx = f" [in report {context}]" if context else ""
+    g = {"F": " flickor", "P": " pojkar"}.get(gender, "")
+    return f"{s} · {scope}{g}{ctx}"
+
+
+# --- discovery -----------------------------------------------------------------------
+
+def discover(roots: list[Path], min_cells: dict[Path, int] | None = None) -> list[Publication]:
+    pubs = []
+    for root in roots:
+        mc = (min_cells or {}).get(root)
+        for ydir in sorted(p for p in Path(root).iterdir() if p.is_dir() and p.name.isdigit()):
+            for folder in [ydir, *sorted(ydir.glob("stadsdelar_*"))]:
+                if not (folder / "tables").is_dir():
+                    continue
+                m = mc or min_cell_of(folder) or 10
+                scope, districts = ALL, []
+                if folder.name.startswith("stadsdelar_"):
+                    enr = folder / "tables" / "enrolled.csv"
+                    if enr.exists():
+                        districts = sorted(r[0] for r in read_csv(enr)[2] if r and r[0] != "Totalt")
+                    scope = "+".join(districts) or folder.name
+                pubs.append(Publication(folder, int(ydir.name), m, scope, districts))
+    return pubs
+
+
+def min_cell_of(folder: Path) -> int | None:
+    for h in folder.glob("uppfoljning_*.html"):
+        m = re.search(r"vilar på färre än (\d+) elever", h.read_text(encoding="utf-8"))
+        if m:
+            return int(m.group(1))
+    return None
+
+
+# --- parsers ------------------------------------------------------------------------
+
+class Attack:
+    def __init__(self, pubs: list[Publication]) -> None:
+        self.pubs = pubs
+        self.r = Reader()
+        self.all_districts: set[str] = set()
+        self.sentences: list[tuple[Publication, str]] = []
+
+    def scope_set(self, scope: str) -> frozenset:
+        return frozenset(self.all_districts) if scope == ALL else frozenset(scope.split("+"))
+
+    def run(self) -> None:
+        for p in self.pubs:
+            t = p.folder / "tables"
+            if p.scope == ALL and (t / "enrolled.csv").exists():
+                self.all_districts |= {r[0] for r in read_csv(t / "enrolled.csv")[2] if r[0] != "Totalt"}
+        for p in self.pubs:
+            self.enrolled(p)
+            self.attrition(p)
+            self.attrition_by_group(p)
+            self.subgroups(p)
+            self.effects(p)
+            self.grade9(p)
+            self.context(p)
+            self.followup(p)
+            self.charts(p)
+            self.text(p)
+        self.scope_relations()
+
+    # Keys ---------------------------------------------------------------------------
+    def K(self, p: Publication, measure: tuple, scope: str | None = None, gender: str = "*", additive: bool = True):
+        return (measure, None if additive else p.scope, scope or p.scope, gender)
+
+    def enrolled(self, p: Publication) -> None:
+        path = p.folder / "tables" / "enrolled.csv"
+        if not path.exists():
+            return
+        _, header, rows = read_csv(path)
+        years = header[1:]
+        r = self.r
+        for y in years:
+            for row in rows:
+                sc = p.scope if row[0] == "Totalt" else row[0]
+                r.cell(p, self.K(p, ("enrolled", y), sc), row[1 + years.index(y)])
+        # pupils through the year = the years' enrolments, per district and in total
+        for row in rows:
+            sc = p.scope if row[0] == "Totalt" else row[0]
+            r.eq(self.K(p, ("pupils", p.year), sc), [self.K(p, ("enrolled", y), sc) for y in years],
+                 "enrolled through the year = sum of the years' enrolments")
+
+    def attrition(self, p: Publication) -> None:
+        path = p.folder / "tables" / "attrition.csv"
+        if not path.exists():
+            return
+        _, _, rows = read_csv(path)
+        r = self.r
+        by_outcome = defaultdict(list)
+        for row in rows:
+            by_outcome[row[0]].append(row)
+        for outcome, steps in by_outcome.items():
+            keys = []
+            for i, row in enumerate(steps):
+                if i == 0:
+                    k = self.K(p, ("pupils", p.year))
+                elif i == len(steps) - 1:
+                    k = self.K(p, ("est", outcome, p.year), additive=False)
+                else:
+                    k = self.K(p, ("data", outcome, p.year))
+                r.cell(p, k, row[2])
+                keys.append(k)
+            for big, small in itertools.pairwise(keys):
+                r.le(small, big, f"attrition steps of {outcome} (nested)", p)
+
+    def outcome_names(self, p: Publication) -> list[str]:
+        path = p.folder / "tables" / "attrition.csv"
+        if not path.exists():
+            return []
+        return list(dict.fromkeys(r[0] for r in read_csv(path)[2]))
+
+    def attrition_by_group(self, p: Publication) -> None:
+        path = p.folder / "tables" / "attrition_by_group.csv"
+        if not path.exists():
+            return
+        caption, _, rows = read_csv(path)
+        outs = [o for o in self.outcome_names(p) if "rånvaro" in o] or ["Frånvaro"]
+        outcome = outs[0]
+        r = self.r
+        dims = defaultdict(list)
+        for dim, group, n, data, est, *_ in rows:
+            sc, g = p.scope, "*"
+            if dim == "Kön":
+                g = GENDERS.get(group, group)
+            else:
+                sc = group
+            dims[dim].append((sc, g))
+            kp = self.K(p, ("pupils", p.year), sc, g)
+            kd = self.K(p, ("data", outcome, p.year), sc, g)
+            ke = self.K(p, ("est", outcome, p.year), sc, g, additive=False)
+            r.cell(p, kp, n)
+            r.cell(p, kd, data)
+            r.cell(p, ke, est)
+            r.le(kd, kp, "with data <= enrolled (attrition by group)", p)
+            r.le(ke, kd, "in the estimate <= with data (attrition by group)", p)
+        if "Kön" in dims:
+            for m, add in ((("pupils", p.year), True), (("data", outcome, p.year), True), (("est", outcome, p.year), False)):
+                r.eq(self.K(p, m, additive=add), [self.K(p, m, sc, g, additive=add) for sc, g in dims["Kön"]],
+                     "Samtliga = Flickor + Pojkar (attrition by group)")
+        if "Stadsdel" in dims:
+            m = ("est", outcome, p.year)
+            r.eq(self.K(p, m, additive=False), [self.K(p, m, sc, additive=False) for sc, _ in dims["Stadsdel"]],
+                 "total = sum of districts (in the estimate, attrition by group)")
+
+    def subgroups(self, p: Publication) -> None:
+        path = p.folder / "tables" / "subgroups.csv"
+        if not path.exists():
+            return
+        outs = [o for o in self.outcome_names(p) if "rånvaro" in o] or ["Frånvaro"]
+        outcome = outs[0]
+        r = self.r
+        total = self.K(p, ("est", outcome, p.year), additive=False)
+        for dim, group, n, *_ in read_csv(path)[2]:
+            if dim == "Kön":
+                k = self.K(p, ("est", outcome, p.year), p.scope, GENDERS.get(group, group), additive=False)
+            elif dim == "Stadsdel":
+                k = self.K(p, ("est", outcome, p.year), group, additive=False)
+            else:
+                k = self.K(p, ("est", outcome, p.year, dim, group), additive=False)
+                r.le(k, total, f"subgroup {dim} is part of those in the estimate", p)
+                r.le(k, self.K(p, ("pupils", p.year)), f"subgroup {dim} <= enrolled")
+            r.cell(p, k, n)
+
+    def effects(self, p: Publication) -> None:
+        path = p.folder / "tables" / "effects.csv"
+        if not path.exists():
+            return
+        r = self.r
+        for row in read_csv(path)[2]:
+            outcome = row[0]
+            r.cell(p, self.K(p, ("data", outcome, p.year)), row[1])
+            r.cell(p, self.K(p, ("est", outcome, p.year), additive=False), row[2])
+            r.cell(p, self.K(p, ("comparison", outcome, p.year), additive=False), row[3])
+        # the top-level effects.csv: hidden is empty; subgroups' n_enrolled
+        top = p.folder / "effects.csv"
+        if top.exists():
+            names = self.outcome_names(p)
+            rows = list(csv.DictReader(top.open(encoding="utf-8")))
+            codes = list(dict.fromkeys(x["outcome"] for x in rows))
+            for x in rows:
+                if not x["group"] and codes.index(x["outcome"]) < len(names):
+                    o = names[codes.index(x["outcome"])]
+                    for col, key in (("n_eligible", ("data", o, p.year)), ("n_enrolled", ("est", o, p.year))):
+                        if x[col]:
+                            r.cell(p, self.K(p, key, additive=key[0] != "est"), x[col].split(".")[0])
+
+    def grade9(self, p: Publication) -> None:
+        path = p.folder / "tables" / "grade9_eligibility.csv"
+        if not path.exists():
+            return
+        r = self.r
+        groups = defaultdict(set)
+        for measure, group, gender, n, share, *_ in read_csv(path)[2]:
+            g = GENDERS.get(gender, gender)
+            add = group == PPSS
+            kn = self.K(p, ("grade9", p.year, group, "n"), gender=g, additive=add)
+            kk = self.K(p, ("grade9", p.year, group, "k", measure), gender=g, additive=add)
+            r.cell(p, kn, n)
+            r.le(kk, kn, "eligible <= pupils", p)
+            self.r.cells.add(kk)
+            groups[(group, measure)].add(g)
+            pc = percent(share)
+            if pc is not None and kn in r.values:
+                self.share_bound(kk, r.values[kn], pc, f"share {share} of {r.values[kn]}")
+        for (group, measure), gs in groups.items():
+            add = group == PPSS
+            if {"F", "P", "*"} <= gs:
+                for m in (("grade9", p.year, group, "n"), ("grade9", p.year, group, "k", measure)):
+                    r.eq(self.K(p, m, additive=add), [self.K(p, m, gender=x, additive=add) for x in "FP"],
+                         "Samtliga = Flickor + Pojkar (grade 9)")
+
+    def share_bound(self, k: tuple, n: int, pc: tuple[float, int], why: str) -> None:
+        v, dec = pc
+        half = 0.5 / 10**dec
+        lo, hi = (v - half) / 100 * n, (v + half) / 100 * n
+        self.r.rel({k: 1}, np.ceil(lo - 1e-9), np.floor(hi + 1e-9), why)
+
+    def context(self, p: Publication) -> None:
+        path = p.folder / "tables" / "context.csv"
+        if not path.exists():
+            return
+        for row in read_csv(path)[2]:
+            if row[0] == PPSS:
+                kn = self.K(p, ("grade9", p.year, PPSS, "n"))
+                self.r.cell(p, kn, row[1])
+            elif row[0].startswith("Övriga"):
+                self.r.cell(p, self.K(p, ("grade9", p.year, row[0], "n"), additive=False), row[1])
+
+    def followup(self, p: Publication) -> None:
+        r = self.r
+        for path in sorted((p.folder / "tables").glob("followup_*.csv")):
+            caption, header, rows = read_csv(path)
+            for row in rows:
+                if len(row) > 1:
+                    # counts of pupils: a follow-up of fixed pupils, the same in every report year
+                    r.cell(p, self.K(p, ("followup", path.stem, header[1], row[0])), row[1])
+
+    def charts(self, p: Publication) -> None:
+        r = self.r
+        for h in p.folder.glob("uppfoljning_*.html"):
+            text = h.read_text(encoding="utf-8")
+            for block in re.findall(r'<script class="ppss-chart-spec" type="application/json">(.*?)</script>', text, re.S):
+                try:
+                    spec = json.loads(block)
+                except json.JSONDecodeError:
+                    spec = json.loads(htmlmod.unescape(block))
+                title = spec.get("description") or str(spec.get("title"))
+                if "Inskrivna elever per stadsdel" in title:
+                    continue  # the enrolment table
+                for ds in spec.get("datasets", {}).values():
+                    for row in ds:
+                        self.chart_row(p, title, row)
+
+    def chart_row(self, p: Publication, title: str, row: dict) -> None:
+        r = self.r
+        counts = [f for f in row if f + "__hidden" in row and f in ("n", "k", "n_pupils", "n_treated", "n_pupils_both")]
+        counts += [f for f in row if f.startswith("n_") and f + "__hidden" in row and f not in counts]
+        if not counts:
+            return
+        dims = tuple(sorted((f, v) for f, v in row.items() if isinstance(v, str) and f not in ("gender_label", "district")
+                             and not f.endswith("label") or f in ("term_label",)) )
+        dims += tuple(sorted((f, v) for f, v in row.items() if f in ("event_month", "threshold", "term_index", "year", "term")))
+        group = row.get("pupil_group", PPSS)
+        add = group == PPSS and "treated" not in "".join(counts) and "ffekt" not in title
+        sc = row.get("district") or p.scope
+        g = GENDERS.get(row.get("gender_label", "Samtliga"), "*")
+        keys = {}
+        for f in counts:
+            hidden = row.get(f + "__hidden") or row.get("suppressed") and row.get(f) is None
+            fdims = dims if f != "n" else tuple(x for x in dims if x[0] not in ("threshold", "measure", "threshold_label"))
+            k = self.K(p, ("chart", title, p.year, f, fdims), sc, g, additive=add)
+            keys[f] = k
+            v = row.get(f)
+            r.cell(p, k, HIDDEN if hidden else (int(v) if isinstance(v, (int, float)) and float(v).is_integer() else None))
+        if "k" in keys and "n" in keys:
+            r.le(keys["k"], keys["n"], f"k <= n in chart {title}", p)
+
+    def text(self, p: Publication) -> None:
+        for h in p.folder.glob("uppfoljning_*.html"):
+            t = h.read_text(encoding="utf-8")
+            t = re.sub(r"<script.*?</script>|<style.*?</style>|<svg.*?</svg>", " ", t, flags=re.S)
+            t = htmlmod.unescape(re.sub(r"<[^>]+>", " ", t))
+            for s in re.split(r"(?<=[.!?])\s+", t):
+                if re.search(r"\d", s) and re.search(r"[Ff]ärre än|[Hh]ögst|[Mm]inst|[Ss]aknade|föll bort", s):
+                    self.sentences.append((p, " ".join(s.split())))
+            # "Färre än N inskrivna saknade jämförbara elever": with data - in the estimate < N
+            for m in re.finditer(r"[Ff]ärre än (\d+) inskrivna saknade jämförbara elever", t):
+                n = int(m.group(1))
+                for o in self.outcome_names(p):
+                    d, e = self.K(p, ("data", o, p.year)), self.K(p, ("est", o, p.year), additive=False)
+                    self.r.rel({d: 1, e: -1}, 0, n - 1, f"sentence: färre än {n} saknade jämförbara elever")
+
+    def scope_relations(self) -> None:
+        """Additive counts: a scope's count = sum over a partition into published scopes; a
+        sub-scope's count <= the scope's (the difference is a derived count)."""
+        r = self.r
+        groups = defaultdict(dict)
+        for k in list(r.cells):
+            measure, context, scope, gender = k
+            groups[(measure, context, gender)][self.scope_set(scope)] = k
+        pub_of = {}
+        for k, ps in r.hidden.items():
+            pub_of[k] = ps[0]
+        for (measure, context, gender), by_scope in groups.items():
+            sets = list(by_scope)
+            if context is not None:
+                # inside one report, a total = sum of its districts (if all are there)
+                pass
+            for S in sets:
+                if len(S) < 2:
+                    continue
+                subs = [T for T in sets if T < S]
+                for T in subs:
+                    r.le(by_scope[T], by_scope[S], "sub-scope <= scope (districts)", None)
+                    pub = pub_of.get(by_scope[T]) or pub_of.get(by_scope[S]) or ("(published)", 10)
+                    r.diffs.setdefault((by_scope[S], by_scope[T]), (pub[0], pub[1], "scope minus sub-scope (sibling/district reports)"))
+                for part in partitions(S, subs):
+                    r.eq(by_scope[S], [by_scope[T] for T in part], "scope = sum of a partition into districts/sibling scopes")
+
+
+def partitions(S: frozenset, subs: list[frozenset], limit: int = 50):
+    out = []
+
+    def rec(rest: frozenset, chosen: list, start: int):
+        if len(out) >= limit:
+            return
+        if not rest:
+            out.append(list(chosen))
+            return
+        first = min(rest)
+        for i, T in enumerate(subs):
+            if first in T and T <= rest:
+                rec(rest - T, chosen + [T], i)
+
+    rec(S, [], 0)
+    return [p for p in out if len(p) > 1]
+
+
+def attack(roots: list[Path], min_cells: dict[Path, int] | None = None, verbose: bool = False):
+    """Every finding across the publications under `roots` (report folders)."""
+    pubs = discover([Path(x) for x in roots], min_cells)
+    a = Attack(pubs)
+    a.run()
+    r = a.r
+    r.build()
+    findings: list[Finding] = []
+    stats = defaultdict(lambda: {"hidden": 0, "derived": 0, "already_public": 0})
+    min_by_name = {p.name: p.min_cell for p in pubs}
+    for k, ps in sorted(r.hidden.items(), key=lambda kv: repr(kv[0])):
+        if k in r.values:
+            for name, _ in ps:
+                stats[name]["already_public"] += 1
+            continue
+        lo, hi = r.range({k: 1})
+        m = min(mc for _, mc in ps)
+        for name, _ in ps:
+            stats[name]["hidden"] += 1
+        if hi - lo < m:
+            findings.append(Finding(ps[0][0], "hidden", label(k), int(lo), int(hi), m, "all relations"))
+    done = set()
+    for (big, small), (pubname, m, why) in sorted(r.diffs.items(), key=lambda kv: repr(kv[0])):
+        if (big, small) in done or big == small:
+            continue
+        done.add((big, small))
+        if big in r.values and small in r.values:
+            d = r.values[big] - r.values[small]
+            lo = hi = d
+        else:
+            lo, hi = r.range({big: 1, small: -1})
+        # the threshold: the smallest min_cell among publications that show or hide either side
+        names = set(r.shown_in.get(big, [])) | set(r.shown_in.get(small, [])) | {n for n, _ in r.hidden.get(big, [])} | {n for n, _ in r.hidden.get(small, [])}
+        ms = [min_by_name.get(n, m) for n in names] or [m]
+        m = min(ms)
+        for n in names:
+            stats[n]["derived"] += 1
+        if 1 <= lo < m and hi - lo < m:
+            findings.append(Finding(pubname, "derived", f"{label(big)}  MINUS  {label(small)}", int(lo), int(hi), m, why))
+    return findings, stats, a
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("roots", nargs="+", help="report folders (each holding <year>/)")
+    args = ap.parse_args(argv)
+    findings, stats, a = attack([Path(x) for x in args.roots])
+    for f in findings:
+        print(f"{f.kind:8} [{f.lo}, {f.hi}] (min_cell {f.min_cell}) {f.label}  -- {f.relation}  @ {f.publication}")
+    print()
+    for name, s in sorted(stats.items()):
+        print(name, dict(s))
+    if a.r.contradictions:
+        print("contradictions:", *a.r.contradictions[:20], sep="\n  ")
+    print("sentences with bounds:", *[s for _, s in a.sentences][:30], sep="\n  ")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
