@@ -54,4 +54,4 @@ methods: setup ## the methods harness: estimators on 20 worlds without and 20 wi
 	$(VENV)/bin/python -m benchmarks.methods --seeds 20 --scale small
 
 clean: ## remove the store, reports and demo data (raw exports elsewhere are never touched)
-	rm -rf data/processed/*.duckdb* data/raw/demo reports/[0-9]* reports/validation
+	rm -rf data/processed/*.duckdb* data/raw/demo reports/[0-9]* reports/validation  # the ledger (ppss.duckdb.ledger) too

@@ -300,6 +300,9 @@ class Attack:
                     k = self.K(p, ("data", outcome, p.year))
                 r.cell(p, k, row[2])
                 keys.append(k)
+                pc = percent(row[3]) if len(row) > 3 else None
+                if pc is not None and keys[0] in r.values:
+                    self.share_bound(k, r.values[keys[0]], pc, f"share {row[3]} of the enrolled ({outcome})")
             for big, small in itertools.pairwise(keys):
                 r.le(small, big, f"attrition steps of {outcome} (nested)", p)
 
@@ -318,7 +321,7 @@ class Attack:
         outcome = outs[0]
         r = self.r
         dims = defaultdict(list)
-        for dim, group, n, data, est, *_ in rows:
+        for dim, group, n, data, est, *rest in rows:
             sc, g = p.scope, "*"
             if dim == "Kön":
                 g = GENDERS.get(group, group)
@@ -333,6 +336,9 @@ class Attack:
             r.cell(p, ke, est)
             r.le(kd, kp, "with data <= enrolled (attrition by group)", p)
             r.le(ke, kd, "in the estimate <= with data (attrition by group)", p)
+            pc = percent(rest[0]) if rest else None
+            if pc is not None and kd in r.values:
+                self.share_bound(ke, r.values[kd], pc, f"share {rest[0]} of those with data ({group})")
         if "Kön" in dims:
             for m, add in ((("pupils", p.year), True), (("data", outcome, p.year), True), (("est", outcome, p.year), False)):
                 r.eq(self.K(p, m, additive=add), [self.K(p, m, sc, g, additive=add) for sc, g in dims["Kön"]],
@@ -359,6 +365,10 @@ class Attack:
                 k = self.K(p, ("est", outcome, p.year, dim, group), additive=False)
                 r.le(k, total, f"subgroup {dim} is part of those in the estimate", p)
                 r.le(k, self.K(p, ("pupils", p.year)), f"subgroup {dim} <= enrolled")
+                title = {"Insats": "Insatser per stadsdel", "Urvalsgrund": "Urvalsgrunder per stadsdel"}.get(dim)
+                if title:  # the subgroup's pupils in the estimate are among the enrolled with it (chart per district)
+                    chart = self.K(p, ("chart", title, p.year, PPSS, "n_pupils", (("term_value", group),)))
+                    r.le(k, chart, f"subgroup {dim} in the estimate <= enrolled with it (chart {title})", p)
             r.cell(p, k, n)
 
     def effects(self, p: Publication) -> None:
@@ -433,7 +443,17 @@ class Attack:
             for row in rows:
                 if len(row) > 1:
                     # counts of pupils: a follow-up of fixed pupils, the same in every report year
-                    r.cell(p, self.K(p, ("followup", path.stem, header[1], row[0])), row[1])
+                    kn = self.K(p, ("followup", path.stem, header[1], row[0]))
+                    r.cell(p, kn, row[1])
+                    for col, text in zip(header[2:], row[2:]):
+                        pc = percent(text) if "ndel" in col or "ehörig" in col else None
+                        if col.startswith("Andel godkända") or "medel" in col:
+                            continue  # a mean, not a share of pupils
+                        kk = self.K(p, ("followup", path.stem, col, row[0]))
+                        r.cells.add(kk)
+                        r.le(kk, kn, f"{col} <= pupils ({path.stem})", p)
+                        if pc is not None and kn in r.values:
+                            self.share_bound(kk, r.values[kn], pc, f"share {text} of {r.values[kn]} ({path.stem})")
 
     def charts(self, p: Publication) -> None:
         r = self.r
@@ -451,29 +471,55 @@ class Attack:
                     for row in ds:
                         self.chart_row(p, title, row)
 
+    COUNT_FIELDS = ("n", "k", "n_pupils", "n_district", "n_treated")
+    PER_N = ("threshold", "threshold_label", "measure", "direction", "term_value")  # n is shared across these
+
     def chart_row(self, p: Publication, title: str, row: dict) -> None:
         r = self.r
-        counts = [f for f in row if f + "__hidden" in row and f in ("n", "k", "n_pupils", "n_treated", "n_pupils_both")]
-        counts += [f for f in row if f.startswith("n_") and f + "__hidden" in row and f not in counts]
+        counts = [f for f in row if f in self.COUNT_FIELDS or (f.startswith("n_") and f + "__hidden" in row)]
         if not counts:
             return
-        dims = tuple(sorted((f, v) for f, v in row.items() if isinstance(v, str) and f not in ("gender_label", "district")
-                             and not f.endswith("label") or f in ("term_label",)) )
-        dims += tuple(sorted((f, v) for f, v in row.items() if f in ("event_month", "threshold", "term_index", "year", "term")))
+        skip = set(counts) | {"gender_label", "district", "pupil_group", "suppressed"}
+        dims = tuple(sorted((f, v) for f, v in row.items() if f not in skip and not f.endswith("__hidden")
+                            and (isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) or f == "threshold")))
         group = row.get("pupil_group", PPSS)
-        add = group == PPSS and "treated" not in "".join(counts) and "ffekt" not in title
+        add = group == PPSS and "ffekt" not in title  # matched counts depend on the report
         sc = row.get("district") or p.scope
         g = GENDERS.get(row.get("gender_label", "Samtliga"), "*")
         keys = {}
         for f in counts:
-            hidden = row.get(f + "__hidden") or row.get("suppressed") and row.get(f) is None
-            fdims = dims if f != "n" else tuple(x for x in dims if x[0] not in ("threshold", "measure", "threshold_label"))
-            k = self.K(p, ("chart", title, p.year, f, fdims), sc, g, additive=add)
-            keys[f] = k
+            fd = dims if f == "k" or f == "n_pupils" else tuple(x for x in dims if x[0] not in self.PER_N)
+            k = self.K(p, ("chart", title, p.year, group, f, fd), sc, g, additive=add)
+            if f == "n_district":  # the district's pupils through the year (the attrition table's Inskrivna)
+                k = self.K(p, ("pupils", p.year), sc, g)
+            keys[f] = (k, fd)
             v = row.get(f)
+            hidden = row.get(f + "__hidden")
             r.cell(p, k, HIDDEN if hidden else (int(v) if isinstance(v, (int, float)) and float(v).is_integer() else None))
+            if "row_gender" and g == "*" and "gender_label" in row:
+                r.eq(k, [k[:3] + ("F",), k[:3] + ("P",)], f"Samtliga = Flickor + Pojkar (chart {title})")
+        for small, big in (("k", "n"), ("n_pupils", "n_district")):
+            if small in keys and big in keys:
+                r.le(keys[small][0], keys[big][0], f"{small} <= {big} in chart {title}", p)
         if "k" in keys and "n" in keys:
-            r.le(keys["k"], keys["n"], f"k <= n in chart {title}", p)
+            k, fd = keys["k"]
+            n = keys["n"][0]
+            d = dict(fd)
+            if "direction" in d:  # Minskat + Oförändrat + Ökat = n
+                parts = []
+                for direction in ("Minskat", "Oförändrat", "Ökat"):
+                    fd2 = tuple(sorted({**d, "direction": direction}.items()))
+                    parts.append((k[0][:5] + (fd2,),) + k[1:])
+                r.eq(n, parts, f"directions partition n (chart {title})")
+            if "threshold" in d:  # k at a higher threshold <= k at a lower one
+                for lo_t, hi_t in ((0.1, 0.15), (0.15, 0.2)):
+                    if d["threshold"] == hi_t:
+                        fd2 = dict(d)
+                        fd2["threshold"] = lo_t
+                        fd2.pop("threshold_label", None)
+                        fd2["threshold_label"] = f"{round(lo_t * 100)} %"
+                        lower = (k[0][:5] + (tuple(sorted(fd2.items())),),) + k[1:]
+                        r.le(k, lower, f"pupils over {hi_t:.0%} <= over {lo_t:.0%} (chart {title})", p)
 
     def text(self, p: Publication) -> None:
         for h in p.folder.glob("uppfoljning_*.html"):
@@ -502,6 +548,13 @@ class Attack:
         for k, ps in r.hidden.items():
             pub_of[k] = ps[0]
         for (measure, context, gender), by_scope in groups.items():
+            if context is None and any(len(S) == 1 for S in by_scope) and self.all_districts:
+                for d in self.all_districts:  # a district a chart leaves out is an unknown count
+                    S = frozenset([d])
+                    if S not in by_scope:
+                        k = (measure, None, d, gender)
+                        r.cells.add(k)
+                        by_scope[S] = k
             sets = list(by_scope)
             if context is not None:
                 # inside one report, a total = sum of its districts (if all are there)
@@ -548,8 +601,14 @@ def attack(roots: list[Path], min_cells: dict[Path, int] | None = None, verbose:
     min_by_name = {p.name: p.min_cell for p in pubs}
     for k, ps in sorted(r.hidden.items(), key=lambda kv: repr(kv[0])):
         if k in r.values:
-            for name, _ in ps:
+            # hidden in one publication, shown in another: pinned exactly, unless it is shown only
+            # at a smaller threshold than the one hiding it (a second threshold says so plainly)
+            shown_mc = min(min_by_name.get(n, 10) for n in r.shown_in[k])
+            for name, mc in ps:
                 stats[name]["already_public"] += 1
+                if mc <= shown_mc:
+                    findings.append(Finding(name, "hidden", label(k), r.values[k], r.values[k], mc,
+                                            f"shown in {', '.join(sorted(set(r.shown_in[k])))}"))
             continue
         lo, hi = r.range({k: 1})
         m = min(mc for _, mc in ps)

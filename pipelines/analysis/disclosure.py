@@ -37,6 +37,7 @@ import hashlib
 import itertools
 import math
 import os
+import time as _time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -426,11 +427,9 @@ class _System:
         # reveals nothing new: a failure that only their cells pin joins `exposed` (below).
         exposed: set[int] = set()
         earlier = {i for i in range(n_pub) if cells[i].prior == "published"}
-        # Derived counts safe with only the primary cells hidden stay safe: hiding more only
-        # widens what a reader can infer. Only the others are audited round after round.
-        base = primary | internal
         derived = {i for i in internal if 0 < cells[i].value < m}
         if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
+            base = primary | internal
             comp = _components(base, eq_rels + ineq_rels)
             sizes = sorted(collections.Counter(comp.values()).values())[-3:]
             print(
@@ -438,26 +437,16 @@ class _System:
                 f"eq {len(eq_rels)}, ineq {len(ineq_rels)}, largest components {sizes}",
                 flush=True,
             )
-        screen = _audit(cells, base, internal, eq_rels, ineq_rels, m, stop_early=False, only=derived)
-        exposed |= derived - set(screen)
+        # Every check is made once with only the primary cells hidden: what passes then passes
+        # whatever else is hidden (hiding only widens what a reader can infer), so later rounds
+        # audit only what failed here and the secondary cells they hide.
         cuts: list[set[int]] = []
-        kept: set[int] = set()
-        solved: dict[tuple[tuple[int, ...], bool], tuple[dict, dict]] = {}
-        for round_no in range(max_rounds):
-            hidden = _choose_hidden(cells, primary | kept, internal, fixed_shown, eq_rels, cuts, m, exposed | internal)
-            if round_no >= max_rounds // 3:  # slow to settle: from now on only add cells
-                kept = hidden - internal
-            failures = _audit(
-                cells, hidden, internal, eq_rels, ineq_rels, m, stop_early=True, exposed=exposed, solved=solved
-            )
-            if not failures:
-                break
-            if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
-                print(round_no, len(hidden - internal), [cells[i].label for i in failures])
+
+        def add_cuts(failures: dict, hidden: set[int]) -> None:
             for i, sides in failures.items():
                 union = set().union(*sides) - hidden - fixed_shown - internal
                 if not union and set().union(*sides) & earlier:
-                    exposed.add(i)
+                    exposed.add(i)  # given away by an earlier publication
                     continue
                 if not union:
                     raise DisclosureError(
@@ -466,12 +455,34 @@ class _System:
                         "the report is not written"
                     )
                 cuts.append(union)
+
+        # A small derived count is pinned while every published cell of its relation shows:
+        # one of them is hidden from the start (what the audit would ask for round after round).
+        small = {i for i in internal if 0 < cells[i].value < m}
+        add_cuts({i: [{j for _, j in rel if j != i}] for rel in eq_rels for _, i in rel if i in small}, set())
+        # Hidden cells only accumulate from round to round, so a check passed once stays passed
+        # (hiding more only widens what a reader can infer): each is made until it passes.
+        settled: dict[int, tuple[float, float]] = {}
+        kept: set[int] = set()
+        for round_no in range(max_rounds):
+            hidden = _choose_hidden(cells, primary | kept, internal, fixed_shown, eq_rels, cuts, m, exposed | internal)
+            kept = hidden - internal
+            ranges: dict[int, tuple[float, float]] = {}
+            failures = _audit(
+                cells, hidden, internal, eq_rels, ineq_rels, m, stop_early=False, exposed=exposed, ranges_out=ranges
+            )
+            checked = {i for i in hidden if i not in exposed and (i not in internal or 0 < cells[i].value < m)}
+            exposed |= checked - set(failures)
+            settled |= {i: r for i, r in ranges.items() if i not in failures}
+            if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
+                print(round_no, len(hidden - internal), len(checked), len(failures), _time.time(), flush=True)
+            if not failures:
+                break
+            add_cuts(failures, hidden)
         else:
             raise DisclosureError(f"no safe suppression pattern found in {max_rounds} rounds")
         self.exposed = exposed
-        self.ranges = _audit(
-            cells, hidden, internal, eq_rels, ineq_rels, m, False, ranges=True, exposed=exposed, solved=solved
-        )
+        self.ranges = {i: r for i, r in settled.items() if i in hidden}
         return hidden
 
 
@@ -570,6 +581,7 @@ def _audit(
     exposed: set[int] = frozenset(),  # type: ignore[assignment]
     solved: dict[tuple[tuple[int, ...], bool], tuple[dict, dict]] | None = None,
     only: set[int] | None = None,
+    ranges_out: dict[int, tuple[float, float]] | None = None,
 ) -> Any:
     """The attacker's integer program: the range of each hidden cell given every published
     value and relation. Returns failing cells, or (with `ranges`) cell -> (min, max).
@@ -630,7 +642,16 @@ def _audit(
             and i not in exposed
             and (i not in internal or 0 < (cells[i].value or 0) < min_cell)
         ]
+        # Points a reader cannot rule out, from a few programs with spread-out objectives: a
+        # cell whose values over them already span min_cell (or reach 0, for a derived count)
+        # is wide enough without a program of its own.
+        seen = _explore(needs, var, internal, a_eq, b_eq, a_ub, b_ub, lb) if len(needs) > EXPLORE_FROM else None
         for i in needs:
+            if seen is not None:
+                lo_s, hi_s = seen[0][var[i]], seen[1][var[i]]
+                if (i in internal and lo_s <= 1e-9) or hi_s - lo_s >= min_cell:
+                    comp_out[i] = (lo_s, hi_s)
+                    continue
             c = np.zeros(len(var))
             c[var[i]] = 1.0
             pinned = [
@@ -661,8 +682,52 @@ def _audit(
         if solved is not None:
             solved[(ident, stop_early)] = (comp_out, comp_failures)
         out.update(comp_out)
+        if ranges_out is not None:
+            ranges_out.update(comp_out)
         failures.update(comp_failures)
     return out if ranges else failures
+
+
+EXPLORE_FROM = 16  # cells to check in one component before exploring first (see _explore)
+EXPLORE_PROGRAMS = 24
+
+
+def _explore(
+    needs: list[int],
+    var: dict[int, int],
+    internal: set[int],
+    a_eq: Any,
+    b_eq: np.ndarray,
+    a_ub: Any,
+    b_ub: np.ndarray,
+    lb: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each variable's smallest and largest value over the optima of a few linear programs:
+    all cells pushed down, all up, the derived counts down, and random directions (seeded, so
+    an audit is repeatable). Every point is feasible, so each span lies inside the reader's
+    range: a span wide enough proves the range is."""
+    n = len(var)
+    rng = np.random.default_rng(2016)
+    objectives = [np.ones(n), -np.ones(n)]
+    derived = np.zeros(n)
+    derived[[var[i] for i in needs if i in internal]] = 1.0
+    if derived.any():
+        objectives.append(derived)
+    objectives += [rng.choice([-1.0, 1.0], size=n) * rng.random(n) for _ in range(EXPLORE_PROGRAMS)]
+    low, high = np.full(n, np.inf), np.full(n, -np.inf)
+    for c in objectives:
+        res = linprog(
+            c,
+            A_eq=a_eq,
+            b_eq=b_eq if a_eq is not None else None,
+            A_ub=a_ub,
+            b_ub=b_ub if a_ub is not None else None,
+            bounds=np.c_[lb, np.full(n, np.inf)],
+            method="highs",
+        )
+        if res.status == 0:
+            low, high = np.minimum(low, res.x), np.maximum(high, res.x)
+    return low, high
 
 
 FAILURES_PER_ROUND = 12  # the audit of a round stops there: each failure adds a cut
@@ -754,7 +819,6 @@ class Protected:
         self.n_already_public = sum(c.prior == "published" for c in mine)
         derived = [i for i in range(n_pub, len(cells)) if 0 < cells[i].value < self.min_cell]
         self.n_derived = len(derived)
-        self.n_derived_exposed = sum(i in system.exposed for i in derived)
         ranges = system.ranges
         self.ranges = {cells[i].id: r for i, r in ranges.items() if i < n_pub}
         self.derived_ranges = {cells[i].label: r for i, r in ranges.items() if i >= n_pub}
