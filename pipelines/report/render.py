@@ -101,19 +101,30 @@ def check_store(store: Path, allow_rejected: bool, year: int | None = None, dist
 
 
 # Drawn once the bundle has loaded: each figure's spec becomes a live chart with tooltips; the
-# static SVG stays for print (and for readers without scripts).
+# static SVG stays for print (and for readers without scripts). On a narrow screen (a phone) a
+# chart of one view fits the screen's width with its text at full size, instead of the whole
+# drawing shrinking (text about 5 px at 390 px); a faceted chart keeps its size and scrolls
+# sideways inside its figure (report.css).
 _LIVE = """
 const locale = %s;
 for (const fig of document.querySelectorAll("figure.chart")) {
   const spec = JSON.parse(fig.querySelector("script.%s").textContent);
   const live = fig.querySelector(".chart-live");
+  const drawn = fig.querySelector(".chart-static svg");
+  if (typeof spec.width === "number" && drawn) {
+    live.style.maxWidth = drawn.getAttribute("width") + "px";  // never wider than in print
+    spec.width = "container";
+    spec.autosize = {type: "fit-x", contains: "padding"};
+  }
+  live.style.display = "block";  // measured for "container" before the chart is drawn
   window.vegaEmbed(live, spec, {renderer: "svg", actions: false, formatLocale: locale}).then(() => {
+    live.style.display = "";
     fig.classList.add("is-live");
     live.removeAttribute("aria-hidden");
     const svg = live.querySelector("svg");  // the chart's accessible name is its title
     if (svg) { svg.setAttribute("role", "img"); svg.setAttribute("aria-label", fig.getAttribute("aria-label")); }
     fig.querySelector(".chart-static").setAttribute("aria-hidden", "true");
-  }).catch((err) => console.error("chart", err));
+  }).catch((err) => { live.style.display = ""; console.error("chart", err); });
 }
 """
 
