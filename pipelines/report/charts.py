@@ -282,10 +282,9 @@ def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData
             tooltip=_note(f"Skuggat: {INTERVAL} för inskrivna"),
         )
     )
-    # A line is one drawn path: its tooltip names the group; each month's figures are on its point.
-    line = base.mark_line().encode(
-        x=x, y=alt.Y("mean:Q"), color=color, strokeDash=dash, tooltip=alt.Tooltip("pupil_group:N", title="Grupp")
-    )
+    # Each month's figures are on its point. A line is one drawn path: Vega shows a line's tooltip
+    # only with the pointer on a vertex, where the point lies on top, so the line has none.
+    line = base.mark_line().encode(x=x, y=alt.Y("mean:Q"), color=color, strokeDash=dash)
     points = base.mark_point(filled=True).encode(
         x=x,
         y=alt.Y("mean:Q"),
@@ -587,7 +586,7 @@ def effect_event_curve(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
         y2="hi_pp:Q",
         tooltip=_note(f"Skuggat: {INTERVAL}"),
     )
-    line = base.mark_line(color="#c0392b").encode(x=x, y="att_pp:Q", tooltip=_note("Effekt per månad"))
+    line = base.mark_line(color="#c0392b").encode(x=x, y="att_pp:Q")  # tooltips on the points
     points = base.mark_point(filled=True, color="#c0392b").encode(
         x=x,
         y="att_pp:Q",
