@@ -178,6 +178,8 @@ def test_every_mark_of_every_chart_has_a_formatted_tooltip(run, browser) -> None
     specs = report_specs(html.read_text(encoding="utf-8"))
     raw_names = set().union(*(fields(s) for s in specs))
     page = browser.new_page(viewport={"width": 1200, "height": 900})
+    console: list[str] = []  # Vega-Lite's warnings (say a legend conflict) go to the console
+    page.on("console", lambda m: console.append(m.text) if m.type in ("warning", "error") else None)
     try:
         page.goto(html.as_uri())
         n_charts = page.locator("figure.chart").count()
@@ -196,6 +198,7 @@ def test_every_mark_of_every_chart_has_a_formatted_tooltip(run, browser) -> None
             for f in _tooltip_faults(t, raw_names)
         ]
         assert not faults, f"{len(faults)} of {len(tips)} marks: " + "\n".join(faults[:15])
+        assert not console, console
     finally:
         page.close()
 
