@@ -66,8 +66,8 @@ def outside_domain(spec: dict) -> list[str]:
     for enc in _encodings(spec):
         for channel in DOMAIN_CHANNELS:
             ch = enc.get(channel)
-            if not isinstance(ch, dict) or "field" not in ch:
-                continue
+            if not isinstance(ch, dict) or "field" not in ch or ch.get("type") not in ("nominal", "ordinal"):
+                continue  # a continuous scale's domain is a range, not a list of categories
             domain = (ch.get("scale") or {}).get("domain")
             if not isinstance(domain, list):
                 continue
