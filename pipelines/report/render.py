@@ -52,12 +52,36 @@ class ReportRefused(RuntimeError):
 
 
 class IPCKernelManager(AsyncKernelManager):
-    """The report's kernel talks over local IPC sockets beside its connection file: no TCP
-    port is opened, so nothing travels unencrypted and the kernel does not warn about it."""
+    """The report's kernel talks over local IPC sockets: no TCP port is opened, so nothing
+    travels unencrypted and the kernel does not warn about it.
+
+    The sockets and the connection file sit in a temporary folder of this kernel's own, removed
+    when the kernel is cleaned up. jupyter_client's default for IPC without a connection file is
+    `kernel-ipc-1` to `-5` in the working directory (papermill's `cwd`: notebooks/), so kernels of
+    reports running at the same time bound the same paths and received each other's messages
+    (kernels logging "Invalid Signature", a kernel that never answered, errors at shutdown)."""
 
     def __init__(self, **kwargs) -> None:
+        # Short (a socket path has at most 107 bytes) and private to this kernel.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="ppss-kernel-"))
         kwargs.setdefault("transport", "ipc")
+        kwargs.setdefault("connection_file", str(self._socket_dir / "kernel.json"))
+        kwargs.setdefault("ip", str(self._socket_dir / "kernel-ipc"))
         super().__init__(**kwargs)
+
+    async def _async_interrupt_kernel(self) -> None:
+        """No interrupt on the way to shutdown. jupyter_client sends SIGINT before every shutdown
+        request; the report's kernel is idle by then, and the signal landed wherever the kernel
+        was: under load inside a message handler ("KeyboardInterrupt caught in kernel") or its own
+        shutdown (pending asyncio tasks destroyed, "--- Logging error --- ... I/O operation on
+        closed file"), printed on the report's stderr after a successful run."""
+        if not self.shutting_down:
+            await super()._async_interrupt_kernel()
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
 
 
 def district_names(con) -> list[str]:
