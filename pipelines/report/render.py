@@ -23,7 +23,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unicodedata
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +232,43 @@ def export_html(notebook: Path, html_path: Path, title: str, bundle: VegaBundle 
     return html_path
 
 
+def notebook_sections(notebook: Path) -> dict[str, str]:
+    """Each code cell's section: the last level 1-2 heading of a markdown cell before it (by
+    cell id, which papermill keeps; the parameters it injects belong to no section). Cells
+    before the first heading (imports, the figures computed and protected) have one too."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    section, out = "kernel started; the cells before the first section", {}
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            heading = next((ln for ln in cell.source.splitlines() if re.match(r"#{1,2} ", ln)), None)
+            if heading:
+                section = heading.lstrip("#").strip()
+        elif cell.cell_type == "code" and section and "id" in cell:
+            out[cell["id"]] = section
+    return out
+
+
+class Progress:
+    """What `ppss report` shows while the kernel works: each section of the notebook as its
+    first cell starts (the notebook's own headings), then the HTML and the PDF, each with the
+    seconds since the report started."""
+
+    def __init__(self, notebook: Path, say: Callable[[str], None], prefix: str) -> None:
+        self.sections, self.say, self.prefix = notebook_sections(notebook), say, prefix
+        self.start, self.current = time.perf_counter(), ""
+
+    def step(self, what: str) -> None:
+        self.say(f"{self.prefix}{time.perf_counter() - self.start:6.1f} s  {what}")
+
+    def on_cell_start(self, cell, cell_index: int) -> None:  # nbclient's hook (keywords)
+        section = self.sections.get(cell.get("id", ""), "")
+        if section and section != self.current:
+            self.current = section
+            self.step(section)
+
+
 def subset_folder(districts: list[str]) -> str:
     names = "_".join(sorted(districts))
     ascii_ = unicodedata.normalize("NFKD", names).encode("ascii", "ignore").decode()
@@ -244,7 +283,10 @@ def run_report(
     allow_rejected: bool = False,
     districts: list[str] | None = None,
     absence_threshold: float = DEFAULT_ABSENCE_THRESHOLD,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
+    """Write the report (see the module's docstring). `progress`: called with a line of text as
+    each section of the notebook starts, and for the HTML and the PDF (None: nothing shown)."""
     check_min_cell(min_cell)
     store = Path(store).resolve()
     check_store(store, allow_rejected, year, districts)
@@ -266,11 +308,14 @@ def run_report(
     for old in tables.glob("*.csv"):  # a table this run does not publish must not linger
         old.unlink()
     executed = target / f"uppfoljning_{year}.ipynb"
+    source = paths().notebooks / NOTEBOOK
+    shown = Progress(source, progress or (lambda _: None), f"report {year}: ")
+    shown.step("starting the kernel")
     bundle = start_vega_bundle()  # built meanwhile, on the core the kernel leaves free
     try:
         try:
             papermill.execute_notebook(
-                str(paths().notebooks / NOTEBOOK),
+                str(source),
                 str(executed),
                 parameters={
                     "year": year,
@@ -285,6 +330,7 @@ def run_report(
                 progress_bar=False,
                 cwd=str(paths().notebooks),
                 kernel_manager_class=IPCKernelManager,
+                on_cell_start=shown.on_cell_start,
             )
         except papermill.PapermillExecutionError as e:
             if e.ename == "DisclosureError":  # nothing is published: no HTML, no tables
@@ -293,12 +339,14 @@ def run_report(
                     old.unlink()
                 raise ReportRefused(f"disclosure control: {e.evalue}") from None
             raise
+        shown.step("writing the HTML page")
         html = export_html(executed, target / f"uppfoljning_{year}.html", report_title(year, districts), bundle)
     finally:
         if bundle.proc.poll() is None:  # not collected (the run failed, or was interrupted while collecting)
             bundle.proc.kill()
             bundle.proc.wait()
         bundle.out.close()
+    shown.step("printing the PDF")
     write_pdf(html, target / f"uppfoljning_{year}.pdf")
     return html
 
