@@ -226,6 +226,11 @@ def test_charts_are_readable_on_a_phone(run, browser) -> None:
         small = [(title, round(px, 1)) for title, px in sizes if px < 9]
         assert not small, f"chart text below 9 px on a phone: {small}"
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page scrolls sideways"
+        cut = page.locator(".chart-live .role-title-text text, .chart-live .role-title-subtitle text").evaluate_all(
+            """ts => ts.filter(t => !t.closest('.role-column-header, .role-row-header'))  // a chart's own title
+                .filter(t => t.getBoundingClientRect().right > 391).map(t => t.textContent)"""
+        )
+        assert not cut, f"title lines wider than the phone: {cut}"
         fitted = page.locator("figure.chart .chart-live").evaluate_all(
             "ls => ls.filter(l => l.scrollWidth <= l.clientWidth + 1).length"
         )

@@ -129,20 +129,45 @@ def check_store(store: Path, allow_rejected: bool, year: int | None = None, dist
 # Drawn once the bundle has loaded: each figure's spec becomes a live chart with tooltips; the
 # static SVG stays for print (and for readers without scripts). On a narrow screen (a phone) a
 # chart of one view fits the screen's width with its text at full size, instead of the whole
-# drawing shrinking (text about 5 px at 390 px); a faceted chart keeps its size and scrolls
-# sideways inside its figure (report.css).
+# drawing shrinking (text about 5 px at 390 px), and its title lines are wrapped; a faceted
+# chart or a heatmap keeps its size and scrolls sideways inside its figure (report.css).
 _LIVE = """
 const locale = %s;
+// Vega never wraps a title: on a screen narrower than the drawing its lines are wrapped here.
+function wrap(lines, chars) {
+  const out = [];
+  for (const line of [].concat(lines || [])) {
+    let cur = "";
+    for (const word of String(line).split(" ")) {
+      if (cur && (cur + " " + word).length > chars) { out.push(cur); cur = word; }
+      else { cur = cur ? cur + " " + word : word; }
+    }
+    if (cur) out.push(cur);
+  }
+  return out;
+}
 for (const fig of document.querySelectorAll("figure.chart")) {
   const spec = JSON.parse(fig.querySelector("script.%s").textContent);
   const live = fig.querySelector(".chart-live");
   const drawn = fig.querySelector(".chart-static svg");
-  if (typeof spec.width === "number" && drawn) {
+  live.style.display = "block";  // measured (and for "container") before the chart is drawn
+  const room = live.clientWidth;
+  const narrow = drawn && room < Number(drawn.getAttribute("width"));
+  for (const part of narrow ? [spec, ...(spec.layer || [])] : []) {  // a layered chart's title is on its layers
+    if (!part.title) continue;
+    const title = typeof part.title === "string" ? {text: part.title} : {...part.title};
+    title.text = wrap(title.text, Math.floor(room / 8.5));
+    if (title.subtitle) title.subtitle = wrap(title.subtitle, Math.floor(room / 6.5));
+    part.title = title;
+  }
+  // A chart with a discrete x axis (a heatmap's columns) keeps the width of its steps.
+  const x = (spec.encoding || (spec.layer && spec.layer[0].encoding) || {}).x;
+  const stepped = x && (x.type === "nominal" || x.type === "ordinal");
+  if (typeof spec.width === "number" && drawn && !stepped) {
     live.style.maxWidth = drawn.getAttribute("width") + "px";  // never wider than in print
     spec.width = "container";
     spec.autosize = {type: "fit-x", contains: "padding"};
   }
-  live.style.display = "block";  // measured for "container" before the chart is drawn
   window.vegaEmbed(live, spec, {renderer: "svg", actions: false, formatLocale: locale}).then(() => {
     live.style.display = "";
     fig.classList.add("is-live");
