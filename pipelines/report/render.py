@@ -494,7 +494,7 @@ def run_param_sets(sets: list[ParamSet], store: Path, out_dir: Path, allow_rejec
             and not (Path(out_dir) / str(s.year) / "tables" / PATTERN_FILE).exists()
         ):
             log(f"report {s.year} (the full report first: {s.name} starts from its suppression pattern)")
-            built[(s.year, ())] = run_report(s.year, store, out_dir, allow_rejected=allow_rejected)
+            built[(s.year, ())] = run_report(s.year, store, out_dir, allow_rejected=allow_rejected, progress=log)
         log(f"report {s.name}: {s.title}")
         built[(s.year, s.districts)] = run_report(
             s.year,
@@ -504,6 +504,7 @@ def run_param_sets(sets: list[ParamSet], store: Path, out_dir: Path, allow_rejec
             allow_rejected=allow_rejected,
             districts=list(s.districts) or None,
             absence_threshold=s.absence_threshold,
+            progress=log,
         )
     return write_index(Path(out_dir), [(s, built[(s.year, s.districts)]) for s in todo])
 
