@@ -243,8 +243,9 @@ def write_downloads(
 
 def readable(frame: pl.DataFrame, percent: Sequence[str] = (), digits: int = 1) -> pl.DataFrame:
     """A protected frame for reading on screen (a notebook): the flags dropped, `percent`
-    columns as Swedish percentages ("12,3 %"), and an empty value column cell written out as
-    `dold` (hidden by disclosure control) or `saknas` (no value), never a bare null."""
+    columns as Swedish percentages ("12,3 %"), other decimals with `digits` decimals and a
+    decimal comma, and an empty value column cell written out as `dold` (hidden by disclosure
+    control) or `saknas` (no value), never a bare null."""
     values = [c for c in _default_columns(frame) if f"{c}{HIDDEN_SUFFIX}" in frame.columns or c in percent]
 
     def text(c: str) -> pl.Expr:
@@ -258,7 +259,9 @@ def readable(frame: pl.DataFrame, percent: Sequence[str] = (), digits: int = 1) 
                 )
             )
         elif frame.schema[c].is_float():
-            s = col.round(3).cast(pl.String).str.replace(".", ",", literal=True)
+            s = col.map_elements(
+                lambda v: f"{v:.{digits}f}".replace(".", ",").replace("-", "−"), return_dtype=pl.String
+            )
         else:
             s = col.cast(pl.String)
         status = cell_status(frame, c)
