@@ -194,7 +194,9 @@ def enrolled_by_district(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
         .encode(
             x=alt.X("year:N", title=None, axis=None),
             y=alt.Y("n_pupils:Q", title="Antal elever"),
-            color=alt.Color("year:N", title="År", scale=alt.Scale(scheme="tealblues")),
+            color=alt.Color(
+                "year:N", title="År", scale=alt.Scale(scheme="tealblues"), legend=alt.Legend(orient="bottom")
+            ),
             tooltip=[
                 alt.Tooltip("district:N", title="Stadsdel"),
                 alt.Tooltip("year:N", title="År"),
@@ -236,7 +238,10 @@ def vocabulary_heatmap(df: pl.DataFrame, title: str, min_cell: int) -> alt.Chart
             "share:Q",
             title="Andel",
             scale=alt.Scale(scheme="oranges", domain=[0, 1]),
-            legend=alt.Legend(format=PCT, values=SHARE_TICKS),
+            # below the cells, one length in every report (two districts' rows squeezed it)
+            legend=alt.Legend(
+                format=PCT, values=SHARE_TICKS, orient="bottom", direction="horizontal", gradientLength=200
+            ),
         ),
         tooltip=tooltip,
     )
@@ -247,7 +252,8 @@ def vocabulary_heatmap(df: pl.DataFrame, title: str, min_cell: int) -> alt.Chart
         color=alt.condition("datum.share > 0.6", alt.value("white"), alt.value("black")),
         tooltip=tooltip,
     )
-    return _named((rect + text).properties(width=420, height=240), title)
+    # Cells of one size in every report: a district report's few columns are not stretched to 420 px.
+    return _named((rect + text).properties(width=alt.Step(52), height=alt.Step(30)), title)
 
 
 def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
