@@ -4,6 +4,8 @@ empty and told apart by their status column, and the data dictionary accumulates
 
 from __future__ import annotations
 
+import zipfile
+
 import polars as pl
 import pytest
 
@@ -49,6 +51,8 @@ def test_xlsx_holds_the_same_cells(tmp_path) -> None:
     csv, xlsx, _ = write_downloads("t", _protected(), "Tabell", tmp_path)
     sheet = pl.read_excel(xlsx, sheet_name="data")
     assert sheet.equals(pl.read_csv(csv)), (sheet, pl.read_csv(csv))
+    with zipfile.ZipFile(xlsx) as z:  # Excel shows the fractions (share, unit "andel") as percentages
+        assert 'formatCode="0.0%"' in z.read("xl/styles.xml").decode()
     about = pl.read_excel(xlsx, sheet_name="om_tabellen", has_header=False)
     assert about[0, 0] == "Tabell" and "share_status" in about[:, 0].to_list()
 
