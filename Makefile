@@ -44,8 +44,14 @@ test-fast: setup ## the tests without the end-to-end runs
 lint: setup ## ruff
 	$(VENV)/bin/ruff check pipelines tests
 
+# Kernels talk over IPC sockets in Jupyter's runtime folder (no TCP port: nothing unencrypted,
+# no warning about it); lab/settings/overrides.json is the project's JupyterLab defaults (no
+# "get notified about Jupyter news?" toast, no update check: the lab makes no outside request).
+LAB_SETTINGS := $(CURDIR)/lab/settings
+
 lab: setup ## JupyterLab on the notebooks (store read-only); remote: make lab LAB_ARGS="--no-browser --port=8888", ssh -L 8888:localhost:8888, open the printed URL with its token
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --KernelManager.transport=ipc \
+		--LabApp.app_settings_dir=$(LAB_SETTINGS) $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 bench: setup ## parse floor and every stage side by side, SCALE=demo|city|country (default city; takes a while)
 	$(VENV)/bin/python -m benchmarks.run --scale $(SCALE)

@@ -216,6 +216,7 @@ def _report(args: argparse.Namespace) -> int:
             allow_rejected=args.allow_rejected,
             absence_threshold=args.absence_threshold,
             districts=districts,
+            progress=lambda line: print(line, flush=True),
         )
     except ReportRefused as e:
         print(f"ppss report: {e}", file=sys.stderr)

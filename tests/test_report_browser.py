@@ -21,6 +21,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.config import paths
 
+from .chart_specs import fields, report_specs
 from .conftest import E2E_YEAR
 
 pytestmark = pytest.mark.e2e
@@ -118,6 +119,122 @@ def test_report_charts_have_tooltips_one_bundle_and_titles(run, browser) -> None
         assert "Månad" in tip.inner_text() and "Frånvaro" in tip.inner_text()
         page.screenshot(path=str(html.parent / "hover.png"))
         assert not errors, errors
+    finally:
+        page.close()
+
+
+# Each drawn item of every mark (a bar, a point, a cap, a number label, a band, a reference
+# line) gets the pointer event Vega listens to, at its centre; what the tooltip then shows is
+# read back. The event goes to the item itself, so a mark under another one (a bar under its
+# error bar, a cell under its number label) is tried too. Line paths are left out: a line's
+# tooltip needs the pointer on a vertex, where its point lies on top and carries the figures.
+_HOVER_EVERY_MARK = """() => {
+  const out = [];
+  const tip = () => document.getElementById("vg-tooltip-element");
+  for (const fig of document.querySelectorAll("figure.chart")) {
+    const items = fig.querySelectorAll(".chart-live g.role-mark:not(.mark-line) > *");
+    for (const [i, el] of items.entries()) {
+      if (tip()) { tip().classList.remove("visible"); tip().innerHTML = ""; }
+      const r = el.getBoundingClientRect();
+      el.dispatchEvent(new PointerEvent("pointermove",
+        {bubbles: true, clientX: r.x + r.width / 2, clientY: r.y + r.height / 2}));
+      const t = tip();
+      const shown = !!t && t.classList.contains("visible") && t.textContent.trim() !== "";
+      out.push({chart: fig.getAttribute("aria-label"), mark: el.parentNode.getAttribute("class"), item: i,
+        pairs: shown ? [...t.querySelectorAll("tr")].map(tr =>
+          [tr.querySelector(".key")?.textContent ?? "", tr.querySelector(".value")?.textContent ?? ""]) : null,
+        text: shown ? t.textContent : null});
+    }
+  }
+  return out;
+}"""
+SHARE_KEYS = ("Andel", "Frånvaro", "konfidensintervall", "till")
+
+
+def _tooltip_faults(tip: dict, raw_names: set[str]) -> list[str]:
+    """What is wrong with one tooltip as a reader sees it (nothing: an empty list)."""
+    if tip["text"] is None:
+        return ["no tooltip"]
+    faults = []
+    pairs = tip["pairs"] or [("", tip["text"])]
+    # shares are percentages, except in a tooltip of changes in procentenheter
+    shares = not any("procentenheter" in k for k, _ in pairs)
+    for k, v in pairs:
+        if k and k.strip() in raw_names:
+            faults.append(f"raw column name {k!r}")
+        if re.search(r"\d[.,]\d{3,}", v) or re.search(r"\d\.\d", v):
+            faults.append(f"unformatted number {v!r}")
+        if re.fullmatch(r"0,\d+", v.strip()):
+            faults.append(f"a share as a fraction {v!r}")
+        if re.search(r"\b(null|NaN|undefined|true|false)\b", v):
+            faults.append(f"raw value {v!r}")
+        if shares and k.startswith(SHARE_KEYS) and re.search(r"\d", v) and "%" not in v:
+            faults.append(f"{k}: {v!r} is not a percentage")
+    return faults
+
+
+def test_every_mark_of_every_chart_has_a_formatted_tooltip(run, browser) -> None:
+    html = run["out"] / E2E_YEAR / f"uppfoljning_{E2E_YEAR}.html"
+    specs = report_specs(html.read_text(encoding="utf-8"))
+    raw_names = set().union(*(fields(s) for s in specs))
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    console: list[str] = []  # Vega-Lite's warnings (say a legend conflict) go to the console
+    page.on("console", lambda m: console.append(m.text) if m.type in ("warning", "error") else None)
+    try:
+        page.goto(html.as_uri())
+        n_charts = page.locator("figure.chart").count()
+        assert n_charts == len(specs) >= 6
+        page.wait_for_function(
+            f"document.querySelectorAll('figure.chart.is-live').length == {n_charts}", timeout=60_000
+        )
+        tips = page.evaluate(_HOVER_EVERY_MARK)
+        charts = {t["chart"] for t in tips}
+        assert len(charts) == n_charts, "every chart has marks to hover"
+        kinds = {t["mark"].split()[0] for t in tips}
+        assert {"mark-rect", "mark-symbol", "mark-text", "mark-rule", "mark-area"} <= kinds
+        faults = [
+            f"{t['chart']} / {t['mark']} #{t['item']}: {f} ({t['text']!r})"
+            for t in tips
+            for f in _tooltip_faults(t, raw_names)
+        ]
+        assert not faults, f"{len(faults)} of {len(tips)} marks: " + "\n".join(faults[:15])
+        assert not console, console
+    finally:
+        page.close()
+
+
+def test_charts_are_readable_on_a_phone(run, browser) -> None:
+    """At 390 px the page does not scroll sideways and no chart text is drawn smaller than
+    9 px (a chart scaled down to the screen drew its labels at about 5 px)."""
+    html = run["out"] / E2E_YEAR / f"uppfoljning_{E2E_YEAR}.html"
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    try:
+        page.goto(html.as_uri())
+        n_charts = page.locator("figure.chart").count()
+        page.wait_for_function(
+            f"document.querySelectorAll('figure.chart.is-live').length == {n_charts}", timeout=60_000
+        )
+        sizes = page.locator("figure.chart .chart-live svg").evaluate_all(
+            """svgs => svgs.map(svg => {
+                const scale = svg.getBoundingClientRect().width / svg.width.baseVal.value;
+                const px = [...svg.querySelectorAll("text")].filter(t => t.textContent.trim())
+                    .map(t => parseFloat(getComputedStyle(t).fontSize) * scale);
+                return [svg.getAttribute("aria-label"), Math.min(...px)];
+            })"""
+        )
+        assert len(sizes) == n_charts
+        small = [(title, round(px, 1)) for title, px in sizes if px < 9]
+        assert not small, f"chart text below 9 px on a phone: {small}"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, "the page scrolls sideways"
+        cut = page.locator(".chart-live .role-title-text text, .chart-live .role-title-subtitle text").evaluate_all(
+            """ts => ts.filter(t => !t.closest('.role-column-header, .role-row-header'))  // a chart's own title
+                .filter(t => t.getBoundingClientRect().right > 391).map(t => t.textContent)"""
+        )
+        assert not cut, f"title lines wider than the phone: {cut}"
+        fitted = page.locator("figure.chart .chart-live").evaluate_all(
+            "ls => ls.filter(l => l.scrollWidth <= l.clientWidth + 1).length"
+        )
+        assert fitted >= n_charts // 2, "charts of one view fit the screen without scrolling"
     finally:
         page.close()
 

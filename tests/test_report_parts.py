@@ -69,7 +69,8 @@ def test_chart_data_come_from_protected_frames_and_never_hold_a_hidden_value() -
     rows = _datasets(spec)
     assert 0.31 not in [r.get("mean") for r in rows] and 3 not in [r.get("n") for r in rows]
     assert all(r.get("mean") is not None for r in rows if "mean" in r)
-    tooltip_fields = {t["field"] for layer in spec["layer"] for t in layer.get("encoding", {}).get("tooltip", [])}
+    tips = [layer.get("encoding", {}).get("tooltip", []) for layer in spec["layer"]]
+    tooltip_fields = {t["field"] for tip in tips for t in (tip if isinstance(tip, list) else [tip]) if "field" in t}
     assert tooltip_fields and tooltip_fields <= set(prot.columns)
 
 
@@ -206,7 +207,7 @@ def test_explore_notebook_speaks_swedish() -> None:
     prose = " ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert "Utforska" in prose and "This notebook" not in prose
     code = " ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-    assert "use_interactive()" in code and "replace_strict(GROUP)" in code
+    assert "use_interactive()" in code and "replace_strict(ABSENCE_GROUP)" in code
 
 
 def test_make_help_documents_remote_jupyterlab() -> None:

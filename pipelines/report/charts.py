@@ -17,7 +17,9 @@ Swedish sentence, not an empty frame.
 from __future__ import annotations
 
 import html as html_mod
+import itertools
 import json
+import re
 
 import altair as alt
 import polars as pl
@@ -29,6 +31,12 @@ from pipelines.labels import DIRECTIONS, ENROLLED, GENDER_ORDER, MEASURES, OTHER
 
 GROUP_COLORS = alt.Scale(domain=[ENROLLED, OTHERS], range=["#c0392b", "#7f8c8d"])
 PCT = ".0%"
+PCT1 = ".1%"
+COUNT = ",d"  # whole numbers, thousands spaced in the Swedish locale
+# A share axis from 0 to 100 %: five labels, so "80 %" and "100 %" never run together on a
+# narrow chart (Vega's own tick choice did, with the wide Swedish "\u00a0%").
+SHARE_TICKS = [0, 0.25, 0.5, 0.75, 1]
+INTERVAL = "95 % konfidensintervall"
 # Changes in percentage points (values multiplied by 100 before charting): a sign on gains,
 # the minus sign on losses, none on zero.
 PP_AXIS = {"format": ".0f", "labelExpr": "datum.value > 0 ? '+' + datum.label : datum.label"}
@@ -82,6 +90,18 @@ def chart_title(spec: dict) -> str:
     return str(title or spec.get("description") or "Diagram")
 
 
+_STATIC_IDS = itertools.count(1)
+
+
+def _own_ids(svg: str, prefix: str) -> str:
+    """Ids of one static SVG made unique on the page. Vega names a legend's gradient and its
+    clip paths alike in every drawing; the live chart's `url(#gradient_0)` then found the hidden
+    static copy's gradient first, and Chromium draws no gradient from a hidden element."""
+    svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}-{m[1]}"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}-{m[1]})", svg)
+    return re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m[1]}"', svg)
+
+
 def report_mimebundle(spec: dict, **_: object) -> dict:
     """A chart in the report: a figure whose accessible name is the chart's title, holding the
     static SVG (what prints, and what shows without scripts) and the spec the page's one Vega
@@ -89,6 +109,7 @@ def report_mimebundle(spec: dict, **_: object) -> dict:
     title = chart_title(spec)
     spec = {**spec, "description": title}
     svg = spec_to_mimebundle(spec, format="svg", mode="vega-lite", embed_options=embed_locale())["image/svg+xml"]
+    svg = _own_ids(svg, f"ppss-static-{next(_STATIC_IDS)}")
     data = json.dumps(spec, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     label = html_mod.escape(title, quote=True)
     html = (
@@ -139,6 +160,16 @@ def _named(chart: alt.TopLevelMixin, title: str) -> alt.TopLevelMixin:
     return chart.properties(description=title)
 
 
+def _note(text: str) -> alt.Tooltip:
+    """A fixed tooltip for a mark that is not a figure (a band, a reference line): hovering it
+    says what it is instead of showing nothing or the first row's raw values."""
+    return alt.Tooltip(value=text)  # type: ignore[call-arg]
+
+
+def _interval(lo: str, hi: str, fmt: str) -> list[alt.Tooltip]:
+    return [alt.Tooltip(lo, title=f"{INTERVAL}, från", format=fmt), alt.Tooltip(hi, title="till", format=fmt)]
+
+
 def hidden_note(min_cell: int) -> str:
     return f"Uppgifter som vilar på färre än {min_cell} elever, eller som skulle avslöja en sådan, visas inte."
 
@@ -158,24 +189,33 @@ def enrolled_by_district(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
     if data.filter(pl.col("n_pupils") > 0).is_empty():
         return no_data(title, source.filter(pl.col("n_pupils").fill_null(1) > 0), min_cell)
     return _named(
-        _base(
-            data,
-            title,
-            f"Första inskrivning. {hidden_note(min_cell)}",
-        )
+        alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("district:N", title=None, axis=alt.Axis(labelAngle=-30)),
-            xOffset="year:N",
+            x=alt.X("year:N", title=None, axis=None),
             y=alt.Y("n_pupils:Q", title="Antal elever"),
-            color=alt.Color("year:N", title="År", scale=alt.Scale(scheme="tealblues")),
+            color=alt.Color(
+                "year:N", title="År", scale=alt.Scale(scheme="tealblues"), legend=alt.Legend(orient="bottom")
+            ),
             tooltip=[
                 alt.Tooltip("district:N", title="Stadsdel"),
                 alt.Tooltip("year:N", title="År"),
-                alt.Tooltip("n_pupils:Q", title="Elever"),
+                alt.Tooltip("n_pupils:Q", title="Elever", format=COUNT),
             ],
         )
-        .properties(width=560, height=260),
+        # One cell per district, as wide as its own years: a district with one year has one
+        # bar in the middle of its cell, not a bar in its year's slot beside an empty one.
+        .properties(width=alt.Step(22), height=240, view=alt.ViewBackground(stroke=None))
+        .facet(
+            column=alt.Column(
+                "district:N",
+                title=None,
+                header=alt.Header(labelOrient="bottom", labelAngle=-30, labelAlign="right", labelBaseline="top"),
+            ),
+            spacing=12,
+        )
+        .resolve_scale(x="independent")
+        .properties(title=alt.Title(title, subtitle=f"Första inskrivning. {hidden_note(min_cell)}", anchor="start")),
         title,
     )
 
@@ -185,25 +225,35 @@ def vocabulary_heatmap(df: pl.DataFrame, title: str, min_cell: int) -> alt.Chart
     if data.is_empty():
         return no_data(title, df, min_cell)
     base = _base(data, title, ["Andel av stadsdelens inskrivna elever.", hidden_note(min_cell)])
+    # The number label covers most of its cell: it carries the cell's tooltip.
+    tooltip = [
+        alt.Tooltip("district:N", title="Stadsdel"),
+        alt.Tooltip("term_value:N", title="Kategori"),
+        alt.Tooltip("share:Q", title="Andel", format=PCT),
+    ]
     rect = base.mark_rect().encode(
         x=alt.X("term_value:N", title=None, axis=alt.Axis(labelAngle=-30)),
         y=alt.Y("district:N", title=None),
         color=alt.Color(
-            "share:Q", title="Andel", scale=alt.Scale(scheme="oranges", domain=[0, 1]), legend=alt.Legend(format=PCT)
+            "share:Q",
+            title="Andel",
+            scale=alt.Scale(scheme="oranges", domain=[0, 1]),
+            # below the cells, one length in every report (two districts' rows squeezed it)
+            legend=alt.Legend(
+                format=PCT, values=SHARE_TICKS, orient="bottom", direction="horizontal", gradientLength=200
+            ),
         ),
-        tooltip=[
-            alt.Tooltip("district:N", title="Stadsdel"),
-            alt.Tooltip("term_value:N", title="Kategori"),
-            alt.Tooltip("share:Q", title="Andel", format=PCT),
-        ],
+        tooltip=tooltip,
     )
     text = base.mark_text(fontSize=10).encode(
         x="term_value:N",
         y="district:N",
         text=alt.Text("share:Q", format=PCT),
         color=alt.condition("datum.share > 0.6", alt.value("white"), alt.value("black")),
+        tooltip=tooltip,
     )
-    return _named((rect + text).properties(width=420, height=240), title)
+    # Cells of one size in every report: a district report's few columns are not stretched to 420 px.
+    return _named((rect + text).properties(width=alt.Step(52), height=alt.Step(30)), title)
 
 
 def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
@@ -221,28 +271,44 @@ def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData
         ],
     )
     x = alt.X("event_month:Q", title="Månader från inskrivning", scale=alt.Scale(domain=[-6, 12]))
-    color = alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=alt.Legend(orient="bottom"))
+    # Colour and dash share one legend (a legend shown for one and hidden for the other made
+    # Vega-Lite log 'Conflicting legend property "disable"' on every page).
+    legend = alt.Legend(orient="bottom")
+    color = alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=legend)
+    dash = alt.StrokeDash(
+        "pupil_group:N", title=None, legend=legend, scale=alt.Scale(domain=[ENROLLED, OTHERS], range=[[1, 0], [4, 3]])
+    )
     band = (
         base.transform_filter(alt.datum.pupil_group == ENROLLED)
         .mark_area(opacity=0.2, color="#c0392b")
-        .encode(x=x, y=alt.Y("lo:Q", title="Andel frånvaro", axis=alt.Axis(format=PCT)), y2="hi:Q")
+        .encode(
+            x=x,
+            y=alt.Y("lo:Q", title="Andel frånvaro", axis=alt.Axis(format=PCT)),
+            y2="hi:Q",
+            tooltip=_note(f"Skuggat: {INTERVAL} för inskrivna"),
+        )
     )
-    line = base.mark_line(point=True).encode(
+    # Each month's figures are on its point. A line is one drawn path: Vega shows a line's tooltip
+    # only with the pointer on a vertex, where the point lies on top, so the line has none.
+    line = base.mark_line().encode(x=x, y=alt.Y("mean:Q"), color=color, strokeDash=dash)
+    points = base.mark_point(filled=True).encode(
         x=x,
         y=alt.Y("mean:Q"),
         color=color,
-        strokeDash=alt.StrokeDash(
-            "pupil_group:N", legend=None, scale=alt.Scale(domain=[ENROLLED, OTHERS], range=[[1, 0], [4, 3]])
-        ),
         tooltip=[
             alt.Tooltip("event_month:Q", title="Månad"),
             alt.Tooltip("pupil_group:N", title="Grupp"),
-            alt.Tooltip("mean:Q", title="Frånvaro", format=".1%"),
-            alt.Tooltip("n:Q", title="Elever"),
+            alt.Tooltip("mean:Q", title="Frånvaro", format=PCT1),
+            *_interval("lo:Q", "hi:Q", PCT1),
+            alt.Tooltip("n:Q", title="Elever", format=COUNT),
         ],
     )
-    rule = alt.Chart(pl.DataFrame({"x": [0]})).mark_rule(strokeDash=[2, 2], color="black").encode(x="x:Q")
-    return _named((band + line + rule).properties(width=560, height=280), title)
+    rule = (
+        alt.Chart(pl.DataFrame({"x": [0]}))
+        .mark_rule(strokeDash=[2, 2], color="black")
+        .encode(x="x:Q", tooltip=_note("Månad 0: inskrivning"))
+    )
+    return _named((band + line + points + rule).properties(width=560, height=280), title)
 
 
 def _pct_label(share: float) -> str:
@@ -255,30 +321,42 @@ def absence_thresholds(df: pl.DataFrame, threshold: float, min_cell: int) -> alt
     if _shown(df, "share").is_empty():
         return no_data(title, df, min_cell)
     levels = sorted(df["threshold"].unique().to_list())
+    # The report's own threshold is named in its column header, not only in the subtitle.
+    names = {t: _pct_label(t) + (" (huvudgräns)" if abs(t - threshold) < 1e-9 else "") for t in levels}
     data = _shown(df, "share").with_columns(
-        pl.col("threshold")
-        .replace_strict({t: _pct_label(t) for t in levels}, return_dtype=pl.String)
-        .alias("threshold_label")
+        pl.col("threshold").replace_strict(names, return_dtype=pl.String).alias("threshold_label")
     )
+    # Terms in time order (VT 2016 before HT 2016), not alphabetical.
+    terms = data.sort("term_index")["term_label"].unique(maintain_order=True).to_list()
     base = alt.Chart(data)
+    tooltip = [
+        alt.Tooltip("term_label:N", title="Termin"),
+        alt.Tooltip("threshold_label:N", title="Frånvarogräns"),
+        alt.Tooltip("pupil_group:N", title="Grupp"),
+        alt.Tooltip("share:Q", title="Andel", format=PCT1),
+        *_interval("lo:Q", "hi:Q", PCT1),
+        alt.Tooltip("n:Q", title="Elever", format=COUNT),
+    ]
     bars = base.mark_bar().encode(
         x=alt.X("pupil_group:N", title=None, axis=alt.Axis(labels=False, ticks=False)),
         y=alt.Y("share:Q", title="Andel elever", axis=alt.Axis(format=PCT)),
         color=alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=alt.Legend(orient="bottom")),
-        tooltip=[
-            alt.Tooltip("term_label:N", title="Termin"),
-            alt.Tooltip("threshold_label:N", title="Frånvarogräns"),
-            alt.Tooltip("pupil_group:N", title="Grupp"),
-            alt.Tooltip("share:Q", title="Andel", format=PCT),
-        ],
+        tooltip=tooltip,
     )
-    errors = base.mark_errorbar(ticks=True).encode(x="pupil_group:N", y=alt.Y("lo:Q", title="Andel elever"), y2="hi:Q")
+    # Caps in the whiskers' colour (Vega-Lite draws caps in the default blue otherwise).
+    errors = base.mark_errorbar(ticks=alt.MarkConfig(color="black"), color="black").encode(
+        x="pupil_group:N", y=alt.Y("lo:Q", title="Andel elever"), y2="hi:Q", tooltip=tooltip
+    )
     return _named(
         (bars + errors)
-        .properties(width=90, height=200)
+        .properties(width=90, height=180)
         .facet(
-            column=alt.Column("threshold_label:N", title="Frånvarogräns", sort=[_pct_label(t) for t in levels]),
-            row=alt.Row("term_label:N", title=None),
+            column=alt.Column(
+                "threshold_label:N",
+                title="Frånvarogräns",
+                sort=[names[t] for t in levels],
+            ),
+            row=alt.Row("term_label:N", title=None, sort=terms),
         )
         .properties(
             title=alt.Title(
@@ -314,7 +392,7 @@ def pass_change_individual(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoDat
         .mark_bar()
         .encode(
             y=alt.Y("gender_label:N", title=None, sort=GENDER_ORDER),
-            x=alt.X("share:Q", title="Andel elever", stack="normalize", axis=alt.Axis(format=PCT)),
+            x=alt.X("share:Q", title="Andel elever", stack="normalize", axis=alt.Axis(format=PCT, values=SHARE_TICKS)),
             color=alt.Color(
                 "direction:N",
                 title="Andel godkända",
@@ -324,8 +402,9 @@ def pass_change_individual(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoDat
             order=alt.Order("direction_order:Q"),
             tooltip=[
                 alt.Tooltip("direction:N", title="Förändring"),
-                alt.Tooltip("share:Q", title="Andel", format=".0%"),
-                alt.Tooltip("k:Q", title="Elever"),
+                alt.Tooltip("gender_label:N", title="Grupp"),
+                alt.Tooltip("share:Q", title="Andel", format=PCT),
+                alt.Tooltip("k:Q", title="Elever", format=COUNT),
             ],
         )
         .transform_calculate(direction_order=f"indexof({order!r}, datum.direction)")
@@ -350,20 +429,22 @@ def pass_change_group(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
     )
     y = alt.Y("gender_label:N", title=None, sort=GENDER_ORDER)
     x_title = "Förändring i andel godkända ämnen (procentenheter)"
+    tooltip = [
+        alt.Tooltip("gender_label:N", title="Grupp"),
+        alt.Tooltip("change_pp:Q", title="Förändring (procentenheter)", format="+.1f"),
+        *_interval("lo_pp:Q", "hi_pp:Q", "+.1f"),
+    ]
     points = base.mark_point(filled=True, size=80, color="#2c3e50").encode(
-        y=y,
-        x=alt.X("change_pp:Q", title=x_title, axis=alt.Axis(**PP_AXIS)),
-        tooltip=[
-            alt.Tooltip("gender_label:N", title="Grupp"),
-            alt.Tooltip("change_pp:Q", title="Förändring (procentenheter)", format="+.1f"),
-            alt.Tooltip("lo_pp:Q", title="Intervall från", format="+.1f"),
-            alt.Tooltip("hi_pp:Q", title="Intervall till", format="+.1f"),
-        ],
+        y=y, x=alt.X("change_pp:Q", title=x_title, axis=alt.Axis(**PP_AXIS)), tooltip=tooltip
     )
-    errors = base.mark_errorbar(ticks=True, color="#2c3e50").encode(
-        y=y, x=alt.X("lo_pp:Q", title=x_title), x2="hi_pp:Q"
+    errors = base.mark_errorbar(ticks=alt.MarkConfig(color="#2c3e50"), color="#2c3e50").encode(
+        y=y, x=alt.X("lo_pp:Q", title=x_title), x2="hi_pp:Q", tooltip=tooltip
     )
-    zero = alt.Chart(pl.DataFrame({"x": [0.0]})).mark_rule(color="black", strokeDash=[2, 2]).encode(x="x:Q")
+    zero = (
+        alt.Chart(pl.DataFrame({"x": [0.0]}))
+        .mark_rule(color="black", strokeDash=[2, 2])
+        .encode(x="x:Q", tooltip=_note("Noll: ingen förändring"))
+    )
     return _named((errors + points + zero).properties(width=480, height=120), title)
 
 
@@ -374,19 +455,28 @@ def grade9_eligibility(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
         return no_data(title, df, min_cell)
     base = alt.Chart(data)
     y = alt.Y("pupil_group:N", title=None, axis=alt.Axis(labels=False, ticks=False))
+    tooltip = [
+        alt.Tooltip("measure:N", title="Mått"),
+        alt.Tooltip("gender_label:N", title="Kön"),
+        alt.Tooltip("pupil_group:N", title="Grupp"),
+        alt.Tooltip("share:Q", title="Andel", format=PCT1),
+        *_interval("lo:Q", "hi:Q", PCT1),
+        alt.Tooltip("n:Q", title="Elever", format=COUNT),
+    ]
+    color = alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=alt.Legend(orient="bottom"))
     points = base.mark_point(filled=True, size=70).encode(
         y=y,
-        x=alt.X("share:Q", title="Andel behöriga", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=PCT)),
-        color=alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=alt.Legend(orient="bottom")),
-        tooltip=[
-            alt.Tooltip("measure:N", title="Mått"),
-            alt.Tooltip("pupil_group:N", title="Grupp"),
-            alt.Tooltip("share:Q", title="Andel", format=".0%"),
-            alt.Tooltip("n:Q", title="Elever"),
-        ],
+        x=alt.X(
+            "share:Q",
+            title="Andel behöriga",
+            scale=alt.Scale(domain=[0, 1]),
+            axis=alt.Axis(format=PCT, values=SHARE_TICKS),
+        ),
+        color=color,
+        tooltip=tooltip,
     )
     errors = base.mark_errorbar(ticks=True).encode(
-        y=y, x=alt.X("lo:Q", title="Andel behöriga"), x2="hi:Q", color=alt.Color("pupil_group:N", scale=GROUP_COLORS)
+        y=y, x=alt.X("lo:Q", title="Andel behöriga"), x2="hi:Q", color=color, tooltip=tooltip
     )
     return _named(
         (errors + points)
@@ -445,9 +535,20 @@ def love_plot(bal: pl.DataFrame) -> alt.Chart | NoData:
         ),
     )
     limits = (
-        alt.Chart(pl.DataFrame({"x": [-WWC_ADJUSTABLE, -WWC_EQUIVALENT, WWC_EQUIVALENT, WWC_ADJUSTABLE]}))
+        alt.Chart(
+            pl.DataFrame(
+                {
+                    "x": [-WWC_ADJUSTABLE, -WWC_EQUIVALENT, WWC_EQUIVALENT, WWC_ADJUSTABLE],
+                    "note": [
+                        f"Gräns ±{fmt_num(WWC_ADJUSTABLE, 2)}: likvärdiga efter statistisk justering",
+                        f"Gräns ±{fmt_num(WWC_EQUIVALENT, 2)}: likvärdiga grupper",
+                    ]
+                    * 2,
+                }
+            )
+        )
         .mark_rule(strokeDash=[3, 3], color="#999")
-        .encode(x="x:Q")
+        .encode(x="x:Q", tooltip=alt.Tooltip("note:N", title="Gräns"))
     )
     points = base.mark_point(filled=True, size=80).encode(
         x=alt.X("d:Q", title="Standardiserad skillnad (inskrivna minus jämförelse)"),
@@ -458,7 +559,11 @@ def love_plot(bal: pl.DataFrame) -> alt.Chart | NoData:
             scale=alt.Scale(domain=["Före vägning", "Efter vägning"], range=["#bdc3c7", "#2c3e50"]),
             legend=alt.Legend(orient="bottom"),
         ),
-        tooltip=[alt.Tooltip("covariate:N", title="Mått"), alt.Tooltip("d:Q", title="Skillnad", format=".2f")],
+        tooltip=[
+            alt.Tooltip("covariate:N", title="Mått"),
+            alt.Tooltip("when:N", title="När"),
+            alt.Tooltip("d:Q", title="Skillnad", format="+.2f"),
+        ],
     )
     return _named((limits + points).properties(width=480, height=140), title)
 
@@ -482,17 +587,30 @@ def effect_event_curve(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
     )
     x = alt.X("event_month:Q", title="Månader från inskrivning", scale=alt.Scale(domain=[-14, 12]))
     band = base.mark_area(opacity=0.25, color="#c0392b").encode(
-        x=x, y=alt.Y("lo_pp:Q", title="Skillnad i frånvaro (procentenheter)", axis=alt.Axis(**PP_AXIS)), y2="hi_pp:Q"
+        x=x,
+        y=alt.Y("lo_pp:Q", title="Skillnad i frånvaro (procentenheter)", axis=alt.Axis(**PP_AXIS)),
+        y2="hi_pp:Q",
+        tooltip=_note(f"Skuggat: {INTERVAL}"),
     )
-    line = base.mark_line(point=alt.OverlayMarkDef(color="#c0392b"), color="#c0392b").encode(
+    line = base.mark_line(color="#c0392b").encode(x=x, y="att_pp:Q")  # tooltips on the points
+    points = base.mark_point(filled=True, color="#c0392b").encode(
         x=x,
         y="att_pp:Q",
         tooltip=[
             alt.Tooltip("event_month:Q", title="Månad"),
             alt.Tooltip("att_pp:Q", title="Effekt (procentenheter)", format="+.1f"),
-            alt.Tooltip("n_treated:Q", title="Inskrivna"),
+            *_interval("lo_pp:Q", "hi_pp:Q", "+.1f"),
+            alt.Tooltip("n_treated:Q", title="Inskrivna", format=COUNT),
         ],
     )
-    zero = alt.Chart(pl.DataFrame({"y": [0.0]})).mark_rule(color="black").encode(y="y:Q")
-    start = alt.Chart(pl.DataFrame({"x": [0]})).mark_rule(strokeDash=[2, 2], color="black").encode(x="x:Q")
-    return _named((band + line + zero + start).properties(width=560, height=260), title)
+    zero = (
+        alt.Chart(pl.DataFrame({"y": [0.0]}))
+        .mark_rule(color="black")
+        .encode(y="y:Q", tooltip=_note("Noll: ingen skillnad"))
+    )
+    start = (
+        alt.Chart(pl.DataFrame({"x": [0]}))
+        .mark_rule(strokeDash=[2, 2], color="black")
+        .encode(x="x:Q", tooltip=_note("Månad 0: inskrivning"))
+    )
+    return _named((band + line + points + zero + start).properties(width=560, height=260), title)

@@ -23,7 +23,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unicodedata
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,12 +54,36 @@ class ReportRefused(RuntimeError):
 
 
 class IPCKernelManager(AsyncKernelManager):
-    """The report's kernel talks over local IPC sockets beside its connection file: no TCP
-    port is opened, so nothing travels unencrypted and the kernel does not warn about it."""
+    """The report's kernel talks over local IPC sockets: no TCP port is opened, so nothing
+    travels unencrypted and the kernel does not warn about it.
+
+    The sockets and the connection file sit in a temporary folder of this kernel's own, removed
+    when the kernel is cleaned up. jupyter_client's default for IPC without a connection file is
+    `kernel-ipc-1` to `-5` in the working directory (papermill's `cwd`: notebooks/), so kernels of
+    reports running at the same time bound the same paths and received each other's messages
+    (kernels logging "Invalid Signature", a kernel that never answered, errors at shutdown)."""
 
     def __init__(self, **kwargs) -> None:
+        # Short (a socket path has at most 107 bytes) and private to this kernel.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="ppss-kernel-"))
         kwargs.setdefault("transport", "ipc")
+        kwargs.setdefault("connection_file", str(self._socket_dir / "kernel.json"))
+        kwargs.setdefault("ip", str(self._socket_dir / "kernel-ipc"))
         super().__init__(**kwargs)
+
+    async def _async_interrupt_kernel(self) -> None:
+        """No interrupt on the way to shutdown. jupyter_client sends SIGINT before every shutdown
+        request; the report's kernel is idle by then, and the signal landed wherever the kernel
+        was: under load inside a message handler ("KeyboardInterrupt caught in kernel") or its own
+        shutdown (pending asyncio tasks destroyed, "--- Logging error --- ... I/O operation on
+        closed file"), printed on the report's stderr after a successful run."""
+        if not self.shutting_down:
+            await super()._async_interrupt_kernel()
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
 
 
 def district_names(con) -> list[str]:
@@ -100,19 +126,55 @@ def check_store(store: Path, allow_rejected: bool, year: int | None = None, dist
 
 
 # Drawn once the bundle has loaded: each figure's spec becomes a live chart with tooltips; the
-# static SVG stays for print (and for readers without scripts).
+# static SVG stays for print (and for readers without scripts). On a narrow screen (a phone) a
+# chart of one view fits the screen's width with its text at full size, instead of the whole
+# drawing shrinking (text about 5 px at 390 px), and its title lines are wrapped; a faceted
+# chart or a heatmap keeps its size and scrolls sideways inside its figure (report.css).
 _LIVE = """
 const locale = %s;
+// Vega never wraps a title: on a screen narrower than the drawing its lines are wrapped here.
+function wrap(lines, chars) {
+  const out = [];
+  for (const line of [].concat(lines || [])) {
+    let cur = "";
+    for (const word of String(line).split(" ")) {
+      if (cur && (cur + " " + word).length > chars) { out.push(cur); cur = word; }
+      else { cur = cur ? cur + " " + word : word; }
+    }
+    if (cur) out.push(cur);
+  }
+  return out;
+}
 for (const fig of document.querySelectorAll("figure.chart")) {
   const spec = JSON.parse(fig.querySelector("script.%s").textContent);
   const live = fig.querySelector(".chart-live");
+  const drawn = fig.querySelector(".chart-static svg");
+  live.style.display = "block";  // measured (and for "container") before the chart is drawn
+  const room = live.clientWidth;
+  const narrow = drawn && room < Number(drawn.getAttribute("width"));
+  for (const part of narrow ? [spec, ...(spec.layer || [])] : []) {  // a layered chart's title is on its layers
+    if (!part.title) continue;
+    const title = typeof part.title === "string" ? {text: part.title} : {...part.title};
+    title.text = wrap(title.text, Math.floor(room / 8.5));
+    if (title.subtitle) title.subtitle = wrap(title.subtitle, Math.floor(room / 6.5));
+    part.title = title;
+  }
+  // A chart with a discrete x axis (a heatmap's columns) keeps the width of its steps.
+  const x = (spec.encoding || (spec.layer && spec.layer[0].encoding) || {}).x;
+  const stepped = x && (x.type === "nominal" || x.type === "ordinal");
+  if (typeof spec.width === "number" && drawn && !stepped) {
+    live.style.maxWidth = drawn.getAttribute("width") + "px";  // never wider than in print
+    spec.width = "container";
+    spec.autosize = {type: "fit-x", contains: "padding"};
+  }
   window.vegaEmbed(live, spec, {renderer: "svg", actions: false, formatLocale: locale}).then(() => {
+    live.style.display = "";
     fig.classList.add("is-live");
     live.removeAttribute("aria-hidden");
     const svg = live.querySelector("svg");  // the chart's accessible name is its title
     if (svg) { svg.setAttribute("role", "img"); svg.setAttribute("aria-label", fig.getAttribute("aria-label")); }
     fig.querySelector(".chart-static").setAttribute("aria-hidden", "true");
-  }).catch((err) => console.error("chart", err));
+  }).catch((err) => { live.style.display = ""; console.error("chart", err); });
 }
 """
 
@@ -194,6 +256,50 @@ def export_html(notebook: Path, html_path: Path, title: str, bundle: VegaBundle 
     return html_path
 
 
+def notebook_sections(notebook: Path) -> dict[str, str]:
+    """Each code cell's step, by cell id (which papermill keeps; the parameters it injects
+    belong to no step): a cell `sections.show("<name>", …)` is that section, named by its
+    module's TITLE (read from the source: this process does not import the analysis), the
+    cells computing and protecting the figures are steps of their own."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    folder = PACKAGE_DIR / "report" / "sections"
+    step, out = "kernel started", {}
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "id" not in cell:
+            continue
+        if m := re.search(r'sections\.show\("(\w+)"', cell.source):
+            module = folder / f"{m.group(1)}.py"
+            title = re.search(r'^TITLE = "(.*)"', module.read_text(encoding="utf-8"), re.M) if module.exists() else None
+            step = title.group(1) if title and title.group(1) else "titelsida, sammanfattning och innehåll"
+        elif "register_all" in cell.source:
+            step = "alla avsnitts siffror beräknas"
+        elif ".protect()" in cell.source:
+            step = "röjandekontroll"
+        out[cell["id"]] = step
+    return out
+
+
+class Progress:
+    """What `ppss report` shows while the kernel works: each section of the notebook as its
+    first cell starts (the notebook's own headings), then the HTML and the PDF, each with the
+    seconds since the report started."""
+
+    def __init__(self, notebook: Path, say: Callable[[str], None], prefix: str) -> None:
+        self.sections, self.say, self.prefix = notebook_sections(notebook), say, prefix
+        self.start, self.current = time.perf_counter(), ""
+
+    def step(self, what: str) -> None:
+        self.say(f"{self.prefix}{time.perf_counter() - self.start:6.1f} s  {what}")
+
+    def on_cell_start(self, cell, cell_index: int) -> None:  # nbclient's hook (keywords)
+        section = self.sections.get(cell.get("id", ""), "")
+        if section and section != self.current:
+            self.current = section
+            self.step(section)
+
+
 def subset_folder(districts: list[str]) -> str:
     names = "_".join(sorted(districts))
     ascii_ = unicodedata.normalize("NFKD", names).encode("ascii", "ignore").decode()
@@ -208,7 +314,10 @@ def run_report(
     allow_rejected: bool = False,
     districts: list[str] | None = None,
     absence_threshold: float = DEFAULT_ABSENCE_THRESHOLD,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
+    """Write the report (see the module's docstring). `progress`: called with a line of text as
+    each section of the notebook starts, and for the HTML and the PDF (None: nothing shown)."""
     check_min_cell(min_cell)
     store = Path(store).resolve()
     check_store(store, allow_rejected, year, districts)
@@ -222,11 +331,14 @@ def run_report(
     for old in tables.glob("*.csv"):  # a table this run does not publish must not linger
         old.unlink()
     executed = target / f"uppfoljning_{year}.ipynb"
+    source = paths().notebooks / NOTEBOOK
+    shown = Progress(source, progress or (lambda _: None), f"report {year}: ")
+    shown.step("starting the kernel")
     bundle = start_vega_bundle()  # built meanwhile, on the core the kernel leaves free
     try:
         try:
             papermill.execute_notebook(
-                str(paths().notebooks / NOTEBOOK),
+                str(source),
                 str(executed),
                 parameters={
                     "year": year,
@@ -240,6 +352,7 @@ def run_report(
                 progress_bar=False,
                 cwd=str(paths().notebooks),
                 kernel_manager_class=IPCKernelManager,
+                on_cell_start=shown.on_cell_start,
             )
         except papermill.PapermillExecutionError as e:
             if e.ename == "DisclosureError":  # nothing is published: no HTML, no tables
@@ -248,12 +361,14 @@ def run_report(
                     old.unlink()
                 raise ReportRefused(f"disclosure control: {e.evalue}") from None
             raise
+        shown.step("writing the HTML page")
         html = export_html(executed, target / f"uppfoljning_{year}.html", report_title(year, districts), bundle)
     finally:
         if bundle.proc.poll() is None:  # not collected (the run failed, or was interrupted while collecting)
             bundle.proc.kill()
             bundle.proc.wait()
         bundle.out.close()
+    shown.step("printing the PDF")
     write_pdf(html, target / f"uppfoljning_{year}.pdf")
     return html
 
@@ -379,6 +494,7 @@ def run_param_sets(sets: list[ParamSet], store: Path, out_dir: Path, allow_rejec
             allow_rejected=allow_rejected,
             districts=list(s.districts) or None,
             absence_threshold=s.absence_threshold,
+            progress=log,
         )
     return write_index(Path(out_dir), [(s, built[(s.year, s.districts)]) for s in todo])
 
