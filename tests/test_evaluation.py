@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from pipelines.analysis import evaluation as ev
+from pipelines.analysis import evidence as evd
 from pipelines.analysis.sample import CELL, COVARIATES, analytics, entropy_weights
 
 
@@ -128,6 +129,7 @@ def simulate(effect: float, seed: int, schools: int = 24, per_cell: int = 220) -
                     "prior_share_passed": prior,
                     "base_merit": 200 * share + rng.normal(0, 10, n),
                     "prior_merit": 200 * prior + rng.normal(0, 10, n),
+                    "placebo_share_passed": prior,  # no draw: the worlds stay as they were
                     "base_absence": pre.mean(axis=1),
                     "post_mean": y_post,
                     "n_post": 9,
@@ -168,3 +170,84 @@ def test_matched_did_coverage_over_many_worlds() -> None:
         covered += e.ci_low <= 0 <= e.ci_high
         found_nothing += not e.certain
     assert covered >= 10 and found_nothing >= 10
+
+
+# --- the verdict follows the evidence (evidence.py) ---------------------------------------
+def test_judge_withholds_an_effect_the_trend_or_few_schools_could_explain() -> None:
+    certain = {"claimable": True, "n_schools": 20, "pretrend_p": 0.5, "robust_lo": -0.06, "robust_hi": -0.01}
+    assert evd.judge(-0.04, -0.05, -0.03, **certain) == evd.EFFECT
+    assert evd.judge(-0.04, -0.05, -0.03, **(certain | {"pretrend_p": 0.01})) == evd.TREND
+    assert evd.judge(-0.04, -0.05, -0.03, **(certain | {"robust_hi": 0.01})) == evd.TREND
+    assert evd.judge(-0.04, -0.05, -0.03, **(certain | {"n_schools": 3})) == evd.FEW_SCHOOLS
+    assert evd.judge(-0.01, -0.03, 0.01, **certain) == evd.NO_CHANGE
+    assert evd.judge(-0.04, -0.05, -0.03, **(certain | {"claimable": False})) == evd.NOT_CLAIMABLE
+    assert evd.judge(-0.04, -0.05, -0.03, **certain, q_value=0.2) == evd.NO_CHANGE  # a subgroup among many
+
+
+def test_absence_bound_extrapolates_a_linear_pre_trend_hand_computed() -> None:
+    # placebo months -14..-9 lie 9.5..4.5 months before the baseline's centre (-4.5); a
+    # difference of -0.002 per month there continues 12 months on to the outcome's centre (7.5)
+    months = np.arange(-14, -8)
+    curve = pl.DataFrame({"event_month": months, "att": 0.002 * (months + 4.5)})
+    assert evd.absence_bound(curve) == pytest.approx(0.024)
+    lo, hi = evd.robust_interval(-0.05, -0.03, 0.024)
+    assert (lo, hi) == pytest.approx((-0.074, -0.006))
+    assert evd.breakdown(-0.05, -0.03, 0.024) == pytest.approx(1.25)
+    assert evd.breakdown(-0.05, 0.01, 0.024) == 0.0
+
+
+def _grade_world(trend: float, seed: int) -> pl.DataFrame:
+    """Candidates whose grades follow a pupil's own slope, each term measured with noise; the
+    enrolled are chosen on a falling slope (`trend` per term; 0: chosen on level only).
+    Balancing on two noisy terms removes only part of the slope."""
+    c = simulate(0.0, seed)
+    rng = np.random.default_rng(seed)
+    n = c.height
+    slope = rng.normal(0, 0.03, n) - trend * c["treated"].to_numpy()
+    true_base = c["base_share_passed"].to_numpy()
+
+    def term(k: int) -> np.ndarray:  # share passed k terms after the baseline term
+        return np.clip(true_base + k * slope + rng.normal(0, 0.08, n), 0, 1)
+
+    return c.with_columns(
+        pl.Series("base_share_passed", term(0)),
+        pl.Series("prior_share_passed", term(-1)),
+        pl.Series("placebo_share_passed", term(-2)),
+        pl.Series("later_share_passed", term(2)),
+    )
+
+
+@pytest.mark.parametrize(("trend", "seed"), [(0.0, 21), (0.04, 22)])
+def test_grade_placebo_flags_a_slope_the_balancing_cannot_see(trend: float, seed: int) -> None:
+    a = analytics(_grade_world(trend, seed))["share_passed_change"]
+    placebo = evd.grade_placebo(a)
+    e = ev.estimate(a)
+    if trend == 0:
+        assert placebo["p_value"] > 0.05
+        assert e.ci_low <= 0 <= e.ci_high
+    else:
+        # the naive estimate finds the trend as a fall in share passed; the placebo sees it first
+        assert e.ci_high < 0
+        assert placebo["p_value"] < 0.05 and placebo["estimate"] > 0
+        e.pretrend_p = placebo["p_value"]
+        assert e.verdict == evd.TREND and not e.finding
+
+
+def test_a_trend_verdict_never_says_the_change_is_beyond_chance() -> None:
+    row = {
+        "outcome": "share_passed_change",
+        "measure": "Förändring i andel godkända ämnen",
+        "difference": -0.05,
+        "lo": -0.08,
+        "hi": -0.02,
+        "n_treated": 40,
+        "n_eligible": 42,
+        "n_schools": 16,
+        "pretrend_p": 0.001,
+        "robust_lo": -0.13,
+        "robust_hi": 0.03,
+    }
+    for verdict in (evd.TREND, evd.FEW_SCHOOLS):
+        text = ev.text_effect(row | {"verdict": verdict})
+        assert ("slumpen" not in text and "Ingen" in text) or "ingen slutsats" in text
+    assert "inte förklaras av slumpen" in ev.text_effect(row | {"verdict": evd.EFFECT, "pretrend_p": 0.6})

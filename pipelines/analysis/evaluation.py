@@ -32,7 +32,9 @@ from statsmodels.stats.multitest import multipletests
 
 from pipelines import labels as lb
 from pipelines.analysis import estimands as est
+from pipelines.analysis import evidence as evd
 from pipelines.analysis.followup import describe_interval, mean_ci, report_query, with_share_ci
+from pipelines.analysis.inference import MIN_SCHOOLS, clustered_mean, t_interval
 from pipelines.analysis.sample import PATH, Analytic, EvaluationSample
 from pipelines.analysis.suppress import fmt_num, fmt_pct
 
@@ -220,7 +222,8 @@ def clustered_effect(a: Analytic, keys: set[str] | None = None) -> tuple[float, 
     """Mean D over the enrolled pupils in the estimate (or those of `keys`), with a standard
     error clustered by school that counts both sides: an enrolled pupil's deviation, and each
     comparison pupil's share of its cell's weighted mean (weights taken as given). Without
-    the second part, a comparison mean resting on few pupils would look certain."""
+    the second part, a comparison mean resting on few pupils would look certain. The third
+    value is the number of schools the enrolled pupils come from (the interval's clusters)."""
     if a.members.is_empty():
         return float("nan"), float("nan"), 0
     treated, comparison = _adjusted(a)
@@ -240,25 +243,12 @@ def clustered_effect(a: Analytic, keys: set[str] | None = None) -> tuple[float, 
         ]
     ).with_columns(pl.col("school_unit_code").fill_null("?"))
     sums = inf.group_by("school_unit_code").agg(pl.col("psi").sum())["psi"].to_numpy()
-    g = len(sums)
-    if g < 2:
+    # the variance sums over every school either side draws on; the interval's degrees of
+    # freedom count only the enrolled pupils' schools (inference.py)
+    g_all, g = len(sums), treated["school_unit_code"].fill_null("?").n_unique()
+    if g_all < 2 or g < 2:
         return mean, float("nan"), g
-    return mean, float(np.sqrt(g / (g - 1) * (sums**2).sum())), g
-
-
-def clustered_mean(d: np.ndarray, clusters: np.ndarray) -> tuple[float, float, int]:
-    """Mean, its standard error clustered by `clusters` (CR1), and the number of clusters."""
-    n = len(d)
-    if n == 0:
-        return float("nan"), float("nan"), 0
-    mean = float(d.mean())
-    codes = np.unique(clusters, return_inverse=True)[1]
-    g = int(codes.max()) + 1
-    if g < 2:
-        return mean, float("nan"), g
-    sums = np.bincount(codes, weights=d - mean)
-    se = float(np.sqrt(g / (g - 1) * (sums**2).sum()) / n)
-    return mean, se, g
+    return mean, float(np.sqrt(g_all / (g_all - 1) * (sums**2).sum())), g
 
 
 @dataclass
@@ -280,6 +270,29 @@ class Estimate:
     max_baseline_difference: float
     evalue: float
     evalue_ci: float
+    # the evidence on trends (evidence.py), filled by headline(): NaN where not tested
+    pretrend_p: float = float("nan")
+    robust_low: float = float("nan")
+    robust_high: float = float("nan")
+    breakdown: float = float("nan")
+
+    @property
+    def verdict(self) -> str:
+        return evd.judge(
+            self.estimate,
+            self.ci_low,
+            self.ci_high,
+            claimable=self.claimable,
+            n_schools=self.n_schools,
+            pretrend_p=self.pretrend_p,
+            robust_lo=self.robust_low,
+            robust_hi=self.robust_high,
+        )
+
+    @property
+    def finding(self) -> bool:
+        """An effect the report states (a withheld verdict is no finding)."""
+        return self.verdict == evd.EFFECT
 
     @property
     def coverage(self) -> float:
@@ -293,14 +306,6 @@ class Estimate:
     @property
     def certain(self) -> bool:
         return self.claimable and (self.ci_low > 0 or self.ci_high < 0)
-
-
-def _t_interval(mean: float, se: float, g: int) -> tuple[float, float, float]:
-    if not np.isfinite(se) or g < 2 or se == 0:
-        return float("nan"), float("nan"), float("nan")
-    t = float(stats.t.ppf(0.975, g - 1))
-    p = float(2 * stats.t.sf(abs(mean / se), g - 1))
-    return mean - t * se, mean + t * se, p
 
 
 def evalue_rr(rr: float) -> float:
@@ -333,7 +338,7 @@ def estimate(a: Analytic) -> Estimate:
     diffs = pair_differences(a)
     d = diffs["d"].to_numpy()
     mean, se, g = clustered_effect(a)
-    lo, hi, p = _t_interval(mean, se, g)
+    lo, hi, p = t_interval(mean, se, g)
     y_t = diffs["y"].to_numpy()
     y_c = diffs["y_c"].to_numpy()
     m_t = float(y_t.mean()) if len(y_t) else float("nan")
@@ -383,6 +388,8 @@ def event_curve(sample: EvaluationSample) -> tuple[pl.DataFrame, dict]:
     """Per month from enrolment: mean over matched enrolled pupils of (own change from the
     baseline months) minus (the neighbours' weighted change), with clustered t intervals;
     and a joint Wald test over the placebo months (F with schools - 1 denominator df)."""
+    if "event_curve" in sample.cache:
+        return sample.cache["event_curve"]
     a = sample.analytic["absence_rate"]
     t_side, c_side = _event_paths(a, sample.months)
     schools = a.frame.select(pl.col("row").alias("t_row"), "school_unit_code")
@@ -396,12 +403,13 @@ def event_curve(sample: EvaluationSample) -> tuple[pl.DataFrame, dict]:
     for e in EVENT_MONTHS:
         part = d.filter(pl.col("e") == e)
         mean, se, g = clustered_mean(part["d"].to_numpy(), part["school_unit_code"].fill_null("?").to_numpy())
-        lo, hi, _ = _t_interval(mean, se, g)
+        lo, hi, _ = t_interval(mean, se, g)
         rows.append({"event_month": int(e), "att": mean, "lo": lo, "hi": hi, "n_treated": part.height})
         if est.PLACEBO_FIRST <= e <= est.PLACEBO_LAST:
             placebo.append(part.with_columns((pl.col("d") - mean).alias("inf"), pl.lit(part.height).alias("n")))
     curve = pl.DataFrame(rows).with_columns(pl.col(pl.Float64).fill_nan(None))
-    return curve, pretrend_test(placebo, curve)
+    sample.cache["event_curve"] = (curve, pretrend_test(placebo, curve))
+    return sample.cache["event_curve"]
 
 
 def _event_paths(a: Analytic, months: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -517,6 +525,7 @@ def subgroups(sample: EvaluationSample) -> pl.DataFrame:
     Raw aggregates: the disclosure layer decides what is shown."""
     a = sample.analytic["absence_rate"]
     diffs = pair_differences(a)
+    absence = trend_evidence(sample)["absence_rate"]
     groups = sample.enrolled.select(
         "pupil_key",
         "selection_reasons",
@@ -530,12 +539,13 @@ def subgroups(sample: EvaluationSample) -> pl.DataFrame:
         exploded = joined.explode(column) if joined.schema[column] == pl.List(pl.String) else joined
         for (group,), part in exploded.drop_nulls(column).group_by(column):
             mean, se, g = clustered_effect(a, set(part["pupil_key"].to_list()))
-            lo, hi, p = _t_interval(mean, se, g)
+            lo, hi, p = t_interval(mean, se, g)
             rows.append(
                 {
                     "dimension": dimension,
                     "group": group,
                     "n": part.height,
+                    "n_schools": g,
                     "change": mean,
                     "lo": lo,
                     "hi": hi,
@@ -546,6 +556,7 @@ def subgroups(sample: EvaluationSample) -> pl.DataFrame:
         "dimension": pl.String,
         "group": pl.String,
         "n": pl.Int64,
+        "n_schools": pl.Int64,
         "change": pl.Float64,
         "lo": pl.Float64,
         "hi": pl.Float64,
@@ -554,7 +565,28 @@ def subgroups(sample: EvaluationSample) -> pl.DataFrame:
     df = pl.DataFrame(rows, schema=schema).with_columns(pl.col(pl.Float64).fill_nan(None)).sort("dimension", "group")
     tested = df.filter(pl.col("p_value").is_not_null())
     q = multipletests(tested["p_value"].to_numpy(), method="fdr_bh")[1] if tested.height else np.array([])
-    return df.join(tested.select("dimension", "group", pl.Series("q_value", q)), on=["dimension", "group"], how="left")
+    df = df.join(tested.select("dimension", "group", pl.Series("q_value", q)), on=["dimension", "group"], how="left")
+    # each group's verdict by the headline's rule, held to the attendance pre-trend test and
+    # its bound (a subgroup has too few pupils for a test of its own), and to its q-value
+    verdicts = []
+    for r in df.iter_rows(named=True):
+        nan = float("nan")
+        lo, hi = (nan if r["lo"] is None else r["lo"]), (nan if r["hi"] is None else r["hi"])
+        r_lo, r_hi = evd.robust_interval(lo, hi, absence["bound"])
+        verdicts.append(
+            evd.judge(
+                nan if r["change"] is None else r["change"],
+                lo,
+                hi,
+                claimable=True,
+                n_schools=r["n_schools"] or 0,
+                pretrend_p=absence["pretrend_p"],
+                robust_lo=r_lo,
+                robust_hi=r_hi,
+                q_value=nan if r["q_value"] is None else r["q_value"],
+            )
+        )
+    return df.with_columns(pl.Series("verdict", verdicts, dtype=pl.String))
 
 
 # --- attrition ----------------------------------------------------------------------------
@@ -639,8 +671,41 @@ def left_out(sample: EvaluationSample) -> pl.DataFrame:
 
 
 # --- all headline estimates, and the machine-readable results -----------------------------
+def trend_evidence(sample: EvaluationSample) -> dict[str, dict]:
+    """Per outcome: the pre-trend test's p and the bound on a continuing trend (evidence.py).
+    A grade outcome is also held to the attendance test: the same pupils were selected, and a
+    trajectory they were selected on shows in either (the stricter p counts)."""
+    if "evidence" not in sample.cache:
+        _, pretrend = event_curve(sample)
+        curve = sample.cache["event_curve"][0]
+        absence = {"pretrend_p": pretrend["p_value"], "bound": evd.absence_bound(curve), "kind": "months"}
+        out = {"absence_rate": absence}
+        for outcome in ("share_passed_change", "eligible_vocational"):
+            if outcome not in sample.analytic:
+                continue
+            placebo = evd.grade_placebo(sample.analytic[outcome])
+            ps = [p for p in (placebo["p_value"], absence["pretrend_p"]) if p is not None and np.isfinite(p)]
+            out[outcome] = {
+                "pretrend_p": min(ps) if ps else float("nan"),
+                "grade_placebo_p": placebo["p_value"],
+                "grade_placebo": placebo["estimate"],
+                # in share-passed units: no bound for eligibility, whose verdict rests on the tests
+                "bound": placebo["bound"] if outcome == "share_passed_change" else float("nan"),
+                "kind": "terms",
+            }
+        sample.cache["evidence"] = out
+    return sample.cache["evidence"]
+
+
 def headline(sample: EvaluationSample) -> dict[str, Estimate]:
-    return {outcome: estimate(a) for outcome, a in sample.analytic.items()}
+    estimates = {outcome: estimate(a) for outcome, a in sample.analytic.items()}
+    evidence = trend_evidence(sample)
+    for outcome, e in estimates.items():
+        ev_ = evidence.get(outcome, {})
+        e.pretrend_p = ev_.get("pretrend_p", float("nan"))
+        e.robust_low, e.robust_high = evd.robust_interval(e.ci_low, e.ci_high, ev_.get("bound", float("nan")))
+        e.breakdown = evd.breakdown(e.ci_low, e.ci_high, ev_.get("bound", float("nan")))
+    return estimates
 
 
 def equivalence_all(sample: EvaluationSample) -> pl.DataFrame:
@@ -677,6 +742,12 @@ def estimates_frame(estimates: dict[str, Estimate]) -> pl.DataFrame:
                 else "justerat"
                 if claim
                 else "ej uppfyllt",
+                "n_schools": e.n_schools,
+                "pretrend_p": e.pretrend_p,
+                "robust_lo": e.robust_low if claim else None,
+                "robust_hi": e.robust_high if claim else None,
+                "breakdown": e.breakdown if claim and np.isfinite(e.breakdown) else None,
+                "verdict": e.verdict,
             }
         )
     schema = {
@@ -693,6 +764,12 @@ def estimates_frame(estimates: dict[str, Estimate]) -> pl.DataFrame:
         "evalue": pl.Float64,
         "evalue_ci": pl.Float64,
         "baseline": pl.String,
+        "n_schools": pl.Int64,
+        "pretrend_p": pl.Float64,
+        "robust_lo": pl.Float64,
+        "robust_hi": pl.Float64,
+        "breakdown": pl.Float64,
+        "verdict": pl.String,
     }
     return pl.DataFrame(rows, schema=schema).with_columns(pl.col(pl.Float64).fill_nan(None))
 
@@ -708,13 +785,22 @@ EFFECT_COLUMNS = [
     "n_comparison",
     "effect_size",
     "effect_size_measure",
+    "n_schools",
+    "pretrend_p",
+    "robust_ci_low",
+    "robust_ci_high",
+    "p_value",
+    "q_value",
+    "verdict",
     "method",
 ]
 
 
 def effects_frame(effects: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
     """effects.csv, from the protected headline and subgroup frames: one row per published
-    estimate, proportions as fractions, hidden numbers empty."""
+    estimate, proportions as fractions, hidden numbers empty; `verdict` is what the report
+    concludes (evidence.py: effect, no_change, trend, few_schools, not_claimable), subgroup
+    rows carry their p and Benjamini-Hochberg q."""
     head = effects.select(
         "outcome",
         pl.lit("").alias("group"),
@@ -726,6 +812,13 @@ def effects_frame(effects: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
         "n_comparison",
         "effect_size",
         pl.col("size_kind").alias("effect_size_measure"),
+        "n_schools",
+        "pretrend_p",
+        pl.col("robust_lo").alias("robust_ci_low"),
+        pl.col("robust_hi").alias("robust_ci_high"),
+        pl.lit(None, pl.Float64).alias("p_value"),
+        pl.lit(None, pl.Float64).alias("q_value"),
+        _shown_verdict("difference"),
         pl.lit(METHOD).alias("method"),
     )
     sub = groups.select(
@@ -739,9 +832,21 @@ def effects_frame(effects: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
         pl.lit(None, pl.Int64).alias("n_comparison"),
         pl.lit(None, pl.Float64).alias("effect_size"),
         pl.lit("").alias("effect_size_measure"),
+        "n_schools",
+        pl.lit(None, pl.Float64).alias("pretrend_p"),
+        pl.lit(None, pl.Float64).alias("robust_ci_low"),
+        pl.lit(None, pl.Float64).alias("robust_ci_high"),
+        "p_value",
+        "q_value",
+        _shown_verdict("change"),
         pl.lit(METHOD + ", exploratory").alias("method"),
     )
     return pl.concat([head, sub], how="vertical_relaxed").select(EFFECT_COLUMNS)
+
+
+def _shown_verdict(estimate: str) -> pl.Expr:
+    """The verdict code where the estimate is published (a hidden estimate has none)."""
+    return pl.when(pl.col(estimate).is_not_null()).then(pl.col("verdict")).alias("verdict")
 
 
 def write_effects(frame: pl.DataFrame, path: Path) -> Path:
@@ -754,8 +859,15 @@ def write_effects(frame: pl.DataFrame, path: Path) -> Path:
 
 
 # --- sentences: from protected numbers only -----------------------------------------------
+def _pp(v: float) -> str:
+    return fmt_num(100 * v, 1)
+
+
 def text_effect(row: dict, pretrend_p: float | None = None) -> str:
-    """The sentence of one headline row; a hidden estimate is too small to report."""
+    """The sentence of one headline row, following its verdict (evidence.py): an effect is
+    stated only where no test of trends before enrolment failed and the robust interval
+    excludes zero too; a hidden estimate is too small to report. `pretrend_p` stands in for
+    a row without its own (older frames)."""
     label = row["measure"]
     if row.get("difference") is None or row.get("n_treated") is None:
         return f"{label}: för få elever för att redovisa en skattning."
@@ -771,13 +883,45 @@ def text_effect(row: dict, pretrend_p: float | None = None) -> str:
             f"{label}: grupperna skilde sig för mycket redan före inskrivningen "
             f"(mer än {fmt_num(CLAIM_LIMIT, 2)} standardavvikelser), så ingen effekt kan anges. {who}"
         )
+    p = row.get("pretrend_p", pretrend_p)
+    verdict = row.get("verdict") or evd.judge(
+        row["difference"],
+        row["lo"],
+        row["hi"],
+        claimable=True,
+        n_schools=row.get("n_schools") or MIN_SCHOOLS,
+        pretrend_p=float("nan") if p is None else p,
+        robust_lo=float("nan"),
+        robust_hi=float("nan"),
+    )
+    interval = f"95 % konfidensintervall {_pp(row['lo'])} till {_pp(row['hi'])}"
+    numbers = f"{_pp(row['difference'])} procentenheter ({interval})"
+    if verdict == evd.FEW_SCHOOLS:
+        return (
+            f"{label}: {numbers}. De inskrivna eleverna kommer från {row['n_schools']} skolor, färre än "
+            f"{MIN_SCHOOLS}; med så få skolor är intervallet inte tillförlitligt och ingen slutsats dras. {who}"
+        )
+    if verdict == evd.TREND:
+        if p is not None and np.isfinite(p) and p < evd.ALPHA:
+            why = (
+                "de inskrivna skilde sig från jämförelseeleverna redan före inskrivningen, i hur "
+                f"{'frånvaron' if row['outcome'] == 'absence_rate' else 'frånvaron eller betygen'} utvecklades "
+                f"(test av tiden före inskrivningen: p = {fmt_num(p, 2)})"
+            )
+        else:
+            why = (
+                "om utvecklingen före inskrivningen fortsatte lika starkt efteråt omfattar intervallet noll "
+                f"({_pp(row['robust_lo'])} till {_pp(row['robust_hi'])} procentenheter)"
+            )
+        return (
+            f"{label}: {numbers}. Designen kan inte skilja programmet från en trend som fanns före "
+            f"inskrivningen: {why}. Ingen effekt anges. {who}"
+        )
     text = f"{label}: {describe_interval(row['difference'], row['lo'], row['hi'])} {who}"
-    if pretrend_p is not None and np.isfinite(pretrend_p) and pretrend_p < 0.05:
+    if verdict == evd.EFFECT and row.get("robust_lo") is not None:
         text += (
-            " Före inskrivningen skilde sig grupperna redan i hur frånvaron utvecklades "
-            f"(test av månaderna {-est.PLACEBO_LAST}–{-est.PLACEBO_FIRST} före inskrivningen: "
-            f"p = {fmt_num(pretrend_p, 2)}), "
-            "så skattningen ska läsas med försiktighet."
+            " Även om utvecklingen före inskrivningen fortsatte lika starkt efteråt ligger intervallet på samma "
+            f"sida om noll ({_pp(row['robust_lo'])} till {_pp(row['robust_hi'])} procentenheter)."
         )
     return text
 
@@ -788,6 +932,8 @@ def text_estimate(e: Estimate, pretrend_p: float | None = None) -> str:
 
 
 def text_headlines(effects: pl.DataFrame, pretrend: dict | None) -> str:
+    """Every headline sentence; each row carries its own pre-trend test (`pretrend`, the
+    attendance test, is read only by a frame without one)."""
     p = pretrend.get("p_value") if pretrend else None
     return "\n\n".join(
         f"- {text_effect(r, p if r['outcome'] == 'absence_rate' else None)}" for r in effects.iter_rows(named=True)

@@ -319,7 +319,11 @@ def register_evaluation(
             "n_comparison": KD("eval_comparison", "outcome"),
         },
         rests_on={
-            c: ["n_treated", "n_comparison"] for c in ("difference", "lo", "hi", "effect_size", "evalue", "evalue_ci")
+            c: ["n_treated", "n_comparison"]
+            for c in (
+                *("difference", "lo", "hi", "effect_size", "evalue", "evalue_ci"),
+                *("n_schools", "pretrend_p", "robust_lo", "robust_hi", "breakdown"),
+            )
         },
     )
     # no counts of its own: it describes the analytic samples, hidden with them

@@ -99,6 +99,8 @@ class EvaluationSample:
     pupils: pl.DataFrame  # every pupil: enrolment (known by the year's end), district, groups
     months: pl.DataFrame  # monthly absence up to the year's end
     analytic: dict[str, Analytic] = field(default_factory=dict)
+    # what several estimators read (the event curve, the pre-trend evidence): computed once
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def enrolled(self) -> pl.DataFrame:
@@ -205,6 +207,7 @@ def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.Data
 KEPT = ["cohort_month", "pupil_key", "gender", "school_year", "school_unit_code", "own_month", "treated", "pre_mean"]
 COVARIATES_READ = [c for c in COVARIATES if c != "boy"]  # "boy" is made from gender (_impute)
 LEVEL = {"absence_rate": ["post_mean"], "share_passed_change": ["later_share_passed"]}  # the outcome's level
+PLACEBO = {"share_passed_change": ["placebo_share_passed"], "eligible_vocational": ["placebo_share_passed"]}
 
 
 def _rows(outcome: str, frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -212,7 +215,7 @@ def _rows(outcome: str, frame: pl.LazyFrame) -> pl.LazyFrame:
     # other column): a city's three frames of every candidate column held 1.2 GB.
     # A fixed row order (a candidate is one pupil in one cohort month): the balancing solver's
     # answer must not depend on how the store returned rows.
-    kept = [*KEPT, *COVARIATES_READ, *LEVEL.get(outcome, []), "y"]
+    kept = [*KEPT, *COVARIATES_READ, *LEVEL.get(outcome, []), *PLACEBO.get(outcome, []), "y"]
     return frame.select(kept).filter(pl.col("y").is_not_null()).sort("cohort_month", "pupil_key")
 
 

@@ -3,7 +3,8 @@
 -- not yet enrolled then in the same term (estimands.py). For each: årskurs, school and gender
 -- in the cohort month's term; the baseline path of monthly absence (the reported months among
 -- the eight before the cohort month, latest first); share passed and meritvärde in
--- the baseline term (the term before the cohort's) and the term before that. Outcomes, none
+-- the baseline term (the term before the cohort's) and the term before that; share passed
+-- three terms back (the grades' placebo). Outcomes, none
 -- after the follow-up year: mean absence in months +3..+12, for a pupil enrolled later only
 -- up to three months before its own enrolment (anticipation: pupils are often enrolled after
 -- an absence peak); share passed in the term after the cohort's, for a pupil not enrolled by
@@ -119,6 +120,8 @@ final as (
         b.merit_value_16 as base_merit,
         b1.share_passed as prior_share_passed,
         b1.merit_value_16 as prior_merit,
+        -- the grades' placebo: the term before those balanced on, never balanced on itself
+        b2.share_passed as placebo_share_passed,
         list_avg(k.post) as post_mean,
         case when k.treated or k.own_term is null or k.own_term > k.cohort_term + 1
             then later.share_passed end as later_share_passed,
@@ -127,6 +130,7 @@ final as (
     from windows as k
     left join terms as b on b.pupil_key = k.pupil_key and b.term_index = k.cohort_term - 1
     left join terms as b1 on b1.pupil_key = k.pupil_key and b1.term_index = k.cohort_term - 2
+    left join terms as b2 on b2.pupil_key = k.pupil_key and b2.term_index = k.cohort_term - 3
     left join terms as later on later.pupil_key = k.pupil_key and later.term_index = k.cohort_term + 1
     left join finals as fin on fin.pupil_key = k.pupil_key and fin.final_term >= k.cohort_term
 )
