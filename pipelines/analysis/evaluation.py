@@ -93,15 +93,15 @@ def wwc_class(d: float) -> str:
 
 BASELINE_MEASURES = {  # per outcome: (label, column, binary)
     "absence_rate": [
-        ("Frånvaro före inskrivning (andel)", "pre_mean", False),
-        ("Frånvaro senaste månaden", "pre_1", False),
+        ("Frånvaro före inskrivning, jämfört med skolan", "pre_mean", False),
+        ("Frånvaro senaste månaden, jämfört med skolan", "pre_1", False),
         ("Andel godkända ämnen", "base_share_passed", False),
         ("Pojke", "boy", True),
     ],
     "share_passed_change": [
         ("Andel godkända ämnen", "base_share_passed", False),
         ("Meritvärde", "base_merit", False),
-        ("Frånvaro före inskrivning (andel)", "pre_mean", False),
+        ("Frånvaro före inskrivning, jämfört med skolan", "pre_mean", False),
         ("Pojke", "boy", True),
     ],
 }
@@ -121,11 +121,11 @@ def equivalence(a: Analytic) -> pl.DataFrame:
     against all candidates (before), and matched enrolled against weighted neighbours (after)."""
     measures = BASELINE_MEASURES[a.outcome]
     # only the measured columns: filtering or joining every column of a city's frame copies GBs
-    frame = a.frame.select("treated", *dict.fromkeys(column for _, column, _ in measures))
+    frame = a.frame.select("treated", "in_subset", *dict.fromkeys(column for _, column, _ in measures))
     weights = a.control_weights()
     matched_t = frame[np.sort(a.members["row"].to_numpy())]  # `row` is the frame's row number
     matched_c = frame[weights["c_row"].to_numpy()].with_columns(weights["weight"])
-    t_all, c_all = frame.filter(pl.col("treated")), frame.filter(~pl.col("treated"))
+    t_all, c_all = frame.filter(pl.col("in_subset")), frame.filter(~pl.col("treated"))
     rows = []
     for label, column, binary in measures:
         before = _difference(
@@ -656,7 +656,7 @@ def left_out(sample: EvaluationSample) -> pl.DataFrame:
                 "outcome": outcome,
                 "measure": OUTCOME_LABELS[outcome],
                 "n": out.height,
-                "absence": out["pre_mean"].mean(),
+                "absence": out["raw_pre_mean"].mean(),  # as recorded, not relative to the school
                 "share_passed": out["base_share_passed"].mean(),
             }
         )

@@ -70,7 +70,8 @@ class Analytic:
 
     @property
     def treated(self) -> pl.DataFrame:
-        return self.frame.filter(pl.col("treated"))
+        """The enrolled rows the report is about (a district report's districts only)."""
+        return self.frame.filter(pl.col("treated") & pl.col("in_subset"))
 
     @property
     def matched_rows(self) -> list[int]:
@@ -204,7 +205,10 @@ def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.Data
 
 
 # what the estimator, its tables and the event curve read of a candidate, besides COVARIATES
-KEPT = ["cohort_month", "pupil_key", "gender", "school_year", "school_unit_code", "own_month", "treated", "pre_mean"]
+KEPT = [
+    *("cohort_month", "pupil_key", "gender", "school_year", "school_unit_code", "district", "own_month", "treated"),
+    *("pre_mean", "raw_pre_mean"),
+]
 COVARIATES_READ = [c for c in COVARIATES if c != "boy"]  # "boy" is made from gender (_impute)
 LEVEL = {"absence_rate": ["post_mean"], "share_passed_change": ["later_share_passed"]}  # the outcome's level
 PLACEBO = {"share_passed_change": ["placebo_share_passed"], "eligible_vocational": ["placebo_share_passed"]}
@@ -219,22 +223,32 @@ def _rows(outcome: str, frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.select(kept).filter(pl.col("y").is_not_null()).sort("cohort_month", "pupil_key")
 
 
-def _analytic(outcome: str, frame: pl.DataFrame) -> Analytic:
+def _analytic(outcome: str, frame: pl.DataFrame, districts: list[str] | None = None) -> Analytic:
+    """The weights are found for every enrolled pupil of the city; with `districts`, only
+    those first enrolled there are kept as members (with their cells' comparison rows). So an
+    enrolled pupil's comparison never depends on which others a report is about: a district
+    report's estimate is the full report's subgroup row for that district, number for number."""
     frame = _impute(frame, COVARIATES).with_row_index("row")
+    in_subset = pl.col("treated") & (pl.col("district").is_in(districts) if districts else pl.lit(True))
     frame = frame.with_columns(
         pl.col("row").cast(pl.Int64),
         pl.concat_str([pl.col(c).cast(pl.String) for c in CELL], separator="|").alias("cell"),
+        in_subset.fill_null(False).alias("in_subset"),
     )
-    n_eligible = frame.filter(pl.col("treated"))["pupil_key"].n_unique()
+    n_eligible = frame.filter(pl.col("in_subset"))["pupil_key"].n_unique()
     members, weights = entropy_weights(frame, COVARIATES)
+    if districts:
+        members = members.filter(pl.col("row").is_in(frame.filter(pl.col("in_subset"))["row"].implode()))
+        weights = weights.filter(pl.col("cell").is_in(members["cell"].unique().implode()))
     return Analytic(outcome, COVARIATES, frame, members, weights, n_eligible)
 
 
 CELL = ["cohort_month", "school_year"]  # calendar month of enrolment and årskurs
 
 
-def analytics(candidates: pl.DataFrame) -> dict[str, Analytic]:
-    """Each headline outcome's analytic sample and matches (estimands.py). Takes the only
+def analytics(candidates: pl.DataFrame, districts: list[str] | None = None) -> dict[str, Analytic]:
+    """Each headline outcome's analytic sample and matches (estimands.py), about the pupils
+    first enrolled in `districts` if given (_analytic). Takes the only
     reference to `candidates`: it is released once the outcomes' rows are selected, before
     the balancing (a city: 300 MB less at the report's peak)."""
     lazy = candidates.lazy()
@@ -253,15 +267,15 @@ def analytics(candidates: pl.DataFrame) -> dict[str, Analytic]:
     names = list(outcomes)
     frames = pl.collect_all([_rows(k, outcomes[k]) for k in names])
     del lazy, absence, grades, outcomes
-    return {k: _analytic(k, f) for k, f in zip(names, frames, strict=True)}
+    return {k: _analytic(k, f, districts) for k, f in zip(names, frames, strict=True)}
 
 
 def build_sample(con: duckdb.DuckDBPyConnection, year: int, districts: list[str] | None = None) -> EvaluationSample:
     """Everything the evaluation needs, from the store, up to 31 December of `year`. With
     `districts`, the enrolled pupils are those first enrolled there; their comparison pupils
-    are found as in the full report (pupils enrolled elsewhere the same month are neither)."""
-    sample = EvaluationSample(
-        year, report_query(con, "evaluation_pupils", year, districts), report_query(con, "evaluation_months", year)
-    )
-    sample.analytic = analytics(report_query(con, "evaluation_candidates", year, districts, **est.sql_names()))
+    and weights are the full report's, so each estimate equals the full report's subgroup row."""
+    pupils = report_query(con, "evaluation_pupils", year, districts)
+    sample = EvaluationSample(year, pupils, report_query(con, "evaluation_months", year, **est.sql_names()))
+    # every district's candidates: the weights are the full report's (_analytic)
+    sample.analytic = analytics(report_query(con, "evaluation_candidates", year, None, **est.sql_names()), districts)
     return sample

@@ -17,6 +17,7 @@ with firsts as (
         pupil_key,
         start_month as own_month,
         start_term as own_term,
+        district as own_district,
         ($districts::varchar[] is null or list_contains($districts::varchar[], district)) as in_subset
     from programme_starts
     where programme = 'PPSS' and start_date <= make_date($year, 12, 31)
@@ -30,18 +31,16 @@ cohorts as (
     where in_subset
 ),
 
--- each pupil's reported months up to the year's end, in month order: the baseline path and
--- the outcome window are read off this short list per candidate (a join of candidates with
--- their months, ranked in a window, would be candidates x months rows: tens of millions in a city)
+-- each pupil's reported months up to the year's end, in month order, as absence relative to
+-- the pupil's school that month (evaluation_months.sql): the baseline path and the outcome
+-- window are read off this short list per candidate (a join of candidates with their months,
+-- ranked in a window, would be candidates x months rows: tens of millions in a city)
 months as (
     select
         pupil_key,
-        list(
-            {'mi': (year(month_start) * 12 + month(month_start) - 1)::integer, 'a': absence_rate}
-            order by month_start
-        ) as path
-    from pupil_month_attendance
-    where absence_rate is not null and month_start <= make_date($year, 12, 31)
+        list({'mi': month_index, 'a': absence_rate, 'raw': raw_absence_rate} order by month_index) as path
+    from ({include:evaluation_months})
+    where absence_rate is not null
     group by pupil_key
 ),
 
@@ -55,7 +54,10 @@ candidates as (
         c.cohort_term,
         f.own_month,
         f.own_term,
-        coalesce(f.own_month = c.cohort_month, false) as treated
+        coalesce(f.own_month = c.cohort_month, false) as treated,
+        -- an enrolled pupil's district of enrolment: the comparisons are weighted per district
+        -- and month, so a district's estimate never depends on another district's pupils
+        case when f.own_month = c.cohort_month then f.own_district end as district
     from cohorts as c
     inner join pupil_term_outcomes as o on o.term_index = c.cohort_term
     left join firsts as f using (pupil_key)
@@ -81,6 +83,11 @@ windows as (
             list_filter(m.path, lambda x: x.mi between k.cohort_month - {pre_months} and k.cohort_month - 1),
             lambda x: x.a
         )) as pre,
+        -- the same months as recorded (to describe pupils in words, never to compare)
+        list_avg(list_transform(
+            list_filter(m.path, lambda x: x.mi between k.cohort_month - {pre_months} and k.cohort_month - 1),
+            lambda x: x.raw
+        )) as raw_pre_mean,
         list_transform(
             list_filter(
                 m.path,
