@@ -253,3 +253,30 @@ def test_a_trend_verdict_never_says_the_change_is_beyond_chance() -> None:
         text = ev.text_effect(row | {"verdict": verdict})
         assert ("slumpen" not in text and "Ingen" in text) or "ingen slutsats" in text
     assert "inte förklaras av slumpen" in ev.text_effect(row | {"verdict": evd.EFFECT, "pretrend_p": 0.6})
+
+
+def test_the_cross_check_paragraph_says_what_the_data_showed() -> None:
+    from pipelines.analysis.crosscheck import text_crosscheck
+
+    row = {"att": -0.05, "lo": -0.07, "hi": -0.03, "n_enrolled": 120}
+    at_a_peak = text_crosscheck(row | {"pre_1": 0.04, "pre_lo": 0.02}, {"difference": -0.03, "pretrend_p": 0.4})
+    assert "frånvaron var hög" in at_a_peak and "ingen skillnad" in at_a_peak
+    no_peak = text_crosscheck(row | {"pre_1": 0.001, "pre_lo": -0.01}, {"difference": -0.03, "pretrend_p": 0.01})
+    assert "inget tydligt urval" in no_peak and "ingen av metoderna kan" in no_peak
+    for text in (at_a_peak, no_peak):  # no story written in advance
+        assert "simuleringar utan någon effekt hittar den ingen" not in text
+
+
+def test_the_methods_appendix_states_this_reports_tests() -> None:
+    effects = pl.DataFrame(
+        {
+            "outcome": ["absence_rate", "share_passed_change"],
+            "difference": [-0.05, 0.02],
+            "pretrend_p": [0.01, 0.5],
+            "verdict": [evd.TREND, evd.NO_CHANGE],
+        }
+    )
+    text = ev.text_methods(effects)
+    assert "frånvaro p = 0,01 (kan inte skiljas från trend före inskrivning)" in text
+    assert "godkända ämnen p = 0,5" in text
+    assert "I år" not in ev.text_methods()

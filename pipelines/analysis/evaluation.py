@@ -703,8 +703,10 @@ def headline(sample: EvaluationSample) -> dict[str, Estimate]:
     for outcome, e in estimates.items():
         ev_ = evidence.get(outcome, {})
         e.pretrend_p = ev_.get("pretrend_p", float("nan"))
-        e.robust_low, e.robust_high = evd.robust_interval(e.ci_low, e.ci_high, ev_.get("bound", float("nan")))
-        e.breakdown = evd.breakdown(e.ci_low, e.ci_high, ev_.get("bound", float("nan")))
+        bound = ev_.get("bound", float("nan"))
+        if np.isfinite(bound):  # eligibility has no bound in its own units: its verdict rests on the tests
+            e.robust_low, e.robust_high = evd.robust_interval(e.ci_low, e.ci_high, bound)
+            e.breakdown = evd.breakdown(e.ci_low, e.ci_high, bound)
     return estimates
 
 
@@ -1049,8 +1051,22 @@ def text_design() -> str:
     )
 
 
-def text_methods() -> str:
-    """The methods appendix (section 11), with every window and limit from the constants."""
+def _text_trend_results(effects: pl.DataFrame | None) -> str:
+    """This report's pre-trend tests and verdicts, from the protected headline frame."""
+    if effects is None or "pretrend_p" not in effects.columns:
+        return ""
+    parts = []
+    for r in effects.iter_rows(named=True):
+        if r.get("difference") is None or r.get("pretrend_p") is None:
+            continue
+        verdict = lb.VERDICT.get(r.get("verdict") or "", "").lower()
+        parts.append(f"{SHORT_LABELS[r['outcome']].lower()} p = {fmt_num(r['pretrend_p'], 2)} ({verdict})")
+    return (" I år: " + "; ".join(parts) + ".") if parts else ""
+
+
+def text_methods(effects: pl.DataFrame | None = None) -> str:
+    """The methods appendix (section 11), with every window and limit from the constants, and
+    what this report's tests showed from `effects` (the protected headline frame), if given."""
     pre, anticipation = est.PRE_MONTHS, est.ANTICIPATION_MONTHS
     window = f"{est.OUTCOME_FIRST}–{est.OUTCOME_LAST}"
     placebo = f"{-est.PLACEBO_LAST}–{-est.PLACEBO_FIRST}"
@@ -1069,7 +1085,13 @@ def text_methods() -> str:
             "den (förändring i andel godkända ämnen) respektive slutbetyg i årskurs 9. Skattningen bygger på de av "
             "dem som fick jämförelseelever; bortfallstabellen visar hur många, och texten beskriver dem som föll bort.",
             "**Jämförelsegrupp.** Elever som ännu inte skrivits in samma kalendermånad och i samma årskurs (så att "
-            "årstid och läsår tar ut varandra). En elev som skrivs in senare används som jämförelse fram till "
+            "årstid och läsår tar ut varandra). Frånvaron mäts i förhållande till elevens skola samma månad: "
+            "elevens frånvaro minus genomsnittet för skolans övriga elever som inte är inskrivna (stadsdelens om "
+            f"skolan har färre än {_word(est.MIN_REFERENCE)} sådana elever den månaden, annars hela stadens), så att "
+            "en svängning som gäller hela skolan, en influensavinter eller ett nytt sätt att registrera, tar ut sig "
+            "själv. Vikterna beräknas för alla inskrivna i staden; en rapport om några stadsdelar använder samma "
+            "vikter, så att samma elever får samma skattning i båda. En elev som skrivs in senare används som "
+            "jämförelse fram till "
             f"{_word(anticipation)} månader före sin egen inskrivning, eftersom elever ofta skrivs in just när "
             "frånvaron toppar. Rapporten för ett år använder inga uppgifter efter årets slut, och elever som skrivs "
             "in senare än så räknas som ännu inte inskrivna.",
@@ -1091,15 +1113,26 @@ def text_methods() -> str:
             "Effektstorlekar: Hedges g med utfallets standardavvikelse, Cox index för behörighet (WWC Procedures and "
             "Standards Handbook v5.0).",
             f"**Test av trender före inskrivningen.** Månaderna {placebo} före inskrivningen används aldrig i "
-            "matchningen. Om grupperna ändå skiljer sig där (ett gemensamt Wald-test av de "
-            f"{_word(n_placebo)} månaderna) kvalificerar texten resultatet.",
+            "vägningen; för frånvaro prövas om grupperna ändå skiljer sig där (ett gemensamt Wald-test av de "
+            f"{_word(n_placebo)} månaderna). För betyg prövas på samma sätt förändringen i andel godkända ämnen "
+            "från tre terminer före inskrivningsterminen till terminen före, en termin som inte heller används i "
+            "vägningen; betygsutfallen prövas också mot frånvarons test, eftersom det är samma elever som valts ut. "
+            "Ett robust intervall visar vad som händer om en trend som syns före inskrivningen fortsätter lika "
+            "starkt efteråt (i andan av Rambachan och Roth 2023, förenklat: trendens lutning före inskrivningen "
+            "förlängd till uppföljningstiden läggs till på båda sidor av intervallet). En effekt anges bara när "
+            "testet inte visar någon skillnad (p ≥ 0,05) och både konfidensintervallet och det robusta intervallet "
+            "utesluter noll; annars säger texten att designen inte kan skilja programmet från trenden."
+            + _text_trend_results(effects),
             "**Osäkerhet.** 95 % konfidensintervall med standardfel som tar hänsyn till att elever i samma skola "
-            "liknar varandra (klustrade på skola, t-fördelning med antal skolor minus ett frihetsgrader), "
-            "Wilsonintervall för andelar och t-intervall för medelvärden. Undergruppernas p-värden justeras med "
-            "Benjamini och Hochbergs metod.",
-            "**Prövat på simulerade data.** Metoden prövas på demodata där den sanna effekten är känd, i en värld "
-            "utan effekt och i en med effekt, med samma urval och samma slumptal (se projektets README, avsnittet om "
-            "metodprövning).",
+            "liknar varandra (klustrade på skola; t-fördelning med antal skolor som de inskrivna eleverna kommer "
+            f"från minus ett frihetsgrader). Kommer eleverna från färre än {_word(MIN_SCHOOLS)} skolor anses "
+            "intervallet inte tillförlitligt och ingen slutsats dras. Wilsonintervall för andelar och t-intervall "
+            "för medelvärden. Undergruppernas p-värden justeras med Benjamini och Hochbergs metod, och en "
+            "undergrupps effekt anges bara när q-värdet är under 0,05.",
+            "**Prövat på simulerade data.** Metoden prövas på demodata där den sanna effekten är känd: världar "
+            "utan effekt och med effekt, med samma urval och samma slumptal, och världar där elever väljs ut på "
+            "en dold försämring som fortsätter, under en kris som går över, där hela skolors frånvaro svänger och "
+            "där skolor börjar vid olika tidpunkter (se projektets README, avsnittet om metodprövning).",
             "**Känslighet.** E-värden (VanderWeele och Ding 2017): hur stark en okänd faktor måste vara, som "
             "riskkvot med både inskrivning och utfall, för att förklara bort skattningen respektive flytta "
             "intervallet till noll.",
