@@ -1,24 +1,29 @@
 """The evaluation sample, built once per report: who is compared with whom, with what weight.
 
 Design (written out in Swedish in the report's methods appendix):
-- Cohorts: the pupils first enrolled in the same month (attendance) or term (grades). Their
-  comparison pupils are those not yet enrolled then, in the same term, årskurs and gender
-  (exact matching on calendar time, so seasons and school years cancel). A pupil enrolled
-  later serves as a comparison until three months before its own enrolment; one enrolled
-  after the follow-up year is not yet known as enrolled (estimands.py).
-- Matching on the pre-enrolment trajectory: for attendance the path of monthly absence over
+- Cohorts: the pupils first enrolled in the same calendar month. Their comparison pupils are
+  those not yet enrolled then, in the same årskurs (calendar time fixed, so seasons and school
+  years cancel). A pupil enrolled later serves as a comparison until three months before its
+  own enrolment; one enrolled after the follow-up year is not yet known as enrolled
+  (estimands.py). Gender is a balanced covariate, not a cell.
+- Absence relative to the school: every monthly absence is the pupil's minus the mean of its
+  school's other pupils outside PPSS that month (evaluation_months.sql), so a school-wide
+  swing cancels out of every comparison.
+- Weighting on the pre-enrolment trajectory: for attendance the path of monthly absence over
   the eight months before enrolment (the latest month, the one before, months 3-4 and 5-8
   back) and the baseline term's share of passed subjects and meritvärde; for grades two
   terms of share passed, meritvärde and absence. Pupils are often enrolled right after an
   absence peak; comparison pupils with the same recent path regress to the mean alike.
-- Entropy balancing within each exact cell of calendar month and årskurs (Hainmueller 2012,
+- Entropy balancing within each cell of calendar month and årskurs (Hainmueller 2012,
   through Google's `empirical_calibration`): the comparison pupils of a cell are weighted,
   as close to equal weights as possible, so that their weighted means of every covariate
-  equal the enrolled pupils' means. Matching on nearest neighbours cannot do that here:
-  enrolled pupils are the most absent of their cohort, at the edge of the others. A cell
-  whose means cannot be met within `TOLERANCE` standard deviations is left out, and the
-  attrition table counts its pupils.
-- The estimator (evaluation.py) then adjusts each enrolled pupil's comparison by a
+  equal the enrolled pupils' means. Nearest-neighbour matching cannot do that here: enrolled
+  pupils are the most absent of their cohort, at the edge of the others. A cell whose means
+  cannot be met within `TOLERANCE` standard deviations tries all årskurser of the month, then
+  the core covariates; pupils still out are left out, and the attrition table counts them.
+- The weights are always the city's: a report on some districts keeps only their enrolled
+  pupils as members, so the same pupils get the same estimate in every report.
+- The estimator (estimator.py) then adjusts each enrolled pupil's comparison by a
   regression on the covariates (Abadie & Imbens 2011), the statistical adjustment the What
   Works Clearinghouse asks for when baseline differences are between 0.05 and 0.25.
 """
