@@ -79,3 +79,6 @@ VERDICT = {
     "not_claimable": "Grupperna för olika före",
     "none": "",
 }
+
+# what an enrolled pupil's absence is measured against (evaluation_months.sql)
+REFERENCE = {"school": "den egna skolan", "district": "stadsdelens skolor", "city": "hela staden"}

@@ -280,3 +280,42 @@ def test_the_methods_appendix_states_this_reports_tests() -> None:
     assert "frånvaro p = 0,01 (kan inte skiljas från trend före inskrivning)" in text
     assert "godkända ämnen p = 0,5" in text
     assert "I år" not in ev.text_methods()
+
+
+def test_a_school_wide_swing_cancels_out_of_school_relative_absence() -> None:
+    """evaluation_months.sql on hand-made tables: every pupil of school A is absent 20 points
+    more in February; relative to the school, nobody's absence moves. A school with too few
+    pupils outside PPSS is measured against its district."""
+    import duckdb
+
+    from pipelines.analysis import estimands as est
+    from pipelines.analysis.followup import report_query
+
+    con = duckdb.connect()
+    rng = np.random.default_rng(5)
+    pupils = (
+        [(f"a{i}", "A") for i in range(12)] + [(f"b{i}", "B") for i in range(4)] + [(f"c{i}", "C") for i in range(8)]
+    )
+    base = {p: float(rng.uniform(0.02, 0.2)) for p, _ in pupils}
+    con.execute("create table school_units (school_unit_code varchar, district varchar)")
+    con.execute("insert into school_units values ('A', 'Farsta'), ('B', 'Farsta'), ('C', 'Farsta')")
+    con.execute("create table pupil_term_outcomes (pupil_key varchar, term_index integer, school_unit_code varchar)")
+    con.executemany("insert into pupil_term_outcomes values (?, ?, ?)", [(p, 2016 * 2, s) for p, s in pupils])
+    con.execute("create table pupil_month_attendance (pupil_key varchar, month_start date, absence_rate double)")
+    rows = []
+    for p, s in pupils:
+        for month in (1, 2, 3):
+            rows.append((p, f"2016-0{month}-01", base[p] + (0.2 if s == "A" and month == 2 else 0.0)))
+    con.executemany("insert into pupil_month_attendance values (?, ?, ?)", rows)
+    con.execute(
+        "create table programme_starts (pupil_key varchar, programme varchar, start_date date, start_month integer)"
+    )
+    con.execute(f"insert into programme_starts values ('a0', 'PPSS', date '2016-02-03', {2016 * 12 + 1})")
+    months = report_query(con, "evaluation_months", 2016, **est.sql_names()).sort("pupil_key", "month_index")
+    a = months.filter(pl.col("pupil_key").str.starts_with("a"))
+    assert set(a["reference"]) == {"school"}
+    per_pupil = a.group_by("pupil_key").agg((pl.col("absence_rate").max() - pl.col("absence_rate").min()).alias("r"))
+    assert per_pupil["r"].max() < 0.02  # the 20-point swing is gone (what moves is the others' mix)
+    raw = a.group_by("pupil_key").agg((pl.col("raw_absence_rate").max() - pl.col("raw_absence_rate").min()).alias("r"))
+    assert raw["r"].min() > 0.19
+    assert set(months.filter(pl.col("pupil_key").str.starts_with("b"))["reference"]) == {"district"}

@@ -24,6 +24,7 @@ import polars as pl
 from statsmodels.stats.multitest import multipletests
 
 from pipelines import labels as lb
+from pipelines.analysis import estimands as est
 from pipelines.analysis import evidence as evd
 from pipelines.analysis.estimator import (  # noqa: F401  (re-exported)
     BASELINE_MEASURES,
@@ -134,6 +135,40 @@ def subgroups(sample: EvaluationSample) -> pl.DataFrame:
             )
         )
     return df.with_columns(pl.Series("verdict", verdicts, dtype=pl.String))
+
+
+# --- what attendance is compared against -------------------------------------------------
+REFERENCE_LEVELS = ("school", "district", "city")  # evaluation_months.sql, finest first
+
+
+def reference_levels(sample: EvaluationSample) -> pl.DataFrame:
+    """The enrolled pupils in the attendance estimate by what their absence was measured
+    against (evaluation_months.sql): their own school in every month of the baseline and
+    outcome windows, or for some month the district's or the city's pupils (the coarsest
+    counts). Sums to the pupils in the estimate."""
+    a = sample.analytic["absence_rate"]
+    members = a.frame.select("row", "pupil_key", "cohort_month").join(a.members.select("row"), on="row")
+    months = sample.months.select("pupil_key", "month_index", "reference")
+    rank = {level: i for i, level in enumerate(REFERENCE_LEVELS)}
+    coarsest = (
+        members.join(months, on="pupil_key")
+        .filter(
+            pl.col("month_index").is_between(
+                pl.col("cohort_month") - est.PRE_MONTHS, pl.col("cohort_month") + est.OUTCOME_LAST
+            )
+        )
+        .group_by("row")
+        .agg(pl.col("reference").replace_strict(rank, return_dtype=pl.Int64).max().alias("level"))
+    )
+    counts = dict(coarsest.group_by("level").len().iter_rows())
+    return pl.DataFrame(
+        {
+            "level": list(REFERENCE_LEVELS),
+            "label": [lb.REFERENCE[level] for level in REFERENCE_LEVELS],
+            "n": [int(counts.get(i, 0)) for i in range(len(REFERENCE_LEVELS))],
+        },
+        schema={"level": pl.String, "label": pl.String, "n": pl.Int64},
+    ).with_columns(pl.lit(a.n_matched).alias("n_total"))
 
 
 # --- attrition ----------------------------------------------------------------------------

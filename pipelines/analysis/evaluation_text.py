@@ -168,7 +168,19 @@ def _text_trend_results(effects: pl.DataFrame | None) -> str:
     return (" I år: " + "; ".join(parts) + ".") if parts else ""
 
 
-def text_methods(effects: pl.DataFrame | None = None) -> str:
+def text_reference(levels: pl.DataFrame | None) -> str:
+    """How many enrolled pupils' absence was measured against their own school, the
+    district's or the city's pupils (the protected reference_levels frame)."""
+    if levels is None or levels.is_empty():
+        return ""
+    total = levels["n_total"][0]
+    parts = [f"{r['label']} för {r['n']} elever" for r in levels.iter_rows(named=True) if r["n"]]
+    if total is None or not parts or any(r["n"] is None for r in levels.iter_rows(named=True)):
+        return " Hur många som jämfördes på varje nivå vilar på för få elever för att redovisas."
+    return f" Av de {total} inskrivna i frånvaroskattningen jämfördes frånvaron med " + ", ".join(parts) + "."
+
+
+def text_methods(effects: pl.DataFrame | None = None, levels: pl.DataFrame | None = None) -> str:
     """The methods appendix (section 11), with every window and limit from the constants, and
     what this report's tests showed from `effects` (the protected headline frame), if given."""
     pre, anticipation = est.PRE_MONTHS, est.ANTICIPATION_MONTHS
@@ -194,7 +206,9 @@ def text_methods(effects: pl.DataFrame | None = None) -> str:
             f"skolan har färre än {_word(est.MIN_REFERENCE)} sådana elever den månaden, annars hela stadens), så att "
             "en svängning som gäller hela skolan, en influensavinter eller ett nytt sätt att registrera, tar ut sig "
             "själv. Vikterna beräknas för alla inskrivna i staden; en rapport om några stadsdelar använder samma "
-            "vikter, så att samma elever får samma skattning i båda. En elev som skrivs in senare används som "
+            "vikter, så att samma elever får samma skattning i båda."
+            + text_reference(levels)
+            + " En elev som skrivs in senare används som "
             "jämförelse fram till "
             f"{_word(anticipation)} månader före sin egen inskrivning, eftersom elever ofta skrivs in just när "
             "frånvaron toppar. Rapporten för ett år använder inga uppgifter efter årets slut, och elever som skrivs "

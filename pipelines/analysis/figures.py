@@ -326,6 +326,16 @@ def register_evaluation(
             )
         },
     )
+    # what attendance was measured against: the pupils in the estimate, by level
+    levels = ev.reference_levels(sample)
+    pub.table(
+        "comparison_levels",
+        levels,
+        counts={"n": KD("eval_reference", "level"), "n_total": lambda r: in_estimate("absence_rate")},
+    )
+    pub.equal_sum(
+        in_estimate("absence_rate"), [K("eval_reference", level=v) for v in levels["level"].to_list()], gap=False
+    )
     # no counts of its own: it describes the analytic samples, hidden with them
     pub.table(
         "balance",
