@@ -319,3 +319,11 @@ def test_a_school_wide_swing_cancels_out_of_school_relative_absence() -> None:
     raw = a.group_by("pupil_key").agg((pl.col("raw_absence_rate").max() - pl.col("raw_absence_rate").min()).alias("r"))
     assert raw["r"].min() > 0.19
     assert set(months.filter(pl.col("pupil_key").str.starts_with("b"))["reference"]) == {"district"}
+
+
+def test_the_wwc_column_follows_a_failed_pre_trend_test() -> None:
+    e = ev.estimate(analytics(simulate(0.0, 11))["absence_rate"])
+    assert ev.estimates_frame({"absence_rate": e})["baseline"][0] in ("uppfyllt", "justerat")
+    e.pretrend_p = 0.01
+    row = ev.estimates_frame({"absence_rate": e}).row(0, named=True)
+    assert row["baseline"] == "ej uppfyllt (trend före)" and row["verdict"] == evd.TREND

@@ -372,6 +372,16 @@ def estimate(a: Analytic) -> Estimate:
     )
 
 
+def _baseline_label(e: Estimate) -> str:
+    """WWC baseline equivalence in words; alike in level but apart in trend before enrolment
+    (a failed pre-trend test) is not equivalent either."""
+    if not e.claimable:
+        return "ej uppfyllt"
+    if np.isfinite(e.pretrend_p) and e.pretrend_p < evd.ALPHA:
+        return "ej uppfyllt (trend före)"
+    return "uppfyllt" if e.max_baseline_difference <= est.WWC_EQUIVALENT else "justerat"
+
+
 def estimates_frame(estimates: dict[str, Estimate]) -> pl.DataFrame:
     """The headline estimates, one row per outcome (raw: the disclosure layer hides). Where
     the groups differed by more than 0.25 at baseline, no interval or E-value is given."""
@@ -392,11 +402,7 @@ def estimates_frame(estimates: dict[str, Estimate]) -> pl.DataFrame:
                 "size_kind": e.effect_size_measure,
                 "evalue": e.evalue if claim else None,
                 "evalue_ci": e.evalue_ci if claim else None,
-                "baseline": "uppfyllt"
-                if e.max_baseline_difference <= est.WWC_EQUIVALENT
-                else "justerat"
-                if claim
-                else "ej uppfyllt",
+                "baseline": _baseline_label(e),
                 "n_schools": e.n_schools,
                 "pretrend_p": e.pretrend_p,
                 "robust_lo": e.robust_low if claim else None,
