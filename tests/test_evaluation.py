@@ -327,3 +327,27 @@ def test_the_wwc_column_follows_a_failed_pre_trend_test() -> None:
     e.pretrend_p = 0.01
     row = ev.estimates_frame({"absence_rate": e}).row(0, named=True)
     assert row["baseline"] == "ej uppfyllt (trend före)" and row["verdict"] == evd.TREND
+
+
+def test_effects_csv_carries_each_rows_verdict_and_q_and_none_for_a_hidden_estimate() -> None:
+    e = ev.estimate(analytics(simulate(0.05, 12))["absence_rate"])
+    e.pretrend_p = 0.01  # a failed pre-trend test
+    head = ev.estimates_frame({"absence_rate": e})
+    groups = pl.DataFrame(
+        {
+            "dimension": ["Kön", "Kön"],
+            "group": ["Flickor", "Pojkar"],
+            "n": [30, None],
+            "n_schools": [12, None],
+            "change": [-0.05, None],  # the boys' row hidden by the disclosure layer
+            "lo": [-0.08, None],
+            "hi": [-0.02, None],
+            "p_value": [0.001, 0.2],
+            "q_value": [0.002, 0.2],
+            "verdict": [evd.EFFECT, evd.NO_CHANGE],
+        }
+    )
+    out = ev.effects_frame(head, groups)
+    assert out.columns == ev.EFFECT_COLUMNS
+    assert out["verdict"].to_list() == [evd.TREND, evd.EFFECT, None]
+    assert out["q_value"].to_list()[1:] == [0.002, 0.2]
