@@ -109,7 +109,12 @@ def summarise(runs: list[dict]) -> list[dict]:
             est = np.array([x["estimate"] for x in r])
             truth = np.array([x["truth"] for x in r])
             lo, hi = np.array([x["ci_low"] for x in r]), np.array([x["ci_high"] for x in r])
-            verdicts = [x.get("verdict", "") for x in r]
+            # runs recorded before verdicts existed stated every certain, claimable interval
+            verdicts = [
+                x.get("verdict")
+                or ("effect" if x["claimable"] and (x["ci_low"] > 0 or x["ci_high"] < 0) else "no_change")
+                for x in r
+            ]
             rows.append(
                 {
                     "world": effects if world == "demo" else f"{world}, {effects}",
