@@ -253,6 +253,8 @@ def test_a_trend_verdict_never_says_the_change_is_beyond_chance() -> None:
         text = ev.text_effect(row | {"verdict": verdict})
         assert ("slumpen" not in text and "Ingen" in text) or "ingen slutsats" in text
     assert "inte förklaras av slumpen" in ev.text_effect(row | {"verdict": evd.EFFECT, "pretrend_p": 0.6})
+    covering = ev.text_effect(row | {"verdict": evd.TREND, "lo": -0.08, "hi": 0.01})
+    assert "ingen säker förändring" in covering and "inte skilja programmet" in covering
 
 
 def test_the_cross_check_paragraph_says_what_the_data_showed() -> None:

@@ -71,8 +71,14 @@ def text_effect(row: dict, pretrend_p: float | None = None) -> str:
                 "om utvecklingen före inskrivningen fortsatte lika starkt efteråt omfattar intervallet noll "
                 f"({_pp(row['robust_lo'])} till {_pp(row['robust_hi'])} procentenheter)"
             )
+        covers = row["lo"] <= 0 <= row["hi"]
+        chance = (
+            ": intervallet omfattar noll, så data visar ingen säker förändring. Dessutom kan designen"
+            if covers
+            else ". Designen kan"
+        )
         return (
-            f"{label}: {numbers}. Designen kan inte skilja programmet från en trend som fanns före "
+            f"{label}: {numbers}{chance} inte skilja programmet från en trend som fanns före "
             f"inskrivningen: {why}. Ingen effekt anges. {who}"
         )
     text = f"{label}: {describe_interval(row['difference'], row['lo'], row['hi'])} {who}"
