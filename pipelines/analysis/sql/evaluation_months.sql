@@ -30,24 +30,30 @@ monthly as (
 ),
 
 -- sums and counts of the pupils not in PPSS, per school, district and city month; a pupil's
--- own absence is taken out of its reference (leave one out)
+-- own absence is taken out of its reference (leave one out). Sums in exact decimals: a
+-- floating sum depends on the order DuckDB adds in, and the same store must give the same
+-- estimate whatever its layout (a report of year Y equals one from a store cut at Y's end).
+exact as (
+    select *, absence_rate::decimal(38, 15) as rate_exact from monthly
+),
+
 referenced as (
     select
         *,
-        sum(absence_rate) filter (where not in_ppss) over (partition by school_unit_code, month_index) as s_school,
+        sum(rate_exact) filter (where not in_ppss) over (partition by school_unit_code, month_index) as s_school,
         count(*) filter (where not in_ppss) over (partition by school_unit_code, month_index) as n_school,
-        sum(absence_rate) filter (where not in_ppss) over (partition by district, month_index) as s_district,
+        sum(rate_exact) filter (where not in_ppss) over (partition by district, month_index) as s_district,
         count(*) filter (where not in_ppss) over (partition by district, month_index) as n_district,
-        sum(absence_rate) filter (where not in_ppss) over (partition by month_index) as s_city,
+        sum(rate_exact) filter (where not in_ppss) over (partition by month_index) as s_city,
         count(*) filter (where not in_ppss) over (partition by month_index) as n_city
-    from monthly
+    from exact
 ),
 
 loo as (
     select
         *,
         case when in_ppss then 0 else 1 end as own,
-        case when in_ppss then 0 else absence_rate end as own_rate
+        case when in_ppss then 0 else rate_exact end as own_rate
     from referenced
 )
 
@@ -62,9 +68,9 @@ select
     end as reference,
     absence_rate - case
         when school_unit_code is not null and n_school - own >= {min_reference}
-            then (s_school - own_rate) / (n_school - own)
+            then (s_school - own_rate)::double / (n_school - own)
         when district <> '?' and n_district - own >= {min_reference}
-            then (s_district - own_rate) / (n_district - own)
-        else (s_city - own_rate) / nullif(n_city - own, 0)
+            then (s_district - own_rate)::double / (n_district - own)
+        else (s_city - own_rate)::double / nullif(n_city - own, 0)
     end as absence_rate
 from loo
