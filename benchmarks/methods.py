@@ -8,6 +8,12 @@ for exactly the pupils in the estimate (`@estimand`), and, in the world without 
 often an interval excludes zero (a false finding).
 
     python -m benchmarks.methods --seeds 20 --scale small --jobs 2
+    python -m benchmarks.methods --seeds 5 --worlds trend:none,crisis:none,swings:none,staggered:builtin
+
+`--worlds` picks kinds of world (pipelines/demo/world.py, WORLDS) and their effects; the
+default is the demo world with and without effects. Besides the interval, each run records
+the report's verdict (evidence.py): a false finding is a stated effect where there is none,
+and a withheld verdict ("trend", "few_schools") counts as no finding.
 
 A benchmark, not a test: it takes minutes. `tests/test_methods.py` runs a fast subset.
 """
@@ -46,7 +52,7 @@ def truth_for_pupils(raw: Path, year: int, keys: dict[str, set[str]]) -> dict[st
     return {o: float(np.mean(v)) if v else float("nan") for o, v in per.items()}
 
 
-def run_world(seed: int, effects: str, scale: str, year: int) -> dict:
+def run_world(seed: int, effects: str, scale: str, year: int, world: str = "demo") -> dict:
     """Generate, ingest, build and estimate one world in a temporary PPSS_HOME."""
     from pipelines.analysis import evaluation as ev
     from pipelines.analysis.followup import open_store
@@ -57,7 +63,8 @@ def run_world(seed: int, effects: str, scale: str, year: int) -> dict:
         os.environ["PPSS_HOME"] = home
         raw, store = Path(home) / "raw", Path(home) / "store.duckdb"
         with redirect_stdout(StringIO()):
-            main(["demo-data", "--out", str(raw), "--seed", str(seed), "--scale", scale, "--effects", effects])
+            kind = [] if world == "demo" else ["--world", world]  # (a checkout without kinds runs the demo)
+            main(["demo-data", "--out", str(raw), "--seed", str(seed), "--scale", scale, "--effects", effects, *kind])
             main(["ingest", "--raw", str(raw), "--store", str(store)])
             main(["build", "--store", str(store)])
         con = open_store(store)
@@ -69,8 +76,9 @@ def run_world(seed: int, effects: str, scale: str, year: int) -> dict:
             con.close()
         truth = json.loads((raw / "TRUE_EFFECTS.json").read_text(encoding="utf-8"))[str(year)]
         at_estimand = truth_for_pupils(raw, year, keys)
-    out = {"seed": seed, "effects": effects}
+    out = {"seed": seed, "effects": effects, "world": world}
     for o, e in estimates.items():
+        certain = e.claimable and (e.ci_low > 0 or e.ci_high < 0)
         out[o] = {
             "estimate": e.estimate,
             "ci_low": e.ci_low,
@@ -79,23 +87,37 @@ def run_world(seed: int, effects: str, scale: str, year: int) -> dict:
             "truth_estimand": at_estimand[o],
             "coverage": e.coverage,
             "claimable": e.claimable,
+            # the report's verdict; an estimator without one states every certain interval
+            "verdict": getattr(e, "verdict", "effect" if certain else "no_change"),
+            "n_schools": e.n_schools,
         }
     return out
 
 
 def summarise(runs: list[dict]) -> list[dict]:
     rows = []
-    for effects in ("none", "builtin"):
+    kinds = list(dict.fromkeys((x.get("world", "demo"), x["effects"]) for x in runs))
+    for world, effects in kinds:
         for outcome in ("absence_rate", "share_passed_change", "eligible_vocational"):
-            r = [x[outcome] for x in runs if x["effects"] == effects and np.isfinite(x[outcome]["estimate"])]
+            r = [
+                x[outcome]
+                for x in runs
+                if x.get("world", "demo") == world and x["effects"] == effects and np.isfinite(x[outcome]["estimate"])
+            ]
             if not r:
                 continue
             est = np.array([x["estimate"] for x in r])
             truth = np.array([x["truth"] for x in r])
             lo, hi = np.array([x["ci_low"] for x in r]), np.array([x["ci_high"] for x in r])
+            # runs recorded before verdicts existed stated every certain, claimable interval
+            verdicts = [
+                x.get("verdict")
+                or ("effect" if x["claimable"] and (x["ci_low"] > 0 or x["ci_high"] < 0) else "no_change")
+                for x in r
+            ]
             rows.append(
                 {
-                    "world": effects,
+                    "world": effects if world == "demo" else f"{world}, {effects}",
                     "outcome": outcome,
                     "worlds": len(r),
                     "mean_truth": float(truth.mean()),
@@ -105,6 +127,8 @@ def summarise(runs: list[dict]) -> list[dict]:
                     "coverage": float(((lo <= truth) & (truth <= hi)).mean()),
                     "excludes_zero": float(((lo > 0) | (hi < 0)).mean()),
                     "share_in_estimate": float(np.mean([x["coverage"] for x in r])),
+                    "stated": float(np.mean([v == "effect" for v in verdicts])),
+                    "withheld": float(np.mean([v in ("trend", "few_schools", "not_claimable") for v in verdicts])),
                 }
             )
     return rows
@@ -113,13 +137,14 @@ def summarise(runs: list[dict]) -> list[dict]:
 def markdown(rows: list[dict]) -> str:
     head = (
         "| world | outcome | worlds | true effect | bias | bias (@estimand) | RMSE | 95 % coverage "
-        "| CI excludes 0 | in estimate |"
+        "| CI excludes 0 | effect stated | verdict withheld | in estimate |"
     )
-    lines = [head, "|" + " --- |" * 10]
+    lines = [head, "|" + " --- |" * 12]
     for r in rows:
         lines.append(
             f"| {r['world']} | {r['outcome']} | {r['worlds']} | {r['mean_truth']:+.4f} | {r['bias']:+.4f} | "
             f"{r['bias_estimand']:+.4f} | {r['rmse']:.4f} | {r['coverage']:.0%} | {r['excludes_zero']:.0%} | "
+            f"{r.get('stated', float('nan')):.0%} | {r.get('withheld', float('nan')):.0%} | "
             f"{r['share_in_estimate']:.0%} |"
         )
     return "\n".join(lines)
@@ -132,13 +157,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", default="small", choices=["tiny", "small", "demo"])
     p.add_argument("--year", type=int, default=2016)
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument(
+        "--worlds",
+        default="demo:none,demo:builtin",
+        help="comma-separated kind:effects (kinds: demo, trend, crisis, swings, staggered; effects: none, builtin)",
+    )
+    p.add_argument("--tag", default="", help="added to the result file's name (say, before)")
     args = p.parse_args(argv)
-    tasks = [(s, e) for s in range(args.first_seed, args.first_seed + args.seeds) for e in ("none", "builtin")]
+    kinds = [tuple(w.split(":")) for w in args.worlds.split(",")]
+    tasks = [
+        (s, e, args.scale, args.year, k) for k, e in kinds for s in range(args.first_seed, args.first_seed + args.seeds)
+    ]
     with ProcessPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(run_world, *zip(*tasks, strict=True), [args.scale] * len(tasks), [args.year] * len(tasks)))
+        runs = list(pool.map(run_world, *zip(*tasks, strict=True)))
     rows = summarise(runs)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"methods-{args.scale}-{date.today().isoformat()}.json"
+    tag = f"-{args.tag}" if args.tag else ""
+    out = RESULTS / f"methods-{args.scale}{tag}-{date.today().isoformat()}.json"
     out.write_text(json.dumps({"args": vars(args), "summary": rows, "runs": runs}, indent=1) + "\n", encoding="utf-8")
     print(markdown(rows))
     print(f"\nwritten: {out}")

@@ -70,7 +70,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else paths().raw / "demo"
     t = time.perf_counter()
-    counts = write_demo(out, seed=args.seed, scale=args.scale, effects=args.effects, one_year=args.one_year)
+    world = getattr(args, "world", "demo")
+    counts = write_demo(
+        out, seed=args.seed, scale=args.scale, effects=args.effects, one_year=args.one_year, world=world
+    )
     span = ", school year 2016/17 only" if args.one_year else ""
     print(
         f"demo data ({args.scale}{span}, seed {args.seed}, effects {args.effects}) written to {out} "
@@ -324,6 +327,13 @@ def parser() -> argparse.ArgumentParser:
         default="builtin",
         help="builtin: the programme works as built in; none: the same world with every effect off "
         "(the true effects are written to TRUE_EFFECTS.json beside the data)",
+    )
+    d.add_argument(
+        "--world",
+        choices=["demo", "trend", "crisis", "swings", "staggered"],
+        default="demo",
+        help="the kind of world (pipelines/demo/world.py, WORLDS): demo, or pupils chosen on a latent trend that "
+        "continues, during a crisis that ends, schools whose absence swings, staggered entry with growing effects",
     )
     d.add_argument(
         "--one-year",

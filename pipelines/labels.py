@@ -68,3 +68,17 @@ def report_title(year: int, districts: list[str] | None = None) -> str:
     names = sorted(districts)
     which = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " och " + names[-1]
     return f"Uppföljning av PPSS {year}: {which}"
+
+
+# what the report concludes from an estimate (evidence.py's verdict codes)
+VERDICT = {
+    "effect": "Effekt",
+    "no_change": "Ingen säker förändring",
+    "trend": "Kan inte skiljas från trend före inskrivning",
+    "few_schools": "För få skolor för slutsats",
+    "not_claimable": "Grupperna för olika före",
+    "none": "",
+}
+
+# what an enrolled pupil's absence is measured against (evaluation_months.sql)
+REFERENCE = {"school": "den egna skolan", "district": "stadsdelens skolor", "city": "hela staden"}

@@ -186,6 +186,20 @@ def _memo(fn):
 SAMPLE, CROSSCHECK = _memo(build_sample), _memo(crosscheck.callaway_santanna)
 
 
+def test_a_district_reports_estimate_is_the_full_reports_row_for_that_district(con) -> None:
+    """One number per population: the same pupils get the same estimate, interval and count
+    in a district report as in the full report's subgroup row (the weights are the city's)."""
+    rows = ev.subgroups(SAMPLE(con, YEAR)).filter(pl.col("dimension") == DIMENSION["district"])
+    assert rows.height >= 2
+    for d in SUBSET:
+        row = rows.filter(pl.col("group") == d).row(0, named=True)
+        alone = ev.estimate(SAMPLE(con, YEAR, [d]).analytic["absence_rate"])
+        assert alone.n_enrolled == row["n"] and alone.n_schools == row["n_schools"]
+        assert alone.estimate == pytest.approx(row["change"], rel=1e-9, abs=1e-12)
+        if row["lo"] is not None:
+            assert (alone.ci_low, alone.ci_high) == pytest.approx((row["lo"], row["hi"]), rel=1e-9, abs=1e-12)
+
+
 def _register(pub: Publication, con, min_cell: int, districts: list[str] | None) -> None:
     sections.register_all(pub, sections.Context(con, YEAR, min_cell, districts))
 

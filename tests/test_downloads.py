@@ -9,7 +9,7 @@ import zipfile
 import polars as pl
 import pytest
 
-from pipelines.analysis.disclosure import Publication, keyed
+from pipelines.analysis.disclosure import Publication, keyed, members
 from pipelines.report.downloads import DICTIONARY, readable, write_downloads
 
 
@@ -23,6 +23,11 @@ def _protected() -> pl.DataFrame:
             "mean_merit": [201.5, 180.0, None],
         }
     ).with_columns((pl.col("k") / pl.col("n")).alias("share"))
+    pupils = {d: [f"{d}{i}" for i in range(n)] for d, n in zip(df["district"], df["n"], strict=True)}
+    df = df.with_columns(
+        pl.Series(members("n"), [pupils[d] for d in df["district"]]),
+        pl.Series(members("k"), [pupils[d][:k] for d, k in zip(df["district"], df["k"], strict=True)]),
+    )
     pub = Publication(10)
     pub.table("t", df, counts={"n": keyed("pupils", "district"), "k": keyed("outcome", "district")})
     return pub.protect()["t"]

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from pipelines.analysis import evaluation as ev
+from pipelines.analysis import evidence as evd
 from pipelines.analysis.sample import CELL, COVARIATES, analytics, entropy_weights
 
 
@@ -118,7 +119,9 @@ def simulate(effect: float, seed: int, schools: int = 24, per_cell: int = 220) -
                     "own_month": pl.Series([24_000 + cohort if t else None for t in treated], dtype=pl.Int32),
                     "own_term": pl.Series([None] * n, dtype=pl.Int32),
                     "treated": treated,
+                    "district": [f"d{s % 4}" if t else None for s, t in zip(school, treated, strict=True)],
                     "n_pre": 8,
+                    "raw_pre_mean": pre.mean(axis=1),
                     "pre_mean": pre.mean(axis=1),
                     "pre_1": pre[:, 7],
                     "pre_2": pre[:, 6],
@@ -128,6 +131,7 @@ def simulate(effect: float, seed: int, schools: int = 24, per_cell: int = 220) -
                     "prior_share_passed": prior,
                     "base_merit": 200 * share + rng.normal(0, 10, n),
                     "prior_merit": 200 * prior + rng.normal(0, 10, n),
+                    "placebo_share_passed": prior,  # no draw: the worlds stay as they were
                     "base_absence": pre.mean(axis=1),
                     "post_mean": y_post,
                     "n_post": 9,
@@ -168,3 +172,184 @@ def test_matched_did_coverage_over_many_worlds() -> None:
         covered += e.ci_low <= 0 <= e.ci_high
         found_nothing += not e.certain
     assert covered >= 10 and found_nothing >= 10
+
+
+# --- the verdict follows the evidence (evidence.py) ---------------------------------------
+def test_judge_withholds_an_effect_the_trend_or_few_schools_could_explain() -> None:
+    certain = {"claimable": True, "n_schools": 20, "pretrend_p": 0.5, "robust_lo": -0.06, "robust_hi": -0.01}
+    assert evd.judge(-0.04, -0.05, -0.03, **certain) == evd.EFFECT
+    assert evd.judge(-0.04, -0.05, -0.03, **(certain | {"pretrend_p": 0.01})) == evd.TREND
+    assert evd.judge(-0.04, -0.05, -0.03, **(certain | {"robust_hi": 0.01})) == evd.TREND
+    assert evd.judge(-0.04, -0.05, -0.03, **(certain | {"n_schools": 3})) == evd.FEW_SCHOOLS
+    assert evd.judge(-0.01, -0.03, 0.01, **certain) == evd.NO_CHANGE
+    assert evd.judge(-0.04, -0.05, -0.03, **(certain | {"claimable": False})) == evd.NOT_CLAIMABLE
+    assert evd.judge(-0.04, -0.05, -0.03, **certain, q_value=0.2) == evd.NO_CHANGE  # a subgroup among many
+
+
+def test_absence_bound_extrapolates_a_linear_pre_trend_hand_computed() -> None:
+    # placebo months -14..-9 lie 9.5..4.5 months before the baseline's centre (-4.5); a
+    # difference of -0.002 per month there continues 12 months on to the outcome's centre (7.5)
+    months = np.arange(-14, -8)
+    curve = pl.DataFrame({"event_month": months, "att": 0.002 * (months + 4.5)})
+    assert evd.absence_bound(curve) == pytest.approx(0.024)
+    lo, hi = evd.robust_interval(-0.05, -0.03, 0.024)
+    assert (lo, hi) == pytest.approx((-0.074, -0.006))
+    assert evd.breakdown(-0.05, -0.03, 0.024) == pytest.approx(1.25)
+    assert evd.breakdown(-0.05, 0.01, 0.024) == 0.0
+
+
+def _grade_world(trend: float, seed: int) -> pl.DataFrame:
+    """Candidates whose grades follow a pupil's own slope, each term measured with noise; the
+    enrolled are chosen on a falling slope (`trend` per term; 0: chosen on level only).
+    Balancing on two noisy terms removes only part of the slope."""
+    c = simulate(0.0, seed)
+    rng = np.random.default_rng(seed)
+    n = c.height
+    slope = rng.normal(0, 0.03, n) - trend * c["treated"].to_numpy()
+    true_base = c["base_share_passed"].to_numpy()
+
+    def term(k: int) -> np.ndarray:  # share passed k terms after the baseline term
+        return np.clip(true_base + k * slope + rng.normal(0, 0.08, n), 0, 1)
+
+    return c.with_columns(
+        pl.Series("base_share_passed", term(0)),
+        pl.Series("prior_share_passed", term(-1)),
+        pl.Series("placebo_share_passed", term(-2)),
+        pl.Series("later_share_passed", term(2)),
+    )
+
+
+@pytest.mark.parametrize(("trend", "seed"), [(0.0, 21), (0.04, 22)])
+def test_grade_placebo_flags_a_slope_the_balancing_cannot_see(trend: float, seed: int) -> None:
+    a = analytics(_grade_world(trend, seed))["share_passed_change"]
+    placebo = evd.grade_placebo(a)
+    e = ev.estimate(a)
+    if trend == 0:
+        assert placebo["p_value"] > 0.05
+        assert e.ci_low <= 0 <= e.ci_high
+    else:
+        # the naive estimate finds the trend as a fall in share passed; the placebo sees it first
+        assert e.ci_high < 0
+        assert placebo["p_value"] < 0.05 and placebo["estimate"] > 0
+        e.pretrend_p = placebo["p_value"]
+        assert e.verdict == evd.TREND and not e.finding
+
+
+def test_a_trend_verdict_never_says_the_change_is_beyond_chance() -> None:
+    row = {
+        "outcome": "share_passed_change",
+        "measure": "Förändring i andel godkända ämnen",
+        "difference": -0.05,
+        "lo": -0.08,
+        "hi": -0.02,
+        "n_treated": 40,
+        "n_eligible": 42,
+        "n_schools": 16,
+        "pretrend_p": 0.001,
+        "robust_lo": -0.13,
+        "robust_hi": 0.03,
+    }
+    for verdict in (evd.TREND, evd.FEW_SCHOOLS):
+        text = ev.text_effect(row | {"verdict": verdict})
+        assert ("slumpen" not in text and "Ingen" in text) or "ingen slutsats" in text
+    assert "inte förklaras av slumpen" in ev.text_effect(row | {"verdict": evd.EFFECT, "pretrend_p": 0.6})
+    covering = ev.text_effect(row | {"verdict": evd.TREND, "lo": -0.08, "hi": 0.01})
+    assert "ingen säker förändring" in covering and "inte skilja programmet" in covering
+
+
+def test_the_cross_check_paragraph_says_what_the_data_showed() -> None:
+    from pipelines.analysis.crosscheck import text_crosscheck
+
+    row = {"att": -0.05, "lo": -0.07, "hi": -0.03, "n_enrolled": 120}
+    at_a_peak = text_crosscheck(row | {"pre_1": 0.04, "pre_lo": 0.02}, {"difference": -0.03, "pretrend_p": 0.4})
+    assert "frånvaron var hög" in at_a_peak and "ingen skillnad" in at_a_peak
+    no_peak = text_crosscheck(row | {"pre_1": 0.001, "pre_lo": -0.01}, {"difference": -0.03, "pretrend_p": 0.01})
+    assert "inget tydligt urval" in no_peak and "ingen av metoderna kan" in no_peak
+    for text in (at_a_peak, no_peak):  # no story written in advance
+        assert "simuleringar utan någon effekt hittar den ingen" not in text
+
+
+def test_the_methods_appendix_states_this_reports_tests() -> None:
+    effects = pl.DataFrame(
+        {
+            "outcome": ["absence_rate", "share_passed_change"],
+            "difference": [-0.05, 0.02],
+            "pretrend_p": [0.01, 0.5],
+            "verdict": [evd.TREND, evd.NO_CHANGE],
+        }
+    )
+    text = ev.text_methods(effects)
+    assert "frånvaro p = 0,01 (kan inte skiljas från trend före inskrivning)" in text
+    assert "godkända ämnen p = 0,5" in text
+    assert "I år" not in ev.text_methods()
+
+
+def test_a_school_wide_swing_cancels_out_of_school_relative_absence() -> None:
+    """evaluation_months.sql on hand-made tables: every pupil of school A is absent 20 points
+    more in February; relative to the school, nobody's absence moves. A school with too few
+    pupils outside PPSS is measured against its district."""
+    import duckdb
+
+    from pipelines.analysis import estimands as est
+    from pipelines.analysis.followup import report_query
+
+    con = duckdb.connect()
+    rng = np.random.default_rng(5)
+    pupils = (
+        [(f"a{i}", "A") for i in range(12)] + [(f"b{i}", "B") for i in range(4)] + [(f"c{i}", "C") for i in range(8)]
+    )
+    base = {p: float(rng.uniform(0.02, 0.2)) for p, _ in pupils}
+    con.execute("create table school_units (school_unit_code varchar, district varchar)")
+    con.execute("insert into school_units values ('A', 'Farsta'), ('B', 'Farsta'), ('C', 'Farsta')")
+    con.execute("create table pupil_term_outcomes (pupil_key varchar, term_index integer, school_unit_code varchar)")
+    con.executemany("insert into pupil_term_outcomes values (?, ?, ?)", [(p, 2016 * 2, s) for p, s in pupils])
+    con.execute("create table pupil_month_attendance (pupil_key varchar, month_start date, absence_rate double)")
+    rows = []
+    for p, s in pupils:
+        for month in (1, 2, 3):
+            rows.append((p, f"2016-0{month}-01", base[p] + (0.2 if s == "A" and month == 2 else 0.0)))
+    con.executemany("insert into pupil_month_attendance values (?, ?, ?)", rows)
+    con.execute(
+        "create table programme_starts (pupil_key varchar, programme varchar, start_date date, start_month integer)"
+    )
+    con.execute(f"insert into programme_starts values ('a0', 'PPSS', date '2016-02-03', {2016 * 12 + 1})")
+    months = report_query(con, "evaluation_months", 2016, **est.sql_names()).sort("pupil_key", "month_index")
+    a = months.filter(pl.col("pupil_key").str.starts_with("a"))
+    assert set(a["reference"]) == {"school"}
+    per_pupil = a.group_by("pupil_key").agg((pl.col("absence_rate").max() - pl.col("absence_rate").min()).alias("r"))
+    assert per_pupil["r"].max() < 0.02  # the 20-point swing is gone (what moves is the others' mix)
+    raw = a.group_by("pupil_key").agg((pl.col("raw_absence_rate").max() - pl.col("raw_absence_rate").min()).alias("r"))
+    assert raw["r"].min() > 0.19
+    assert set(months.filter(pl.col("pupil_key").str.starts_with("b"))["reference"]) == {"district"}
+
+
+def test_the_wwc_column_follows_a_failed_pre_trend_test() -> None:
+    e = ev.estimate(analytics(simulate(0.0, 11))["absence_rate"])
+    assert ev.estimates_frame({"absence_rate": e})["baseline"][0] in ("uppfyllt", "justerat")
+    e.pretrend_p = 0.01
+    row = ev.estimates_frame({"absence_rate": e}).row(0, named=True)
+    assert row["baseline"] == "ej uppfyllt (trend före)" and row["verdict"] == evd.TREND
+
+
+def test_effects_csv_carries_each_rows_verdict_and_q_and_none_for_a_hidden_estimate() -> None:
+    e = ev.estimate(analytics(simulate(0.05, 12))["absence_rate"])
+    e.pretrend_p = 0.01  # a failed pre-trend test
+    head = ev.estimates_frame({"absence_rate": e})
+    groups = pl.DataFrame(
+        {
+            "dimension": ["Kön", "Kön"],
+            "group": ["Flickor", "Pojkar"],
+            "n": [30, None],
+            "n_schools": [12, None],
+            "change": [-0.05, None],  # the boys' row hidden by the disclosure layer
+            "lo": [-0.08, None],
+            "hi": [-0.02, None],
+            "p_value": [0.001, 0.2],
+            "q_value": [0.002, 0.2],
+            "verdict": [evd.EFFECT, evd.NO_CHANGE],
+        }
+    )
+    out = ev.effects_frame(head, groups)
+    assert out.columns == ev.EFFECT_COLUMNS
+    assert out["verdict"].to_list() == [evd.TREND, evd.EFFECT, None]
+    assert out["q_value"].to_list()[1:] == [0.002, 0.2]

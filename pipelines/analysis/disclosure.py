@@ -186,7 +186,7 @@ class Publication:
         keys: Sequence[Key] = (),
         labels: Sequence[str] = (),
         caption: str = "",
-        measures: dict[str, Callable[[dict], str]] | None = None,
+        measures: dict[str, Callable[[dict], str] | tuple[Callable[[dict], str], list[str]]] | None = None,
     ) -> None:
         """Register a published frame. `counts`: count column -> label of the count it shows
         (None for a row without that count); each count column has its pupils beside it in
@@ -194,8 +194,9 @@ class Publication:
         from; a figure not named rests on every count of its row. Columns in `labels`,
         string, boolean and date columns and label columns are labels and never hidden.
         `measures`: figure column -> the name of what it measures for a row (default: the
-        table, column and row labels), so that the same measure of the same pupils in
-        another table or publication must have the same value."""
+        table, column and row labels), optionally with the count columns whose pupils it
+        describes (default: those it rests on), so that the same measure of the same pupils
+        in another table or publication must have the same value."""
         if name in self.tables:
             raise ValueError(f"table {name} is registered twice")
         missing = [c for c in counts if members(c) not in frame.columns]
@@ -247,12 +248,15 @@ class Publication:
                     value = row.get(col)
                     if value is None or not isinstance(value, (int, float)) or _nan(value):
                         continue
+                    spec = t.measures.get(col)
+                    if isinstance(spec, tuple):  # (name, the counts that say whose measure it is)
+                        spec, on = spec
                     sets = sorted({ids[c] for c in on if ids.get(c)} | set(t.keys))
                     if not sets:
                         continue
                     name = (
-                        t.measures[col](row)
-                        if col in t.measures
+                        spec(row)
+                        if spec is not None
                         else (f"{t.name}.{col}[" + ", ".join(f"{c}={row[c]}" for c in label_cols) + "]")
                     )
                     rows.append(

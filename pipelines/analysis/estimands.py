@@ -33,9 +33,15 @@ WWC_EQUIVALENT = 0.05
 WWC_ADJUSTABLE = 0.25
 
 
+# Attendance is measured relative to the pupil's school that month (evaluation_months.sql);
+# a school-month needs this many pupils outside PPSS besides the pupil, else the district's.
+MIN_REFERENCE = 10
+
+
 def sql_names() -> dict[str, str]:
     """The windows above, substituted by name into the evaluation's report queries."""
     return {
+        "min_reference": str(MIN_REFERENCE),
         "pre_months": str(PRE_MONTHS),
         "outcome_first": str(OUTCOME_FIRST),
         "outcome_last": str(OUTCOME_LAST),

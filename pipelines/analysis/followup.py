@@ -9,6 +9,7 @@ Queries live in `analysis/sql/*.sql`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -62,8 +63,15 @@ def report_query(
     con: duckdb.DuckDBPyConnection, name: str, year: int, districts: list[str] | None = None, **names: str
 ) -> pl.DataFrame:
     """A query of `analysis/sql/` for `year`; a query that takes `$districts` gets the report's districts
-    as a list parameter (NULL: every district). `names` are substituted as `{name}` (constants only)."""
+    as a list parameter (NULL: every district). `names` are substituted as `{name}` (constants only),
+    after `{include:query}` is replaced by that query's text."""
     sql = (REPORT_SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    # `{include:other}`: another query of the folder as a subquery (one definition, two users)
+    sql = re.sub(
+        r"\{include:(\w+)\}",
+        lambda m: (REPORT_SQL_DIR / f"{m.group(1)}.sql").read_text(encoding="utf-8").strip().rstrip(";"),
+        sql,
+    )
     for k, v in names.items():
         sql = sql.replace("{" + k + "}", v)
     params: dict = {"year": year} if "$year" in sql else {}

@@ -1,24 +1,29 @@
 """The evaluation sample, built once per report: who is compared with whom, with what weight.
 
 Design (written out in Swedish in the report's methods appendix):
-- Cohorts: the pupils first enrolled in the same month (attendance) or term (grades). Their
-  comparison pupils are those not yet enrolled then, in the same term, årskurs and gender
-  (exact matching on calendar time, so seasons and school years cancel). A pupil enrolled
-  later serves as a comparison until three months before its own enrolment; one enrolled
-  after the follow-up year is not yet known as enrolled (estimands.py).
-- Matching on the pre-enrolment trajectory: for attendance the path of monthly absence over
+- Cohorts: the pupils first enrolled in the same calendar month. Their comparison pupils are
+  those not yet enrolled then, in the same årskurs (calendar time fixed, so seasons and school
+  years cancel). A pupil enrolled later serves as a comparison until three months before its
+  own enrolment; one enrolled after the follow-up year is not yet known as enrolled
+  (estimands.py). Gender is a balanced covariate, not a cell.
+- Absence relative to the school: every monthly absence is the pupil's minus the mean of its
+  school's other pupils outside PPSS that month (evaluation_months.sql), so a school-wide
+  swing cancels out of every comparison.
+- Weighting on the pre-enrolment trajectory: for attendance the path of monthly absence over
   the eight months before enrolment (the latest month, the one before, months 3-4 and 5-8
   back) and the baseline term's share of passed subjects and meritvärde; for grades two
   terms of share passed, meritvärde and absence. Pupils are often enrolled right after an
   absence peak; comparison pupils with the same recent path regress to the mean alike.
-- Entropy balancing within each exact cell of calendar month and årskurs (Hainmueller 2012,
+- Entropy balancing within each cell of calendar month and årskurs (Hainmueller 2012,
   through Google's `empirical_calibration`): the comparison pupils of a cell are weighted,
   as close to equal weights as possible, so that their weighted means of every covariate
-  equal the enrolled pupils' means. Matching on nearest neighbours cannot do that here:
-  enrolled pupils are the most absent of their cohort, at the edge of the others. A cell
-  whose means cannot be met within `TOLERANCE` standard deviations is left out, and the
-  attrition table counts its pupils.
-- The estimator (evaluation.py) then adjusts each enrolled pupil's comparison by a
+  equal the enrolled pupils' means. Nearest-neighbour matching cannot do that here: enrolled
+  pupils are the most absent of their cohort, at the edge of the others. A cell whose means
+  cannot be met within `TOLERANCE` standard deviations tries all årskurser of the month, then
+  the core covariates; pupils still out are left out, and the attrition table counts them.
+- The weights are always the city's: a report on some districts keeps only their enrolled
+  pupils as members, so the same pupils get the same estimate in every report.
+- The estimator (estimator.py) then adjusts each enrolled pupil's comparison by a
   regression on the covariates (Abadie & Imbens 2011), the statistical adjustment the What
   Works Clearinghouse asks for when baseline differences are between 0.05 and 0.25.
 """
@@ -70,7 +75,8 @@ class Analytic:
 
     @property
     def treated(self) -> pl.DataFrame:
-        return self.frame.filter(pl.col("treated"))
+        """The enrolled rows the report is about (a district report's districts only)."""
+        return self.frame.filter(pl.col("treated") & pl.col("in_subset"))
 
     @property
     def matched_rows(self) -> list[int]:
@@ -99,6 +105,8 @@ class EvaluationSample:
     pupils: pl.DataFrame  # every pupil: enrolment (known by the year's end), district, groups
     months: pl.DataFrame  # monthly absence up to the year's end
     analytic: dict[str, Analytic] = field(default_factory=dict)
+    # what several estimators read (the event curve, the pre-trend evidence): computed once
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def enrolled(self) -> pl.DataFrame:
@@ -202,9 +210,13 @@ def entropy_weights(frame: pl.DataFrame, covariates: list[str]) -> tuple[pl.Data
 
 
 # what the estimator, its tables and the event curve read of a candidate, besides COVARIATES
-KEPT = ["cohort_month", "pupil_key", "gender", "school_year", "school_unit_code", "own_month", "treated", "pre_mean"]
+KEPT = [
+    *("cohort_month", "pupil_key", "gender", "school_year", "school_unit_code", "district", "own_month", "treated"),
+    *("pre_mean", "raw_pre_mean"),
+]
 COVARIATES_READ = [c for c in COVARIATES if c != "boy"]  # "boy" is made from gender (_impute)
 LEVEL = {"absence_rate": ["post_mean"], "share_passed_change": ["later_share_passed"]}  # the outcome's level
+PLACEBO = {"share_passed_change": ["placebo_share_passed"], "eligible_vocational": ["placebo_share_passed"]}
 
 
 def _rows(outcome: str, frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -212,26 +224,36 @@ def _rows(outcome: str, frame: pl.LazyFrame) -> pl.LazyFrame:
     # other column): a city's three frames of every candidate column held 1.2 GB.
     # A fixed row order (a candidate is one pupil in one cohort month): the balancing solver's
     # answer must not depend on how the store returned rows.
-    kept = [*KEPT, *COVARIATES_READ, *LEVEL.get(outcome, []), "y"]
+    kept = [*KEPT, *COVARIATES_READ, *LEVEL.get(outcome, []), *PLACEBO.get(outcome, []), "y"]
     return frame.select(kept).filter(pl.col("y").is_not_null()).sort("cohort_month", "pupil_key")
 
 
-def _analytic(outcome: str, frame: pl.DataFrame) -> Analytic:
+def _analytic(outcome: str, frame: pl.DataFrame, districts: list[str] | None = None) -> Analytic:
+    """The weights are found for every enrolled pupil of the city; with `districts`, only
+    those first enrolled there are kept as members (with their cells' comparison rows). So an
+    enrolled pupil's comparison never depends on which others a report is about: a district
+    report's estimate is the full report's subgroup row for that district, number for number."""
     frame = _impute(frame, COVARIATES).with_row_index("row")
+    in_subset = pl.col("treated") & (pl.col("district").is_in(districts) if districts else pl.lit(True))
     frame = frame.with_columns(
         pl.col("row").cast(pl.Int64),
         pl.concat_str([pl.col(c).cast(pl.String) for c in CELL], separator="|").alias("cell"),
+        in_subset.fill_null(False).alias("in_subset"),
     )
-    n_eligible = frame.filter(pl.col("treated"))["pupil_key"].n_unique()
+    n_eligible = frame.filter(pl.col("in_subset"))["pupil_key"].n_unique()
     members, weights = entropy_weights(frame, COVARIATES)
+    if districts:
+        members = members.filter(pl.col("row").is_in(frame.filter(pl.col("in_subset"))["row"].implode()))
+        weights = weights.filter(pl.col("cell").is_in(members["cell"].unique().implode()))
     return Analytic(outcome, COVARIATES, frame, members, weights, n_eligible)
 
 
 CELL = ["cohort_month", "school_year"]  # calendar month of enrolment and årskurs
 
 
-def analytics(candidates: pl.DataFrame) -> dict[str, Analytic]:
-    """Each headline outcome's analytic sample and matches (estimands.py). Takes the only
+def analytics(candidates: pl.DataFrame, districts: list[str] | None = None) -> dict[str, Analytic]:
+    """Each headline outcome's analytic sample and matches (estimands.py), about the pupils
+    first enrolled in `districts` if given (_analytic). Takes the only
     reference to `candidates`: it is released once the outcomes' rows are selected, before
     the balancing (a city: 300 MB less at the report's peak)."""
     lazy = candidates.lazy()
@@ -250,15 +272,15 @@ def analytics(candidates: pl.DataFrame) -> dict[str, Analytic]:
     names = list(outcomes)
     frames = pl.collect_all([_rows(k, outcomes[k]) for k in names])
     del lazy, absence, grades, outcomes
-    return {k: _analytic(k, f) for k, f in zip(names, frames, strict=True)}
+    return {k: _analytic(k, f, districts) for k, f in zip(names, frames, strict=True)}
 
 
 def build_sample(con: duckdb.DuckDBPyConnection, year: int, districts: list[str] | None = None) -> EvaluationSample:
     """Everything the evaluation needs, from the store, up to 31 December of `year`. With
     `districts`, the enrolled pupils are those first enrolled there; their comparison pupils
-    are found as in the full report (pupils enrolled elsewhere the same month are neither)."""
-    sample = EvaluationSample(
-        year, report_query(con, "evaluation_pupils", year, districts), report_query(con, "evaluation_months", year)
-    )
-    sample.analytic = analytics(report_query(con, "evaluation_candidates", year, districts, **est.sql_names()))
+    and weights are the full report's, so each estimate equals the full report's subgroup row."""
+    pupils = report_query(con, "evaluation_pupils", year, districts)
+    sample = EvaluationSample(year, pupils, report_query(con, "evaluation_months", year, **est.sql_names()))
+    # every district's candidates: the weights are the full report's (_analytic)
+    sample.analytic = analytics(report_query(con, "evaluation_candidates", year, None, **est.sql_names()), districts)
     return sample

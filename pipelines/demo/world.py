@@ -75,6 +75,21 @@ DISTRICT_STYLE = {
 }
 BOYS_IMPROVE = {"Rinkeby-Kista", "Skärholmen", "Farsta"}
 EFFECTS = ("builtin", "none")
+# Kinds of world (`--world`), each a mechanism written from its description, not fitted to
+# the estimator; "demo" draws exactly what it always drew, the others draw their extra
+# mechanism from streams of their own:
+# - trend: pupils are chosen on a latent worsening trajectory (a slope in log absence and a
+#   fall in grades, per month) that the records show only with noise, and it continues.
+# - crisis: a third of pupils go through a crisis (absence up, grades down) of 3-8 months
+#   that ends by itself; pupils are chosen while in it.
+# - swings: every school's absence swings month to month (AR(1) on the log scale, shared by
+#   its pupils); only half the programme schools take part; pupils chosen on recorded absence.
+# - staggered: schools join at any month of their year; the effect on absence grows over a
+#   year (to 60 % less absence) instead of four months.
+WORLDS = ("demo", "trend", "crisis", "swings", "staggered")
+TREND_SD = 0.015  # latent slope of log absence per month (SD across pupils)
+CRISIS_SHARE, CRISIS_LOG = 1 / 3, 0.9  # pupils with a crisis; its rise in log absence
+SWING_RHO, SWING_SD = 0.6, 0.25  # a school's monthly log-absence swing
 # Absence: monthly log-rate shock z_k = RHO * z_(k-1) + SHOCK_SD * e_k, plus recording noise.
 RHO, SHOCK_SD, NOISE_SD = 0.75, 0.3, 0.12
 MONTHS_PER_PUPIL = 48  # August of the year the pupil starts årskurs 6, four school years on
@@ -220,10 +235,12 @@ def month_no(p: Pupil, month: date) -> int:
 
 
 class DemoWorld:
-    def __init__(self, seed: int, scale: str, effects: str = "builtin") -> None:
+    def __init__(self, seed: int, scale: str, effects: str = "builtin", world: str = "demo") -> None:
         if effects not in EFFECTS:
             raise ValueError(f"effects must be one of {EFFECTS}")
-        self.effects = effects
+        if world not in WORLDS:
+            raise ValueError(f"world must be one of {WORLDS}")
+        self.effects, self.kind = effects, world
         self.rng = np.random.default_rng(seed)
         n_schools, self.per_class = SCALES[scale]
         rng = self.rng
@@ -256,6 +273,7 @@ class DemoWorld:
         for i, p in enumerate(self.pupils):
             p.index = i
         self._draw_absence_paths(seed)
+        self._draw_world_kind(seed)
         self._enrol()
 
     def _draw_absence_paths(self, seed: int) -> None:
@@ -270,13 +288,65 @@ class DemoWorld:
         self.shock = z
         self.noise = rng.standard_normal((n, MONTHS_PER_PUPIL), dtype=np.float32) * NOISE_SD
 
+    def _draw_world_kind(self, seed: int) -> None:
+        """The kind's own mechanism (WORLDS), from its own random stream."""
+        n = len(self.pupils)
+        rng = np.random.default_rng([seed, 21, WORLDS.index(self.kind)])
+        self.slope = rng.normal(0, TREND_SD, n) if self.kind == "trend" else np.zeros(n)
+        self.crisis = np.tile([1, 0], (n, 1))  # first and last month_no of the crisis (none: an empty range)
+        if self.kind == "crisis":
+            has = rng.random(n) < CRISIS_SHARE
+            start = rng.integers(0, MONTHS_PER_PUPIL, n)
+            self.crisis[has, 0] = start[has]
+            self.crisis[has, 1] = start[has] + rng.integers(3, 9, n)[has] - 1
+        months = (SCHOOL_YEARS[-1] + 1 - SCHOOL_YEARS[0]) * 12 + 1
+        self.swing = np.zeros((len(self.schools), months))
+        if self.kind == "swings":
+            e = rng.standard_normal((len(self.schools), months))
+            self.swing[:, 0] = e[:, 0] * SWING_SD / np.sqrt(1 - SWING_RHO**2)
+            for m in range(1, months):
+                self.swing[:, m] = SWING_RHO * self.swing[:, m - 1] + SWING_SD * e[:, m]
+            for i, school in enumerate(self.schools):  # half the programme schools take part
+                if i % 2:
+                    school.joins = None
+        self.join_month = {i: 1 for i in range(len(self.schools))}
+        if self.kind == "staggered":
+            self.join_month = {i: int(rng.integers(1, 13)) for i in range(len(self.schools))}
+
+    def in_crisis(self, p: Pupil, month: date) -> bool:
+        k = month_no(p, month)
+        return bool(self.crisis[p.index, 0] <= k <= self.crisis[p.index, 1])
+
     def recorded_rate0(self, p: Pupil, month: date) -> float:
         """Absence rate as the school records it, without the programme."""
         k = min(max(month_no(p, month), 0), MONTHS_PER_PUPIL - 1)
         rate = p.absence * (1.0 + 0.15 * ((month.year - p.entry_year) + (month.month >= 7)))  # rises with age
         if month.month in (12, 6):
             rate *= 1.2
-        return float(np.clip(rate * np.exp(self.shock[p.index, k] + self.noise[p.index, k]), 0, 0.95))
+        log_shock = self.shock[p.index, k] + self.noise[p.index, k]
+        if self.kind != "demo":  # (the demo's own sum stays as it was, bit for bit)
+            m = (month.year - SCHOOL_YEARS[0]) * 12 + month.month - 8
+            log_shock = (
+                float(log_shock)
+                + float(self.slope[p.index]) * k
+                + (CRISIS_LOG if self.in_crisis(p, month) else 0.0)
+                + float(self.swing[self.school_in(p, month), min(max(m, 0), self.swing.shape[1] - 1)])
+            )
+        return float(np.clip(rate * np.exp(log_shock), 0, 0.95))
+
+    def selection_risk(self, p: Pupil, when: date) -> float:
+        """What gets a pupil chosen. Demo, swings and staggered: the absence the school recorded
+        last month (what school and social services see). Trend: the latent slope itself, in
+        SDs (the records show it only with noise). Crisis: being in a crisis."""
+        if self.kind == "trend":
+            return float(self.slope[p.index]) / TREND_SD
+        if self.kind == "crisis":
+            return 4.0 if self.in_crisis(p, when) else 0.0  # most enrolled pupils are in one
+        return 2.0 * self.recorded_rate0(p, _previous_school_month(when))
+
+    def school_joined(self, school: int, when: date) -> bool:
+        s = self.schools[school]
+        return s.joins is not None and (s.joins, self.join_month[school]) <= (when.year, when.month)
 
     def _pupil(self, entry: int, school: int) -> Pupil:
         rng = self.rng
@@ -334,28 +404,18 @@ class DemoWorld:
                     continue
                 when = _school_day(rng, start, end)
                 y = when.year if when.month >= 7 else when.year - 1
-                school = self.schools[self.school_in(p, when)]
+                school_no = self.school_in(p, when)
                 last_day = date(p.entry_year + 4, 5, 15)  # nobody is enrolled in the last weeks of årskurs 9
                 if rng.random() < PEAK_SHARE:
                     when = max(self._after_peak(p, when), start)
                     y = when.year if when.month >= 7 else when.year - 1
-                    school = self.schools[self.school_in(p, when)]
-                if (
-                    7 <= self.grade_of(p, y) <= 9
-                    and school.joins is not None
-                    and school.joins <= when.year
-                    and when <= last_day
-                ):
+                    school_no = self.school_in(p, when)
+                if 7 <= self.grade_of(p, y) <= 9 and self.school_joined(school_no, when) and when <= last_day:
                     candidates.append(i)
                     dates.append(when)
             # chosen on the absence the school recorded last month (what school and social
             # services see; selection on something the data never show could not be undone)
-            risk = np.array(
-                [
-                    2.0 * self.recorded_rate0(self.pupils[i], _previous_school_month(d))
-                    for i, d in zip(candidates, dates, strict=True)
-                ]
-            )
+            risk = np.array([self.selection_risk(self.pupils[i], d) for i, d in zip(candidates, dates, strict=True)])
             weights = np.exp(2.5 * (risk - risk.max()))
             chosen = rng.choice(len(candidates), size=min(n, len(candidates)), replace=False, p=weights / weights.sum())
             for k in chosen:
@@ -389,6 +449,8 @@ class DemoWorld:
         if self.effects == "none" or not (p.enrolled and month >= p.enrolled.replace(day=1)):
             return rate0, rate0
         months = (month.year - p.enrolled.year) * 12 + month.month - p.enrolled.month
+        if self.kind == "staggered":
+            return rate0, rate0 * (1 - 0.6 * min(1.0, (months + 1) / 12))  # improves over a year
         return rate0, rate0 * (1 - 0.4 * min(1.0, (months + 1) / 4))  # improves over four months
 
     def term_shock(self, p: Pupil, term_end: date) -> float:
@@ -400,6 +462,11 @@ class DemoWorld:
     def grade_score_pair(self, p: Pupil, term_end: date) -> tuple[float, float]:
         score = p.ability - 0.08 * ((term_end.year - p.entry_year) * 2)  # slight decline over the years
         score -= 0.8 * self.term_shock(p, term_end)
+        if self.kind != "demo":
+            k = month_no(p, term_end)
+            score -= 1.5 * float(self.slope[p.index]) * k  # the latent trajectory shows in grades too
+            term = [term_end - timedelta(days=30 * j) for j in range(6)]
+            score -= 0.8 * np.mean([self.in_crisis(p, m) for m in term])  # and a crisis
         treated = p.enrolled is not None and term_end > p.enrolled
         lift = 0.6 if treated and p.gender == "M" and p.district in BOYS_IMPROVE else 0.0  # some boys improve
         if self.effects == "none":
@@ -521,7 +588,12 @@ def _pupil_grades(world: DemoWorld, terms: list[tuple[str, int, date]], seed: in
 
 
 def write_demo(
-    out: Path, seed: int = 2016, scale: str = "demo", effects: str = "builtin", one_year: bool = False
+    out: Path,
+    seed: int = 2016,
+    scale: str = "demo",
+    effects: str = "builtin",
+    one_year: bool = False,
+    world: str = "demo",
 ) -> dict[str, int]:
     """Write the demo inputs to `out`, and the true effects beside them (`TRUE_EFFECTS.json`);
     returns counts of what was written. The writers draw from the world's random stream in
@@ -532,7 +604,8 @@ def write_demo(
     the same world at a fifth of the volume, for a country-scale benchmark on one machine.
     Its true effects cover what was written."""
     out = Path(out)
-    world = DemoWorld(seed, scale, effects)
+    kind = world
+    world = DemoWorld(seed, scale, effects, kind)
     truth = Truth(world)
     years = SCHOOL_YEARS[-1:] if one_year else SCHOOL_YEARS
     _write_marker(out)

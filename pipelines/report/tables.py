@@ -13,6 +13,7 @@ from pipelines.analysis.disclosure import HIDDEN_SUFFIX
 from pipelines.analysis.suppress import SUPPRESSED, fmt_ci, fmt_int, fmt_num, fmt_pct
 from pipelines.config import PACKAGE_DIR
 from pipelines.ingest.kinds import LABELS as KIND_LABELS  # each input kind's Swedish name, defined with the kind
+from pipelines.labels import VERDICT
 
 Formatter = Callable[[dict], str]
 
@@ -301,9 +302,18 @@ def _pp_ci(r: dict) -> str:
     return f"{fmt_num(100 * r['lo'], 1)} till {fmt_num(100 * r['hi'], 1)}"
 
 
+def _verdict_label(frame: pl.DataFrame, estimate: str) -> pl.DataFrame:
+    """The verdict in words, where the estimate is shown (evidence.py; labels.VERDICT)."""
+    if "verdict" not in frame.columns:
+        return frame.with_columns(pl.lit("").alias("verdict_label"))
+    words = pl.col("verdict").replace_strict(VERDICT, default="")
+    shown = pl.when(pl.col(estimate).is_not_null()).then(words).otherwise(pl.lit(""))
+    return frame.with_columns(shown.alias("verdict_label"))
+
+
 def effects_table(eff: pl.DataFrame) -> str:
     return html_table(
-        eff,
+        _verdict_label(eff, "difference"),
         {
             "measure": ("Utfall", col("measure")),
             "n_eligible": ("Som skattningen avser", col("n_eligible", "int")),
@@ -315,15 +325,16 @@ def effects_table(eff: pl.DataFrame) -> str:
             "size_kind": ("Mått", col("size_kind")),
             "baseline": ("Likvärdighet (WWC)", col("baseline")),
             "evalue": ("E-värde", col("evalue", "num", 1)),
+            "verdict": ("Slutsats", col("verdict_label")),
         },
         "Effekter: inskrivna jämfört med vägda jämförelseelever som ännu inte skrivits in",
-        groups=[("", 1), ("Elever", 3), ("Effekt", 2), ("Effektstorlek", 2), ("", 2)],
+        groups=[("", 1), ("Elever", 3), ("Effekt", 2), ("Effektstorlek", 2), ("", 3)],
     )
 
 
 def groups_table(groups: pl.DataFrame) -> str:
     return html_table(
-        groups.rename({"dimension": "label", "group": "reason"}),
+        _verdict_label(groups, "change").rename({"dimension": "label", "group": "reason"}),
         {
             "label": ("Indelning", col("label")),
             "reason": ("Grupp", col("reason")),
@@ -331,6 +342,8 @@ def groups_table(groups: pl.DataFrame) -> str:
             "change": ("Effekt på frånvaro (procentenheter)", _pp("change")),
             "ci": ("95 % KI", _pp_ci),
             "q_value": ("q (Benjamini–Hochberg)", col("q_value", "num", 2)),
+            "n_schools": ("Skolor", col("n_schools", "int")),
+            "verdict": ("Slutsats", col("verdict_label")),
         },
         "Utforskande: effekten på frånvaro per grupp, var och en jämförd med sina jämförelseelever. "
         "Grupperna överlappar; q-värdet tar hänsyn till att många grupper prövas.",

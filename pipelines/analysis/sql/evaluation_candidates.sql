@@ -3,7 +3,8 @@
 -- not yet enrolled then in the same term (estimands.py). For each: årskurs, school and gender
 -- in the cohort month's term; the baseline path of monthly absence (the reported months among
 -- the eight before the cohort month, latest first); share passed and meritvärde in
--- the baseline term (the term before the cohort's) and the term before that. Outcomes, none
+-- the baseline term (the term before the cohort's) and the term before that; share passed
+-- three terms back (the grades' placebo). Outcomes, none
 -- after the follow-up year: mean absence in months +3..+12, for a pupil enrolled later only
 -- up to three months before its own enrolment (anticipation: pupils are often enrolled after
 -- an absence peak); share passed in the term after the cohort's, for a pupil not enrolled by
@@ -16,6 +17,7 @@ with firsts as (
         pupil_key,
         start_month as own_month,
         start_term as own_term,
+        district as own_district,
         ($districts::varchar[] is null or list_contains($districts::varchar[], district)) as in_subset
     from programme_starts
     where programme = 'PPSS' and start_date <= make_date($year, 12, 31)
@@ -29,18 +31,16 @@ cohorts as (
     where in_subset
 ),
 
--- each pupil's reported months up to the year's end, in month order: the baseline path and
--- the outcome window are read off this short list per candidate (a join of candidates with
--- their months, ranked in a window, would be candidates x months rows: tens of millions in a city)
+-- each pupil's reported months up to the year's end, in month order, as absence relative to
+-- the pupil's school that month (evaluation_months.sql): the baseline path and the outcome
+-- window are read off this short list per candidate (a join of candidates with their months,
+-- ranked in a window, would be candidates x months rows: tens of millions in a city)
 months as (
     select
         pupil_key,
-        list(
-            {'mi': (year(month_start) * 12 + month(month_start) - 1)::integer, 'a': absence_rate}
-            order by month_start
-        ) as path
-    from pupil_month_attendance
-    where absence_rate is not null and month_start <= make_date($year, 12, 31)
+        list({'mi': month_index, 'a': absence_rate, 'raw': raw_absence_rate} order by month_index) as path
+    from ({include:evaluation_months})
+    where absence_rate is not null
     group by pupil_key
 ),
 
@@ -54,7 +54,10 @@ candidates as (
         c.cohort_term,
         f.own_month,
         f.own_term,
-        coalesce(f.own_month = c.cohort_month, false) as treated
+        coalesce(f.own_month = c.cohort_month, false) as treated,
+        -- an enrolled pupil's district of enrolment: the comparisons are weighted per district
+        -- and month, so a district's estimate never depends on another district's pupils
+        case when f.own_month = c.cohort_month then f.own_district end as district
     from cohorts as c
     inner join pupil_term_outcomes as o on o.term_index = c.cohort_term
     left join firsts as f using (pupil_key)
@@ -80,6 +83,11 @@ windows as (
             list_filter(m.path, lambda x: x.mi between k.cohort_month - {pre_months} and k.cohort_month - 1),
             lambda x: x.a
         )) as pre,
+        -- the same months as recorded (to describe pupils in words, never to compare)
+        list_avg(list_transform(
+            list_filter(m.path, lambda x: x.mi between k.cohort_month - {pre_months} and k.cohort_month - 1),
+            lambda x: x.raw
+        )) as raw_pre_mean,
         list_transform(
             list_filter(
                 m.path,
@@ -119,6 +127,8 @@ final as (
         b.merit_value_16 as base_merit,
         b1.share_passed as prior_share_passed,
         b1.merit_value_16 as prior_merit,
+        -- the grades' placebo: the term before those balanced on, never balanced on itself
+        b2.share_passed as placebo_share_passed,
         list_avg(k.post) as post_mean,
         case when k.treated or k.own_term is null or k.own_term > k.cohort_term + 1
             then later.share_passed end as later_share_passed,
@@ -127,6 +137,7 @@ final as (
     from windows as k
     left join terms as b on b.pupil_key = k.pupil_key and b.term_index = k.cohort_term - 1
     left join terms as b1 on b1.pupil_key = k.pupil_key and b1.term_index = k.cohort_term - 2
+    left join terms as b2 on b2.pupil_key = k.pupil_key and b2.term_index = k.cohort_term - 3
     left join terms as later on later.pupil_key = k.pupil_key and later.term_index = k.cohort_term + 1
     left join finals as fin on fin.pupil_key = k.pupil_key and fin.final_term >= k.cohort_term
 )

@@ -28,7 +28,7 @@ def register(pub, ctx: Context) -> None:
 def show(prot, ctx: Context) -> None:
     n = len([m for m in _numbered()]) + 1
     markdown(f"## {n}. Metodbilaga")
-    markdown(ev.text_methods())
+    markdown(ev.text_methods(prot["effects"], prot["comparison_levels"]))
     markdown(crosscheck.text_crosscheck(prot.row("crosscheck"), prot.row("effects")))
     markdown(prot.methods_text())
     markdown("## Bilaga: dataunderlag och kontrollsummor")

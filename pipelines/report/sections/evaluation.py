@@ -160,9 +160,24 @@ def register(pub, ctx: Context) -> None:
             "n_comparison": KD("eval_comparison", "outcome"),
         },
         rests_on={
-            c: ["n_treated", "n_comparison"] for c in ("difference", "lo", "hi", "effect_size", "evalue", "evalue_ci")
+            c: ["n_treated", "n_comparison"]
+            for c in (
+                *("difference", "lo", "hi", "effect_size", "evalue", "evalue_ci"),
+                *("n_schools", "pretrend_p", "robust_lo", "robust_hi", "breakdown"),
+                *("verdict", "baseline"),  # words about the estimate: hidden with it
+            )
         },
-        measures={c: (lambda r, c=c: f"effekt.{c}:{r['outcome']}") for c in ("difference", "lo", "hi")},
+        # a district report's headline is the full report's subgroup row of the same pupils
+        measures={
+            c: ((lambda r, m=m: f"effekt.{m}:{r['outcome']}"), ["n_treated"])
+            for c, m in (("difference", "estimate"), ("lo", "lo"), ("hi", "hi"))
+        },
+    )
+    # what attendance was measured against: the pupils in the estimate, by level
+    pub.table(
+        "comparison_levels",
+        ev.reference_levels(sample),
+        counts={"n": KD("eval_reference", "level"), "n_total": lambda r: in_estimate("absence_rate")},
     )
     # no counts of its own: it describes the analytic samples, hidden with them
     pub.table(

@@ -27,7 +27,11 @@ def register(pub, ctx: Context) -> None:
         "subgroups",
         sub,
         counts={"n": KD("subgroup", "dimension", "group")},
-        measures={c: (lambda r, c=c: f"effekt.{c}:absence_rate") for c in ("change", "lo", "hi")},
+        rests_on={c: ["n"] for c in ("change", "lo", "hi", "p_value", "q_value", "n_schools", "verdict")},
+        measures={
+            c: ((lambda r, m=m: f"effekt.{m}:absence_rate"), ["n"])
+            for c, m in (("change", "estimate"), ("lo", "lo"), ("hi", "hi"))
+        },
     )
 
 
