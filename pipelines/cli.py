@@ -252,6 +252,39 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ledger(args: argparse.Namespace) -> int:
+    """Every publication made from the store, oldest first; `--remove` forgets one."""
+    from pipelines.analysis.ledger import Ledger
+
+    ledger = Ledger.for_store(_store(args))
+    if args.remove:
+        target = ledger.folder / args.remove
+        if not (target / "meta.json").exists() or target.parent != ledger.folder:
+            print(
+                f"ppss ledger: no publication {args.remove!r} in {ledger.folder} (see `ppss ledger`)", file=sys.stderr
+            )
+            return EXIT_ERROR
+        import shutil
+
+        shutil.rmtree(target)
+        print(
+            f"removed {args.remove}: later reports no longer protect what it published. Do this only for a "
+            "publication that never left the building (a reader who holds it can still combine it with new ones)."
+        )
+        return EXIT_OK
+    rows = ledger.publications()
+    if not rows:
+        print(f"no publications recorded beside {_store(args)}")
+    for m in rows:
+        where = ", ".join(m.get("districts") or []) or "alla stadsdelar"
+        print(
+            f"  {m['id']}  {m.get('written', '?')}  {m.get('what', '')} {m.get('year', '')} ({where}), "
+            f"min_cell {m.get('min_cell')}: {m['shown']} counts shown, {m['hidden']} hidden"
+            + (f", written to {m['out']}" if m.get("out") else "")
+        )
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.demo:
         from pipelines.ingest.load import start_workers
@@ -379,6 +412,15 @@ def parser() -> argparse.ArgumentParser:
     st = _command(sub, "status", "files, counts, quarantined rows by rule, and what to do next", "ppss status")
     st.add_argument("--store", metavar="FILE", help=STORE_HELP)
     st.set_defaults(func=_status)
+    lg = _command(
+        sub,
+        "ledger",
+        "every publication made from the store (what later reports are audited against)",
+        "ppss ledger --store data/processed/ppss.duckdb",
+    )
+    lg.add_argument("--store", metavar="FILE", help=STORE_HELP)
+    lg.add_argument("--remove", metavar="ID", help="forget a publication that never left the building (see the list)")
+    lg.set_defaults(func=_ledger)
     u = _command(sub, "run", "ingest + build + report", "ppss run --raw data/raw/demo --year 2016")
     u.add_argument(
         "--raw", required=True, metavar="DIR", help="folder of exports (any sub-folders); files are recognised by name"

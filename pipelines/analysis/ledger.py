@@ -122,13 +122,11 @@ class Ledger:
             shutil.rmtree(tmp, ignore_errors=True)
         return target
 
-    def describe(self) -> list[str]:
-        """One line per publication, oldest first (for `ppss status` and messages)."""
-        lines = []
-        for m in self.prior().publications:
-            where = ", ".join(m.get("districts") or []) or "alla stadsdelar"
-            lines.append(
-                f"{m.get('written', '?')}: {m.get('what', 'publikation')} {m.get('year', '')} ({where}), "
-                f"min_cell {m.get('min_cell')}"
-            )
-        return lines
+    def publications(self) -> list[dict]:
+        """Each publication's meta with its id and how many counts it showed and hid."""
+        out = []
+        for d in self.publication_dirs():
+            meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
+            hidden = pl.read_parquet(d / "cells.parquet", columns=["hidden"])["hidden"]
+            out.append({**meta, "id": d.name, "shown": int((~hidden).sum()), "hidden": int(hidden.sum())})
+        return sorted(out, key=lambda m: m.get("written", ""))
