@@ -360,3 +360,22 @@ def test_a_shown_share_with_a_hidden_numerator_never_reaches_a_sentence() -> Non
     prot = pub.protect()
     text = fu.text_pass_change(prot["indiv"], prot["group"])
     assert "För få elever" in text and "4" not in text.split("Stadens")[0]
+
+
+def test_ppss_ledger_lists_and_forgets_publications(tmp_path, capsys) -> None:
+    from pipelines.cli import main
+
+    store = tmp_path / "ppss.duckdb"
+    ledger = Ledger.for_store(store)
+    pub = Publication(10, ledger, what="årsrapport", year=2016)
+    pub.table(
+        "t", pl.DataFrame({"g": ["a"], "n": [30], members("n"): [pupils("a", 30)]}), counts={"n": keyed("t", "g")}
+    )
+    pub.protect()
+    assert main(["ledger", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    (pid,) = [d.name for d in ledger.publication_dirs()]
+    assert pid in out and "årsrapport 2016" in out and "1 counts shown, 0 hidden" in out
+    assert main(["ledger", "--store", str(store), "--remove", "nonexistent"]) == 1
+    assert main(["ledger", "--store", str(store), "--remove", pid]) == 0
+    assert ledger.publication_dirs() == []

@@ -241,6 +241,6 @@ def text_crosscheck(row: dict, headline: dict) -> str:
             text += (
                 f"Rapportens test av tiden före inskrivningen visar ingen skillnad mellan grupperna (p = "
                 f"{fmt_num(p_trend, 2)}). Hur metoderna klarar världar med och utan effekt, och med andra sätt att "
-                "välja elever, visar projektets metodprövning (README)."
+                "välja elever, visas i Metodbilagan (Prövat på simulerade data)."
             )
     return text

@@ -379,7 +379,7 @@ def _baseline_label(e: Estimate) -> str:
         return "ej uppfyllt"
     if np.isfinite(e.pretrend_p) and e.pretrend_p < evd.ALPHA:
         return "ej uppfyllt (trend före)"
-    return "uppfyllt" if e.max_baseline_difference <= est.WWC_EQUIVALENT else "justerat"
+    return "uppfyllt" if e.max_baseline_difference <= est.WWC_EQUIVALENT else "kräver justering (gjord)"
 
 
 def estimates_frame(estimates: dict[str, Estimate]) -> pl.DataFrame:

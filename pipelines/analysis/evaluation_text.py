@@ -256,7 +256,8 @@ def text_methods(effects: pl.DataFrame | None = None, levels: pl.DataFrame | Non
             "**Prövat på simulerade data.** Metoden prövas på demodata där den sanna effekten är känd: världar "
             "utan effekt och med effekt, med samma urval och samma slumptal, och världar där elever väljs ut på "
             "en dold försämring som fortsätter, under en kris som går över, där hela skolors frånvaro svänger och "
-            "där skolor börjar vid olika tidpunkter (se projektets README, avsnittet om metodprövning).",
+            "där skolor börjar vid olika tidpunkter. En skattning där designen inte kan skilja programmet från "
+            "en sådan utveckling redovisas utan slutsats.",
             "**Känslighet.** E-värden (VanderWeele och Ding 2017): hur stark en okänd faktor måste vara, som "
             "riskkvot med både inskrivning och utfall, för att förklara bort skattningen respektive flytta "
             "intervallet till noll.",

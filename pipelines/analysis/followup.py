@@ -487,6 +487,9 @@ def subset_note(districts: list[str] | None) -> str:
     )
 
 
+NEAREST_PUBLISHED = 2  # years between the report's spring and published figures shown beside it
+
+
 def context_comparison(con, year: int, districts: list[str] | None = None) -> pl.DataFrame:
     """Årskurs 9 in the spring of `year`: the programme's groups beside Stockholm and the country.
 
@@ -530,12 +533,15 @@ def context_comparison(con, year: int, districts: list[str] | None = None) -> pl
         part = published.filter(pl.col("area") == area)
         if part.is_empty():
             continue
-        years = part["spring_year"].unique().to_list()
+        # the nearest spring within two years: a later cohort is no context for an earlier one
+        years = [y for y in part["spring_year"].unique().to_list() if abs(y - year) <= NEAREST_PUBLISHED]
+        if not years:
+            continue
         nearest = min(years, key=lambda y: (abs(y - year), -y))
         p = {r["measure"]: r["value"] for r in part.filter(pl.col("spring_year") == nearest).iter_rows(named=True)}
         ours.append(
             {
-                "label": f"{area} (publicerat {nearest})",
+                "label": f"{area}, våren {nearest}",
                 "spring_year": nearest,
                 "n": int(p["n_pupils"]) if "n_pupils" in p else None,
                 "share_eligible_vocational": p.get("share_eligible_vocational", np.nan) / 100,

@@ -419,6 +419,8 @@ def _print_pdf(exe: str, html: Path, pdf: Path) -> Path:
                 header_template="<span></span>",
                 footer_template=_FOOTER,
                 margin={"top": "14mm", "bottom": "18mm", "left": "14mm", "right": "14mm"},
+                tagged=True,  # an accessible PDF: structure tags from the page, its language and title
+                outline=True,  # bookmarks from the headings
             )
         finally:
             browser.close()

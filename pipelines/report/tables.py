@@ -177,8 +177,8 @@ def coverage_table(cov: pl.DataFrame) -> str:
             "k": ("Inskrivna elever som finns", col("k", "int")),
             "n": ("Inskrivna elever", col("n", "int")),
             "share": ("Andel", col("share", "pct")),
-            "ci": ("95 % KI", ci()),
         },
+        # every enrolled pupil is counted (a census, not a sample): no interval
         "Täckning: hur många av programmets elever som återfinns i skolans data",
     )
 
@@ -341,7 +341,7 @@ def groups_table(groups: pl.DataFrame) -> str:
             "n": ("Inskrivna", col("n", "int")),
             "change": ("Effekt på frånvaro (procentenheter)", _pp("change")),
             "ci": ("95 % KI", _pp_ci),
-            "q_value": ("q (Benjamini–Hochberg)", col("q_value", "num", 2)),
+            "q_value": ("q (Benjamini–Hochberg)", _q("q_value")),
             "n_schools": ("Skolor", col("n_schools", "int")),
             "verdict": ("Slutsats", col("verdict_label")),
         },
@@ -358,8 +358,8 @@ def followup_2015_tables(individual: pl.DataFrame, boys: pl.DataFrame) -> str:
             "n": ("Elever", col("n", "int")),
             "share": ("Andel som ökade sin andel godkända", col("share", "pct")),
             "ci": ("95 % KI", ci()),
-            "group_change": ("Förändring på gruppnivå (andel)", col("group_change", "num", 3)),
-            "gci": ("95 % KI", _num_ci("group_lo", "group_hi", 3)),
+            "group_change": ("Förändring på gruppnivå (procentenheter)", _pp("group_change")),
+            "gci": ("95 % KI", _pp_ci_of("group_lo", "group_hi")),
         },
         "Uppföljningen hösten 2015 återskapad: elever inskrivna senast vårterminen 2014 (termin 1 = VT 2014)",
     )
@@ -377,12 +377,13 @@ def followup_2015_tables(individual: pl.DataFrame, boys: pl.DataFrame) -> str:
     return first + second
 
 
-def _num_ci(lo: str, hi: str, decimals: int) -> Formatter:
-    return lambda r: (
-        f"{fmt_num(r[lo], decimals)} till {fmt_num(r[hi], decimals)}"
-        if r.get(lo) is not None and r.get(hi) is not None
-        else "."
-    )
+def _q(key: str) -> Formatter:
+    """A q- or p-value: two decimals, and "< 0,01" rather than a misleading 0,00."""
+    return lambda r: "." if r.get(key) is None else ("<\u00a00,01" if r[key] < 0.01 else fmt_num(r[key], 2))
+
+
+def _pp_ci_of(lo: str, hi: str) -> Formatter:
+    return lambda r: _pp_ci({"lo": r.get(lo), "hi": r.get(hi)})
 
 
 def attrition_group_table(df: pl.DataFrame) -> str:

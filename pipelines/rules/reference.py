@@ -37,12 +37,18 @@ def enrolment_targets() -> pl.DataFrame:
     ).with_columns(pl.col("first_day", "last_day").str.to_date())
 
 
-def targets_sentence() -> str:
-    """The report's sentence on the city's documented enrolments, from ENROLMENT_TARGETS."""
+def targets_sentence(year: int | None = None) -> str:
+    """The report's sentence on the city's documented enrolments, from ENROLMENT_TARGETS: the
+    periods that end within `year` (a report never quotes what came after it)."""
     parts = [
         f"{_approx(source)}{documented} inskrivna elever {period[0].lower() + period[1:]}"
-        for period, _, _, documented, source in ENROLMENT_TARGETS
+        for period, _, last, documented, source in ENROLMENT_TARGETS
+        if year is None or int(last[:4]) <= year
     ]
+    if not parts:
+        return f"Stadens dokument anger inga antal inskrivna för perioder som slutar senast {year}."
+    if len(parts) == 1:
+        return f"Stadens egna dokument anger {parts[0]}."
     return "Stadens egna dokument anger " + ", ".join(parts[:-1]) + " och " + parts[-1] + "."
 
 

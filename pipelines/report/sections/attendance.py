@@ -37,6 +37,7 @@ def register(pub, ctx: Context) -> None:
 
 def show(prot, ctx: Context) -> None:
     event = prot["attendance_event_time"]
-    chart(charts.attendance_event_time(event, ctx.min_cell))
+    chart(charts.attendance_event_time(event, ctx.min_cell), ctx, {"attendance_event_time": event})
     markdown(fu.text_attendance(event))
-    chart(charts.absence_thresholds(prot["absence_thresholds"], ctx.absence_threshold, ctx.min_cell))
+    high = prot["absence_thresholds"]
+    chart(charts.absence_thresholds(high, ctx.absence_threshold, ctx.min_cell), ctx, {"absence_thresholds": high})

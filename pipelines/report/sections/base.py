@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -11,6 +12,8 @@ from IPython.display import HTML, Markdown, display
 
 from pipelines.analysis.followup import DEFAULT_ABSENCE_THRESHOLD
 from pipelines.report.export import export
+
+DATA_DIR = "data"  # beside the report's HTML: the downloads for analysts
 
 
 @dataclass
@@ -33,13 +36,49 @@ def markdown(text: str) -> None:
     display(Markdown(text))
 
 
-def table(ctx: Context, name: str, html: str) -> None:
-    """Display a protected table and write the same cells to <tables_dir>/<name>.csv."""
-    display(HTML(export(name, html, ctx.tables_dir)))
+def downloads(ctx: Context, frames: dict[str, Any], caption: str) -> str:
+    """Write each protected frame for analysts (`<out>/data/<name>.csv`, tidy, and `.xlsx` for
+    Excel, with `datakatalog.csv`; pipelines.report.downloads) and return the links to them."""
+    if ctx.out_dir is None or not frames:
+        return ""
+    from pipelines.report.downloads import write_downloads
+
+    links = []
+    for name, frame in frames.items():
+        csv, xlsx, _ = write_downloads(name, frame, caption, ctx.out_dir / DATA_DIR)
+        links.append(
+            f'<a href="{DATA_DIR}/{csv.name}" download>{name}.csv</a> · '
+            f'<a href="{DATA_DIR}/{xlsx.name}" download>{name}.xlsx</a>'
+        )
+    return (
+        '<p class="downloads">Ladda ner uppgifterna: '
+        + " · ".join(links)
+        + f' (<a href="{DATA_DIR}/datakatalog.csv">datakatalog</a>)</p>'
+    )
 
 
-def chart(c: Any) -> None:
+def _caption(html: str) -> str:
+    m = re.search(r"<caption>(.*?)</caption>", html, re.S)
+    return re.sub(r"<[^>]+>", "", m.group(1)).strip() if m else ""
+
+
+def table(ctx: Context, name: str, html: str, frames: dict[str, Any] | None = None) -> None:
+    """Display a protected table, write the same cells to <tables_dir>/<name>.csv, and the
+    protected frames behind it as downloads linked beside it."""
+    links = downloads(ctx, frames if frames is not None else {}, _caption(html))
+    display(HTML(export(name, html, ctx.tables_dir) + links))
+
+
+def chart(c: Any, ctx: Context | None = None, frames: dict[str, Any] | None = None) -> None:
+    """Display a chart, with the protected frames it draws as downloads beside it."""
     display(c)
+    if ctx is not None and frames:
+        spec = c.to_dict() if hasattr(c, "to_dict") else {}
+        title = spec.get("title", "")
+        title = title.get("text", "") if isinstance(title, dict) else title
+        links = downloads(ctx, frames, " ".join(title) if isinstance(title, list) else str(title))
+        if links:
+            display(HTML(links))
 
 
 def heading(module: ModuleType) -> str:

@@ -18,8 +18,8 @@ INTRO = (
 CONTEXT = (
     "### Jämfört med Stockholm och riket\n\n"
     "Skolverkets officiella statistik för elever som lämnade årskurs 9 samma vår, eller närmaste år som finns "
-    "publicerat (året anges). Programmets elever valdes ut för att de hade det svårt i skolan, så skillnaden mot "
-    "staden och riket beskriver utgångsläget lika mycket som programmet."
+    "publicerat, högst två år ifrån (året anges). Programmets elever valdes ut för att de hade det svårt i "
+    "skolan, så skillnaden mot staden och riket beskriver utgångsläget lika mycket som programmet."
 )
 
 
@@ -59,6 +59,6 @@ def register(pub, ctx: Context) -> None:
 def show(prot, ctx: Context) -> None:
     eligibility = prot["grade9_eligibility"]
     chart(charts.grade9_eligibility(eligibility, ctx.min_cell))
-    table(ctx, "grade9_eligibility", tables.eligibility_table(eligibility))
+    table(ctx, "grade9_eligibility", tables.eligibility_table(eligibility), {"grade9_eligibility": eligibility})
     markdown(CONTEXT)
-    table(ctx, "context", tables.context_table(prot["context"]))
+    table(ctx, "context", tables.context_table(prot["context"]), {"context": prot["context"]})

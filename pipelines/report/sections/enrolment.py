@@ -43,8 +43,9 @@ def register(pub, ctx: Context) -> None:
 
 
 def show(prot, ctx: Context) -> None:
-    markdown(reference.targets_sentence())
+    markdown(reference.targets_sentence(ctx.year))
     chart(charts.enrolled_by_district(prot["enrolled"], ctx.min_cell))
-    table(ctx, "enrolled", tables.enrolled_table(prot["enrolled"]))
-    table(ctx, "targets", tables.targets_table(prot["targets"], ctx.districts))
-    table(ctx, "other_programmes", tables.other_programmes_table(prot["other_programmes"]))
+    table(ctx, "enrolled", tables.enrolled_table(prot["enrolled"]), {"enrolled": prot["enrolled"]})
+    table(ctx, "targets", tables.targets_table(prot["targets"], ctx.districts), {"targets": prot["targets"]})
+    apart = prot["other_programmes"]
+    table(ctx, "other_programmes", tables.other_programmes_table(apart), {"other_programmes": apart})

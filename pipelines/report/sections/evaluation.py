@@ -211,15 +211,17 @@ def register(pub, ctx: Context) -> None:
 
 def show(prot, ctx: Context) -> None:
     markdown(ev.text_design())
-    table(ctx, "attrition", tables.attrition_table(prot["attrition"]))
-    table(ctx, "attrition_by_group", tables.attrition_group_table(prot["attrition_by_group"]))
+    table(ctx, "attrition", tables.attrition_table(prot["attrition"]), {"attrition": prot["attrition"]})
+    groups = prot["attrition_by_group"]
+    table(ctx, "attrition_by_group", tables.attrition_group_table(groups), {"attrition_by_group": groups})
     markdown(ev.text_left_out(prot["left_out"], ctx.min_cell))
     equivalence = prot["balance"]
-    table(ctx, "balance", tables.balance_table(equivalence))
+    table(ctx, "balance", tables.balance_table(equivalence), {"balance": equivalence})
     chart(charts.love_plot(equivalence))
-    chart(charts.effect_event_curve(prot["effect_event_curve"], ctx.min_cell))
+    curve = prot["effect_event_curve"]
+    chart(charts.effect_event_curve(curve, ctx.min_cell), ctx, {"effect_event_curve": curve})
     effects = prot["effects"]
-    table(ctx, "effects", tables.effects_table(effects))
+    table(ctx, "effects", tables.effects_table(effects), {"effects": effects})
     markdown(ev.text_headlines(effects, prot.row("pretrend")))
     markdown(SENSITIVITY)
     markdown(ev.text_sensitivity(effects))

@@ -34,5 +34,6 @@ def register(pub, ctx: Context) -> None:
 
 
 def show(prot, ctx: Context) -> None:
-    html = tables.followup_2015_tables(prot["followup_2015_individual"], prot["followup_2015_boys"])
-    table(ctx, "followup_2015", html)
+    individual, boys = prot["followup_2015_individual"], prot["followup_2015_boys"]
+    html = tables.followup_2015_tables(individual, boys)
+    table(ctx, "followup_2015", html, {"followup_2015_individual": individual, "followup_2015_boys": boys})

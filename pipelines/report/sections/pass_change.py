@@ -27,6 +27,6 @@ def register(pub, ctx: Context) -> None:
 
 def show(prot, ctx: Context) -> None:
     indiv, group = prot["pass_change_individual"], prot["pass_change_group"]
-    chart(charts.pass_change_individual(indiv, ctx.min_cell))
-    chart(charts.pass_change_group(group, ctx.min_cell))
+    chart(charts.pass_change_individual(indiv, ctx.min_cell), ctx, {"pass_change_individual": indiv})
+    chart(charts.pass_change_group(group, ctx.min_cell), ctx, {"pass_change_group": group})
     markdown(fu.text_pass_change(indiv, group))

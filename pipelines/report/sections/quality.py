@@ -26,6 +26,11 @@ def register(pub, ctx: Context) -> None:
 
 
 def show(prot, ctx: Context) -> None:
-    table(ctx, "quality", tables.quality_table(prot["quality"]))
-    table(ctx, "quarantine_rules", tables.rules_table(prot["quarantine_rules"]))
-    table(ctx, "coverage", tables.coverage_table(prot["coverage"]))
+    table(ctx, "quality", tables.quality_table(prot["quality"]), {"quality": prot["quality"]})
+    table(
+        ctx,
+        "quarantine_rules",
+        tables.rules_table(prot["quarantine_rules"]),
+        {"quarantine_rules": prot["quarantine_rules"]},
+    )
+    table(ctx, "coverage", tables.coverage_table(prot["coverage"]), {"coverage": prot["coverage"]})

@@ -37,6 +37,6 @@ def register(pub, ctx: Context) -> None:
 
 def show(prot, ctx: Context) -> None:
     groups = prot["subgroups"]
-    table(ctx, "subgroups", tables.groups_table(groups))
+    table(ctx, "subgroups", tables.groups_table(groups), {"subgroups": groups})
     if ctx.out_dir is not None:  # the published estimates, machine-readable (hidden numbers empty)
         ev.write_effects(ev.effects_frame(prot["effects"], groups), ctx.out_dir / "effects.csv")

@@ -30,4 +30,4 @@ def register(pub, ctx: Context) -> None:
 
 def show(prot, ctx: Context) -> None:
     for column, title in COLUMNS.items():
-        chart(charts.vocabulary_heatmap(prot[column], title, ctx.min_cell))
+        chart(charts.vocabulary_heatmap(prot[column], title, ctx.min_cell), ctx, {column: prot[column]})
