@@ -7,6 +7,7 @@ from pipelines.analysis import crosscheck
 from pipelines.analysis import evaluation as ev
 from pipelines.report import provenance
 from pipelines.report.sections.base import Context, markdown
+from pipelines.report.sections.evaluation import SENSITIVITY
 
 TITLE = "Så ska resultaten läsas"
 INTRO = """\
@@ -30,6 +31,8 @@ def show(prot, ctx: Context) -> None:
     markdown(f"## {n}. Metodbilaga")
     markdown(ev.text_methods(prot["effects"], prot["comparison_levels"]))
     markdown(crosscheck.text_crosscheck(prot.row("crosscheck"), prot.row("effects")))
+    markdown(SENSITIVITY)
+    markdown(ev.text_sensitivity(prot["effects"]))
     markdown(prot.methods_text())
     markdown("## Bilaga: dataunderlag och kontrollsummor")
     markdown(provenance.provenance(ctx.con))

@@ -18,8 +18,9 @@ from pipelines.report.sections.base import Context, chart, markdown, table
 
 TITLE = "Effekter jämfört med liknande elever"
 INTRO = ""
+# Shown in the methods appendix (closing.py): hard going for a committee reader.
 SENSITIVITY = (
-    "### Hur stark måste en okänd faktor vara?\n\n"
+    "### Känslighet: hur stark måste en okänd faktor vara?\n\n"
     "Jämförelsen tar hänsyn till det som syns i data. Ett E-värde anger hur starkt en okänd faktor (till exempel en "
     "kris i familjen) skulle behöva hänga ihop både med att eleven skrevs in och med utfallet, mätt som en "
     "riskkvot, för att helt förklara bort skattningen. Ju större E-värde, desto mer robust är resultatet; ett "
@@ -223,5 +224,4 @@ def show(prot, ctx: Context) -> None:
     effects = prot["effects"]
     table(ctx, "effects", tables.effects_table(effects), {"effects": effects})
     markdown(ev.text_headlines(effects, prot.row("pretrend")))
-    markdown(SENSITIVITY)
-    markdown(ev.text_sensitivity(effects))
+    markdown("Hur robust skattningarna är mot en okänd faktor som data inte visar (E-värden) beskrivs i Metodbilagan.")
