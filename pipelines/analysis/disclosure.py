@@ -186,7 +186,7 @@ class Publication:
         keys: Sequence[Key] = (),
         labels: Sequence[str] = (),
         caption: str = "",
-        measures: dict[str, Callable[[dict], str] | tuple[Callable[[dict], str], list[str]]] | None = None,
+        measures: dict[str, Callable[[dict], str] | tuple[Callable[[dict], str], list[str]] | None] | None = None,
     ) -> None:
         """Register a published frame. `counts`: count column -> label of the count it shows
         (None for a row without that count); each count column has its pupils beside it in
@@ -196,7 +196,8 @@ class Publication:
         `measures`: figure column -> the name of what it measures for a row (default: the
         table, column and row labels), optionally with the count columns whose pupils it
         describes (default: those it rests on), so that the same measure of the same pupils
-        in another table or publication must have the same value."""
+        in another table or publication must have the same value; None for a figure that is
+        not a property of its pupils alone (a q-value depends on the other tests)."""
         if name in self.tables:
             raise ValueError(f"table {name} is registered twice")
         missing = [c for c in counts if members(c) not in frame.columns]
@@ -229,7 +230,7 @@ class Publication:
                 raise ValueError(f"table {name}: {c} must be a figure column resting on count columns (got {on})")
         rests = {c: list(counts) for c in figures} | (rests_on or {})
         self.tables[name] = Table(name, shown, list(counts), rests, key_ids, caption, row_ids, measures or {})
-        self._labels_of[name] = sorted(label_cols & set(shown.columns))
+        self._labels_of[name] = sorted((label_cols & set(shown.columns)) - set(rests))
 
     @property
     def _labels_of(self) -> dict[str, list[str]]:
@@ -248,6 +249,8 @@ class Publication:
                     value = row.get(col)
                     if value is None or not isinstance(value, (int, float)) or _nan(value):
                         continue
+                    if col in t.measures and t.measures[col] is None:
+                        continue  # not a property of the pupils alone (a q-value depends on the other tests)
                     spec = t.measures.get(col)
                     if isinstance(spec, tuple):  # (name, the counts that say whose measure it is)
                         spec, on = spec

@@ -14,7 +14,6 @@ can be reported. The kernel runs over IPC sockets (no TCP port, so no unencrypte
 
 from __future__ import annotations
 
-import datetime as dt
 import html as html_mod
 import json
 import os
@@ -39,6 +38,8 @@ from nbconvert import HTMLExporter
 from pipelines.analysis.suppress import DEFAULT_MIN_CELL, check_min_cell
 from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, PACKAGE_DIR, paths
 from pipelines.labels import report_title
+from pipelines.report import overview
+from pipelines.report.overview import same_state
 from pipelines.report.provenance import refusal, store_coverage
 from pipelines.store import connect_readonly
 
@@ -321,6 +322,7 @@ def run_report(
     check_min_cell(min_cell)
     store = Path(store).resolve()
     check_store(store, allow_rejected, year, districts)
+    state = report_state(store, year, min_cell, districts, absence_threshold)
     # What earlier publications of the store published or hid stands: the notebook audits
     # against the store's ledger (pipelines.analysis.ledger), wherever they were written.
     target = Path(out_dir) / str(year)
@@ -328,8 +330,9 @@ def run_report(
         target = target / subset_folder(districts)
     tables = target / "tables"
     tables.mkdir(parents=True, exist_ok=True)
-    for old in tables.glob("*.csv"):  # a table this run does not publish must not linger
+    for old in [*tables.glob("*.csv"), *(target / "data").glob("*")]:  # nothing this run does not publish lingers
         old.unlink()
+    (target / overview.STATE_FILE).unlink(missing_ok=True)  # written again once the report is whole
     executed = target / f"uppfoljning_{year}.ipynb"
     source = paths().notebooks / NOTEBOOK
     shown = Progress(source, progress or (lambda _: None), f"report {year}: ")
@@ -370,7 +373,19 @@ def run_report(
         bundle.out.close()
     shown.step("printing the PDF")
     write_pdf(html, target / f"uppfoljning_{year}.pdf")
+    overview.write_state(target, state)
+    overview.write_overview(Path(out_dir))
     return html
+
+
+def report_state(store: Path, year: int, min_cell: int, districts: list[str] | None, absence_threshold: float) -> dict:
+    return overview.state(
+        store,
+        year=year,
+        min_cell=min_cell,
+        districts=sorted(districts) if districts else None,
+        absence_threshold=absence_threshold,
+    )
 
 
 def chromium_path() -> str | None:
@@ -482,51 +497,25 @@ def load_params(folder: Path) -> list[ParamSet]:
 
 
 def run_param_sets(sets: list[ParamSet], store: Path, out_dir: Path, allow_rejected: bool = False, log=print) -> Path:
-    """Every set (each audited with every earlier publication of the store), then
-    `<out>/index.html` linking them all."""
-    built: dict[tuple[int, tuple[str, ...]], Path] = {}
-    todo = sorted(sets, key=lambda s: (s.year, bool(s.districts)))
-    for s in todo:
+    """Every set (each audited with every earlier publication of the store), then the overview
+    `<out>/index.html`. A report already written from the same store state with the same
+    parameters is reused, not computed again."""
+    store = Path(store).resolve()
+    for s in sorted(sets, key=lambda s: (s.year, bool(s.districts))):
+        districts = list(s.districts) or None
+        target = Path(out_dir) / str(s.year) / (subset_folder(districts) if districts else "")
+        if same_state(target, report_state(store, s.year, s.min_cell, districts, s.absence_threshold)):
+            log(f"report {s.name}: {s.title} (reused: written from the same store state)")
+            continue
         log(f"report {s.name}: {s.title}")
-        built[(s.year, s.districts)] = run_report(
+        run_report(
             s.year,
             store,
             out_dir,
             min_cell=s.min_cell,
             allow_rejected=allow_rejected,
-            districts=list(s.districts) or None,
+            districts=districts,
             absence_threshold=s.absence_threshold,
             progress=log,
         )
-    return write_index(Path(out_dir), [(s, built[(s.year, s.districts)]) for s in todo])
-
-
-def write_index(out_dir: Path, entries: list[tuple[ParamSet, Path]]) -> Path:
-    """A page linking every report built from the parameter sets, newest year first."""
-    rows = []
-    for s, html in sorted(entries, key=lambda e: (-e[0].year, bool(e[0].districts), e[0].title)):
-        rel = html.relative_to(out_dir).as_posix()
-        pdf = html.with_suffix(".pdf")
-        what = ", ".join(s.districts) if s.districts else "Alla stadsdelar"
-        pdf_link = (
-            f' · <a href="{html_mod.escape(pdf.relative_to(out_dir).as_posix())}">PDF</a>' if pdf.exists() else ""
-        )
-        rows.append(
-            f'<tr><td>{s.year}</td><td><a href="{html_mod.escape(rel)}">{html_mod.escape(s.title)}</a>{pdf_link}</td>'
-            f"<td>{html_mod.escape(what)}</td></tr>"
-        )
-    built = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
-    page = f"""<!DOCTYPE html>
-<html lang="sv"><head><meta charset="utf-8"><title>Uppföljning av PPSS: rapporter</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:50em;margin:2em auto;padding:0 1em;color:#222}}
-table{{border-collapse:collapse;width:100%}}
-td,th{{text-align:left;border-bottom:1px solid #ddd;padding:.4em .6em}}</style>
-</head><body><h1>Uppföljning av PPSS: rapporter</h1>
-<p>Framställda {built}. En rapport om några stadsdelar döljer allt som hela stadens rapport samma år döljer.</p>
-<table><thead><tr><th>År</th><th>Rapport</th><th>Stadsdelar</th></tr></thead><tbody>
-{"".join(rows)}
-</tbody></table></body></html>
-"""
-    index = out_dir / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+    return overview.write_overview(Path(out_dir))
