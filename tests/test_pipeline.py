@@ -67,6 +67,18 @@ def test_run_writes_report_and_validation_docs(run) -> None:
         assert section in html, section
     assert not re.search(r'<(script|link|img)\b[^>]*(src|href)="https?:', html)
     assert "<pre" not in html or "ppss" not in html.split("<pre")[1][:200]  # no code cells
+    # page 1: the summary and the contents; provenance in an appendix
+    assert html.index("Sammanfattning") < html.index("Innehåll") < html.index("Dataunderlag och datakvalitet")
+    assert html.index("Metodbilaga") < html.index("kontrollsummor")
+    # every table and chart links its data, and the files are there (tidy CSV, Excel, dictionary)
+    data = run["out"] / YEAR / "data"
+    for name in ("enrolled", "effects", "attendance_event_time"):
+        assert (
+            f'href="data/{name}.csv"' in html and (data / f"{name}.csv").exists() and (data / f"{name}.xlsx").exists()
+        )
+    assert (data / "datakatalog.csv").exists()
+    overview = (run["out"] / "index.html").read_text(encoding="utf-8")
+    assert f"{YEAR}/uppfoljning_{YEAR}.html" in overview and "År för år" in overview
     docs = run["out"] / "validation" / "index.html"
     index = docs.read_text(encoding="utf-8")
     assert "persons_001.json" in index and "betyg_export_2017-06-30.xml" in index

@@ -21,7 +21,7 @@ from pipelines.ingest.readers import READER_RULES
 from pipelines.report import charts
 from pipelines.report.export import _parse_tables
 from pipelines.report.provenance import Coverage, absence_terms, banner, refusal, years_text
-from pipelines.report.render import ReportRefused, load_params, params_dir, write_index
+from pipelines.report.render import ReportRefused, load_params, params_dir
 from pipelines.report.tables import col, html_table, rule_explanations
 from pipelines.rules.identity import IDENTITY_RULES
 
@@ -157,16 +157,31 @@ def test_parameter_sets_load_and_bad_ones_are_named(tmp_path) -> None:
         load_params(tmp_path)
 
 
-def test_index_page_links_every_report(tmp_path) -> None:
-    sets = load_params(params_dir())
-    entries = []
-    for s in sets:
-        html = tmp_path / str(s.year) / ("x" if s.districts else "") / f"uppfoljning_{s.year}.html"
-        html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text("<html></html>")
-        entries.append((s, html))
-    page = write_index(tmp_path, entries).read_text(encoding="utf-8")
-    assert page.count("<a href=") == len(sets) and "Framställda" in page and "Farsta, Skarpnäck" in page
+def test_the_overview_lists_every_report_on_disk_and_the_years_side_by_side(tmp_path) -> None:
+    """reports/index.html: every report folder with a state file (full, district, another
+    threshold), with its files, and each full report's headline effects as it states them."""
+    from pipelines.report import overview
+
+    effects = (
+        "outcome,group,estimate,ci_low,ci_high,n_enrolled,verdict\n"
+        "absence_rate,,{e},-0.11,-0.08,{n},effect\nshare_passed_change,,,,,,\n"
+    )
+    for year, districts, n in ((2015, None, 120), (2016, None, 285), (2016, ["Farsta"], 40)):
+        folder = tmp_path / str(year) / ("stadsdelar_farsta" if districts else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"uppfoljning_{year}.html").write_text("<html></html>", encoding="utf-8")
+        (folder / "effects.csv").write_text(effects.format(e=-0.09 - year / 1e5, n=n), encoding="utf-8")
+        overview.write_state(folder, {"params": {"year": year, "districts": districts, "min_cell": 10}, "store": {}})
+    (tmp_path / "2014").mkdir()  # a folder without a report is not one
+    page = overview.write_overview(tmp_path).read_text(encoding="utf-8")
+    assert page.count('">rapport</a>') == 3 and "Farsta" in page and "Hela staden" in page
+    years = overview.side_by_side(overview.scan(tmp_path))
+    assert years.filter(pl.col("estimate").is_not_null())["year"].to_list() == [2015, 2016]  # full reports only
+    assert "−11,0" in page and "<svg" in page and "Effekt" in page
+    assert not re.search(r'(src|href)="https?:', page)  # opens offline
+    state = {"params": {"year": 2016, "districts": None, "min_cell": 10}, "store": {}}
+    assert overview.same_state(tmp_path / "2016", state)
+    assert not overview.same_state(tmp_path / "2016", {**state, "store": {"built_at": "later"}})
 
 
 def test_district_is_repeatable() -> None:
