@@ -138,7 +138,7 @@ class Publication:
         self.ledger = ledger
         self.meta = {"what": what, "min_cell": self.min_cell, **meta}
         self._salt = ledger.salt if ledger is not None else b"ppss-no-ledger"
-        self._tokens: dict[str, int] = {}
+        self._tokens = pl.DataFrame(schema={"key": pl.String, "token": pl.UInt64})
         self.cells: dict[str, Cell] = {}
         self.labels: dict[Key, str] = {}  # label -> cell id
         self.tables: dict[str, Table] = {}
@@ -146,18 +146,43 @@ class Publication:
     # --- registration ---------------------------------------------------------------------
     def tokens(self, keys: Sequence[str]) -> np.ndarray:
         """Pupil keys as the ledger's tokens (a keyed hash), sorted and unique."""
-        out = np.empty(len(keys), dtype=np.uint64)
-        for n, k in enumerate(keys):
-            t = self._tokens.get(k)
-            if t is None:
-                digest = hashlib.blake2b(str(k).encode("utf-8"), key=self._salt[:64], digest_size=8).digest()
-                t = self._tokens[k] = int.from_bytes(digest, "little")
-            out[n] = t
-        return np.unique(out)
+        if not len(keys):
+            return np.empty(0, dtype=np.uint64)
+        wanted = pl.DataFrame({"key": pl.Series(keys, dtype=pl.String)}).unique()
+        return np.sort(self._map(wanted)["token"].to_numpy())
 
-    def count(self, label: Key, pupils: Sequence[str], value: int | None = None) -> str:
-        """Register a count of `pupils` (pupil keys); returns the cell's identity."""
-        toks = self.tokens(list(pupils))
+    def _map(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """`keys` (a column `key`) joined with their tokens; each key is hashed once per
+        publication (BLAKE2b with the ledger's salt), a whole column at a time."""
+        new = keys.select("key").unique().join(self._tokens, on="key", how="anti")["key"].to_list()
+        if new:
+            salt = self._salt[:64]
+            hashed = [
+                int.from_bytes(hashlib.blake2b(k.encode("utf-8"), key=salt, digest_size=8).digest(), "little")
+                for k in new
+            ]
+            added = pl.DataFrame({"key": new, "token": pl.Series(hashed, dtype=pl.UInt64)})
+            self._tokens = pl.concat([self._tokens, added])
+        return keys.join(self._tokens, on="key")
+
+    def _row_tokens(self, frame: pl.DataFrame, col: str) -> list[np.ndarray]:
+        """Each row's pupils of a count column as sorted unique tokens (one join per column)."""
+        pupils = (
+            frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), pl.col(members(col)).alias("key"))
+            .explode("key")
+            .drop_nulls("key")
+        )
+        grouped = self._map(pupils).group_by("_row").agg(pl.col("token").unique().sort())
+        out = [np.empty(0, dtype=np.uint64)] * frame.height
+        for r, toks in zip(grouped["_row"].to_list(), grouped["token"].to_list(), strict=True):
+            out[r] = np.asarray(toks, dtype=np.uint64)
+        return out
+
+    def count(
+        self, label: Key, pupils: Sequence[str], value: int | None = None, tokens: np.ndarray | None = None
+    ) -> str:
+        """Register a count of `pupils` (pupil keys, or their `tokens`); returns the cell's identity."""
+        toks = tokens if tokens is not None else self.tokens(list(pupils))
         if value is not None and int(value) != len(toks):
             raise ValueError(f"{describe_key(label)} shows {value} but counts {len(toks)} distinct pupils")
         cid = set_id(toks)
@@ -203,8 +228,9 @@ class Publication:
         missing = [c for c in counts if members(c) not in frame.columns]
         if missing:
             raise ValueError(f"table {name}: count column(s) {missing} have no pupils beside them ({members('…')})")
+        row_tokens = {col: self._row_tokens(frame, col) for col in counts}
         row_ids = []
-        for row in frame.iter_rows(named=True):
+        for n, row in enumerate(frame.drop([members(c) for c in counts]).iter_rows(named=True)):
             ids: dict[str, str | None] = {}
             for col, fn in counts.items():
                 label = fn(row)
@@ -212,7 +238,7 @@ class Publication:
                 if label is None or value is None or _nan(value):
                     ids[col] = None
                     continue
-                ids[col] = self.count(label, row[members(col)] or [], value)
+                ids[col] = self.count(label, (), value, tokens=row_tokens[col][n])
             row_ids.append(ids)
         key_ids = []
         for k in keys:
