@@ -196,8 +196,8 @@ def test_one_population_never_gets_two_numbers(tmp_path) -> None:
     ledger = Ledger.for_store(tmp_path / "ppss.duckdb")
     group = pupils("e", 38)
 
-    def publish(effect: float) -> None:
-        pub = Publication(10, ledger)
+    def publish(effect: float, year: int = 2016) -> None:
+        pub = Publication(10, ledger, year=year)
         pub.table(
             "effects",
             pl.DataFrame({"outcome": ["absence"], "n": [38], members("n"): [group], "difference": [effect]}),
@@ -209,6 +209,7 @@ def test_one_population_never_gets_two_numbers(tmp_path) -> None:
     publish(-0.115)  # the same number again: fine
     with pytest.raises(DisclosureError, match="one population, two numbers"):
         publish(-0.096)
+    publish(-0.096, year=2017)  # a later year's report follows the same pupils for longer
 
 
 def test_a_hidden_subgroup_row_shows_no_q_value() -> None:

@@ -288,6 +288,8 @@ class Publication:
                         if spec is not None
                         else (f"{t.name}.{col}[" + ", ".join(f"{c}={row[c]}" for c in label_cols) + "]")
                     )
+                    if self.meta.get("year") is not None:  # a later year's report follows longer
+                        name += f" (uppföljningsår {self.meta['year']})"
                     rows.append(
                         {
                             "measure": name,
