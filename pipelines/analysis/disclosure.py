@@ -939,14 +939,11 @@ class Protected:
             "delmängder, skillnader och överlapp, också mot tidigare rapporter ur samma databas) följer av "
             f"eleverna själva. Därför har ytterligare {self.n_secondary} celler dolts (sekundär sekretess). "
             "Innan rapporten skrevs beräknades för varje dold uppgift det minsta och största värde som är förenligt "
-            f"med allt som publicerats (heltalsprogrammering), och likaså för {self.n_derived} skillnader mellan "
-            f"publicerade elevgrupper med färre än {self.min_cell} elever. {state}{earlier} Samma mönster gäller "
+            "med allt som publicerats (linjärprogrammering, avrundat till hela elever), och likaså för "
+            f"{self.n_derived} skillnader mellan publicerade elevgrupper med färre än {self.min_cell} elever. "
+            f"{state}{earlier} Samma mönster gäller "
             "rapportens nedladdningsbara tabeller."
         )
-
-
-def published_cells(prot: Protected) -> int:
-    return len(prot.pub.cells)
 
 
 __all__ = [
