@@ -110,6 +110,7 @@ class Cell:
     weight: float = 1.0  # how much hiding this cell costs, relative to its value (see prefer_shown)
     prior: str | None = None  # "published" or "hidden" in an earlier publication of the store
     current: bool = False  # published (shown or hidden) by this publication
+    families: set[str] = field(default_factory=set)  # the populations its labels name (margins and parts)
 
 
 @dataclass
@@ -195,6 +196,7 @@ class Publication:
         self.labels[label] = cid
         if cid not in self.cells:
             self.cells[cid] = Cell(cid, describe_key(label), len(toks), toks, current=True)
+        self.cells[cid].families.add(str(label[0]) if isinstance(label, tuple) and label else str(label))
         return cid
 
     def prefer_shown(self, label: Key, weight: float = 100.0) -> None:
@@ -357,10 +359,15 @@ class Publication:
                 c = cells.get(cid)
                 if c is None:
                     toks = tokens.get(cid, np.empty(0, dtype=np.uint64))
-                    cells[cid] = Cell(cid, r["label"], len(toks), toks, prior=state)
+                    cells[cid] = Cell(cid, r["label"], len(toks), toks, prior=state, families={family_of(r["label"])})
                 else:
                     c.prior = state
         return list(cells.values())
+
+
+def family_of(label: str) -> str:
+    """The population a described label names: `enrolled(district=…)` -> `enrolled`."""
+    return label.split("(", 1)[0]
 
 
 def _nan(v: Any) -> bool:
@@ -408,7 +415,7 @@ class _System:
             cells.append(Cell(cid, label, len(members), members, internal=True))
             return by_id[cid]
 
-        family = [cells[i].label.split("(", 1)[0] for i in nonempty]
+        families = [cells[i].families or {family_of(cells[i].label)} for i in nonempty]
         nested = (overlap == size[None, :]) & (size[None, :] < size[:, None])  # [a, b]: b strictly inside a
         # B <= A only where no published C lies between them: the rest follows (transitive).
         between = (nested.astype(np.int32) @ nested.astype(np.int32)) > 0
@@ -427,10 +434,17 @@ class _System:
                     eq_rels.append([(1, ai), (-1, nonempty[b]), (-1, d)])
                 else:
                     ineq_rels.append([(1, nonempty[b]), (-1, ai)])
+            # Two disjoint parts that make up A, whatever their labels: A = B + C.
+            for b in inside:
+                for c in inside[(size[inside] == size[a] - size[b]) & (inside > b)]:
+                    if overlap[b, c] == 0:
+                        eq_rels.append([(1, ai), (-1, nonempty[b]), (-1, nonempty[int(c)])])
+            # The parts of a margin: cells of one population (any of their labels) inside A.
             groups: dict[str, list[int]] = defaultdict(list)
             for b in inside:
-                groups[family[b]].append(int(b))
-            for members_ in groups.values():
+                for f in families[b]:
+                    groups[f].append(int(b))
+            for fam, members_ in groups.items():
                 chosen: list[int] = []
                 for b in sorted(members_, key=lambda b: -size[b]):  # greedily, the largest disjoint parts
                     if all(overlap[b, c] == 0 for c in chosen):
@@ -442,7 +456,7 @@ class _System:
                 if rest_n > 0:
                     covered = np.concatenate([cells[nonempty[b]].tokens for b in chosen])  # type: ignore[misc]
                     rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
-                    terms.append((-1, derived(rest, f"{cells[ai].label} utanför {family[chosen[0]]}")))
+                    terms.append((-1, derived(rest, f"{cells[ai].label} utanför {fam}")))
                 eq_rels.append(terms)
         unique_rels = {tuple(sorted(r)): r for r in eq_rels}
         return cls(cells, list(unique_rels.values()), ineq_rels, n_pub, min_cell)
