@@ -324,7 +324,7 @@ def test_text_says_too_small_when_the_effect_rests_on_five_pupils() -> None:
         },
     )
     text = ev.text_effect(pub.protect().row("s"))
-    assert "för få elever" in text
+    assert "döljs av röjandekontrollen" in text
     assert "5 inskrivna" not in text and "16" not in text and "slumpen" not in text
 
 

@@ -197,7 +197,7 @@ def text_crosscheck(row: dict, headline: dict) -> str:
     """The methods appendix's paragraph on the cross-check, from protected numbers."""
     head = "**Kontroll med Callaway och Sant'Anna.**"
     if row.get("att") is None or row.get("n_enrolled") is None:
-        return f"{head} Kontrollskattningen vilar på för få elever för att redovisas."
+        return f"{head} Kontrollskattningen döljs av röjandekontrollen."
 
     def pp(v: float) -> str:
         return fmt_num(100 * v, 1)

@@ -28,7 +28,10 @@ def text_effect(row: dict, pretrend_p: float | None = None) -> str:
     a row without its own (older frames)."""
     label = row["measure"]
     if row.get("difference") is None or row.get("n_treated") is None:
-        return f"{label}: för få elever för att redovisa en skattning."
+        return (
+            f"{label}: skattningen döljs av röjandekontrollen (för få elever, eller för att den skulle ge "
+            "bort en annan dold uppgift)."
+        )
     who = f"Skattningen gäller {row['n_treated']} inskrivna elever"
     if row.get("n_eligible"):
         who += (
@@ -182,7 +185,7 @@ def text_reference(levels: pl.DataFrame | None) -> str:
     total = levels["n_total"][0]
     parts = [f"{r['label']} för {r['n']} elever" for r in levels.iter_rows(named=True) if r["n"]]
     if total is None or not parts or any(r["n"] is None for r in levels.iter_rows(named=True)):
-        return " Hur många som jämfördes på varje nivå vilar på för få elever för att redovisas."
+        return " Hur många som jämfördes på varje nivå döljs av röjandekontrollen."
     return f" Av de {total} inskrivna i frånvaroskattningen jämfördes frånvaron med " + ", ".join(parts) + "."
 
 

@@ -389,7 +389,7 @@ def describe_interval(change: float | None, lo: float | None, hi: float | None, 
 
 def describe_share(share: float | None, lo: float | None, hi: float | None, n: int | None) -> str:
     if share is None:
-        return ".. (för få elever)"
+        return ".. (döljs av röjandekontrollen)"
     return f"{fmt_pct(share)} (95 % KI {fmt_pct(lo)}–{fmt_pct(hi)}, {n} elever)"
 
 

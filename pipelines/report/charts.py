@@ -151,7 +151,11 @@ class NoData:
 
 def no_data(title: str, source: pl.DataFrame, min_cell: int) -> NoData:
     if source.height:
-        return NoData(title, f"Alla uppgifter vilar på färre än {min_cell} elever och visas därför inte.")
+        return NoData(
+            title,
+            f"Alla uppgifter döljs av röjandekontrollen: de vilar på färre än {min_cell} elever "
+            "eller skulle ge bort en sådan.",
+        )
     return NoData(title, "Det finns inga uppgifter att visa för det här året.")
 
 
@@ -516,11 +520,7 @@ def love_plot(bal: pl.DataFrame) -> alt.Chart | NoData:
     )
     title = "Skillnader före inskrivning (baslinjen)"
     if data.is_empty():
-        return (
-            no_data(title, bal, 0)
-            if bal.is_empty()
-            else NoData(title, "Skillnaderna vilar på för få elever och visas därför inte.")
-        )
+        return no_data(title, bal, 0) if bal.is_empty() else NoData(title, "Skillnaderna döljs av röjandekontrollen.")
     base = alt.Chart(
         data,
         title=alt.Title(
