@@ -476,6 +476,11 @@ class _System:
         # reveals nothing new: a failure that only their cells pin joins `exposed` (below).
         exposed: set[int] = set()
         earlier = {i for i in range(n_pub) if cells[i].prior == "published"}
+        # A hidden cell that an equation of cells already public pins is given away already.
+        for rel in eq_rels:
+            unknown = [i for _, i in rel if i not in fixed_shown]
+            if len(unknown) == 1 and unknown[0] in primary and any(i in earlier for _, i in rel):
+                exposed.add(unknown[0])
         derived = {i for i in internal if 0 < cells[i].value < m}
         if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
             base = primary | internal
@@ -695,6 +700,8 @@ def _audit(
         # cell whose values over them already span min_cell (or reach 0, for a derived count)
         # is wide enough without a program of its own.
         seen = _explore(needs, var, internal, a_eq, b_eq, a_ub, b_ub, lb) if len(needs) > EXPLORE_FROM else None
+        if seen is not None:
+            _refine(seen, needs, var, internal, min_cell, a_eq, b_eq, a_ub, b_ub, lb)
         for i in needs:
             if seen is not None:
                 lo_s, hi_s = seen[0][var[i]], seen[1][var[i]]
@@ -725,7 +732,13 @@ def _audit(
             if hi_v - lo_v < min_cell - 1e-6 and not (i in internal and lo_v <= 1e-9):
                 # Only a side that can move is worth widening: a minimum at 1 (or 0) stays.
                 sides = (-1.0,) if lo_v <= lb[var[i]] + 1e-9 else (1.0, -1.0)
-                comp_failures[i] = [_binding(c, np.array(a_rows), np.array(hi), lb, used, var, (s,)) for s in sides]
+                # The published cells of its own relations: hiding one of them widens it. Where
+                # those are all fixed, the duals find what pins it further away.
+                near = {j for n in touching.get(i, ()) for _, j in rels[n][0] if j not in var}
+                if any(cells[j].prior != "published" and cells[j].value != 0 for j in near):
+                    comp_failures[i] = [near]
+                else:
+                    comp_failures[i] = [_binding(c, np.array(a_rows), np.array(hi), lb, used, var, (s,)) for s in sides]
                 if stop_early and len(comp_failures) >= FAILURES_PER_ROUND:  # enough cuts for the next round
                     break
         if solved is not None:
@@ -780,6 +793,52 @@ def _explore(
 
 
 FAILURES_PER_ROUND = 12  # the audit of a round stops there: each failure adds a cut
+
+
+REFINE_PROGRAMS = 8
+
+
+def _refine(
+    seen: tuple[np.ndarray, np.ndarray],
+    needs: list[int],
+    var: dict[int, int],
+    internal: set[int],
+    min_cell: int,
+    a_eq: Any,
+    b_eq: np.ndarray,
+    a_ub: Any,
+    b_ub: np.ndarray,
+    lb: np.ndarray,
+) -> None:
+    """Push the cells `_explore` left narrow down and up together (random halves of them), so
+    that fewer need a program of their own; widens `seen` in place."""
+    low, high = seen
+    rng = np.random.default_rng(2017)
+    n = len(var)
+    for _ in range(REFINE_PROGRAMS // 2):
+        open_ = [
+            var[i]
+            for i in needs
+            if not ((i in internal and low[var[i]] <= 1e-9) or high[var[i]] - low[var[i]] >= min_cell)
+        ]
+        if len(open_) < 2:
+            return
+        half = rng.choice(open_, size=max(1, len(open_) // 2), replace=False)
+        for sign in (1.0, -1.0):
+            c = np.zeros(n)
+            c[half] = sign
+            res = linprog(
+                c,
+                A_eq=a_eq,
+                b_eq=b_eq if a_eq is not None else None,
+                A_ub=a_ub,
+                b_ub=b_ub if a_ub is not None else None,
+                bounds=np.c_[lb, np.full(n, np.inf)],
+                method="highs",
+            )
+            if res.status == 0:
+                np.minimum(low, res.x, out=low)
+                np.maximum(high, res.x, out=high)
 
 
 def _extreme(c: np.ndarray, a_eq: Any, b_eq: np.ndarray, a_ub: Any, b_ub: np.ndarray, lb: np.ndarray) -> float:
