@@ -9,7 +9,7 @@ LAB_ARGS ?=
 SCALE ?= city
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup demo test test-fast lint lab bench methods clean
+.PHONY: help setup demo test test-fast lint lab bench methods attack clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench: setup ## parse floor and every stage side by side, SCALE=demo|city|countr
 
 methods: setup ## the methods harness: estimators on 20 worlds without and 20 with effects (benchmark, ~30 min)
 	$(VENV)/bin/python -m benchmarks.methods --seeds 20 --scale small
+
+attack: setup ## an outside reader's attack on everything a tiny store publishes (five reports; 10-30 min)
+	PPSS_ATTACK=1 $(VENV)/bin/pytest tests/test_reader_attack.py -n 0 -q
 
 clean: ## remove the store, reports and demo data (raw exports elsewhere are never touched)
 	rm -rf data/processed/*.duckdb* data/raw/demo reports/[0-9]* reports/validation  # the ledger (ppss.duckdb.ledger) too

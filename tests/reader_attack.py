@@ -41,6 +41,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
@@ -111,7 +112,7 @@ class Reader:
 
     # --- cells -----------------------------------------------------------------------
     def cell(self, pub: Publication, key: tuple, text) -> tuple | None:
-        measure, context, scope, gender = key
+        _measure, _context, _scope, _gender = key
         self.cells.add(key)
         if text is None:
             return key
@@ -152,7 +153,7 @@ class Reader:
         unknown = sorted((k for k in self.cells if k not in self.values), key=repr)
         self.var = {k: i for i, k in enumerate(unknown)}
         rows, lo, hi = [], [], []
-        for coefs, l, h, _why in self.eqs:
+        for coefs, low, h, _why in self.eqs:
             row, const = np.zeros(len(unknown)), 0.0
             for k, c in coefs.items():
                 if k in self.var:
@@ -160,11 +161,11 @@ class Reader:
                 else:
                     const += c * self.values[k]
             if not row.any():
-                if const < l - 1e-9 or const > h + 1e-9:
+                if const < low - 1e-9 or const > h + 1e-9:
                     self.contradictions.append(f"published values break: {_why} ({const})")
                 continue
             rows.append(row)
-            lo.append(l - const)
+            lo.append(low - const)
             hi.append(h - const)
         self.A = np.array(rows) if rows else np.zeros((0, len(unknown)))
         self.lo, self.hi = np.array(lo), np.array(hi)
@@ -183,7 +184,9 @@ class Reader:
         cons = [LinearConstraint(self.A, self.lo, self.hi)] if len(self.A) else []
         r = milp(sense * obj, integrality=np.ones(len(self.var)), bounds=self.bounds, constraints=cons)
         if r.status == 2:
-            raise AssertionError("the publications contradict the reader's assumptions: " + "; ".join(self.contradictions[:5]))
+            raise AssertionError(
+                "the publications contradict the reader's assumptions: " + "; ".join(self.contradictions[:5])
+            )
         if r.status != 0:
             return sense * np.inf
         return sense * r.fun + const
@@ -201,6 +204,7 @@ def label(key: tuple) -> str:
 
 
 # --- discovery -----------------------------------------------------------------------
+
 
 def discover(roots: list[Path], min_cells: dict[Path, int] | None = None) -> list[Publication]:
     pubs = []
@@ -222,6 +226,12 @@ def discover(roots: list[Path], min_cells: dict[Path, int] | None = None) -> lis
 
 
 def min_cell_of(folder: Path) -> int | None:
+    meta = folder / "report.json"
+    if meta.exists():
+        try:
+            return int(json.loads(meta.read_text(encoding="utf-8"))["params"]["min_cell"])
+        except (KeyError, ValueError, TypeError):
+            pass
     for h in folder.glob("uppfoljning_*.html"):
         m = re.search(r"vilar på färre än (\d+) elever", h.read_text(encoding="utf-8"))
         if m:
@@ -230,6 +240,7 @@ def min_cell_of(folder: Path) -> int | None:
 
 
 # --- parsers ------------------------------------------------------------------------
+
 
 class Attack:
     def __init__(self, pubs: list[Publication]) -> None:
@@ -255,7 +266,9 @@ class Attack:
             self.grade9(p)
             self.context(p)
             self.followup(p)
+            self.targets(p)
             self.charts(p)
+            self.data_files(p)
             self.text(p)
         self.scope_relations()
 
@@ -277,8 +290,11 @@ class Attack:
         # pupils through the year = the years' enrolments, per district and in total
         for row in rows:
             sc = p.scope if row[0] == "Totalt" else row[0]
-            r.eq(self.K(p, ("pupils", p.year), sc), [self.K(p, ("enrolled", y), sc) for y in years],
-                 "enrolled through the year = sum of the years' enrolments")
+            r.eq(
+                self.K(p, ("pupils", p.year), sc),
+                [self.K(p, ("enrolled", y), sc) for y in years],
+                "enrolled through the year = sum of the years' enrolments",
+            )
 
     def attrition(self, p: Publication) -> None:
         path = p.folder / "tables" / "attrition.csv"
@@ -316,7 +332,7 @@ class Attack:
         path = p.folder / "tables" / "attrition_by_group.csv"
         if not path.exists():
             return
-        caption, _, rows = read_csv(path)
+        _caption, _, rows = read_csv(path)
         outs = [o for o in self.outcome_names(p) if "rånvaro" in o] or ["Frånvaro"]
         outcome = outs[0]
         r = self.r
@@ -340,13 +356,23 @@ class Attack:
             if pc is not None and kd in r.values:
                 self.share_bound(ke, r.values[kd], pc, f"share {rest[0]} of those with data ({group})")
         if "Kön" in dims:
-            for m, add in ((("pupils", p.year), True), (("data", outcome, p.year), True), (("est", outcome, p.year), False)):
-                r.eq(self.K(p, m, additive=add), [self.K(p, m, sc, g, additive=add) for sc, g in dims["Kön"]],
-                     "Samtliga = Flickor + Pojkar (attrition by group)")
+            for m, add in (
+                (("pupils", p.year), True),
+                (("data", outcome, p.year), True),
+                (("est", outcome, p.year), False),
+            ):
+                r.eq(
+                    self.K(p, m, additive=add),
+                    [self.K(p, m, sc, g, additive=add) for sc, g in dims["Kön"]],
+                    "Samtliga = Flickor + Pojkar (attrition by group)",
+                )
         if "Stadsdel" in dims:
             m = ("est", outcome, p.year)
-            r.eq(self.K(p, m, additive=False), [self.K(p, m, sc, additive=False) for sc, _ in dims["Stadsdel"]],
-                 "total = sum of districts (in the estimate, attrition by group)")
+            r.eq(
+                self.K(p, m, additive=False),
+                [self.K(p, m, sc, additive=False) for sc, _ in dims["Stadsdel"]],
+                "total = sum of districts (in the estimate, attrition by group)",
+            )
 
     def subgroups(self, p: Publication) -> None:
         path = p.folder / "tables" / "subgroups.csv"
@@ -416,8 +442,11 @@ class Attack:
             add = group == PPSS
             if {"F", "P", "*"} <= gs:
                 for m in (("grade9", p.year, group, "n"), ("grade9", p.year, group, "k", measure)):
-                    r.eq(self.K(p, m, additive=add), [self.K(p, m, gender=x, additive=add) for x in "FP"],
-                         "Samtliga = Flickor + Pojkar (grade 9)")
+                    r.eq(
+                        self.K(p, m, additive=add),
+                        [self.K(p, m, gender=x, additive=add) for x in "FP"],
+                        "Samtliga = Flickor + Pojkar (grade 9)",
+                    )
 
     def share_bound(self, k: tuple, n: int, pc: tuple[float, int], why: str) -> None:
         v, dec = pc
@@ -436,16 +465,40 @@ class Attack:
             elif row[0].startswith("Övriga"):
                 self.r.cell(p, self.K(p, ("grade9", p.year, row[0], "n"), additive=False), row[1])
 
+    def targets(self, p: Publication) -> None:
+        """'I registret' per period of the city's documents: enrolments in a date range."""
+        path = p.folder / "tables" / "targets.csv"
+        enr = p.folder / "tables" / "enrolled.csv"
+        if not path.exists() or not enr.exists():
+            return
+        years = [y for y in read_csv(enr)[1][1:] if y.isdigit()]
+        r = self.r
+        for row in read_csv(path)[2]:
+            period, registered = row[0], row[2]
+            k = self.K(p, ("period", period))
+            r.cell(p, k, registered)
+            if m := re.fullmatch(r"Under (\d{4})", period):
+                if m.group(1) in years:
+                    r.eq(k, [self.K(p, ("enrolled", m.group(1)))], f"'{period}' = the year's enrolments")
+            elif m := re.search(r"[Tt]ill och med .*?(\d{4})", period):
+                thru = self.K(p, ("enrolled_thru", m.group(1)))
+                ys = [y for y in years if y <= m.group(1)]
+                if ys and ys[-1] == m.group(1):
+                    r.eq(thru, [self.K(p, ("enrolled", y)) for y in ys], "enrolments through the year")
+                    r.le(k, thru, f"'{period}' <= enrolled through {m.group(1)}", p)
+            elif (m := re.search(r"(\d{4})$", period)) and m.group(1) in years:
+                r.le(k, self.K(p, ("enrolled", m.group(1))), f"'{period}' <= the year's enrolments", p)
+
     def followup(self, p: Publication) -> None:
         r = self.r
         for path in sorted((p.folder / "tables").glob("followup_*.csv")):
-            caption, header, rows = read_csv(path)
+            _caption, header, rows = read_csv(path)
             for row in rows:
                 if len(row) > 1:
                     # counts of pupils: a follow-up of fixed pupils, the same in every report year
                     kn = self.K(p, ("followup", path.stem, header[1], row[0]))
                     r.cell(p, kn, row[1])
-                    for col, text in zip(header[2:], row[2:]):
+                    for col, text in zip(header[2:], row[2:], strict=False):
                         pc = percent(text) if "ndel" in col or "ehörig" in col else None
                         if col.startswith("Andel godkända") or "medel" in col:
                             continue  # a mean, not a share of pupils
@@ -456,10 +509,11 @@ class Attack:
                             self.share_bound(kk, r.values[kn], pc, f"share {text} of {r.values[kn]} ({path.stem})")
 
     def charts(self, p: Publication) -> None:
-        r = self.r
         for h in p.folder.glob("uppfoljning_*.html"):
             text = h.read_text(encoding="utf-8")
-            for block in re.findall(r'<script class="ppss-chart-spec" type="application/json">(.*?)</script>', text, re.S):
+            for block in re.findall(
+                r'<script class="ppss-chart-spec" type="application/json">(.*?)</script>', text, re.S
+            ):
                 try:
                     spec = json.loads(block)
                 except json.JSONDecodeError:
@@ -479,9 +533,16 @@ class Attack:
         counts = [f for f in row if f in self.COUNT_FIELDS or (f.startswith("n_") and f + "__hidden" in row)]
         if not counts:
             return
-        skip = set(counts) | {"gender_label", "district", "pupil_group", "suppressed"}
-        dims = tuple(sorted((f, v) for f, v in row.items() if f not in skip and not f.endswith("__hidden")
-                            and (isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) or f == "threshold")))
+        skip = set(counts) | {"gender_label", "district", "pupil_group", "suppressed", "threshold_label"}
+        dims = tuple(
+            sorted(
+                (f, v)
+                for f, v in row.items()
+                if f not in skip
+                and not f.endswith("__hidden")
+                and (isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) or f == "threshold")
+            )
+        )
         group = row.get("pupil_group", PPSS)
         add = group == PPSS and "ffekt" not in title  # matched counts depend on the report
         sc = row.get("district") or p.scope
@@ -495,9 +556,11 @@ class Attack:
             keys[f] = (k, fd)
             v = row.get(f)
             hidden = row.get(f + "__hidden")
-            r.cell(p, k, HIDDEN if hidden else (int(v) if isinstance(v, (int, float)) and float(v).is_integer() else None))
+            r.cell(
+                p, k, HIDDEN if hidden else (int(v) if isinstance(v, (int, float)) and float(v).is_integer() else None)
+            )
             if "row_gender" and g == "*" and "gender_label" in row:
-                r.eq(k, [k[:3] + ("F",), k[:3] + ("P",)], f"Samtliga = Flickor + Pojkar (chart {title})")
+                r.eq(k, [(*k[:3], "F"), (*k[:3], "P")], f"Samtliga = Flickor + Pojkar (chart {title})")
         for small, big in (("k", "n"), ("n_pupils", "n_district")):
             if small in keys and big in keys:
                 r.le(keys[small][0], keys[big][0], f"{small} <= {big} in chart {title}", p)
@@ -509,17 +572,58 @@ class Attack:
                 parts = []
                 for direction in ("Minskat", "Oförändrat", "Ökat"):
                     fd2 = tuple(sorted({**d, "direction": direction}.items()))
-                    parts.append((k[0][:5] + (fd2,),) + k[1:])
+                    parts.append(((*k[0][:5], fd2), *k[1:]))
                 r.eq(n, parts, f"directions partition n (chart {title})")
             if "threshold" in d:  # k at a higher threshold <= k at a lower one
                 for lo_t, hi_t in ((0.1, 0.15), (0.15, 0.2)):
                     if d["threshold"] == hi_t:
                         fd2 = dict(d)
                         fd2["threshold"] = lo_t
-                        fd2.pop("threshold_label", None)
-                        fd2["threshold_label"] = f"{round(lo_t * 100)} %"
-                        lower = (k[0][:5] + (tuple(sorted(fd2.items())),),) + k[1:]
+                        lower = ((*k[0][:5], tuple(sorted(fd2.items()))), *k[1:])
                         r.le(k, lower, f"pupils over {hi_t:.0%} <= over {lo_t:.0%} (chart {title})", p)
+
+    DATA_AS_CHART: ClassVar[
+        dict[str, str]
+    ] = {  # data/<name>.csv (machine-readable, with <col>_status = visad/dold) and its chart
+        "absence_thresholds": "Elever med hög frånvaro",
+        "attendance_event_time": "Frånvaro före och efter inskrivning",
+        "effect_event_curve": "Frånvaro: effekt jämfört med vägd jämförelsegrupp",
+        "pass_change_individual": "Andel godkända ämnen från termin 1 till termin 2, per elev",
+        "pass_change_group": "Genomsnittlig förändring i andel godkända ämnen (gruppnivå)",
+        "interventions": "Insatser per stadsdel",
+        "selection_reasons": "Urvalsgrunder per stadsdel",
+        "grade9_eligibility": "Behörighet till gymnasiet efter årskurs 9",
+        "followup_2015_individual": "followup_2015_individual",
+        "followup_2015_boys": "followup_2015_boys",
+    }
+
+    def data_files(self, p: Publication) -> None:
+        folder = p.folder / "data"
+        if not folder.is_dir():
+            return
+        for name, title in self.DATA_AS_CHART.items():
+            path = folder / f"{name}.csv"
+            if not path.exists():
+                continue
+            for raw in csv.DictReader(path.open(encoding="utf-8")):
+                row: dict = {}
+                for f, v in raw.items():
+                    if f.endswith("_status"):
+                        continue
+                    st = raw.get(f + "_status")
+                    if st is not None:
+                        row[f + "__hidden"] = st == "dold"
+                    if v is None or v == "":
+                        row[f] = None
+                    elif re.fullmatch(r"-?\d+", v):
+                        row[f] = int(v)
+                    elif re.fullmatch(r"-?\d+\.\d*(e-?\d+)?", v):
+                        row[f] = float(v)
+                    else:
+                        row[f] = v
+                if name.startswith("followup") and "n" in row:
+                    row["pupil_group"] = PPSS
+                self.chart_row(p, title, row)
 
     def text(self, p: Publication) -> None:
         for h in p.folder.glob("uppfoljning_*.html"):
@@ -566,9 +670,15 @@ class Attack:
                 for T in subs:
                     r.le(by_scope[T], by_scope[S], "sub-scope <= scope (districts)", None)
                     pub = pub_of.get(by_scope[T]) or pub_of.get(by_scope[S]) or ("(published)", 10)
-                    r.diffs.setdefault((by_scope[S], by_scope[T]), (pub[0], pub[1], "scope minus sub-scope (sibling/district reports)"))
+                    r.diffs.setdefault(
+                        (by_scope[S], by_scope[T]), (pub[0], pub[1], "scope minus sub-scope (sibling/district reports)")
+                    )
                 for part in partitions(S, subs):
-                    r.eq(by_scope[S], [by_scope[T] for T in part], "scope = sum of a partition into districts/sibling scopes")
+                    r.eq(
+                        by_scope[S],
+                        [by_scope[T] for T in part],
+                        "scope = sum of a partition into districts/sibling scopes",
+                    )
 
 
 def partitions(S: frozenset, subs: list[frozenset], limit: int = 50):
@@ -582,8 +692,8 @@ def partitions(S: frozenset, subs: list[frozenset], limit: int = 50):
             return
         first = min(rest)
         for i, T in enumerate(subs):
-            if first in T and T <= rest:
-                rec(rest - T, chosen + [T], i)
+            if first in T and rest >= T:
+                rec(rest - T, [*chosen, T], i)
 
     rec(S, [], 0)
     return [p for p in out if len(p) > 1]
@@ -607,8 +717,17 @@ def attack(roots: list[Path], min_cells: dict[Path, int] | None = None, verbose:
             for name, mc in ps:
                 stats[name]["already_public"] += 1
                 if mc <= shown_mc:
-                    findings.append(Finding(name, "hidden", label(k), r.values[k], r.values[k], mc,
-                                            f"shown in {', '.join(sorted(set(r.shown_in[k])))}"))
+                    findings.append(
+                        Finding(
+                            name,
+                            "hidden",
+                            label(k),
+                            r.values[k],
+                            r.values[k],
+                            mc,
+                            f"shown in {', '.join(sorted(set(r.shown_in[k])))}",
+                        )
+                    )
             continue
         lo, hi = r.range({k: 1})
         m = min(mc for _, mc in ps)
@@ -627,13 +746,20 @@ def attack(roots: list[Path], min_cells: dict[Path, int] | None = None, verbose:
         else:
             lo, hi = r.range({big: 1, small: -1})
         # the threshold: the smallest min_cell among publications that show or hide either side
-        names = set(r.shown_in.get(big, [])) | set(r.shown_in.get(small, [])) | {n for n, _ in r.hidden.get(big, [])} | {n for n, _ in r.hidden.get(small, [])}
+        names = (
+            set(r.shown_in.get(big, []))
+            | set(r.shown_in.get(small, []))
+            | {n for n, _ in r.hidden.get(big, [])}
+            | {n for n, _ in r.hidden.get(small, [])}
+        )
         ms = [min_by_name.get(n, m) for n in names] or [m]
         m = min(ms)
         for n in names:
             stats[n]["derived"] += 1
         if 1 <= lo < m and hi - lo < m:
-            findings.append(Finding(pubname, "derived", f"{label(big)}  MINUS  {label(small)}", int(lo), int(hi), m, why))
+            findings.append(
+                Finding(pubname, "derived", f"{label(big)}  MINUS  {label(small)}", int(lo), int(hi), m, why)
+            )
     return findings, stats, a
 
 
