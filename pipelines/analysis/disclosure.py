@@ -476,11 +476,23 @@ class _System:
         # reveals nothing new: a failure that only their cells pin joins `exposed` (below).
         exposed: set[int] = set()
         earlier = {i for i in range(n_pub) if cells[i].prior == "published"}
-        # A hidden cell that an equation of cells already public pins is given away already.
-        for rel in eq_rels:
-            unknown = [i for _, i in rel if i not in fixed_shown]
-            if len(unknown) == 1 and unknown[0] in primary and any(i in earlier for _, i in rel):
-                exposed.add(unknown[0])
+        # What earlier publications (and zeros) pin down is public already, however much is
+        # hidden now: found to a fixed point, it is never asked to be hidden (pointless) nor
+        # counted as protected.
+        public = set(fixed_shown)
+        given_away: set[int] = set()
+        if earlier:
+            while True:
+                found = set()
+                for rel in eq_rels:
+                    unknown = [i for _, i in rel if i not in public]
+                    if len(unknown) == 1 and any(i in earlier for _, i in rel):
+                        found.add(unknown[0])
+                if not found:
+                    break
+                public |= found
+                given_away |= found
+        exposed |= given_away
         derived = {i for i in internal if 0 < cells[i].value < m}
         if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
             base = primary | internal
@@ -498,8 +510,8 @@ class _System:
 
         def add_cuts(failures: dict, hidden: set[int]) -> None:
             for i, sides in failures.items():
-                union = set().union(*sides) - hidden - fixed_shown - internal
-                if not union and set().union(*sides) & earlier:
+                union = set().union(*sides) - hidden - fixed_shown - internal - given_away
+                if not union and set().union(*sides) & (earlier | given_away):
                     exposed.add(i)  # given away by an earlier publication
                     continue
                 if not union:
@@ -591,6 +603,8 @@ def _choose_hidden(
         constraints = [LinearConstraint(a, np.array(lo), np.inf)]
     res = milp(cost, integrality=np.ones(n), bounds=Bounds(lb, ub), constraints=constraints)
     if res.x is None:
+        if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
+            print("milp", res.status, res.message, int((lb > ub).sum()), flush=True)
         # Infeasible: some hidden cell's relation has nothing left that may be hidden.
         alone = [
             i
