@@ -487,7 +487,7 @@ def subset_note(districts: list[str] | None) -> str:
     )
 
 
-NEAREST_PUBLISHED = 2  # years between the report's spring and published figures shown beside it
+NEAREST_PUBLISHED = 1  # years between the report's spring and published figures shown beside it
 
 
 def context_comparison(con, year: int, districts: list[str] | None = None) -> pl.DataFrame:

@@ -188,7 +188,7 @@ td.num{{text-align:right;font-variant-numeric:tabular-nums}} .chart svg{{max-wid
 tidigare publicerats ur samma databas, så att ingen uppgift om enskilda elever kan räknas fram.</p>
 {docs_link}
 <h2>År för år</h2>
-<p>De huvudsakliga effekterna jämfört med liknande elever, så som varje års rapport anger dem (`..` där
+<p>De huvudsakliga effekterna jämfört med liknande elever, så som varje års rapport anger dem (.. där
 rapporten döljer uppgiften). Ett senare års rapport bygger på fler elever och mer data; siffrorna för ett år
 ändras inte i efterhand.</p>
 <div class="chart">{chart_svg(years)}</div>

@@ -360,9 +360,15 @@ def run_report(
         except papermill.PapermillExecutionError as e:
             if e.ename == "DisclosureError":  # nothing is published: no HTML, no tables
                 executed.unlink(missing_ok=True)
-                for old in tables.glob("*"):
-                    old.unlink()
-                raise ReportRefused(f"disclosure control: {e.evalue}") from None
+                shutil.rmtree(tables, ignore_errors=True)
+                shutil.rmtree(target / "data", ignore_errors=True)
+                if target.exists() and not any(target.iterdir()):
+                    target.rmdir()
+                raise ReportRefused(
+                    f"disclosure control: {e.evalue}. What was published from this store before is listed by "
+                    "`ppss ledger`; a draft that never left the building can be forgotten with "
+                    "`ppss ledger --remove ID`, or publish at a higher --min-cell or for more districts"
+                ) from None
             raise
         shown.step("writing the HTML page")
         html = export_html(executed, target / f"uppfoljning_{year}.html", report_title(year, districts), bundle)

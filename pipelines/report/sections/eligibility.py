@@ -18,7 +18,7 @@ INTRO = (
 CONTEXT = (
     "### Jämfört med Stockholm och riket\n\n"
     "Skolverkets officiella statistik för elever som lämnade årskurs 9 samma vår, eller närmaste år som finns "
-    "publicerat, högst två år ifrån (året anges). Programmets elever valdes ut för att de hade det svårt i "
+    "publicerat, högst ett år ifrån (året anges). Programmets elever valdes ut för att de hade det svårt i "
     "skolan, så skillnaden mot staden och riket beskriver utgångsläget lika mycket som programmet."
 )
 

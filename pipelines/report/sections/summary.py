@@ -55,7 +55,9 @@ def toc() -> str:
         if module is not SECTIONS["summary"]:
             text = heading(module).lstrip("# ")
             items.append(f"- [{text}](#{text.replace(' ', '-')})")
-    items.append("- Metodbilaga, dataunderlag och kontrollsummor (sist i rapporten)")
+    numbered = len([m for m in SECTIONS.values() if getattr(m, "NUMBERED", True)])
+    for text in (f"{numbered + 1}. Metodbilaga", "Bilaga: dataunderlag och kontrollsummor"):
+        items.append(f"- [{text}](#{text.replace(' ', '-')})")
     return "**Innehåll**\n\n" + "\n".join(items)
 
 
