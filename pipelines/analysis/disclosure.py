@@ -419,12 +419,19 @@ class _System:
         nested = (overlap == size[None, :]) & (size[None, :] < size[:, None])  # [a, b]: b strictly inside a
         # B <= A only where no published C lies between them: the rest follows (transitive).
         between = (nested.astype(np.int32) @ nested.astype(np.int32)) > 0
+        # Small differences of nested cells: every covering pair (no published cell between),
+        # and the other pairs smallest first up to DERIVED_BUDGET (a high min_cell on a small
+        # store makes nearly every pair small; a longer chain's difference is the sum of its
+        # covering ones, which are all audited).
+        small_pairs = np.argwhere(nested & ((size[:, None] - size[None, :]) < min_cell))
+        far = [(size[a] - size[b], a, b) for a, b in small_pairs if between[a, b]]
+        kept_far = {(a, b) for _, a, b in sorted(far)[: max(0, DERIVED_BUDGET - (len(small_pairs) - len(far)))]}
         for a in range(len(nonempty)):
             inside = np.flatnonzero(nested[a])
             ai = nonempty[a]
             for b in inside:  # A = B + (A without B); a small difference is a count to protect
                 diff = size[a] - size[b]
-                if diff >= min_cell and between[a, b]:
+                if between[a, b] and (diff >= min_cell or (a, b) not in kept_far):
                     continue
                 if diff < min_cell:
                     d = derived(
@@ -810,6 +817,7 @@ FAILURES_PER_ROUND = 12  # the audit of a round stops there: each failure adds a
 
 
 REFINE_PROGRAMS = 8
+DERIVED_BUDGET = 400  # differences of non-covering nested pairs audited at most (see _System.build)
 
 
 def _refine(
