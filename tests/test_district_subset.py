@@ -248,7 +248,7 @@ def test_the_cross_check_in_a_process_of_its_own_is_the_one_computed_here(con, r
         old.close()
 
 
-@pytest.mark.parametrize("min_cell", [10, 37])
+@pytest.mark.parametrize("min_cell", [10])  # 37: test_pipeline writes a district report at 37 through the ledger
 def test_a_district_report_audits_clean_beside_the_full_report(con, tmp_path, monkeypatch, min_cell) -> None:
     """The full report and a district report of one store, in either order, audited together
     through the store's ledger: what one hid the other never shows, and an outside attack on
