@@ -12,7 +12,6 @@ import math
 MIN_CELL_FLOOR = 5
 DEFAULT_MIN_CELL = 10  # domain rules: figures resting on fewer than 10 pupils are not shown
 SUPPRESSED, MISSING = "..", "."
-PATTERN_FILE = "pattern.json"  # a report's suppression pattern, beside its tables (disclosure.Protected)
 MINUS = "\u2212"  # the typographic minus sign, as Swedish print uses
 
 
