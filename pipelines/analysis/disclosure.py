@@ -169,7 +169,10 @@ class Publication:
     def _row_tokens(self, frame: pl.DataFrame, col: str) -> list[np.ndarray]:
         """Each row's pupils of a count column as sorted unique tokens (one join per column)."""
         pupils = (
-            frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), pl.col(members(col)).alias("key"))
+            frame.select(
+                pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
+                pl.col(members(col)).cast(pl.List(pl.String)).alias("key"),  # an all-empty column has no type
+            )
             .explode("key")
             .drop_nulls("key")
         )
