@@ -35,7 +35,10 @@ def test_reports_run_again_and_again_print_nothing_on_stderr(run, tmp_path) -> N
             assert err == "", f"round {r}: stderr of a successful report:\n{err}"
             lines = out.splitlines()
             assert lines[0].startswith(f"report {E2E_YEAR}:") and "starting the kernel" in lines[0]
-            sections = [ln for ln in lines if re.match(rf"report {E2E_YEAR}: +\d+\.\d s  \d+\. ", ln)]
+            fixed = ("starting the kernel", "kernel started", "writing the HTML page", "printing the PDF")
+            sections = [
+                ln for ln in lines if re.match(rf"report {E2E_YEAR}: +\d+\.\d s  ", ln) and not ln.endswith(fixed)
+            ]
             assert len(sections) >= 5, out
             assert any("writing the HTML page" in ln for ln in lines) and any("printing the PDF" in ln for ln in lines)
             assert re.match(r"report: .*uppfoljning_\d{4}\.html and uppfoljning_\d{4}\.pdf \(\d+\.\d s\)$", lines[-1])
