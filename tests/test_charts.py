@@ -37,7 +37,7 @@ def test_outside_domain_finds_a_group_its_scale_lacks() -> None:
 def test_report_charts_draw_every_category_in_their_scale(run) -> None:
     html = (run["out"] / E2E_YEAR / f"uppfoljning_{E2E_YEAR}.html").read_text(encoding="utf-8")
     specs = report_specs(html)
-    assert len(specs) >= 6
+    assert len(specs) >= 4  # the tiny store: charts hidden whole show a note instead
     problems = {s.get("description"): outside_domain(s) for s in specs}
     assert not {t: p for t, p in problems.items() if p}, problems
 

@@ -53,7 +53,7 @@ def _q(store: Path, sql: str):
 def test_run_writes_report_and_validation_docs(run) -> None:
     assert run["status"] == 0
     html = (run["out"] / YEAR / f"uppfoljning_{YEAR}.html").read_text(encoding="utf-8")
-    assert html.count("<svg") >= 6
+    assert html.count("<svg") >= 4  # the tiny store: charts hidden whole show a note instead
     assert "Uppföljning av PPSS 2016" in html and 'lang="sv"' in html
     for section in (
         "Dataunderlag och datakvalitet",
@@ -371,7 +371,7 @@ def test_report_renders_in_headless_chromium(run, tmp_path) -> None:
         "--window-size=1280,4000",
     ]
     dom = subprocess.run([chromium, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
-    assert dom.stdout.count("<svg") >= 6 and "Behörighet till gymnasiet" in dom.stdout
+    assert dom.stdout.count("<svg") >= 4 and "Behörighet till gymnasiet" in dom.stdout
     shot = tmp_path / "report.png"
     subprocess.run([chromium, *flags, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 50_000  # a rendered page, not a blank one
