@@ -81,9 +81,20 @@ class IPCKernelManager(AsyncKernelManager):
         if not self.shutting_down:
             await super()._async_interrupt_kernel()
 
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        """The kernel's own stderr goes to a file beside its sockets, not to the report's: a
+        cell's error reaches papermill as a message (and fails the report), while the kernel
+        process still wrote asyncio's shutdown noise ("Task was destroyed but it is pending",
+        "--- Logging error ---") now and then under load."""
+        self._stderr = (self._socket_dir / "kernel-stderr.log").open("wb")
+        kw["stderr"] = self._stderr
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
+            if getattr(self, "_stderr", None) is not None:
+                self._stderr.close()
             shutil.rmtree(self._socket_dir, ignore_errors=True)
 
 
