@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import zmq
 from jupyter_client import BlockingKernelClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,13 +70,18 @@ def test_make_lab_uses_ipc_kernels_and_shows_no_news_toast(tmp_path, browser) ->
         connection = json.loads(connection_file.read_text(encoding="utf-8"))
         assert connection["transport"] == "ipc"
         assert connection["ip"].startswith(str(runtime)), "the sockets sit beside the connection file"
-        client = BlockingKernelClient(connection_file=str(connection_file))
+        # A context whose sockets never linger, closed here: one left for the garbage collector
+        # with a message for the kernel (gone by then) blocked a later test for good.
+        ctx = zmq.Context()
+        ctx.linger = 0
+        client = BlockingKernelClient(connection_file=str(connection_file), context=ctx)
         client.load_connection_file()
         client.start_channels()
         try:
             client.wait_for_ready(timeout=120)  # the kernel answers: it has started (and warned, if it would)
         finally:
             client.stop_channels()
+            ctx.destroy(linger=0)
 
         settings = _get(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={token}")
         props = settings["schema"]["properties"]

@@ -24,16 +24,19 @@ import sys
 import tempfile
 import time
 import unicodedata
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
 import papermill
 import yaml
+import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter
+from traitlets import default
 
 from pipelines.analysis.suppress import DEFAULT_MIN_CELL, check_min_cell
 from pipelines.config import DEFAULT_ABSENCE_THRESHOLD, PACKAGE_DIR, paths
@@ -66,11 +69,39 @@ class IPCKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs) -> None:
         # Short (a socket path has at most 107 bytes) and private to this kernel.
-        self._socket_dir = Path(tempfile.mkdtemp(prefix="ppss-kernel-"))
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="ppss-kernel-", dir=_short_temp_dir()))
         kwargs.setdefault("transport", "ipc")
         kwargs.setdefault("connection_file", str(self._socket_dir / "kernel.json"))
         kwargs.setdefault("ip", str(self._socket_dir / "kernel-ipc"))
         super().__init__(**kwargs)
+        IPCKernelManager._made.add(self)
+
+    _made: ClassVar[weakref.WeakSet[IPCKernelManager]] = weakref.WeakSet()
+
+    @classmethod
+    def close_all(cls) -> None:
+        """Every kernel's context closed once its report is done (reports run one at a time)."""
+        for km in list(cls._made):
+            km.close_context()
+        cls._made.clear()
+
+    @default("context")
+    def _context_default(self) -> zmq.asyncio.Context:
+        """A context of this kernel's own whose sockets never linger. With the default (wait
+        forever for undelivered messages), a socket left with a message for a kernel that had
+        gone made the context's `term()` block; when the garbage collector met that context
+        later, in whatever the process was doing then, the process hung for good."""
+        self._created_context = True
+        ctx = zmq.asyncio.Context()
+        ctx.linger = 0
+        return ctx
+
+    def close_context(self) -> None:
+        """Closes the context and its sockets now (nbclient leaves them open when it never got
+        to clean the kernel up, e.g. after a failed start)."""
+        if self._created_context and not self.context.closed:
+            self.context.destroy(linger=0)
+        shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     async def _async_interrupt_kernel(self) -> None:
         """No interrupt on the way to shutdown. jupyter_client sends SIGINT before every shutdown
@@ -96,6 +127,15 @@ class IPCKernelManager(AsyncKernelManager):
             if getattr(self, "_stderr", None) is not None:
                 self._stderr.close()
             shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+
+def _short_temp_dir() -> str | None:
+    """The temporary folder, or /tmp where its path is too long for the kernel's socket paths
+    (`<dir>/ppss-kernel-xxxxxxxx/kernel-ipc-5` must stay under 107 bytes)."""
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) <= 60 or not os.access("/tmp", os.W_OK):
+        return None
+    return "/tmp"
 
 
 def district_names(con) -> list[str]:
@@ -384,6 +424,7 @@ def run_report(
         shown.step("writing the HTML page")
         html = export_html(executed, target / f"uppfoljning_{year}.html", report_title(year, districts), bundle)
     finally:
+        IPCKernelManager.close_all()
         if bundle.proc.poll() is None:  # not collected (the run failed, or was interrupted while collecting)
             bundle.proc.kill()
             bundle.proc.wait()
