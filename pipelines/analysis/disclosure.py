@@ -748,10 +748,11 @@ def _audit(
                 if stop_early and len(comp_failures) >= FAILURES_PER_ROUND:
                     break
                 continue
-            lo_v = _extreme(c, a_eq, b_eq, a_ub, b_ub, lb)
+            lo_v, lo_res = _extreme(c, a_eq, b_eq, a_ub, b_ub, lb)
             if i in internal and lo_v <= 1e-9 and not ranges:
                 continue  # a derived count that may be empty: a reader cannot tell anyone is there
-            hi_v = -_extreme(-c, a_eq, b_eq, a_ub, b_ub, lb)
+            hi_v, hi_res = _extreme(-c, a_eq, b_eq, a_ub, b_ub, lb)
+            hi_v = -hi_v
             comp_out[i] = (lo_v, hi_v)
             if hi_v - lo_v < min_cell - 1e-6 and not (i in internal and lo_v <= 1e-9):
                 # Only a side that can move is worth widening: a minimum at 1 (or 0) stays.
@@ -762,7 +763,8 @@ def _audit(
                 if any(cells[j].prior != "published" and cells[j].value != 0 for j in near):
                     comp_failures[i] = [near]
                 else:
-                    comp_failures[i] = [_binding(c, np.array(a_rows), np.array(hi), lb, used, var, (s,)) for s in sides]
+                    optima = {1.0: lo_res, -1.0: hi_res}
+                    comp_failures[i] = [_binding(optima[s], eq_mask, used, var) for s in sides]
                 if stop_early and len(comp_failures) >= FAILURES_PER_ROUND:  # enough cuts for the next round
                     break
         if solved is not None:
@@ -866,9 +868,12 @@ def _refine(
                 np.maximum(high, res.x, out=high)
 
 
-def _extreme(c: np.ndarray, a_eq: Any, b_eq: np.ndarray, a_ub: Any, b_ub: np.ndarray, lb: np.ndarray) -> float:
+def _extreme(
+    c: np.ndarray, a_eq: Any, b_eq: np.ndarray, a_ub: Any, b_ub: np.ndarray, lb: np.ndarray
+) -> tuple[float, Any]:
     """min c.x over what is consistent with everything published: the linear relaxation
-    (HiGHS), rounded up to an integer since counts are whole (an audit as tau-ARGUS does it).
+    (HiGHS), rounded up to an integer since counts are whole (an audit as tau-ARGUS does it),
+    and the solution (its duals say what pins the optimum; None where unbounded).
     HiGHS's integer programs stall on these equality systems (no feasible point in seconds);
     the relaxation's range contains the integer one, and on nested and partitioned sets
     (totally unimodular) the two coincide."""
@@ -884,44 +889,25 @@ def _extreme(c: np.ndarray, a_eq: Any, b_eq: np.ndarray, a_ub: Any, b_ub: np.nda
     if res.status == 2:
         raise DisclosureError("the published figures contradict each other (infeasible audit)")
     if res.status == 3:
-        return -np.inf  # unbounded: nothing to learn on this side
-    return float(np.ceil(res.fun - 1e-7))
+        return -np.inf, None  # unbounded: nothing to learn on this side
+    return float(np.ceil(res.fun - 1e-7)), res
 
 
-def _binding(
-    c: np.ndarray,
-    a: np.ndarray,
-    hi: np.ndarray,
-    lb: np.ndarray,
-    used: list[tuple[list[tuple[int, int]], bool]],
-    var: dict[int, int],
-    sides: tuple[float, ...],
-) -> set[int]:
-    """Published cells of the relations that pin a cell's range (non-zero duals of the LP
-    relaxation; `sides` 1 for the minimum, -1 for the maximum): hiding one of them is what
-    can widen it."""
-    eq = np.array([e for _, e in used])
+def _binding(res: Any, eq: np.ndarray, used: list[tuple[list[tuple[int, int]], bool]], var: dict[int, int]) -> set[int]:
+    """Published cells of the relations that pin a cell's optimum `res` (from `_extreme`: the
+    minimum, or the maximum as the minimum of -c): the non-zero duals of the LP relaxation.
+    Hiding one of them is what can widen the range."""
     out: set[int] = set()
-    for sign in sides:
-        res = linprog(
-            sign * c,
-            A_ub=a[~eq] if (~eq).any() else None,
-            b_ub=hi[~eq] if (~eq).any() else None,
-            A_eq=a[eq] if eq.any() else None,
-            b_eq=hi[eq] if eq.any() else None,
-            bounds=list(zip(lb, [None] * len(lb), strict=True)),
-            method="highs",
-        )
-        if res.status != 0:
-            continue
-        duals = np.zeros(len(used))
-        if eq.any():
-            duals[eq] = res.eqlin.marginals
-        if (~eq).any():
-            duals[~eq] = res.ineqlin.marginals
-        for (rel, _), d in zip(used, duals, strict=True):
-            if abs(d) > 1e-9:
-                out |= {i for _, i in rel if i not in var}
+    if res is None or res.status != 0:
+        return out
+    duals = np.zeros(len(used))
+    if eq.any():
+        duals[eq] = res.eqlin.marginals
+    if (~eq).any():
+        duals[~eq] = res.ineqlin.marginals
+    for (rel, _), d in zip(used, duals, strict=True):
+        if abs(d) > 1e-9:
+            out |= {i for _, i in rel if i not in var}
     return out
 
 
