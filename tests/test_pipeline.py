@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import papermill
+import polars as pl
 import pytest
 
 from pipelines.cli import main
@@ -435,3 +436,11 @@ def test_jupyterlab_serves_the_notebooks(tmp_path) -> None:
     finally:
         lab.terminate()
         lab.wait(timeout=30)
+
+
+def test_every_downloaded_column_is_described_in_the_data_dictionary(run) -> None:
+    """An analyst opening a download finds each column explained in Swedish, not by its name."""
+    catalogue = pl.read_csv(run["out"] / YEAR / "data" / "datakatalog.csv")
+    assert catalogue.height > 100
+    bare = catalogue.filter(pl.col("description") == pl.col("column"))
+    assert bare.is_empty(), bare.select("table", "column").rows()

@@ -30,12 +30,14 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.analysis.disclosure import HIDDEN_SUFFIX
+from pipelines.labels import VERDICT
 
 DICTIONARY = "datakatalog.csv"
 DICTIONARY_COLUMNS = ["table", "column", "description", "unit", "table_caption"]
 STATUS_SUFFIX = "_status"
 SHOWN, HIDDEN, MISSING = "visad", "dold", "saknas"
 SHARE_UNIT = "andel (0–1)"
+DIFF_UNIT = "skillnad i andel (0,01 = 1 procentenhet)"
 
 # Descriptions and units of the column names the follow-up's tables share; `columns` adds to
 # and overrides them. A description may end with its unit in brackets: "Andel behöriga [andel (0–1)]".
@@ -57,6 +59,83 @@ GLOSSARY: dict[str, tuple[str, str]] = {
     "mean": ("Medelvärde", ""),
     "lo": ("Nedre gräns för 95 % konfidensintervall", ""),
     "hi": ("Övre gräns för 95 % konfidensintervall", ""),
+    # data quality (section Dataunderlag och datakvalitet)
+    "kind": ("Indatakälla eller typ av fel", ""),
+    "files": ("Antal filer", "antal filer"),
+    "files_rejected": ("Filer som avvisades helt", "antal filer"),
+    "rows_read": ("Rader lästa (= laddade + karantän + används inte)", "antal rader"),
+    "rows_loaded": ("Rader som laddades i databasen", "antal rader"),
+    "rows_quarantined": ("Rader i karantän", "antal rader"),
+    "rows_invalid": ("Rader i karantän för fel i raden", "antal rader"),
+    "rows_held": ("Rader i karantän för att de motsäger en annan fil (prövas igen vid varje inläsning)", "antal rader"),
+    "rows_unused": ("Rader som medvetet inte används (t.ex. andra skolformer)", "antal rader"),
+    "rule": ("Valideringsregelns id (docs/data-contract.md)", ""),
+    "message": ("Vad som var fel och vad som ska göras", ""),
+    "n_rows": ("Antal rader", "antal rader"),
+    "source": ("Datakälla", ""),
+    # enrolment and targets
+    "period": ("Period", ""),
+    "first_day": ("Periodens första dag", "datum"),
+    "last_day": ("Periodens sista dag", "datum"),
+    "documented": ("Antal inskrivna enligt stadens egen redovisning", "antal elever"),
+    "registered": ("Antal inskrivna enligt registret i den här uppföljningen", "antal elever"),
+    "programme": ("Insats eller program", ""),
+    "n_also_ppss": ("Av dem också inskrivna i PPSS", "antal elever"),
+    "term_value": ("Urvalsgrund eller insats som registrerats", ""),
+    "n_district": ("Antal inskrivna elever i stadsdelen", "antal elever"),
+    "label": ("Grupp, steg eller indelning (se tabellens rubrik)", ""),
+    # grades and eligibility
+    "spring_year": ("Vårtermin (år) då årskurs 9 avslutades", "år"),
+    "k_vocational": ("Antal behöriga till yrkesprogram", "antal elever"),
+    "k_all_passed": ("Antal godkända i alla ämnen", "antal elever"),
+    "share_eligible_vocational": ("Andel behöriga till yrkesprogram", SHARE_UNIT),
+    "share_all_subjects_passed": ("Andel godkända i alla ämnen", SHARE_UNIT),
+    "mean_merit_value_17": ("Genomsnittligt meritvärde (17 ämnen)", "meritpoäng"),
+    "mean_term_1": ("Andel godkända ämnen, första terminen (medel)", SHARE_UNIT),
+    "mean_term_2": ("Andel godkända ämnen, andra terminen (medel)", SHARE_UNIT),
+    "mean_share_passed": ("Andel godkända ämnen (medel)", SHARE_UNIT),
+    "term_no": ("Terminens nummer räknat från inskrivningen", ""),
+    "direction": ("Riktning på elevens förändring (ökat, oförändrat, minskat)", ""),
+    "change": ("Förändring eller effekt", DIFF_UNIT),
+    "group_change": ("Förändring på gruppnivå", DIFF_UNIT),
+    "group_lo": ("Nedre gräns för 95 % konfidensintervall, gruppnivå", DIFF_UNIT),
+    "group_hi": ("Övre gräns för 95 % konfidensintervall, gruppnivå", DIFF_UNIT),
+    # the evaluation
+    "outcome": ("Utfallets id (samma i alla år och filer)", ""),
+    "step": ("Steg i bortfallet, från inskrivna till skattningen", ""),
+    "step_no": ("Stegets ordningsnummer", ""),
+    "n_enrolled": ("Inskrivna elever", "antal elever"),
+    "n_eligible": ("Inskrivna elever med uppgifter före och efter (som skattningen avser)", "antal elever"),
+    "n_matched": ("Inskrivna elever i skattningen (med jämförbara elever)", "antal elever"),
+    "n_treated": ("Inskrivna elever i skattningen", "antal elever"),
+    "n_comparison": ("Jämförelseelever med vikt i skattningen", "antal elever"),
+    "n_schools": ("Skolor som de inskrivna eleverna går i (intervallets kluster)", "antal skolor"),
+    "reason": ("Grupp eller skäl till bortfall", ""),
+    "difference": ("Skattad effekt: inskrivna minus vägda jämförelseelever, förändring efter mot före", DIFF_UNIT),
+    "att": ("Skattad effekt den månaden (inskrivna minus vägda jämförelseelever)", DIFF_UNIT),
+    "robust_lo": ("Nedre gräns för intervallet som tål avvikelser från parallella trender", DIFF_UNIT),
+    "robust_hi": ("Övre gräns för intervallet som tål avvikelser från parallella trender", DIFF_UNIT),
+    "breakdown": (
+        "Brytpunkt: hur många gånger större än före inskrivningen en avvikelse från parallella trender "
+        "måste vara innan intervallet täcker noll",
+        "kvot",
+    ),
+    "pretrend_p": ("p-värde för test av skillnad i trend före inskrivningen", "p-värde"),
+    "effect_size": ("Effektstorlek (se size_kind)", "standardiserad skillnad"),
+    "size_kind": ("Effektstorlekens mått (Hedges g för mått på en skala, Cox index för ja/nej-utfall)", ""),
+    "evalue": ("E-värde: hur stark en okänd störfaktor måste vara för att förklara bort skattningen", "kvot"),
+    "evalue_ci": ("E-värde för intervallets gräns närmast noll", "kvot"),
+    "baseline": ("Likvärdighet vid baslinjen enligt What Works Clearinghouse", ""),
+    "verdict": ("Slutsatsens kod: " + "; ".join(f"{k} = {v.lower()}" for k, v in VERDICT.items() if v), ""),
+    "covariate": ("Mått vid baslinjen som grupperna jämförs på", ""),
+    "before": ("Standardiserad skillnad mellan grupperna före vägning", "standardiserad skillnad"),
+    "after": ("Standardiserad skillnad mellan grupperna efter vägning", "standardiserad skillnad"),
+    "class_before": ("Likvärdighet före vägning enligt What Works Clearinghouse", ""),
+    "class_after": ("Likvärdighet efter vägning enligt What Works Clearinghouse", ""),
+    "dimension": ("Indelning (t.ex. stadsdel, kön, insats)", ""),
+    "group": ("Grupp inom indelningen", ""),
+    "p_value": ("p-värde (tvåsidigt) för att effekten är noll", "p-värde"),
+    "q_value": ("q-värde: p-värde justerat för många test (Benjamini–Hochberg)", "q-värde"),
 }
 _UNIT = re.compile(r"^(.*?)\s*\[([^\]]*)\]\s*$")
 
