@@ -17,7 +17,9 @@ Hidden rows stay in a chart's data, with their figures null: no mark, tooltip or
 from a null, but a facet keeps its cell (Vega's facet grid places the cells it has one after
 the other, so a cell left out moved every later point under the wrong header), an axis keeps
 its category, and a line or band breaks at a hidden month instead of being drawn across it.
-Where a figure is hidden the chart says so at its place: `..` as in the tables, or the words.
+A chart says where a figure is hidden: at its place (`..` as in the tables, or the words,
+with a tooltip), or in its subtitle (a line's break; the district chart, whose one facet
+dimension leaves hidden years out: see `enrolled_by_district`).
 """
 
 from __future__ import annotations
