@@ -1,11 +1,13 @@
 """The Vega-Lite specs of charts as published: in a report's HTML (one `<script>` per figure)
-and in an executed notebook (the saved state of its `alt.JupyterChart` widgets), and the
-check that every category a chart draws has a place in its colour scale."""
+and in an executed notebook (the saved state of its `alt.JupyterChart` widgets), the check
+that every category a chart draws has a place in its colour scale, and the facet cells of a
+drawn chart with what each of them draws."""
 
 from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 SPEC_SCRIPT = re.compile(r'<script\b[^>]*\bclass="ppss-chart-spec"[^>]*>(.*?)</script>', re.S)
@@ -81,3 +83,59 @@ def outside_domain(spec: dict) -> list[str]:
 def fields(spec: dict) -> set[str]:
     """The data's column names (which a reader should never see in a tooltip)."""
     return {k for r in rows(spec) for k in r}
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _classes(el: ET.Element) -> list[str]:
+    return (el.get("class") or "").split()
+
+
+def _at(el: ET.Element) -> tuple[float, float]:
+    m = re.match(r"translate\(([-\d.e]+),\s*([-\d.e]+)\)", el.get("transform") or "")
+    return (round(float(m[1])), round(float(m[2]))) if m else (0, 0)
+
+
+def _header_labels(root: ET.Element, role: str) -> dict[float, str]:
+    """A facet's header labels by their position (x of a column's, y of a row's)."""
+    axis = 0 if "column" in role else 1
+    out = {}
+    for group in root.iter(SVG + "g"):
+        if role in _classes(group):
+            for item in group.findall(SVG + "g"):
+                # the header's label (Vega draws it as the item's title), not an axis it holds
+                labels = [m for m in item.iter(SVG + "g") if "role-title-text" in _classes(m)]
+                text = " ".join("".join(t.itertext()) for m in labels for t in m.iter(SVG + "text")).strip()
+                if text:
+                    out[_at(item)[axis]] = text
+    return out
+
+
+def facet_cells(svg: str) -> list[dict]:
+    """Each facet cell of a drawn chart (Vega's SVG, static or live): the headers above and
+    beside it, and the drawn items of its marks, each with its accessible label (Vega's
+    "title: value; ..." of the item's encoding and tooltip) and its mark's class."""
+    root = ET.fromstring(svg.replace("&nbsp;", "\u00a0"))  # a browser's outerHTML writes the HTML entity
+    columns = _header_labels(root, "role-column-header") | _header_labels(root, "role-column-footer")
+    rows_ = _header_labels(root, "role-row-header")
+    cells = []
+    for scope in root.iter(SVG + "g"):
+        if not {"role-scope", "cell"} <= set(_classes(scope)):
+            continue
+        for cell in scope.findall(SVG + "g"):
+            x, y = _at(cell)
+            items = [
+                {"mark": _classes(mark)[0], "label": item.get("aria-label") or ""}
+                for mark in cell.iter(SVG + "g")
+                if "role-mark" in _classes(mark)
+                for item in mark
+                if item.tag != SVG + "g"
+            ]
+            cells.append({"column": columns.get(x), "row": rows_.get(y), "items": items})
+    return cells
+
+
+def label_fields(label: str) -> dict[str, str]:
+    """An item's accessible label ("Mått: X; Kön: Y; ...") as a dict."""
+    return dict(part.split(": ", 1) for part in label.split("; ") if ": " in part)

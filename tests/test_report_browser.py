@@ -20,8 +20,9 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.config import paths
+from pipelines.report import charts as report_charts
 
-from .chart_specs import fields, report_specs
+from .chart_specs import facet_cells, fields, label_fields, report_specs
 from .conftest import E2E_YEAR
 
 pytestmark = pytest.mark.e2e
@@ -123,6 +124,38 @@ def test_report_charts_have_tooltips_one_bundle_and_titles(run, browser) -> None
         page.close()
 
 
+def test_eligibility_points_stay_under_their_own_headers_when_cells_are_hidden(run, browser) -> None:
+    """The tiny demo hides most of the eligibility chart: its live chart (and its static one)
+    drew "Behörig till yrkesprogram, Samtliga" in the row of "Behörig till NA, TE", because
+    Vega's facet grid fills its slots with the cells it has. Every cell keeps its slot now;
+    a hidden figure is said to be hidden, and a drawn one sits under its own headers."""
+    html = run["out"] / E2E_YEAR / f"uppfoljning_{E2E_YEAR}.html"
+    title = "Behörighet till gymnasiet efter årskurs 9"
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    try:
+        page.goto(html.as_uri())
+        fig = page.locator(f'figure.chart[aria-label="{title}"]')
+        fig.locator(".chart-live svg").wait_for(timeout=60_000)
+        drawings = {
+            "live": fig.locator(".chart-live svg").first.evaluate("s => s.outerHTML"),
+            "static": fig.locator(".chart-static svg").first.evaluate("s => s.outerHTML"),
+        }
+    finally:
+        page.close()
+    spec = next(s for s in report_specs(html.read_text(encoding="utf-8")) if s.get("description") == title)
+    data = [r for values in spec["datasets"].values() for r in values]
+    n_hidden = sum(bool(r.get("share__hidden")) for r in data)
+    assert len(data) == 24 and 0 < n_hidden < 24, "the tiny store hides some of the chart's figures, not all"
+    for kind, svg in drawings.items():
+        cells = facet_cells(svg)
+        assert len(cells) == 12, f"{kind}: a cell for each of 4 measures and 3 genders"
+        items = [(c, label_fields(i["label"])) for c in cells for i in c["items"]]
+        placed = [(c["row"], c["column"], f["Mått"], f["Kön"]) for c, f in items if "Mått" in f]
+        assert placed and all(row == m and column == g for row, column, m, g in placed), (kind, placed)
+        said = [f for _, f in items if f.get("Andel") == "döljs av röjandekontrollen"]
+        assert len(said) == n_hidden, f"{kind}: each hidden figure is said to be hidden, once"
+
+
 # Each drawn item of every mark (a bar, a point, a cap, a number label, a band, a reference
 # line) gets the pointer event Vega listens to, at its centre; what the tooltip then shows is
 # read back. The event goes to the item itself, so a mark under another one (a bar under its
@@ -202,6 +235,45 @@ def test_every_mark_of_every_chart_has_a_formatted_tooltip(run, browser) -> None
         assert not console, console
     finally:
         page.close()
+
+
+def test_charts_with_hidden_figures_draw_no_value_of_them_and_every_mark_has_a_tooltip(browser, tmp_path) -> None:
+    """Every chart whose figures can be hidden, drawn live with some of them hidden (the tiny
+    demo hides these charts whole or not at all): Vega-Lite warns of nothing, each drawn mark
+    has a formatted tooltip, and no mark, tooltip or label shows a hidden figure: where one is
+    hidden, the chart says so."""
+    from pipelines.report.render import _page_scripts
+
+    from .test_charts import hidden_chart_examples
+
+    examples = hidden_chart_examples()
+    body = "".join(report_charts.report_mimebundle(c.to_dict())["text/html"] for c in examples.values())
+    page_file = tmp_path / "hidden.html"
+    page_file.write_text(f"<!doctype html><html><body>{body}{_page_scripts()}</body></html>", encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type in ("warning", "error") else None)
+    try:
+        page.goto(page_file.as_uri())
+        page.wait_for_function(
+            f"document.querySelectorAll('figure.chart.is-live').length == {len(examples)}", timeout=60_000
+        )
+        tips = page.evaluate(_HOVER_EVERY_MARK)
+        texts = page.locator("figure.chart .chart-live svg").evaluate_all("ss => ss.map(s => s.textContent)")
+    finally:
+        page.close()
+    assert not console, console
+    assert {t["chart"] for t in tips} == set(examples)
+    faults = [
+        f"{t['chart']} / {t['mark']} #{t['item']}: {f} ({t['text']!r})" for t in tips for f in _tooltip_faults(t, set())
+    ]
+    assert not faults, "\n".join(faults[:15])
+    # each chart says that something is hidden: at its place (`..` or words, with a tooltip) or,
+    # where a line breaks or a district's year is left out, in the subtitle
+    said = {t["chart"] for t in tips if "döljs av röjandekontrollen" in (t["text"] or "")}
+    assert said >= {"Behörighet till gymnasiet efter årskurs 9", "Elever med hög frånvaro", "Insatser per stadsdel"}
+    assert all("röjandekontrollen" in text for text in texts)
+    assert not [t for t in texts if re.search(r"\b(null|NaN|undefined)\b", t)]
 
 
 def test_charts_are_readable_on_a_phone(run, browser) -> None:

@@ -12,6 +12,14 @@ mimetype, and Altair's default HTML loads Vega from a CDN):
 Every chart takes protected frames from `pipelines.analysis.disclosure` (hidden figures are null
 and not drawn); its accessible name is its title. A chart with nothing to draw is a short
 Swedish sentence, not an empty frame.
+
+Hidden rows stay in a chart's data, with their figures null: no mark, tooltip or label is drawn
+from a null, but a facet keeps its cell (Vega's facet grid places the cells it has one after
+the other, so a cell left out moved every later point under the wrong header), an axis keeps
+its category, and a line or band breaks at a hidden month instead of being drawn across it.
+A chart says where a figure is hidden: at its place (`..` as in the tables, or the words,
+with a tooltip), or in its subtitle (a line's break; the district chart, whose one facet
+dimension leaves hidden years out: see `enrolled_by_district`).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import altair as alt
 import polars as pl
 from altair.utils.mimebundle import spec_to_mimebundle
 
+from pipelines.analysis.disclosure import HIDDEN_SUFFIX
 from pipelines.analysis.estimands import WWC_ADJUSTABLE, WWC_EQUIVALENT
 from pipelines.analysis.suppress import fmt_num
 from pipelines.labels import DIRECTIONS, ENROLLED, GENDER_ORDER, MEASURES, OTHERS, TOTAL
@@ -182,6 +191,74 @@ def _shown(df: pl.DataFrame, column: str) -> pl.DataFrame:
     return df.filter(pl.col(column).is_not_null())
 
 
+HIDDEN = "döljs av röjandekontrollen"
+HIDDEN_MARK = ".."  # what the tables show in a hidden cell
+HIDDEN_FLAG = "is_hidden"
+# Path marks (lines, bands) break at a null instead of joining the points either side of it;
+# the point, bar and rule marks draw nothing for a null (Vega-Lite's default, stated here).
+BREAK_AT_NULLS = "break-paths-filter-domains"
+
+
+def _flag_hidden(df: pl.DataFrame, column: str) -> pl.DataFrame:
+    """`df` with `is_hidden`: disclosure control hid `column` in this row (its `__hidden` flag;
+    a frame without flags counts a null as hidden)."""
+    flag = f"{column}{HIDDEN_SUFFIX}"
+    hidden = pl.col(flag).fill_null(False) if flag in df.columns else pl.col(column).is_null()
+    return df.with_columns(hidden.alias(HIDDEN_FLAG))
+
+
+def _every_cell(df: pl.DataFrame, *keys: str) -> pl.DataFrame:
+    """A row (its figures null, not hidden) for every combination of the facet's categories
+    that `df` lacks: Vega's facet grid fills its slots in order with the cells it has, so
+    one cell missing moved every later cell, and its points, under the next header."""
+    grid = df.select(keys[0]).unique()
+    for key in keys[1:]:
+        grid = grid.join(df.select(key).unique(), how="cross")
+    missing = grid.join(df.select(keys).unique(), on=list(keys), how="anti", nulls_equal=True)
+    out = pl.concat([df, missing], how="diagonal_relaxed")
+    return out.with_columns(pl.col(HIDDEN_FLAG).fill_null(False)) if HIDDEN_FLAG in out.columns else out
+
+
+def _valid(*columns: str) -> str:
+    return " && ".join(f"isValid(datum[{c!r}])" for c in columns)
+
+
+def _hidden_layer(
+    base: alt.Chart,
+    text: str,
+    context: list[alt.Tooltip],
+    figure: str = "Andel",
+    align: str = "center",
+    **encoding: object,
+) -> alt.Chart:
+    """Text at the place of each hidden figure; its tooltip names the figure and says it is
+    hidden (it carries no value of it)."""
+    return (
+        base.transform_filter(f"datum.{HIDDEN_FLAG}")
+        .transform_calculate(hidden_text=repr(text), hidden_note=repr(HIDDEN))
+        .mark_text(fontSize=10, color="#555", align=align)
+        .encode(
+            text="hidden_text:N",
+            tooltip=[*context, alt.Tooltip("hidden_note:N", title=figure)],
+            **encoding,
+        )
+    )
+
+
+def _break_line(df: pl.DataFrame) -> list[str]:
+    """The subtitle line that says why a line breaks, in a chart with a hidden month."""
+    if not df[HIDDEN_FLAG].any():
+        return []
+    return ["Där linjen bryts döljs månaden av röjandekontrollen."]
+
+
+def _hidden_line(df: pl.DataFrame) -> list[str]:
+    """The subtitle line that says what `..` is, in a chart that shows one."""
+    if HIDDEN_FLAG not in df.columns or not df[HIDDEN_FLAG].any():
+        return []
+    return [f"”{HIDDEN_MARK}” betyder att uppgiften {HIDDEN}."]
+
+
 def _base(df: pl.DataFrame, title: str, subtitle: str | list[str] = "") -> alt.Chart:
     return alt.Chart(df, title=alt.Title(title, subtitle=subtitle, anchor="start"))
 
@@ -189,11 +266,16 @@ def _base(df: pl.DataFrame, title: str, subtitle: str | list[str] = "") -> alt.C
 def enrolled_by_district(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
     title = "Inskrivna elever per stadsdel och år"
     source = df.filter(pl.col("district") != TOTAL)
-    data = _shown(source, "n_pupils").with_columns(pl.col("year").cast(pl.String))
-    if data.filter(pl.col("n_pupils") > 0).is_empty():
+    if _shown(source, "n_pupils").filter(pl.col("n_pupils") > 0).is_empty():
         return no_data(title, source.filter(pl.col("n_pupils").fill_null(1) > 0), min_cell)
+    # A hidden year has no bar and no slot, a district hidden whole no cell: the subtitle names
+    # them. (Kept in the data with a `..` layer, they made Vega-Lite warn on every page: each
+    # cell's own year scale then has two data sources. One facet dimension: nothing moves.)
+    flagged = _flag_hidden(source, "n_pupils").with_columns(pl.col("year").cast(pl.String))
+    hidden = flagged.filter(pl.col(HIDDEN_FLAG)).group_by("district", maintain_order=True).agg("year")
+    named = "; ".join(f"{d} {', '.join(sorted(years))}" for d, years in hidden.iter_rows())
     return _named(
-        alt.Chart(data)
+        alt.Chart(_shown(flagged, "n_pupils"))
         .mark_bar()
         .encode(
             x=alt.X("year:N", title=None, axis=None),
@@ -219,23 +301,35 @@ def enrolled_by_district(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
             spacing=12,
         )
         .resolve_scale(x="independent")
-        .properties(title=alt.Title(title, subtitle=f"Första inskrivning. {hidden_note(min_cell)}", anchor="start")),
+        .properties(
+            title=alt.Title(
+                title,
+                subtitle=[
+                    f"Första inskrivning. {hidden_note(min_cell)}",
+                    *([f"{HIDDEN.capitalize()}: {named}."] if named else []),
+                ],
+                anchor="start",
+            )
+        ),
         title,
     )
 
 
 def vocabulary_heatmap(df: pl.DataFrame, title: str, min_cell: int) -> alt.Chart | NoData:
-    data = _shown(df, "share")
-    if data.is_empty():
+    if _shown(df, "share").is_empty():
         return no_data(title, df, min_cell)
-    base = _base(data, title, ["Andel av stadsdelens inskrivna elever.", hidden_note(min_cell)])
+    # Hidden cells stay (share null): `..` in the cell, as in the tables, and every district
+    # and category keeps its row and column even when all of its cells are hidden.
+    data = _flag_hidden(df, "share")
+    base = _base(data, title, ["Andel av stadsdelens inskrivna elever.", hidden_note(min_cell), *_hidden_line(data)])
+    shown = base.transform_filter(_valid("share"))
     # The number label covers most of its cell: it carries the cell's tooltip.
     tooltip = [
         alt.Tooltip("district:N", title="Stadsdel"),
         alt.Tooltip("term_value:N", title="Kategori"),
         alt.Tooltip("share:Q", title="Andel", format=PCT),
     ]
-    rect = base.mark_rect().encode(
+    rect = shown.mark_rect().encode(
         x=alt.X("term_value:N", title=None, axis=alt.Axis(labelAngle=-30)),
         y=alt.Y("district:N", title=None),
         color=alt.Color(
@@ -249,22 +343,25 @@ def vocabulary_heatmap(df: pl.DataFrame, title: str, min_cell: int) -> alt.Chart
         ),
         tooltip=tooltip,
     )
-    text = base.mark_text(fontSize=10).encode(
+    text = shown.mark_text(fontSize=10).encode(
         x="term_value:N",
         y="district:N",
         text=alt.Text("share:Q", format=PCT),
         color=alt.condition("datum.share > 0.6", alt.value("white"), alt.value("black")),
         tooltip=tooltip,
     )
+    hidden = _hidden_layer(base, HIDDEN_MARK, tooltip[:2], x="term_value:N", y="district:N")
     # Cells of one size in every report: a district report's few columns are not stretched to 420 px.
-    return _named((rect + text).properties(width=alt.Step(52), height=alt.Step(30)), title)
+    return _named((rect + text + hidden).properties(width=alt.Step(52), height=alt.Step(30)), title)
 
 
 def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
     title = "Frånvaro före och efter inskrivning"
-    data = _shown(df, "mean")
-    if data.is_empty():
+    if _shown(df, "mean").is_empty():
         return no_data(title, df, min_cell)
+    # Hidden months stay (null): the line and the band break there instead of joining the
+    # months either side; points are drawn for shown months only.
+    data = _flag_hidden(df, "mean").sort("pupil_group", "event_month")
     base = _base(
         data,
         title,
@@ -272,6 +369,7 @@ def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData
             "Genomsnittlig andel frånvaro per månad, med 95 % konfidensintervall för inskrivna.",
             "Jämförelse: ej inskrivna elever i samma skola samma kalendermånad.",
             hidden_note(min_cell),
+            *_break_line(data),
         ],
     )
     x = alt.X("event_month:Q", title="Månader från inskrivning", scale=alt.Scale(domain=[-6, 12]))
@@ -284,7 +382,7 @@ def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData
     )
     band = (
         base.transform_filter(alt.datum.pupil_group == ENROLLED)
-        .mark_area(opacity=0.2, color="#c0392b")
+        .mark_area(opacity=0.2, color="#c0392b", invalid=BREAK_AT_NULLS)
         .encode(
             x=x,
             y=alt.Y("lo:Q", title="Andel frånvaro", axis=alt.Axis(format=PCT)),
@@ -294,18 +392,22 @@ def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData
     )
     # Each month's figures are on its point. A line is one drawn path: Vega shows a line's tooltip
     # only with the pointer on a vertex, where the point lies on top, so the line has none.
-    line = base.mark_line().encode(x=x, y=alt.Y("mean:Q"), color=color, strokeDash=dash)
-    points = base.mark_point(filled=True).encode(
-        x=x,
-        y=alt.Y("mean:Q"),
-        color=color,
-        tooltip=[
-            alt.Tooltip("event_month:Q", title="Månad"),
-            alt.Tooltip("pupil_group:N", title="Grupp"),
-            alt.Tooltip("mean:Q", title="Frånvaro", format=PCT1),
-            *_interval("lo:Q", "hi:Q", PCT1),
-            alt.Tooltip("n:Q", title="Elever", format=COUNT),
-        ],
+    line = base.mark_line(invalid=BREAK_AT_NULLS).encode(x=x, y=alt.Y("mean:Q"), color=color, strokeDash=dash)
+    points = (
+        base.transform_filter(_valid("mean"))
+        .mark_point(filled=True)
+        .encode(
+            x=x,
+            y=alt.Y("mean:Q"),
+            color=color,
+            tooltip=[
+                alt.Tooltip("event_month:Q", title="Månad"),
+                alt.Tooltip("pupil_group:N", title="Grupp"),
+                alt.Tooltip("mean:Q", title="Frånvaro", format=PCT1),
+                *_interval("lo:Q", "hi:Q", PCT1),
+                alt.Tooltip("n:Q", title="Elever", format=COUNT),
+            ],
+        )
     )
     rule = (
         alt.Chart(pl.DataFrame({"x": [0]}))
@@ -327,32 +429,51 @@ def absence_thresholds(df: pl.DataFrame, threshold: float, min_cell: int) -> alt
     levels = sorted(df["threshold"].unique().to_list())
     # The report's own threshold is named in its column header, not only in the subtitle.
     names = {t: _pct_label(t) + (" (huvudgräns)" if abs(t - threshold) < 1e-9 else "") for t in levels}
-    data = _shown(df, "share").with_columns(
-        pl.col("threshold").replace_strict(names, return_dtype=pl.String).alias("threshold_label")
+    # Hidden rows stay (share null): every term and threshold keeps its facet cell.
+    data = _every_cell(
+        _flag_hidden(df, "share").with_columns(
+            pl.col("threshold").replace_strict(names, return_dtype=pl.String).alias("threshold_label")
+        ),
+        "term_label",
+        "threshold_label",
+        "pupil_group",
     )
     # Terms in time order (VT 2016 before HT 2016), not alphabetical.
-    terms = data.sort("term_index")["term_label"].unique(maintain_order=True).to_list()
+    terms = data.sort("term_index", nulls_last=True)["term_label"].unique(maintain_order=True).to_list()
     base = alt.Chart(data)
-    tooltip = [
+    context = [
         alt.Tooltip("term_label:N", title="Termin"),
         alt.Tooltip("threshold_label:N", title="Frånvarogräns"),
         alt.Tooltip("pupil_group:N", title="Grupp"),
+    ]
+    tooltip = [
+        *context,
         alt.Tooltip("share:Q", title="Andel", format=PCT1),
         *_interval("lo:Q", "hi:Q", PCT1),
         alt.Tooltip("n:Q", title="Elever", format=COUNT),
     ]
-    bars = base.mark_bar().encode(
-        x=alt.X("pupil_group:N", title=None, axis=alt.Axis(labels=False, ticks=False)),
-        y=alt.Y("share:Q", title="Andel elever", axis=alt.Axis(format=PCT)),
-        color=alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=alt.Legend(orient="bottom")),
-        tooltip=tooltip,
+    x = alt.X("pupil_group:N", title=None, axis=alt.Axis(labels=False, ticks=False))
+    y_title = "Andel elever"
+    bars = (
+        base.transform_filter(_valid("share"))
+        .mark_bar()
+        .encode(
+            x=x,
+            y=alt.Y("share:Q", title=y_title, axis=alt.Axis(format=PCT)),
+            color=alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=alt.Legend(orient="bottom")),
+            tooltip=tooltip,
+        )
     )
     # Caps in the whiskers' colour (Vega-Lite draws caps in the default blue otherwise).
-    errors = base.mark_errorbar(ticks=alt.MarkConfig(color="black"), color="black").encode(
-        x="pupil_group:N", y=alt.Y("lo:Q", title="Andel elever"), y2="hi:Q", tooltip=tooltip
+    errors = (
+        base.transform_filter(_valid("lo", "hi"))
+        .mark_errorbar(ticks=alt.MarkConfig(color="black"), color="black")
+        .encode(x="pupil_group:N", y=alt.Y("lo:Q", title=y_title), y2="hi:Q", tooltip=tooltip)
     )
+    # `..` at the foot of a hidden group's bar, as in the tables.
+    hidden = _hidden_layer(base, HIDDEN_MARK, context, x="pupil_group:N", y=alt.value(170))
     return _named(
-        (bars + errors)
+        (bars + errors + hidden)
         .properties(width=90, height=180)
         .facet(
             column=alt.Column(
@@ -371,6 +492,7 @@ def absence_thresholds(df: pl.DataFrame, threshold: float, min_cell: int) -> alt
                     " är rapportens huvudgräns.",
                     "Felstaplar: 95 % konfidensintervall.",
                     hidden_note(min_cell),
+                    *_hidden_line(data),
                 ],
             )
         ),
@@ -378,51 +500,98 @@ def absence_thresholds(df: pl.DataFrame, threshold: float, min_cell: int) -> alt
     )
 
 
+def _segments(df: pl.DataFrame, group: str, order: list[str], key: str) -> pl.DataFrame:
+    """Where each shown share of a 100 % bar lies (`x0`, `x1`), and `x_gap` for the hidden ones.
+
+    The shares of a group add up to one, so a shown share is placed after the shares before it
+    when those are all shown, else before the shares after it when those are; the hidden ones
+    leave their room empty. (Vega-Lite's normalised stack spread the shown shares over the
+    hidden ones' room: a bar of 20 % was drawn across the whole row.) A shown share between two
+    hidden ones has no known place and is not drawn; the table beside the chart gives it."""
+    rank = {v: i for i, v in enumerate(order)}
+    out = []
+    for part in df.with_columns(pl.col(key).replace_strict(rank, return_dtype=pl.Int64).alias("_rank")).partition_by(
+        group, maintain_order=True
+    ):
+        part = part.sort("_rank")
+        shares = part["share"].to_list()
+        hidden = part[HIDDEN_FLAG].to_list()
+        n = len(shares)
+        x0: list[float | None] = []
+        for i in range(n):
+            if hidden[i]:
+                x0.append(None)
+            elif not any(hidden[:i]):
+                x0.append(sum(shares[:i]))
+            elif not any(hidden[i + 1 :]):
+                x0.append(1 - sum(shares[i:]))
+            else:
+                x0.append(None)
+        # the hidden room: from the end of the shown shares on the left to the start of those on the right
+        left = next((i for i in range(n) if hidden[i]), n)
+        right = next((i for i in reversed(range(n)) if hidden[i]), -1)
+        gap = (sum(shares[:left]) + 1 - sum(shares[right + 1 :])) / 2 if left < n else None
+        out.append(
+            part.with_columns(
+                pl.Series("x0", x0, dtype=pl.Float64),
+                pl.Series("x_gap", [gap if h else None for h in hidden], dtype=pl.Float64),
+            )
+        )
+    return pl.concat(out).with_columns((pl.col("x0") + pl.col("share")).alias("x1")).drop("_rank")
+
+
 def pass_change_individual(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
     title = "Andel godkända ämnen från termin 1 till termin 2, per elev"
-    data = _shown(df, "share")
-    if data.is_empty():
+    if _shown(df, "share").is_empty():
         return no_data(title, df, min_cell)
     order = list(DIRECTIONS)
-    return _named(
-        _base(
-            data,
-            title,
-            [
-                "Termin 1 är terminen då eleven skrevs in. Som i stadens uppföljning 2015.",
-                hidden_note(min_cell),
-            ],
-        )
+    data = _segments(_flag_hidden(df, "share"), "gender_label", order, "direction")
+    base = _base(
+        data,
+        title,
+        [
+            "Termin 1 är terminen då eleven skrevs in. Som i stadens uppföljning 2015.",
+            hidden_note(min_cell),
+            *_hidden_line(data),
+        ],
+    )
+    y = alt.Y("gender_label:N", title=None, sort=GENDER_ORDER)
+    context = [alt.Tooltip("direction:N", title="Förändring"), alt.Tooltip("gender_label:N", title="Grupp")]
+    bars = (
+        base.transform_filter(_valid("x0", "x1"))
         .mark_bar()
         .encode(
-            y=alt.Y("gender_label:N", title=None, sort=GENDER_ORDER),
-            x=alt.X("share:Q", title="Andel elever", stack="normalize", axis=alt.Axis(format=PCT, values=SHARE_TICKS)),
+            y=y,
+            x=alt.X(
+                "x0:Q",
+                title="Andel elever",
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format=PCT, values=SHARE_TICKS),
+            ),
+            x2="x1:Q",
             color=alt.Color(
                 "direction:N",
                 title="Andel godkända",
                 sort=order,
                 scale=alt.Scale(domain=order, range=["#c0392b", "#bdc3c7", "#27ae60"]),
             ),
-            order=alt.Order("direction_order:Q"),
             tooltip=[
-                alt.Tooltip("direction:N", title="Förändring"),
-                alt.Tooltip("gender_label:N", title="Grupp"),
+                *context,
                 alt.Tooltip("share:Q", title="Andel", format=PCT),
                 alt.Tooltip("k:Q", title="Elever", format=COUNT),
             ],
         )
-        .transform_calculate(direction_order=f"indexof({order!r}, datum.direction)")
-        .properties(width=480, height=120),
-        title,
     )
+    hidden = _hidden_layer(base, HIDDEN_MARK, context, y=y, x=alt.X("x_gap:Q", title="Andel elever"))
+    return _named((bars + hidden).properties(width=480, height=120), title)
 
 
 def pass_change_group(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
     title = "Genomsnittlig förändring i andel godkända ämnen (gruppnivå)"
-    data = _shown(df, "change")
-    if data.is_empty():
+    if _shown(df, "change").is_empty():
         return no_data(title, df, min_cell)
-    data = data.with_columns((pl.col(c) * 100).alias(f"{c}_pp") for c in ("change", "lo", "hi"))
+    # A hidden group keeps its row, where the words say it is hidden.
+    data = _flag_hidden(df, "change").with_columns((pl.col(c) * 100).alias(f"{c}_pp") for c in ("change", "lo", "hi"))
     base = _base(
         data,
         title,
@@ -438,52 +607,65 @@ def pass_change_group(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
         alt.Tooltip("change_pp:Q", title="Förändring (procentenheter)", format="+.1f"),
         *_interval("lo_pp:Q", "hi_pp:Q", "+.1f"),
     ]
-    points = base.mark_point(filled=True, size=80, color="#2c3e50").encode(
-        y=y, x=alt.X("change_pp:Q", title=x_title, axis=alt.Axis(**PP_AXIS)), tooltip=tooltip
+    points = (
+        base.transform_filter(_valid("change_pp"))
+        .mark_point(filled=True, size=80, color="#2c3e50")
+        .encode(y=y, x=alt.X("change_pp:Q", title=x_title, axis=alt.Axis(**PP_AXIS)), tooltip=tooltip)
     )
-    errors = base.mark_errorbar(ticks=alt.MarkConfig(color="#2c3e50"), color="#2c3e50").encode(
-        y=y, x=alt.X("lo_pp:Q", title=x_title), x2="hi_pp:Q", tooltip=tooltip
+    errors = (
+        base.transform_filter(_valid("lo_pp", "hi_pp"))
+        .mark_errorbar(ticks=alt.MarkConfig(color="#2c3e50"), color="#2c3e50")
+        .encode(y=y, x=alt.X("lo_pp:Q", title=x_title), x2="hi_pp:Q", tooltip=tooltip)
     )
+    hidden = _hidden_layer(base, HIDDEN, tooltip[:1], figure="Förändring", align="left", y=y, x=alt.value(4))
     zero = (
         alt.Chart(pl.DataFrame({"x": [0.0]}))
         .mark_rule(color="black", strokeDash=[2, 2])
         .encode(x="x:Q", tooltip=_note("Noll: ingen förändring"))
     )
-    return _named((errors + points + zero).properties(width=480, height=120), title)
+    return _named((errors + points + hidden + zero).properties(width=480, height=120), title)
 
 
 def grade9_eligibility(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
     title = "Behörighet till gymnasiet efter årskurs 9"
-    data = _shown(df, "share")
-    if data.is_empty():
+    if _shown(df, "share").is_empty():
         return no_data(title, df, min_cell)
+    # Hidden rows stay (share null): every measure and gender keeps its facet cell.
+    data = _every_cell(_flag_hidden(df, "share"), "measure", "gender_label")
     base = alt.Chart(data)
     y = alt.Y("pupil_group:N", title=None, axis=alt.Axis(labels=False, ticks=False))
-    tooltip = [
+    context = [
         alt.Tooltip("measure:N", title="Mått"),
         alt.Tooltip("gender_label:N", title="Kön"),
         alt.Tooltip("pupil_group:N", title="Grupp"),
+    ]
+    tooltip = [
+        *context,
         alt.Tooltip("share:Q", title="Andel", format=PCT1),
         *_interval("lo:Q", "hi:Q", PCT1),
         alt.Tooltip("n:Q", title="Elever", format=COUNT),
     ]
     color = alt.Color("pupil_group:N", title=None, scale=GROUP_COLORS, legend=alt.Legend(orient="bottom"))
-    points = base.mark_point(filled=True, size=70).encode(
-        y=y,
-        x=alt.X(
-            "share:Q",
-            title="Andel behöriga",
-            scale=alt.Scale(domain=[0, 1]),
-            axis=alt.Axis(format=PCT, values=SHARE_TICKS),
-        ),
-        color=color,
-        tooltip=tooltip,
+    x = alt.X(
+        "share:Q",
+        title="Andel behöriga",
+        scale=alt.Scale(domain=[0, 1]),
+        axis=alt.Axis(format=PCT, values=SHARE_TICKS),
     )
-    errors = base.mark_errorbar(ticks=True).encode(
-        y=y, x=alt.X("lo:Q", title="Andel behöriga"), x2="hi:Q", color=color, tooltip=tooltip
+    points = (
+        base.transform_filter(_valid("share"))
+        .mark_point(filled=True, size=70)
+        .encode(y=y, x=x, color=color, tooltip=tooltip)
     )
+    errors = (
+        base.transform_filter(_valid("lo", "hi"))
+        .mark_errorbar(ticks=True)
+        .encode(y=y, x=alt.X("lo:Q", title="Andel behöriga"), x2="hi:Q", color=color, tooltip=tooltip)
+    )
+    # The words in the hidden group's own row of its cell, from the left edge.
+    hidden = _hidden_layer(base, HIDDEN, context, align="left", y=y, x=alt.value(4))
     return _named(
-        (errors + points)
+        (errors + points + hidden)
         .properties(width=200, height=50)
         .facet(
             row=alt.Row(
@@ -571,10 +753,14 @@ def love_plot(bal: pl.DataFrame) -> alt.Chart | NoData:
 def effect_event_curve(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
     """The chart of `evaluation.event_curve`: the effect on absence per month from enrolment."""
     title = "Frånvaro: effekt jämfört med vägd jämförelsegrupp"
-    data = _shown(df, "att")
-    if data.is_empty():
+    if _shown(df, "att").is_empty():
         return no_data(title, df, min_cell)
-    data = data.with_columns((pl.col(c) * 100).alias(f"{c}_pp") for c in ("att", "lo", "hi"))
+    # Hidden months stay (null): the line and the band break there (see attendance_event_time).
+    data = (
+        _flag_hidden(df, "att")
+        .sort("event_month")
+        .with_columns((pl.col(c) * 100).alias(f"{c}_pp") for c in ("att", "lo", "hi"))
+    )
     base = _base(
         data,
         title,
@@ -583,25 +769,30 @@ def effect_event_curve(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
             "med 95 % konfidensintervall (klustrade på skola). Månad −14 till −9 är ett test:",
             "där ska skillnaden vara nära noll.",
             hidden_note(min_cell),
+            *_break_line(data),
         ],
     )
     x = alt.X("event_month:Q", title="Månader från inskrivning", scale=alt.Scale(domain=[-14, 12]))
-    band = base.mark_area(opacity=0.25, color="#c0392b").encode(
+    band = base.mark_area(opacity=0.25, color="#c0392b", invalid=BREAK_AT_NULLS).encode(
         x=x,
         y=alt.Y("lo_pp:Q", title="Skillnad i frånvaro (procentenheter)", axis=alt.Axis(**PP_AXIS)),
         y2="hi_pp:Q",
         tooltip=_note(f"Skuggat: {INTERVAL}"),
     )
-    line = base.mark_line(color="#c0392b").encode(x=x, y="att_pp:Q")  # tooltips on the points
-    points = base.mark_point(filled=True, color="#c0392b").encode(
-        x=x,
-        y="att_pp:Q",
-        tooltip=[
-            alt.Tooltip("event_month:Q", title="Månad"),
-            alt.Tooltip("att_pp:Q", title="Effekt (procentenheter)", format="+.1f"),
-            *_interval("lo_pp:Q", "hi_pp:Q", "+.1f"),
-            alt.Tooltip("n_treated:Q", title="Inskrivna", format=COUNT),
-        ],
+    line = base.mark_line(color="#c0392b", invalid=BREAK_AT_NULLS).encode(x=x, y="att_pp:Q")  # tooltips on the points
+    points = (
+        base.transform_filter(_valid("att_pp"))
+        .mark_point(filled=True, color="#c0392b")
+        .encode(
+            x=x,
+            y="att_pp:Q",
+            tooltip=[
+                alt.Tooltip("event_month:Q", title="Månad"),
+                alt.Tooltip("att_pp:Q", title="Effekt (procentenheter)", format="+.1f"),
+                *_interval("lo_pp:Q", "hi_pp:Q", "+.1f"),
+                alt.Tooltip("n_treated:Q", title="Inskrivna", format=COUNT),
+            ],
+        )
     )
     zero = (
         alt.Chart(pl.DataFrame({"y": [0.0]}))
