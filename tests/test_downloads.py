@@ -4,6 +4,8 @@ empty and told apart by their status column, and the data dictionary accumulates
 
 from __future__ import annotations
 
+import os
+import stat
 import zipfile
 
 import polars as pl
@@ -60,6 +62,17 @@ def test_xlsx_holds_the_same_cells(tmp_path) -> None:
         assert 'formatCode="0.0%"' in z.read("xl/styles.xml").decode()
     about = pl.read_excel(xlsx, sheet_name="om_tabellen", has_header=False)
     assert about[0, 0] == "Tabell" and "share_status" in about[:, 0].to_list()
+
+
+def test_downloads_are_as_readable_as_the_report(tmp_path) -> None:
+    """Not private to the writer (the temporary file's 0600): shared or served, every link works."""
+    old = os.umask(0o022)
+    try:
+        files = write_downloads("t", _protected(), "Tabell", tmp_path)
+    finally:
+        os.umask(old)
+    for f in [*files, tmp_path / "datakatalog.csv"]:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f
 
 
 def test_a_hidden_cell_is_written_empty_whatever_it_holds(tmp_path) -> None:
