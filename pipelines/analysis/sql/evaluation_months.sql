@@ -37,16 +37,44 @@ exact as (
     select *, absence_rate::decimal(38, 15) as rate_exact from monthly
 ),
 
-referenced as (
+-- the sums per school, district and city month as aggregates joined back (three hash
+-- aggregates, not three sorted windows over every pupil-month)
+school_months as (
     select
-        *,
-        sum(rate_exact) filter (where not in_ppss) over (partition by school_unit_code, month_index) as s_school,
-        count(*) filter (where not in_ppss) over (partition by school_unit_code, month_index) as n_school,
-        sum(rate_exact) filter (where not in_ppss) over (partition by district, month_index) as s_district,
-        count(*) filter (where not in_ppss) over (partition by district, month_index) as n_district,
-        sum(rate_exact) filter (where not in_ppss) over (partition by month_index) as s_city,
-        count(*) filter (where not in_ppss) over (partition by month_index) as n_city
+        school_unit_code,
+        month_index,
+        sum(rate_exact) filter (where not in_ppss) as s_school,
+        count(*) filter (where not in_ppss) as n_school
     from exact
+    where school_unit_code is not null
+    group by all
+),
+
+district_months as (
+    select
+        district,
+        month_index,
+        sum(rate_exact) filter (where not in_ppss) as s_district,
+        count(*) filter (where not in_ppss) as n_district
+    from exact
+    group by all
+),
+
+city_months as (
+    select
+        month_index,
+        sum(rate_exact) filter (where not in_ppss) as s_city,
+        count(*) filter (where not in_ppss) as n_city
+    from exact
+    group by all
+),
+
+referenced as (
+    select e.*, s.s_school, s.n_school, d.s_district, d.n_district, c.s_city, c.n_city
+    from exact as e
+    left join school_months as s on s.school_unit_code = e.school_unit_code and s.month_index = e.month_index
+    left join district_months as d on d.district = e.district and d.month_index = e.month_index
+    left join city_months as c on c.month_index = e.month_index
 ),
 
 loo as (
