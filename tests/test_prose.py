@@ -63,3 +63,30 @@ def test_the_absence_threshold_is_among_the_computed_ones() -> None:
         except ValueError:
             continue
         raise AssertionError(bad)
+
+
+def test_the_summary_names_each_measure_once_and_a_hidden_share_plainly() -> None:
+    from types import SimpleNamespace
+
+    from pipelines.labels import ALL, ENROLLED, MEASURES
+    from pipelines.report.sections import summary
+
+    effect = {"measure": "Frånvaro 3–12 månader efter inskrivning", "difference": -0.097, "n_treated": 40}
+    effect |= {"n_eligible": 50, "lo": -0.15, "hi": -0.04, "n_schools": 12, "pretrend_p": 0.6}
+    effect |= {"robust_lo": -0.14, "robust_hi": -0.05, "verdict": "effect"}
+    frames = {
+        "attrition": pl.DataFrame({"step_no": [0], "n": [60]}),
+        "effects": pl.DataFrame([effect]),
+        "grade9_eligibility": pl.DataFrame(
+            {"measure": [MEASURES["eligible_vocational"]], "gender_label": [ALL], "pupil_group": [ENROLLED]}
+            | {"share": [None], "lo": [None], "hi": [None], "n": [None]},
+            schema_overrides={"share": pl.Float64, "lo": pl.Float64, "hi": pl.Float64, "n": pl.Int64},
+        ),
+    }
+    prot = type("P", (), {"__getitem__": lambda self, k: frames[k], "row": lambda self, k: {}})()
+    lines = summary.findings(prot, SimpleNamespace(year=2016))
+    effect_line = next(x for x in lines if "Frånvaro" in x)
+    assert effect_line.count("Frånvaro 3–12 månader") == 1, effect_line
+    eligibility = next(x for x in lines if "yrkesprogram" in x)
+    assert "döljs av röjandekontrollen" in eligibility and ")(" not in eligibility.replace(" ", "")
+    assert "ingen effekt" not in eligibility, eligibility

@@ -28,21 +28,22 @@ def findings(prot, ctx: Context) -> list[str]:
         lines.append(f"**{enrolled['n'][0]} elever** hade skrivits in i PPSS till och med {ctx.year}.")
     effects = prot["effects"]
     pretrend = prot.row("pretrend")
-    for r in effects.iter_rows(named=True):
-        lines.append(
-            f"**{r['measure']}**, effekt jämfört med liknande elever: " + ev.text_effect(r, pretrend.get("p_value"))
-        )
+    for r in effects.iter_rows(named=True):  # the sentence names its measure once, as the line's lead
+        lead = f"**{r['measure']}**, effekt jämfört med liknande elever"
+        lines.append(ev.text_effect(r | {"measure": lead}, pretrend.get("p_value")))
     elig = prot["grade9_eligibility"].filter(
         (pl.col("measure") == MEASURES["eligible_vocational"]) & (pl.col("gender_label") == ALL)
     )
     enrolled_row = elig.filter(pl.col("pupil_group") == ENROLLED)
     if enrolled_row.height:
         r = enrolled_row.row(0, named=True)
-        lines.append(
-            f"**Behöriga till yrkesprogram** efter årskurs 9 våren {ctx.year}, bland de inskrivna: "
-            + fu.describe_share(r["share"], r["lo"], r["hi"], r["n"])
-            + " (en beskrivning, ingen effekt)."
-        )
+        lead = f"**Behöriga till yrkesprogram** efter årskurs 9 våren {ctx.year}, bland de inskrivna: "
+        if r["share"] is None:
+            lines.append(lead + "andelen döljs av röjandekontrollen.")
+        else:
+            lines.append(
+                lead + fu.describe_share(r["share"], r["lo"], r["hi"], r["n"]) + " (en beskrivning, ingen effekt)."
+            )
     return lines
 
 
