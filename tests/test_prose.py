@@ -90,3 +90,21 @@ def test_the_summary_names_each_measure_once_and_a_hidden_share_plainly() -> Non
     eligibility = next(x for x in lines if "yrkesprogram" in x)
     assert "döljs av röjandekontrollen" in eligibility and ")(" not in eligibility.replace(" ", "")
     assert "ingen effekt" not in eligibility, eligibility
+
+
+def test_a_hidden_pass_change_is_called_hidden_not_too_few_when_a_group_shows() -> None:
+    """The 2015 report drew the boys' change beside a sentence saying there were too few pupils."""
+    f = pl.Float64
+    indiv = pl.DataFrame(
+        {"gender_label": ["Samtliga", "Pojkar"], "direction": ["Ökat", "Ökat"], "share": [None, 0.5]}
+        | {"lo": [None, 0.4], "hi": [None, 0.6], "n": [None, 62]},
+        schema_overrides={"share": f, "lo": f, "hi": f, "n": pl.Int64},
+    )
+    group = pl.DataFrame(
+        {"gender_label": ["Samtliga", "Pojkar"], "change": [None, 0.019], "lo": [None, -0.03], "hi": [None, 0.069]},
+        schema_overrides={"change": f, "lo": f, "hi": f},
+    )
+    text = fu.text_pass_change(indiv, group)
+    assert "döljs av röjandekontrollen" in text and "För få elever" not in text
+    assert "diagrammen ovan" in text
+    assert "För få elever" in fu.text_pass_change(indiv.clear(), group.clear())

@@ -429,9 +429,16 @@ def text_pass_change(indiv: pl.DataFrame, group: pl.DataFrame) -> str:
     everyone = indiv.filter(pl.col("gender_label") == ALL)
     up = everyone.filter(pl.col("direction") == lb.DIRECTION[Direction.INCREASED])
     g = group.filter(pl.col("gender_label") == ALL)
-    if up.is_empty() or g.is_empty() or up["share"][0] is None:
+    if up.is_empty() or g.is_empty():
         return "För få elever har betyg både terminen de skrevs in och terminen efter för att jämföra."
     row = g.row(0, named=True)
+    if up["share"][0] is None or row["change"] is None:  # hidden, while a group's figure may still show
+        shown = indiv.filter(pl.col("share").is_not_null()).height + group.filter(pl.col("change").is_not_null()).height
+        return (
+            "Förändringen för samtliga inskrivna döljs av röjandekontrollen (för få elever, eller för att den "
+            "skulle ge bort en annan dold uppgift)."
+            + (" Det som kan visas står i diagrammen ovan och i tabellerna som kan laddas ned." if shown else "")
+        )
     return (
         "Av de inskrivna eleverna med betyg båda terminerna ökade "
         f"{describe_share(up['share'][0], up['lo'][0], up['hi'][0], up['n'][0])} "
