@@ -329,7 +329,11 @@ def test_a_district_chart_names_its_hidden_years_and_districts() -> None:
     hidden = (pl.col("district") == "Farsta") | ((pl.col("district") == "Enskede") & (pl.col("year") == 2015))
     chart = charts.enrolled_by_district(_hide(df, hidden, ("n_pupils",)), 10)
     subtitle = chart.to_dict()["title"]["subtitle"]
-    assert "Döljs av röjandekontrollen: Farsta 2015, 2016; Enskede 2015." in subtitle
+    assert "Döljs av röjandekontrollen: Farsta 2015, 2016; Enskede 2015." in " ".join(subtitle)
+    # wrapped: one long line made the printed chart as wide as the line, then scaled it down
+    long_names = df.with_columns(pl.col("district") + " stadsdelsområde")
+    many = _hide(long_names, pl.col("district") != "Farsta stadsdelsområde", ("n_pupils",))
+    assert all(len(line) <= 90 for line in charts.enrolled_by_district(many, 10).to_dict()["title"]["subtitle"])
     cells = facet_cells(_static_svg(chart))
     bars = {(c["column"], label_fields(i["label"])["År"]) for c in cells for i in c["items"]}
     assert bars == {("Skarpnäck", "2015"), ("Skarpnäck", "2016"), ("Enskede", "2016")}

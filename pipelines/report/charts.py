@@ -28,6 +28,7 @@ import html as html_mod
 import itertools
 import json
 import re
+import textwrap
 
 import altair as alt
 import polars as pl
@@ -259,6 +260,11 @@ def _hidden_line(df: pl.DataFrame) -> list[str]:
     return [f"”{HIDDEN_MARK}” betyder att uppgiften {HIDDEN}."]
 
 
+def _wrapped(*texts: str, width: int = 90) -> list[str]:
+    """Subtitle lines of at most `width` characters (Vega does not wrap a title)."""
+    return [line for text in texts for line in textwrap.wrap(text, width)]
+
+
 def _base(df: pl.DataFrame, title: str, subtitle: str | list[str] = "") -> alt.Chart:
     return alt.Chart(df, title=alt.Title(title, subtitle=subtitle, anchor="start"))
 
@@ -304,10 +310,11 @@ def enrolled_by_district(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData:
         .properties(
             title=alt.Title(
                 title,
-                subtitle=[
+                # wrapped: one long line made the printed chart as wide as the line, then scaled down
+                subtitle=_wrapped(
                     f"Första inskrivning. {hidden_note(min_cell)}",
                     *([f"{HIDDEN.capitalize()}: {named}."] if named else []),
-                ],
+                ),
                 anchor="start",
             )
         ),
