@@ -444,3 +444,5 @@ def test_every_downloaded_column_is_described_in_the_data_dictionary(run) -> Non
     assert catalogue.height > 100
     bare = catalogue.filter(pl.col("description") == pl.col("column"))
     assert bare.is_empty(), bare.select("table", "column").rows()
+    uncaptioned = catalogue.filter(pl.col("table_caption").fill_null("") == "")["table"].unique().to_list()
+    assert not uncaptioned, f"tables without a caption (a layered chart's title): {uncaptioned}"

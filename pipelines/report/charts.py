@@ -412,7 +412,9 @@ def attendance_event_time(df: pl.DataFrame, min_cell: int) -> alt.Chart | NoData
                 alt.Tooltip("pupil_group:N", title="Grupp"),
                 alt.Tooltip("mean:Q", title="Frånvaro", format=PCT1),
                 *_interval("lo:Q", "hi:Q", PCT1),
-                alt.Tooltip("n:Q", title="Elever", format=COUNT),
+                # both series rest on the enrolled pupils: the other pupils' value is their
+                # schools' mean in each enrolled pupil's month (attendance_event_time.sql)
+                alt.Tooltip("n:Q", title="Inskrivna elever bakom värdet", format=COUNT),
             ],
         )
     )

@@ -73,12 +73,22 @@ def chart(c: Any, ctx: Context | None = None, frames: dict[str, Any] | None = No
     """Display a chart, with the protected frames it draws as downloads beside it."""
     display(c)
     if ctx is not None and frames:
-        spec = c.to_dict() if hasattr(c, "to_dict") else {}
-        title = spec.get("title", "")
-        title = title.get("text", "") if isinstance(title, dict) else title
-        links = downloads(ctx, frames, " ".join(title) if isinstance(title, list) else str(title))
+        links = downloads(ctx, frames, chart_title(c.to_dict() if hasattr(c, "to_dict") else {}))
         if links:
             display(HTML(links))
+
+
+def chart_title(spec: dict) -> str:
+    """A chart's title, wherever Vega-Lite holds it: on top, or on the first layer or inner
+    spec that has one (a layered chart keeps it on its layers)."""
+    title = spec.get("title")
+    if title:
+        text = title.get("text", "") if isinstance(title, dict) else title
+        return " ".join(text) if isinstance(text, list) else str(text)
+    for inner in [*spec.get("layer", []), spec.get("spec") or {}]:
+        if text := chart_title(inner):
+            return text
+    return ""
 
 
 def heading(module: ModuleType) -> str:
