@@ -290,3 +290,12 @@ def test_a_file_name_that_looks_like_personal_data_is_not_shown_in_the_report() 
     ):
         name = shown_name(f"/data/raw/{leaky}")
         assert name != leaky and not any(ch.isdigit() for ch in name)
+
+
+def test_a_chart_title_is_found_on_top_in_a_layer_or_nowhere() -> None:
+    from pipelines.report.sections.base import chart_title
+
+    assert chart_title({"title": {"text": ["Två", "rader"]}}) == "Två rader"
+    assert chart_title({"layer": [{"mark": "bar"}, {"title": "Lagret"}]}) == "Lagret"
+    assert chart_title({"facet": {}, "spec": {"layer": [{"title": {"text": "Inre"}}]}}) == "Inre"
+    assert chart_title({}) == "" and chart_title({"layer": [{}], "spec": {}}) == ""

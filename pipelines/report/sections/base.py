@@ -85,7 +85,7 @@ def chart_title(spec: dict) -> str:
     if title:
         text = title.get("text", "") if isinstance(title, dict) else title
         return " ".join(text) if isinstance(text, list) else str(text)
-    for inner in [*spec.get("layer", []), spec.get("spec") or {}]:
+    for inner in [*spec.get("layer", []), *([spec["spec"]] if isinstance(spec.get("spec"), dict) else [])]:
         if text := chart_title(inner):
             return text
     return ""
