@@ -338,7 +338,7 @@ def groups_table(groups: pl.DataFrame) -> str:
         {
             "label": ("Indelning", col("label")),
             "reason": ("Grupp", col("reason")),
-            "n": ("Inskrivna", col("n", "int")),
+            "n": ("Inskrivna i skattningen", col("n", "int")),
             "change": ("Effekt på frånvaro (procentenheter)", _pp("change")),
             "ci": ("95 % KI", _pp_ci),
             "q_value": ("q (Benjamini–Hochberg)", _q("q_value")),
