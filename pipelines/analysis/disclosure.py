@@ -385,7 +385,9 @@ class _System:
     """Published cells first, then derived counts, and the relations between them, all
     read off the cells' pupils: the same pupils are one cell (merged at registration);
     B inside A gives A = B + (A without B); published cells of one population that are
-    disjoint and inside A give A = their sum + the rest (a margin and its parts)."""
+    disjoint and inside A give A = their sum + the rest (a margin and its parts); disjoint
+    cells of any populations inside A that leave fewer than min_cell of its pupils give the
+    same (a count through a year and the years' counts elsewhere)."""
 
     cells: list[Cell]
     eq_rels: list[list[tuple[int, int]]]
@@ -421,6 +423,11 @@ class _System:
             return by_id[cid]
 
         families = [cells[i].families or {family_of(cells[i].label)} for i in nonempty]
+        disjoint = overlap == 0
+        showable = np.array(
+            [cells[i].prior == "published" or (cells[i].prior is None and cells[i].value >= min_cell) for i in nonempty]
+        )
+        covers: list[tuple[int, int, list[int]]] = []  # (remainder, A, its parts)
         nested = (overlap == size[None, :]) & (size[None, :] < size[:, None])  # [a, b]: b strictly inside a
         # B <= A only where no published C lies between them: the rest follows (transitive).
         between = (nested.astype(np.int32) @ nested.astype(np.int32)) > 0
@@ -456,11 +463,13 @@ class _System:
             for b in inside:
                 for f in families[b]:
                     groups[f].append(int(b))
+            starts: list[list[int]] = []
             for fam, members_ in groups.items():
                 chosen: list[int] = []
                 for b in sorted(members_, key=lambda b: -size[b]):  # greedily, the largest disjoint parts
                     if all(overlap[b, c] == 0 for c in chosen):
                         chosen.append(b)
+                starts.append(chosen)
                 if len(chosen) < 2:
                     continue
                 rest_n = size[a] - sum(size[b] for b in chosen)
@@ -470,6 +479,24 @@ class _System:
                     rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
                     terms.append((-1, derived(rest, f"{cells[ai].label} utanför {fam}")))
                 eq_rels.append(terms)
+            # Disjoint parts of any populations and publications (the years' enrolments in one
+            # table, the count through the last year in another): a cover leaving fewer than
+            # min_cell of A's pupils gives a small remainder.
+            # Parts that will show: a small or earlier hidden one is hidden anyway, and the
+            # remainder takes it in (without them, small cells would have covers by the hundred).
+            parts = inside[showable[inside]]
+            starts = [[b for b in s if showable[b]] for s in starts]
+            for chosen in _covers(parts, size, disjoint, size[a], min_cell, [s for s in starts if s]):
+                covers.append((size[a] - sum(int(size[b]) for b in chosen), a, chosen))
+        # Smallest remainders first, up to COVER_BUDGET (each may add a derived count).
+        for rest_n, a, chosen in sorted(covers)[:COVER_BUDGET]:
+            ai = nonempty[a]
+            terms = [(1, ai), *((-1, nonempty[b]) for b in chosen)]
+            if rest_n > 0:
+                covered = np.concatenate([cells[nonempty[b]].tokens for b in chosen])  # type: ignore[misc]
+                rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
+                terms.append((-1, derived(rest, f"{cells[ai].label} utanför sina delar")))
+            eq_rels.append(terms)
         unique_rels = {tuple(sorted(r)): r for r in eq_rels}
         return cls(cells, list(unique_rels.values()), ineq_rels, n_pub, min_cell)
 
@@ -892,6 +919,42 @@ FAILURES_PER_ROUND = 12  # the audit of a round stops there: each failure adds a
 
 REFINE_PROGRAMS = 8
 DERIVED_BUDGET = 400  # differences of non-covering nested pairs audited at most (see _System.build)
+COVER_SEEDS = 16  # largest cells inside A that start a greedy cover (see _covers)
+COVER_BUDGET = 400  # covers across populations kept at most, smallest remainder first
+
+
+def _covers(
+    inside: np.ndarray, size: np.ndarray, disjoint: np.ndarray, total: int, min_cell: int, starts: list[list[int]]
+) -> list[list[int]]:
+    """Pairwise disjoint cells inside a cell of `total` pupils that leave fewer than min_cell of
+    them out, whatever their populations: from each start (a population's parts, or one of the
+    COVER_SEEDS largest cells inside), the largest cells disjoint from all chosen so far. A
+    larger cell across the parts (those with data, across the years) would stop a plain
+    largest-first pass, so each seed starts one. Sorted and unique, at least two parts each."""
+    if len(inside) < 2:
+        return []
+    sz = size[inside]
+    pos = {int(b): n for n, b in enumerate(inside)}
+    seeds = [[int(inside[n])] for n in np.argsort(-sz, kind="stable")[:COVER_SEEDS]]
+    need = total - min_cell + 1  # pupils a cover must reach
+    out: dict[tuple[int, ...], None] = {}
+    for start in [*starts, *seeds]:
+        chosen = list(start)
+        avail = np.ones(len(inside), dtype=bool)
+        for b in chosen:
+            avail &= disjoint[b, inside]
+            avail[pos[b]] = False
+        covered = int(size[chosen].sum())
+        while avail.any() and covered < total:
+            if covered + int(sz[avail].sum()) < need:
+                break  # what is left cannot bring the remainder under min_cell
+            n = int(np.argmax(np.where(avail, sz, -1)))
+            chosen.append(int(inside[n]))
+            covered += int(sz[n])
+            avail &= disjoint[inside[n], inside]
+        if len(chosen) >= 2 and need <= covered <= total:
+            out[tuple(sorted(chosen))] = None
+    return [list(c) for c in out]
 
 
 def _refine(
