@@ -60,7 +60,7 @@ methods: setup ## the methods harness: estimators on 20 worlds without and 20 wi
 	$(VENV)/bin/python -m benchmarks.methods --seeds 20 --scale small
 
 attack: setup ## an outside reader's attack on everything a tiny store publishes (five reports; 10-30 min)
-	PPSS_ATTACK=1 $(VENV)/bin/pytest tests/test_reader_attack.py -n 0 -q
+	PPSS_ATTACK=1 $(VENV)/bin/pytest tests/test_reader_attack.py -n 0 -q --timeout 3600
 
 clean: ## remove the store, reports and demo data (raw exports elsewhere are never touched)
 	rm -rf data/processed/*.duckdb* data/raw/demo reports/[0-9]* reports/validation  # the ledger (ppss.duckdb.ledger) too
