@@ -360,7 +360,7 @@ def test_a_shown_share_with_a_hidden_numerator_never_reaches_a_sentence() -> Non
     pub.table("group", group, counts={"n": keyed("pcn", "gender_label")})
     prot = pub.protect()
     text = fu.text_pass_change(prot["indiv"], prot["group"])
-    assert "För få elever" in text and "4" not in text.split("Stadens")[0]
+    assert "döljs av röjandekontrollen" in text and "4" not in text.split("Stadens")[0]
 
 
 def test_ppss_ledger_lists_and_forgets_publications(tmp_path, capsys) -> None:
@@ -466,3 +466,38 @@ def test_a_cumulative_count_is_the_union_of_yearly_counts_from_other_tables() ->
     for h in hidden:
         lo, hi = attack(known, hidden, eqs, ([h], []))
         assert hi - lo >= 5, (h, lo, hi)
+
+
+def test_a_count_through_october_beside_the_years_counts_hides_november_and_december() -> None:
+    """Leak (fresh-clone review of the demo's 2016 report): "till och med hösten 2015" (to
+    31 October: 142) beside the yearly totals 28 + 40 + 80 = 148 gave the 6 pupils enrolled in
+    November and December 2015. The count through October less the earlier years lies inside
+    the 2015 count; their difference is a count the audit keeps wide."""
+    y13, y14, y15 = pupils("a", 28), pupils("b", 40), pupils("c", 80)
+    late = y15[-6:]  # enrolled after 31 October 2015
+    through_october = y13 + y14 + y15[:-6]
+    pub = Publication(10)
+    pub.table(
+        "enrolled",
+        pl.DataFrame({"year": [2013, 2014, 2015], "n": [28, 40, 80], members("n"): [y13, y14, y15]}),
+        counts={"n": keyed("enrolled", "year")},
+        labels=["year"],
+    )
+    pub.table(
+        "targets",
+        pl.DataFrame({"period": ["till och med hösten 2015"], "n": [142], members("n"): [through_october]}),
+        counts={"n": keyed("first_enrolled", "period")},
+    )
+    prot = pub.protect()
+    years = dict(zip(prot["enrolled"]["year"], prot["enrolled"]["n"], strict=True))
+    target = prot["targets"]["n"][0]
+    known = {f"Y{y}": v for y, v in years.items() if v is not None}
+    known |= {"T": target} if target is not None else {}
+    hidden = [f"Y{y}" for y, v in years.items() if v is None] + ([] if target is not None else ["T"])
+    assert hidden, "every figure shown: the late enrolments are 148 - 142"
+    eqs = [(["T"], ["Y2013", "Y2014", "early2015"]), (["Y2015"], ["early2015", "late"])]
+    lo, hi = attack(known, hidden, eqs, (["late"], []))
+    assert lo <= 0 or hi - lo >= 10, (lo, hi, len(late))
+    for h in hidden:
+        lo, hi = attack(known, hidden, eqs, ([h], []))
+        assert hi - lo >= 10, (h, lo, hi)

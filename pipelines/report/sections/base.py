@@ -73,7 +73,9 @@ def chart(c: Any, ctx: Context | None = None, frames: dict[str, Any] | None = No
     """Display a chart, with the protected frames it draws as downloads beside it."""
     display(c)
     if ctx is not None and frames:
-        links = downloads(ctx, frames, chart_title(c.to_dict() if hasattr(c, "to_dict") else {}))
+        # a chart hidden whole (charts.NoData) still names what its downloads hold
+        title = chart_title(c.to_dict()) if hasattr(c, "to_dict") else str(getattr(c, "title", ""))
+        links = downloads(ctx, frames, title)
         if links:
             display(HTML(links))
 
