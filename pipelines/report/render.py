@@ -211,6 +211,12 @@ for (const fig of document.querySelectorAll("figure.chart")) {
     if (title.subtitle) title.subtitle = wrap(title.subtitle, Math.floor(room / 6.5));
     part.title = title;
   }
+  // Long row labels (the baseline chart's measures) leave the plot at least half the room;
+  // a cut label is whole in the tooltip and in the table beside the chart.
+  for (const part of narrow ? [spec, ...(spec.layer || [])] : []) {
+    const axis = part.encoding && part.encoding.y && part.encoding.y.axis;
+    if (axis && axis.labelLimit > room * 0.4) axis.labelLimit = Math.floor(room * 0.4);
+  }
   // A chart with a discrete x axis (a heatmap's columns) keeps the width of its steps.
   const x = (spec.encoding || (spec.layer && spec.layer[0].encoding) || {}).x;
   const stepped = x && (x.type === "nominal" || x.type === "ordinal");
