@@ -470,28 +470,15 @@ class _System:
                     if all(overlap[b, c] == 0 for c in chosen):
                         chosen.append(b)
                 starts.append(chosen)
+                if len(chosen) < 2:
+                    continue
                 rest_n = size[a] - sum(size[b] for b in chosen)
-                if not chosen or rest_n <= 0:
-                    if len(chosen) >= 2:
-                        eq_rels.append([(1, ai), *((-1, nonempty[b]) for b in chosen)])
-                    continue
-                covered = np.concatenate([cells[nonempty[b]].tokens for b in chosen])  # type: ignore[misc]
-                rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
-                # The rest inside another published cell, all but a few of it: a count through
-                # October less its earlier years' counts lies inside that year's count, and
-                # their difference (those enrolled in November and December) is a count.
-                hosts = _hosts(rest, uniq, inc, size, min_cell)
-                if len(chosen) < 2 and not hosts:
-                    continue
-                r = derived(rest, f"{cells[ai].label} utanför {fam}")
-                eq_rels.append([(1, ai), *((-1, nonempty[b]) for b in chosen), (-1, r)])
-                for h in hosts:
-                    hi_ = nonempty[h]
-                    d = derived(
-                        np.setdiff1d(cells[hi_].tokens, rest, assume_unique=True),  # type: ignore[arg-type]
-                        f"{cells[hi_].label} utan ({cells[ai].label} utanför {fam})",
-                    )
-                    eq_rels.append([(1, hi_), (-1, r), (-1, d)])
+                terms = [(1, ai), *((-1, nonempty[b]) for b in chosen)]
+                if rest_n > 0:
+                    covered = np.concatenate([cells[nonempty[b]].tokens for b in chosen])  # type: ignore[misc]
+                    rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
+                    terms.append((-1, derived(rest, f"{cells[ai].label} utanför {fam}")))
+                eq_rels.append(terms)
             # Disjoint parts of any populations and publications (the years' enrolments in one
             # table, the count through the last year in another): a cover leaving fewer than
             # min_cell of A's pupils gives a small remainder.
@@ -501,41 +488,6 @@ class _System:
             starts = [[b for b in s if showable[b]] for s in starts]
             for chosen in _covers(parts, size, disjoint, size[a], min_cell, [s for s in starts if s]):
                 covers.append((size[a] - sum(int(size[b]) for b in chosen), a, chosen))
-        # A cell H holding all but a few pupils of its own inside A, where A's pupils outside H
-        # are exactly published disjoint parts: A less the parts is A and H together, and H
-        # less that is a count (a count through October, the earlier years' counts and that
-        # year's count give those enrolled in November and December).
-        crossing = np.argwhere((overlap > 0) & ~nested & ~nested.T & ((size[None, :] - overlap) < min_cell))
-        crossing = [(size[h] - overlap[a, h], a, h) for a, h in crossing if a != h and size[h] > overlap[a, h]]
-        found = 0
-        for _, a, h in sorted(crossing):
-            if found >= CROSS_BUDGET:
-                break
-            outside = [int(b) for b in np.flatnonzero(nested[a] & (overlap[:, h] == 0) & showable)]
-            want = size[a] - overlap[a, h]
-            if sum(size[b] for b in outside) < want:
-                continue
-            groups_h: dict[str, list[int]] = defaultdict(list)
-            for b in outside:
-                for f in families[b]:
-                    groups_h[f].append(b)
-            for members_ in [*groups_h.values(), outside]:
-                chosen = []
-                for b in sorted(members_, key=lambda b: -size[b]):
-                    if all(overlap[b, c] == 0 for c in chosen):
-                        chosen.append(b)
-                if chosen and sum(size[b] for b in chosen) == want:
-                    ai, hi_ = nonempty[a], nonempty[h]
-                    both = np.intersect1d(cells[ai].tokens, cells[hi_].tokens, assume_unique=True)  # type: ignore[arg-type]
-                    i = derived(both, f"{cells[ai].label} och {cells[hi_].label}")
-                    d = derived(
-                        np.setdiff1d(cells[hi_].tokens, cells[ai].tokens, assume_unique=True),  # type: ignore[arg-type]
-                        f"{cells[hi_].label} utan {cells[ai].label}",
-                    )
-                    eq_rels.append([(1, ai), *((-1, nonempty[b]) for b in chosen), (-1, i)])
-                    eq_rels.append([(1, hi_), (-1, i), (-1, d)])
-                    found += 1
-                    break
         # Smallest remainders first, up to COVER_BUDGET (each may add a derived count).
         for rest_n, a, chosen in sorted(covers)[:COVER_BUDGET]:
             ai = nonempty[a]
@@ -969,22 +921,6 @@ REFINE_PROGRAMS = 8
 DERIVED_BUDGET = 400  # differences of non-covering nested pairs audited at most (see _System.build)
 COVER_SEEDS = 16  # largest cells inside A that start a greedy cover (see _covers)
 COVER_BUDGET = 400  # covers across populations kept at most, smallest remainder first
-
-
-CROSS_BUDGET = 400  # crossing pairs (H mostly inside A) given relations at most, fewest extra pupils first
-HOSTS_PER_REST = 4  # published cells a remainder is checked inside, smallest difference first
-
-
-def _hosts(rest: np.ndarray, uniq: np.ndarray, inc: Any, size: np.ndarray, min_cell: int) -> list[int]:
-    """Published cells (rows of `inc`) holding every pupil of `rest` and 1 to min_cell - 1 more."""
-    if len(rest) == 0:
-        return []
-    v = np.zeros(len(uniq))
-    v[np.searchsorted(uniq, rest)] = 1.0
-    holds = inc @ v
-    extra = size - len(rest)
-    found = np.flatnonzero((holds == len(rest)) & (extra > 0) & (extra < min_cell))
-    return [int(h) for h in found[np.argsort(extra[found], kind="stable")][:HOSTS_PER_REST]]
 
 
 def _covers(
