@@ -231,8 +231,19 @@ def test_the_cross_check_in_a_process_of_its_own_is_the_one_computed_here(con, r
         assert _figures(pending.result()) == pytest.approx(_figures(here), rel=1e-9, abs=1e-12)
         assert pending.result()["n_enrolled__members"] == here["n_enrolled__members"]
         assert not pending.computed_here
+
     # each run's process ends with its task: none is left idle beside the kernel
-    spawned = lambda: [p for p in psutil.Process().children() if "multiprocessing.spawn" in " ".join(p.cmdline())]  # noqa: E731
+    def spawned() -> list[psutil.Process]:
+        """Spawned children still running (one that has ended but is not yet reaped is a zombie)."""
+        out = []
+        for p in psutil.Process().children():
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE and "multiprocessing.spawn" in " ".join(p.cmdline()):
+                    out.append(p)
+            except (psutil.ZombieProcess, psutil.NoSuchProcess):
+                continue
+        return out
+
     for _ in range(100):
         if not spawned():
             break
