@@ -468,11 +468,6 @@ def test_a_cumulative_count_is_the_union_of_yearly_counts_from_other_tables() ->
         assert hi - lo >= 5, (h, lo, hi)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open leak (issue 20): a relation for crossing counts was tried and withdrawn, it tripled the "
-    "audit's time and hid the explore notebook's enrolled group; the search for such pairs must be cheaper",
-)
 def test_a_count_through_october_beside_the_years_counts_hides_november_and_december() -> None:
     """Leak (fresh-clone review of the demo's 2016 report): "till och med hösten 2015" (to
     31 October: 142) beside the yearly totals 28 + 40 + 80 = 148 gave the 6 pupils enrolled in

@@ -8,7 +8,7 @@ import datetime as dt
 import polars as pl
 
 from pipelines.analysis import followup as fu
-from pipelines.analysis.figures import _total_or, scoped, subset_marker
+from pipelines.analysis.figures import TOTAL, _total_or, scoped, subset_marker
 from pipelines.report import charts, tables
 from pipelines.report.sections.base import Context, chart, markdown, table
 from pipelines.rules import reference
@@ -31,6 +31,10 @@ def register(pub, ctx: Context) -> None:
         counts={"n_pupils": lambda r: K("enrolled", district=_total_or(r["district"], marker), year=r["year"])},
         labels=["year"],
     )
+    # The years' totals are the report's enrolment figures: when a count beside them must
+    # give way (the city's own periods, a district's year), it is not a total that goes.
+    for y in enrolled.filter(pl.col("district") == TOTAL)["year"].unique().to_list():
+        pub.prefer_shown(K("enrolled", district=marker, year=y), weight=10.0)
     apart = fu.programmes_apart(ctx.con, ctx.year, ctx.districts)  # other programmes: not PPSS, shown apart
     pub.table(
         "other_programmes",
