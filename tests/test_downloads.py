@@ -111,3 +111,48 @@ def test_readable_tells_hidden_from_missing_and_shows_percentages() -> None:
     assert shown["A"]["share"] == "25,0\u00a0%" and shown["B"]["share"] == "dold"
     assert shown["C"]["mean_merit"] == "saknas" and shown["A"]["mean_merit"] == "201,5"
     assert shown["B"]["n"] == "dold" and shown["A"]["n"] == "40"
+
+
+def test_a_hidden_count_with_a_reader_range_is_published_as_that_range(tmp_path) -> None:
+    """Attrition steps are shown as the range the published figures allow where hidden: the
+    HTML table writes "45–60" and the share range, the tidy CSV `n_min`/`n_max` beside `n`
+    (empty where the value shows) and the dictionary describes both."""
+    from pipelines.report.tables import count_or_range, html_table, share_or_range
+
+    enrolled = [f"e{i}" for i in range(60)]
+    df = pl.DataFrame(
+        {
+            "step": ["inskrivna", "med uppgifter", "i skattningen"],
+            "n": [60, 57, 45],
+            "n_enrolled": [60, 60, 60],
+            members("n"): [enrolled, enrolled[:57], enrolled[:45]],
+            members("n_enrolled"): [enrolled] * 3,
+        }
+    ).with_columns((pl.col("n") / pl.col("n_enrolled")).alias("share"))
+    pub = Publication(10)
+    pub.table(
+        "attrition",
+        df,
+        counts={"n": keyed("attrition", "step"), "n_enrolled": keyed("enrolled")},
+        rests_on={"share": ["n", "n_enrolled"]},
+        bounds=["n"],
+    )
+    frame = pub.protect()["attrition"]
+    html = html_table(
+        frame,
+        {
+            "step": ("Steg", lambda r: r["step"]),
+            "n": ("Elever", count_or_range("n")),
+            "share": ("Andel", share_or_range("share", "n", "n_enrolled")),
+        },
+    )
+    assert '<td class="num">45–60</td><td class="num">75–100\u00a0%</td>' in html, html
+    assert "57" not in html and "95" not in html
+    csv, _, dictionary = write_downloads("attrition", frame, "Bortfall", tmp_path)
+    back = pl.read_csv(csv)
+    assert back.columns[:6] == ["step", "n", "n_status", "n_min", "n_max", "n_enrolled"]
+    rows = back.to_dicts()
+    assert (rows[1]["n"], rows[1]["n_status"], rows[1]["n_min"], rows[1]["n_max"]) == (None, "dold", 45, 60)
+    assert rows[0]["n_min"] is None and rows[2]["n_max"] is None
+    described = {r["column"]: r["description"] for r in pl.read_csv(dictionary).to_dicts()}
+    assert "minsta värde" in described["n_min"] and "största värde" in described["n_max"]
