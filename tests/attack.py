@@ -11,7 +11,6 @@ consistent with all of that; zeros are shown, so a hidden count is at least 1.
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
 
 import numpy as np
@@ -34,14 +33,9 @@ class Attack:
     def __init__(self) -> None:
         self.known: dict[tuple, int] = {}
         self.hidden: set[tuple] = set()
-        self.bounds: dict[tuple, tuple[int, int]] = {}  # hidden cells written as "lo–hi"
         self.eqs: list[tuple[list[tuple], list[tuple], bool]] = []  # plus, minus, equality (else plus <= minus)
 
     def cell(self, name: tuple, text: str) -> tuple | None:
-        m = re.fullmatch(r"(\d+)–(\d+)", text.replace("\u00a0", "").replace(" ", ""))
-        if m:  # a hidden count shown as the range the other figures allow
-            self.bounds[name] = (int(m.group(1)), int(m.group(2)))
-            text = HIDDEN
         if text == HIDDEN:
             if name in self.known:
                 raise AssertionError(f"{name} is shown in one table and hidden in another")
@@ -82,16 +76,12 @@ class Attack:
             lo.append(-const if equal else -np.inf)
             hi.append(-const)
         cons = [LinearConstraint(np.array(rows), lo, hi)] if rows else []
-        box = Bounds(
-            [max(1, self.bounds.get(c, (1, 0))[0]) for c in cells],
-            [self.bounds.get(c, (0, np.inf))[1] for c in cells],
-        )
         out = {}
         for c, i in var.items():
             obj = np.zeros(len(var))
             obj[i] = 1
-            low = milp(obj, integrality=np.ones(len(var)), bounds=box, constraints=cons)
-            high = milp(-obj, integrality=np.ones(len(var)), bounds=box, constraints=cons)
+            low = milp(obj, integrality=np.ones(len(var)), bounds=Bounds(1, np.inf), constraints=cons)
+            high = milp(-obj, integrality=np.ones(len(var)), bounds=Bounds(1, np.inf), constraints=cons)
             assert low.status != 2, "the published tables contradict the attacker's assumptions"
             out[c] = (low.fun if low.status == 0 else -np.inf, -high.fun if high.status == 0 else np.inf)
         return out

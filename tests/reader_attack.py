@@ -59,15 +59,6 @@ def number(text: str | None) -> int | None:
     return int(t) if re.fullmatch(r"\d+", t) else None
 
 
-def reader_range(text: object) -> tuple[int, int] | None:
-    """A hidden count written as the range the published figures allow: "286–315"."""
-    if not isinstance(text, str):
-        return None
-    t = text.replace("\u00a0", "").replace(" ", "")
-    m = re.fullmatch(r"(\d+)–(\d+)", t)
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
 def percent(text: str) -> float | None:
     t = text.replace("\u00a0", "").replace(" ", "").replace("\u2212", "-")
     m = re.fullmatch(r"(\d+)(?:,(\d+))?%", t)
@@ -111,7 +102,6 @@ class Reader:
     def __init__(self) -> None:
         self.values: dict[tuple, int] = {}
         self.hidden: dict[tuple, list[tuple[str, int]]] = defaultdict(list)  # key -> [(pub, min_cell)]
-        self.ranges_shown: dict[tuple, tuple[int, int]] = {}  # hidden counts written as "lo–hi"
         self.shown_in: dict[tuple, list[str]] = defaultdict(list)
         self.cells: set[tuple] = set()
         self.eqs: list[tuple[dict[tuple, int], float, float, str]] = []  # sum coef*x in [lo, hi]
@@ -126,11 +116,6 @@ class Reader:
         self.cells.add(key)
         if text is None:
             return key
-        rng = reader_range(text)
-        if rng is not None:  # a hidden count shown as the range the other figures allow
-            was = self.ranges_shown.get(key, rng)
-            self.ranges_shown[key] = (max(was[0], rng[0]), min(was[1], rng[1]))
-            text = HIDDEN
         if isinstance(text, str) and text.strip() == HIDDEN:
             if (pub.name, pub.min_cell) not in self.hidden[key]:
                 self.hidden[key].append((pub.name, pub.min_cell))
@@ -184,9 +169,8 @@ class Reader:
             hi.append(h - const)
         self.A = np.array(rows) if rows else np.zeros((0, len(unknown)))
         self.lo, self.hi = np.array(lo), np.array(hi)
-        lb = np.array([max(1.0 if k in self.hidden else 0.0, self.ranges_shown.get(k, (0, 0))[0]) for k in unknown])
-        ub = np.array([float(self.ranges_shown.get(k, (0, 1e6))[1]) for k in unknown])
-        self.bounds = Bounds(lb, ub)
+        lb = np.array([1.0 if k in self.hidden else 0.0 for k in unknown])
+        self.bounds = Bounds(lb, np.full(len(unknown), 1e6))
 
     def extreme(self, coefs: dict[tuple, int], sense: int) -> float:
         obj, const = np.zeros(len(self.var)), 0.0

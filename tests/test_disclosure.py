@@ -501,33 +501,3 @@ def test_a_count_through_october_beside_the_years_counts_hides_november_and_dece
     for h in hidden:
         lo, hi = attack(known, hidden, eqs, ([h], []))
         assert hi - lo >= 10, (h, lo, hi)
-
-
-def test_a_hidden_step_of_the_attrition_shows_the_range_a_reader_already_has() -> None:
-    """Attrition (issue 20, item 4): enrolled 60, with data hidden (3 of them had none), in
-    the estimate 45. The hidden step is shown as the range everything published allows, and
-    that range is exactly the reader's own (no narrower: it tells nothing new), at least
-    min_cell wide, and contains the true value."""
-    enrolled = pupils("e", 60)
-    with_data, in_estimate = enrolled[:57], enrolled[:45]
-    pub = Publication(10)
-    pub.table(
-        "attrition",
-        pl.DataFrame(
-            {
-                "step_no": [0, 1, 2],
-                "n": [60, 57, 45],
-                members("n"): [enrolled, with_data, in_estimate],
-            }
-        ),
-        counts={"n": keyed("attrition", "step_no")},
-        labels=["step_no"],
-        bounds=["n"],
-    )
-    frame = pub.protect()["attrition"]
-    assert frame["n"].to_list() == [60, None, 45]
-    lo, hi = frame["n__lo"][1], frame["n__hi"][1]
-    reader = attack({"E": 60, "M": 45}, ["D"], [(["E"], ["D", "nodata"]), (["D"], ["M", "nomatch"])], (["D"], []))
-    assert (lo, hi) == reader == (45, 60)
-    assert lo <= 57 <= hi
-    assert frame["n__lo"][0] is None and frame["n__hi"][2] is None  # shown cells carry no range

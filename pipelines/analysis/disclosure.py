@@ -57,7 +57,6 @@ ALL = "*"  # a margin: every category of the dimension
 Key = tuple  # a cell's label: (population, (dim, value), ...), for messages and lookups
 KeyFn = Callable[[dict], Key | None]
 HIDDEN_SUFFIX = "__hidden"
-LO_SUFFIX, HI_SUFFIX = "__lo", "__hi"  # a hidden count's range that a reader already has (bounds)
 MEMBERS_SUFFIX = "__members"
 EMPTY = "empty"  # the identity of every count of no pupils
 # Figures equal to this relative precision are one number (estimates pass through floats).
@@ -126,7 +125,6 @@ class Table:
     caption: str
     row_ids: list[dict[str, str | None]] = field(default_factory=list)
     measures: dict[str, Callable[[dict], str]] = field(default_factory=dict)
-    bounded: list[str] = field(default_factory=list)  # hidden counts shown as the range a reader has
 
 
 def set_id(tokens: np.ndarray) -> str:
@@ -221,7 +219,6 @@ class Publication:
         labels: Sequence[str] = (),
         caption: str = "",
         measures: dict[str, Callable[[dict], str] | tuple[Callable[[dict], str], list[str]] | None] | None = None,
-        bounds: Sequence[str] = (),
     ) -> None:
         """Register a published frame. `counts`: count column -> label of the count it shows
         (None for a row without that count); each count column has its pupils beside it in
@@ -232,10 +229,7 @@ class Publication:
         table, column and row labels), optionally with the count columns whose pupils it
         describes (default: those it rests on), so that the same measure of the same pupils
         in another table or publication must have the same value; None for a figure that is
-        not a property of its pupils alone (a q-value depends on the other tests).
-        `bounds`: count columns whose hidden cells come with the smallest and largest value
-        everything published allows (`<col>__lo`, `<col>__hi`; see `reader_bounds`), for a
-        table whose meaning a bare `..` would lose (attrition)."""
+        not a property of its pupils alone (a q-value depends on the other tests)."""
         if name in self.tables:
             raise ValueError(f"table {name} is registered twice")
         missing = [c for c in counts if members(c) not in frame.columns]
@@ -268,11 +262,7 @@ class Publication:
             if c in counts or c not in shown.columns or any(x not in counts for x in on):
                 raise ValueError(f"table {name}: {c} must be a figure column resting on count columns (got {on})")
         rests = {c: list(counts) for c in figures} | (rests_on or {})
-        if any(c not in counts for c in bounds):
-            raise ValueError(f"table {name}: bounds are given for count columns only (got {list(bounds)})")
-        self.tables[name] = Table(
-            name, shown, list(counts), rests, key_ids, caption, row_ids, measures or {}, list(bounds)
-        )
+        self.tables[name] = Table(name, shown, list(counts), rests, key_ids, caption, row_ids, measures or {})
         self._labels_of[name] = sorted((label_cols & set(shown.columns)) - set(rests))
 
     @property
@@ -703,84 +693,6 @@ def _components(hidden: set[int], rels: list[list[tuple[int, int]]]) -> dict[int
     return {i: find(i) for i in hidden}
 
 
-def _relations(
-    eq_rels: list[list[tuple[int, int]]], ineq_rels: list[list[tuple[int, int]]]
-) -> tuple[list[tuple[list[tuple[int, int]], bool]], dict[int, list[int]]]:
-    """All relations (equation or not) and, per cell, the relations it is in, in order."""
-    rels = [(r, True) for r in eq_rels] + [(r, False) for r in ineq_rels]
-    touching: dict[int, list[int]] = defaultdict(list)
-    for n, (rel, _) in enumerate(rels):
-        for i in dict.fromkeys(i for _, i in rel):
-            touching[i].append(n)
-    return rels, touching
-
-
-def _component_program(
-    ident: tuple[int, ...],
-    cells: list[Cell],
-    internal: set[int],
-    rels: list[tuple[list[tuple[int, int]], bool]],
-    touching: dict[int, list[int]],
-) -> tuple[dict[int, int], _Program, list, np.ndarray, np.ndarray]:
-    """The reader's program over one component's hidden cells: every relation they are in,
-    with the published cells' values moved to the right-hand side."""
-    var = {i: j for j, i in enumerate(ident)}
-    a_rows, hi, used = [], [], []
-    for n in sorted({n for i in var for n in touching.get(i, ())}):
-        rel, eq = rels[n]
-        used.append((rel, eq))
-        row = np.zeros(len(var))
-        const = 0.0
-        for coef, i in rel:
-            if i in var:
-                row[var[i]] += coef
-            else:
-                const += coef * cells[i].value
-        a_rows.append(row)
-        hi.append(-const)
-    # Hidden published cells are never zero (zeros are shown); internal ones may be.
-    lb = np.array([0.0 if i in internal else 1.0 for i in var])
-    eq_mask = np.array([e for _, e in used], dtype=bool)
-    dense = np.array(a_rows) if a_rows else np.zeros((0, len(var)))
-    a_eq = csr_matrix(dense[eq_mask]) if eq_mask.any() else None
-    a_ub = csr_matrix(dense[~eq_mask]) if (~eq_mask).any() else None
-    b_eq, b_ub = np.array(hi)[eq_mask], np.array(hi)[~eq_mask]
-    return var, _Program(a_eq, b_eq, a_ub, b_ub, lb), used, eq_mask, lb
-
-
-def reader_bounds(
-    cells: list[Cell],
-    hidden: set[int],
-    internal: set[int],
-    eq_rels: list[list[tuple[int, int]]],
-    ineq_rels: list[list[tuple[int, int]]],
-    targets: set[int],
-) -> dict[int, tuple[int, int]]:
-    """The smallest and largest value of each hidden target that everything published allows:
-    what a reader can already work out, so showing it reveals nothing new (and the audit
-    has made it at least min_cell wide). Exact extremes, never explored points; a cell
-    without an upper bound has none."""
-    comp = _components(hidden, eq_rels + ineq_rels)
-    by_comp: dict[int, list[int]] = defaultdict(list)
-    for i, c in comp.items():
-        by_comp[c].append(i)
-    rels, touching = _relations(eq_rels, ineq_rels)
-    out: dict[int, tuple[int, int]] = {}
-    for members_ in by_comp.values():
-        wanted = [i for i in members_ if i in targets]
-        if not wanted:
-            continue
-        var, prog, *_ = _component_program(tuple(sorted(members_)), cells, internal, rels, touching)
-        for i in wanted:
-            c = np.zeros(len(var))
-            c[var[i]] = 1.0
-            lo, _ = _extreme(c, prog)
-            neg_hi, _ = _extreme(-c, prog)
-            if np.isfinite(lo) and np.isfinite(neg_hi):  # (both already whole: _extreme rounds inwards)
-                out[i] = (int(lo), int(-neg_hi))
-    return out
-
-
 def _audit(
     cells: list[Cell],
     hidden: set[int],
@@ -808,7 +720,11 @@ def _audit(
         by_comp[c].append(i)
     out: dict[int, tuple[float, float]] = {}
     failures: dict[int, set[int]] = {}
-    rels, touching = _relations(eq_rels, ineq_rels)
+    rels = [(r, True) for r in eq_rels] + [(r, False) for r in ineq_rels]
+    touching: dict[int, list[int]] = defaultdict(list)  # cell -> the relations it is in, in order
+    for n, (rel, _) in enumerate(rels):
+        for i in dict.fromkeys(i for _, i in rel):
+            touching[i].append(n)
     for members in by_comp.values():
         ident = tuple(sorted(members))
         if solved is not None:
@@ -821,7 +737,28 @@ def _audit(
                 continue
         comp_out: dict[int, tuple[float, float]] = {}
         comp_failures: dict[int, Any] = {}
-        var, prog, used, eq_mask, lb = _component_program(ident, cells, internal, rels, touching)
+        var = {i: j for j, i in enumerate(ident)}
+        a_rows, lo, hi, used = [], [], [], []
+        for n in sorted({n for i in var for n in touching.get(i, ())}):
+            rel, eq = rels[n]
+            used.append((rel, eq))
+            row = np.zeros(len(var))
+            const = 0.0
+            for coef, i in rel:
+                if i in var:
+                    row[var[i]] += coef
+                else:
+                    const += coef * cells[i].value
+            a_rows.append(row)
+            lo.append(-const if eq else -np.inf)
+            hi.append(-const)
+        # Hidden published cells are never zero (zeros are shown); internal ones may be.
+        lb = np.array([0.0 if i in internal else 1.0 for i in var])
+        eq_mask = np.array([e for _, e in used], dtype=bool)
+        dense = np.array(a_rows) if a_rows else np.zeros((0, len(var)))
+        a_eq = csr_matrix(dense[eq_mask]) if eq_mask.any() else None
+        a_ub = csr_matrix(dense[~eq_mask]) if (~eq_mask).any() else None
+        b_eq, b_ub = np.array(hi)[eq_mask], np.array(hi)[~eq_mask]
         needs = [
             i
             for i in var
@@ -832,6 +769,7 @@ def _audit(
         # Points a reader cannot rule out, from a few programs with spread-out objectives: a
         # cell whose values over them already span min_cell (or reach 0, for a derived count)
         # is wide enough without a program of its own.
+        prog = _Program(a_eq, b_eq, a_ub, b_ub, lb)
         seen = _explore(needs, var, internal, prog) if len(needs) > EXPLORE_FROM else None
         if seen is not None:
             _refine(seen, needs, var, internal, min_cell, prog)
@@ -1168,26 +1106,6 @@ class Protected:
         self.derived_ranges = {cells[i].label: r for i, r in ranges.items() if i >= n_pub}
         self.audit_passed = all(hi - lo >= self.min_cell for lo, hi in self.ranges.values())
         self._measures = measures
-        self._system, self._hidden = system, hidden
-        self._bounds: dict[str, tuple[int, int]] | None = None
-
-    def bounds(self) -> dict[str, tuple[int, int]]:
-        """Cell id -> the range a reader can already work out, for every hidden cell of a
-        bounded column (computed once, against the final hidden set)."""
-        if self._bounds is None:
-            cells, sys_ = self._system.cells, self._system
-            index = {c.id: i for i, c in enumerate(cells[: sys_.n_published])}
-            wanted = {
-                index[ids[c]]
-                for t in self.pub.tables.values()
-                for ids in t.row_ids
-                for c in t.bounded
-                if ids.get(c) is not None and self.is_hidden(ids[c])
-            }
-            internal = set(range(sys_.n_published, len(cells)))
-            found = reader_bounds(cells, self._hidden, internal, sys_.eq_rels, sys_.ineq_rels, wanted)
-            self._bounds = {cells[i].id: r for i, r in found.items()}
-        return self._bounds
 
     def is_hidden(self, cid: str | None) -> bool:
         return cid is not None and cid in self.hidden_ids
@@ -1205,14 +1123,6 @@ class Protected:
         for c, f in flags.items():
             mask = pl.Series(f"{c}{HIDDEN_SUFFIX}", f, dtype=pl.Boolean)
             out = out.with_columns(mask, pl.when(mask).then(None).otherwise(pl.col(c)).alias(c))
-        if t.bounded:
-            known = self.bounds() if not table_hidden else {}
-            for c in t.bounded:
-                rng = [known.get(ids[c]) if hidden else None for ids, hidden in zip(t.row_ids, flags[c], strict=True)]
-                out = out.with_columns(
-                    pl.Series(f"{c}{LO_SUFFIX}", [r[0] if r else None for r in rng], dtype=pl.Int64),
-                    pl.Series(f"{c}{HI_SUFFIX}", [r[1] if r else None for r in rng], dtype=pl.Int64),
-                )
         any_hidden = pl.any_horizontal(pl.col(f"{c}{HIDDEN_SUFFIX}") for c in flags) if flags else pl.lit(table_hidden)
         return out.with_columns(any_hidden.fill_null(False).alias("suppressed"))
 
@@ -1278,18 +1188,8 @@ class Protected:
             "Innan rapporten skrevs beräknades för varje dold uppgift det minsta och största värde som är förenligt "
             "med allt som publicerats (linjärprogrammering, avrundat till hela elever), och likaså för "
             f"{self.n_derived} skillnader mellan publicerade elevgrupper med färre än {self.min_cell} elever. "
-            f"{state}{earlier}{self._ranges_text()} Samma mönster gäller "
+            f"{state}{earlier} Samma mönster gäller "
             "rapportens nedladdningsbara tabeller."
-        )
-
-    def _ranges_text(self) -> str:
-        shown = self.bounds() if any(t.bounded for t in self.pub.tables.values()) else {}
-        if not shown:
-            return ""
-        return (
-            f" {len(shown)} dolda antal (bortfallet) visas i stället som det intervall av värden som de publicerade "
-            "siffrorna redan tillåter: det säger inget nytt, men en tabell som utvärderare behöver förlorar inte "
-            "sin mening."
         )
 
 

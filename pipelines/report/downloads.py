@@ -8,8 +8,6 @@ returns it, and writes beside each other in `folder`:
   caption line, no thousands separators, no `%`: a share is a fraction 0-1). A hidden cell is
   empty, and so is a missing one; the column `<col>_status` beside each value column tells
   them apart: `visad`, `dold` (hidden by disclosure control) or `saknas` (no value exists).
-  A count that the report shows as a range where it is hidden (attrition) has `<col>_min` and
-  `<col>_max` beside it: the range the published figures allow, empty where the value shows.
 - `<name>.xlsx`: the same rows and columns for Excel (any locale: cells are typed numbers,
   shares shown as percentages), plus a sheet `om_tabellen` with the caption and the table's
   part of the data dictionary.
@@ -31,13 +29,12 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.analysis.disclosure import HI_SUFFIX, HIDDEN_SUFFIX, LO_SUFFIX
+from pipelines.analysis.disclosure import HIDDEN_SUFFIX
 from pipelines.labels import VERDICT
 
 DICTIONARY = "datakatalog.csv"
 DICTIONARY_COLUMNS = ["table", "column", "description", "unit", "table_caption"]
 STATUS_SUFFIX = "_status"
-MIN_SUFFIX, MAX_SUFFIX = "_min", "_max"  # a hidden count's range that the published figures allow
 SHOWN, HIDDEN, MISSING = "visad", "dold", "saknas"
 SHARE_UNIT = "andel (0–1)"
 DIFF_UNIT = "skillnad i andel (0,01 = 1 procentenhet)"
@@ -172,7 +169,6 @@ def _check_protected(frame: pl.DataFrame, name: str) -> None:
 def _published(frame: pl.DataFrame, columns: list[str], values: list[str]) -> pl.DataFrame:
     """The columns to publish, hidden cells null whatever they held, a status beside each value
     column; decimals as floats, so no writer prints `decimal[38,0]` quirks."""
-    ranged = _ranged(frame, values)
     out = frame.select(
         *(
             pl.when(pl.col(f"{c}{HIDDEN_SUFFIX}").fill_null(False)).then(None).otherwise(pl.col(c)).alias(c)
@@ -181,18 +177,8 @@ def _published(frame: pl.DataFrame, columns: list[str], values: list[str]) -> pl
             for c in columns
         ),
         *(cell_status(frame, c).alias(f"{c}{STATUS_SUFFIX}") for c in values),
-        *(pl.col(f"{c}{LO_SUFFIX}").alias(f"{c}{MIN_SUFFIX}") for c in ranged),
-        *(pl.col(f"{c}{HI_SUFFIX}").alias(f"{c}{MAX_SUFFIX}") for c in ranged),
     )
-    order = [
-        x
-        for c in columns
-        for x in (
-            [c, f"{c}{STATUS_SUFFIX}", *([f"{c}{MIN_SUFFIX}", f"{c}{MAX_SUFFIX}"] if c in ranged else [])]
-            if c in values
-            else [c]
-        )
-    ]
+    order = [x for c in columns for x in ([c, f"{c}{STATUS_SUFFIX}"] if c in values else [c])]
     casts = {
         c: (pl.Int64 if t.scale == 0 else pl.Float64)  # type: ignore[attr-defined]
         for c, t in out.schema.items()
@@ -222,7 +208,6 @@ def dictionary_rows(
     _check_protected(frame, name)
     names = list(columns) if columns else _default_columns(frame)
     values = _value_columns(frame, names)
-    ranged = _ranged(frame, values)
     out = _published(frame, names, values)
     rows = []
     for c in names:
@@ -239,28 +224,11 @@ def dictionary_rows(
                     "table_caption": caption,
                 }
             )
-        if c in ranged:
-            for suffix, word in ((MIN_SUFFIX, "minsta"), (MAX_SUFFIX, "största")):
-                rows.append(
-                    {
-                        "table": name,
-                        "column": f"{c}{suffix}",
-                        "description": f"{text}: där värdet är dolt, det {word} värde som rapportens publicerade "
-                        "siffror tillåter (det en läsare ändå kan räkna ut; tomt där värdet visas)",
-                        "unit": unit,
-                        "table_caption": caption,
-                    }
-                )
     return rows
 
 
 def _default_columns(frame: pl.DataFrame) -> list[str]:
-    return [c for c in frame.columns if not c.endswith((HIDDEN_SUFFIX, LO_SUFFIX, HI_SUFFIX)) and c != "suppressed"]
-
-
-def _ranged(frame: pl.DataFrame, values: list[str]) -> list[str]:
-    """Value columns whose hidden cells come with the range a reader already has (bounds)."""
-    return [c for c in values if f"{c}{LO_SUFFIX}" in frame.columns and f"{c}{HI_SUFFIX}" in frame.columns]
+    return [c for c in frame.columns if not c.endswith(HIDDEN_SUFFIX) and c != "suppressed"]
 
 
 def _replace(path: Path, write) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Callable
 from functools import cache
 from html import escape
 
 import polars as pl
 
-from pipelines.analysis.disclosure import HI_SUFFIX, HIDDEN_SUFFIX, LO_SUFFIX
+from pipelines.analysis.disclosure import HIDDEN_SUFFIX
 from pipelines.analysis.suppress import SUPPRESSED, fmt_ci, fmt_int, fmt_num, fmt_pct
 from pipelines.config import PACKAGE_DIR
 from pipelines.ingest.kinds import LABELS as KIND_LABELS  # each input kind's Swedish name, defined with the kind
@@ -114,44 +113,6 @@ def col(key: str, kind: str = "text", decimals: int = 0) -> Formatter:
     }
     f = fmts[kind]
     return lambda row: f(row.get(key))
-
-
-def _reader_range(row: dict, key: str) -> tuple[int, int] | None:
-    """A hidden count's range that everything published allows (`Publication.table(bounds=)`),
-    read without marking the hidden value as read (the range may show where it may not)."""
-    if not dict.get(row, f"{key}{HIDDEN_SUFFIX}"):
-        return None
-    lo, hi = dict.get(row, f"{key}{LO_SUFFIX}"), dict.get(row, f"{key}{HI_SUFFIX}")
-    return None if lo is None or hi is None else (int(lo), int(hi))
-
-
-def count_or_range(key: str) -> Formatter:
-    """A count, or where it is hidden the range a reader can already work out ("285–294")."""
-
-    def fmt(row: dict) -> str:
-        rng = _reader_range(row, key)
-        return f"{fmt_int(rng[0])}–{fmt_int(rng[1])}" if rng else fmt_int(row.get(key))
-
-    return fmt
-
-
-def share_or_range(share: str, part: str, whole: str) -> Formatter:
-    """part / whole as a percentage, or where either is hidden the widest share their ranges
-    allow (rounded outwards to whole percent): "86–89 %"."""
-
-    def fmt(row: dict) -> str:
-        ranges = [_reader_range(row, part), _reader_range(row, whole)]
-        if ranges == [None, None]:
-            return fmt_pct(row.get(share))
-        known = [r if r else (row.get(k), row.get(k)) for r, k in zip(ranges, (part, whole), strict=True)]
-        (p_lo, p_hi), (w_lo, w_hi) = known
-        if None in (p_lo, p_hi, w_lo, w_hi) or not w_lo:
-            return fmt_pct(row.get(share))  # a part without a range: hidden (`..`)
-        lo = math.floor(100 * p_lo / w_hi)
-        hi = min(100, math.ceil(100 * p_hi / w_lo))
-        return f"{lo}–{hi}\u00a0%" if lo != hi else f"{lo}\u00a0%"
-
-    return fmt
 
 
 def ci(lo: str = "lo", hi: str = "hi") -> Formatter:
@@ -323,8 +284,8 @@ def attrition_table(att: pl.DataFrame) -> str:
         {
             "measure": ("Utfall", col("measure")),
             "step": ("Steg", col("step")),
-            "n": ("Elever", count_or_range("n")),
-            "share": ("Andel av inskrivna", share_or_range("share", "n", "n_enrolled")),
+            "n": ("Elever", col("n", "int")),
+            "share": ("Andel av inskrivna", col("share", "pct")),
         },
         "Bortfall: inskrivna elever som når varje steg i analysen, per utfall",
     )
@@ -431,10 +392,10 @@ def attrition_group_table(df: pl.DataFrame) -> str:
         {
             "label": ("Indelning", col("label")),
             "reason": ("Grupp", col("reason")),
-            "n": ("Inskrivna", count_or_range("n")),
-            "n_eligible": ("Med uppgifter före och efter", count_or_range("n_eligible")),
-            "n_matched": ("I skattningen", count_or_range("n_matched")),
-            "share": ("Andel av dem med uppgifter", share_or_range("share", "n_matched", "n_eligible")),
+            "n": ("Inskrivna", col("n", "int")),
+            "n_eligible": ("Med uppgifter före och efter", col("n_eligible", "int")),
+            "n_matched": ("I skattningen", col("n_matched", "int")),
+            "share": ("Andel av dem med uppgifter", col("share", "pct")),
         },
         "Bortfall för effekten på frånvaro, per kön och stadsdel",
     )

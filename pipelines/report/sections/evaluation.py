@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.analysis import evaluation as ev
 from pipelines.analysis.crosscheck import callaway_santanna
-from pipelines.analysis.disclosure import ALL, HI_SUFFIX, LO_SUFFIX, Key, KeyFn, members
+from pipelines.analysis.disclosure import ALL, Key, KeyFn, members
 from pipelines.analysis.figures import scoped, subset_marker
 from pipelines.analysis.sample import build_sample
 from pipelines.labels import DIMENSION, PUPIL_GENDER
@@ -109,7 +109,6 @@ def register(pub, ctx: Context) -> None:
         },
         rests_on={"share": ["n", "n_enrolled"]},
         labels=["step_no"],
-        bounds=["n"],
     )
     for outcome in estimates:
         pub.prefer_shown(in_estimate(outcome))  # the estimates rest on it: hide a neighbour instead
@@ -136,7 +135,6 @@ def register(pub, ctx: Context) -> None:
             "n_matched": group_key("eval_in_estimate", year, districts, outcome="absence_rate"),
         },
         rests_on={"share": ["n_eligible", "n_matched"]},
-        bounds=["n", "n_eligible", "n_matched"],
     )
 
     left = ev.left_out(sample)
@@ -217,21 +215,6 @@ def show(prot, ctx: Context) -> None:
     table(ctx, "attrition", tables.attrition_table(prot["attrition"]), {"attrition": prot["attrition"]})
     groups = prot["attrition_by_group"]
     table(ctx, "attrition_by_group", tables.attrition_group_table(groups), {"attrition_by_group": groups})
-    widths = [
-        hi - lo
-        for f in (prot["attrition"], groups)
-        for c in f.columns
-        if c.endswith(LO_SUFFIX)
-        for lo, hi in zip(f[c], f[c.removesuffix(LO_SUFFIX) + HI_SUFFIX], strict=True)
-        if lo is not None and hi is not None
-    ]
-    if widths:
-        wide = f", minst {ctx.min_cell} elever brett" if min(widths) >= ctx.min_cell else ""
-        markdown(
-            "Ett antal i bortfallstabellerna som skrivs som ett intervall (lägsta–högsta) döljs av röjandeskäl: "
-            f"intervallet är de värden som rapportens övriga siffror redan tillåter{wide}. Det säger inget nytt om "
-            "någon elev men visar hur stort bortfallet kan vara."
-        )
     markdown(ev.text_left_out(prot["left_out"], ctx.min_cell))
     equivalence = prot["balance"]
     table(ctx, "balance", tables.balance_table(equivalence), {"balance": equivalence})
