@@ -497,23 +497,16 @@ class _System:
                 rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
                 terms.append((-1, derived(rest, f"{cells[ai].label} utanför sina delar")))
             eq_rels.append(terms)
-        # A crossing H with few of H's pupils outside A, A's others being published parts:
-        # A = parts + (A and H) and H = (A and H) + (H without A), so A = parts + H - (H
-        # without A). The intersection is a cell of its own only when it is small too.
-        for a, chosen, h in _crossings(overlap, size, nested, disjoint, min_cell):
-            ai, hi = nonempty[a], nonempty[h]
-            covered = np.concatenate([cells[nonempty[b]].tokens for b in chosen])  # type: ignore[misc]
-            both = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
+        # B inside disjoint cells that hold few pupils besides, one or more of them crossing B:
+        # their sum = B + the others (a small derived count).
+        for b, chosen, _ in _crossings(overlap, size, nested, disjoint, min_cell):
+            bi = nonempty[b]
+            held = np.concatenate([cells[nonempty[p]].tokens for p in chosen])  # type: ignore[misc]
             d = derived(
-                np.setdiff1d(cells[hi].tokens, both, assume_unique=True),  # type: ignore[arg-type]
-                f"{cells[hi].label} utanför {cells[ai].label}",
+                np.setdiff1d(held, cells[bi].tokens),  # type: ignore[arg-type]
+                f"{' och '.join(cells[nonempty[p]].label for p in chosen[:3])} utanför {cells[bi].label}",
             )
-            parts = [(-1, nonempty[b]) for b in chosen]
-            if len(both) < min_cell:
-                r = derived(both, f"{cells[ai].label} och {cells[hi].label}")
-                eq_rels += [[(1, ai), *parts, (-1, r)], [(1, hi), (-1, r), (-1, d)]]
-            else:
-                eq_rels.append([(1, ai), *parts, (-1, hi), (1, d)])
+            eq_rels.append([*((1, nonempty[p]) for p in chosen), (-1, bi), (-1, d)])
         unique_rels = {tuple(sorted(r)): r for r in eq_rels}
         return cls(cells, list(unique_rels.values()), ineq_rels, n_pub, min_cell)
 
@@ -940,39 +933,40 @@ COVER_SEEDS = 16  # largest cells inside A that start a greedy cover (see _cover
 COVER_BUDGET = 400  # covers across populations kept at most, smallest remainder first
 
 
-CROSS_BUDGET = 200  # crossing pairs audited at most, smallest difference first (see _crossings)
+CROSS_BUDGET = 200  # crossing covers audited at most, smallest excess first (see _crossings)
 
 
 def _crossings(
     overlap: np.ndarray, size: np.ndarray, nested: np.ndarray, disjoint: np.ndarray, min_cell: int
 ) -> list[tuple[int, list[int], int]]:
-    """(A, parts, H): a cell H holds 1 to min_cell - 1 pupils outside a cell A it crosses, and
-    A's pupils outside H are exactly pairwise disjoint cells inside A (the earlier years'
-    counts beside a count through October of the last year). The pairs are found at once
-    from the overlap matrix; only their covers are searched one by one (largest parts
-    first, each disjoint from H and from the parts chosen). Smallest difference first."""
-    crossing = (overlap > 0) & ~nested & ~nested.T
-    outside = size[None, :] - overlap  # [a, h]: pupils of h outside a
-    np.fill_diagonal(crossing, False)
-    pairs = np.argwhere(crossing & (outside > 0) & (outside < min_cell))
-    found: list[tuple[int, int, list[int], int]] = []
-    for a, h in pairs[np.argsort(outside[pairs[:, 0], pairs[:, 1]], kind="stable")]:
-        target = int(size[a] - overlap[a, h])  # A without H, to be covered
-        cand = np.flatnonzero(nested[a] & disjoint[h] & (size <= target))
-        if cand.size == 0 or int(size[cand].sum()) < target:
-            continue
+    """(B, parts, excess): pairwise disjoint cells, at least one of them crossing B, that
+    together hold all of B's pupils and 1 to min_cell - 1 others (the excess). A count
+    through October beside the years' counts: the last year crosses it; two districts'
+    Mentor pupils beside the Mentor pupils in the estimate: both districts cross it.
+    Candidates are read off the overlap matrix at once (a part's pupils outside B must be
+    few); only each B's greedy cover, largest overlap first, is searched one by one.
+    Smallest excess first, at most CROSS_BUDGET."""
+    outside = size[None, :] - overlap  # [b, p]: pupils of p outside b
+    cand = (overlap > 0) & (outside < min_cell) & ~nested.T  # (a part never contains B)
+    np.fill_diagonal(cand, False)
+    crossing = cand & (outside > 0)
+    found: list[tuple[int, int, list[int]]] = []
+    for b in np.flatnonzero(crossing.any(axis=1)):
+        parts = np.flatnonzero(cand[b])
         chosen: list[int] = []
-        covered = 0
-        for b in cand[np.argsort(-size[cand], kind="stable")]:
-            if covered + size[b] <= target and all(disjoint[b, c] for c in chosen):
-                chosen.append(int(b))
-                covered += int(size[b])
-                if covered == target:
-                    found.append((int(outside[a, h]), int(a), chosen, int(h)))
-                    break
-        if len(found) >= CROSS_BUDGET:
-            break
-    return [(a, chosen, h) for _, a, chosen, h in found]
+        covered = excess = 0
+        for p in parts[np.argsort(-overlap[b, parts], kind="stable")]:
+            if excess + outside[b, p] >= min_cell or not all(disjoint[p, c] for c in chosen):
+                continue
+            chosen.append(int(p))
+            covered += int(overlap[b, p])
+            excess += int(outside[b, p])
+            if covered == size[b]:
+                break
+        if covered == size[b] and excess > 0 and len(chosen) >= 2:
+            found.append((excess, int(b), chosen))
+    found.sort()
+    return [(b, chosen, excess) for excess, b, chosen in found[:CROSS_BUDGET]]
 
 
 def _covers(
