@@ -944,29 +944,36 @@ def _crossings(
     through October beside the years' counts: the last year crosses it; two districts'
     Mentor pupils beside the Mentor pupils in the estimate: both districts cross it.
     Candidates are read off the overlap matrix at once (a part's pupils outside B must be
-    few); only each B's greedy cover, largest overlap first, is searched one by one.
+    few); only the greedy covers of each B, from each crossing cell and then the largest
+    overlap first, are searched one by one (the first that covers B is kept).
     Smallest excess first, at most CROSS_BUDGET."""
     outside = size[None, :] - overlap  # [b, p]: pupils of p outside b
     cand = (overlap > 0) & (outside < min_cell) & ~nested.T  # (a part never contains B)
     np.fill_diagonal(cand, False)
     crossing = cand & (outside > 0)
-    found: list[tuple[int, int, list[int]]] = []
+    found: dict[tuple[int, tuple[int, ...]], int] = {}
     for b in np.flatnonzero(crossing.any(axis=1)):
         parts = np.flatnonzero(cand[b])
-        chosen: list[int] = []
-        covered = excess = 0
-        for p in parts[np.argsort(-overlap[b, parts], kind="stable")]:
-            if excess + outside[b, p] >= min_cell or not all(disjoint[p, c] for c in chosen):
-                continue
-            chosen.append(int(p))
-            covered += int(overlap[b, p])
-            excess += int(outside[b, p])
-            if covered == size[b]:
+        parts = parts[np.argsort(-overlap[b, parts], kind="stable")]
+        seeds = np.flatnonzero(crossing[b])
+        # Each crossing cell, fewest outside first, starts a cover (one greedy pass alone
+        # is stopped by a large cell that crosses the others, such as a gender's count).
+        for seed in seeds[np.argsort(outside[b, seeds], kind="stable")][:COVER_SEEDS]:
+            chosen = [int(seed)]
+            covered, excess = int(overlap[b, seed]), int(outside[b, seed])
+            for p in parts:
+                if covered == size[b]:
+                    break
+                if p == seed or excess + outside[b, p] >= min_cell or not all(disjoint[p, c] for c in chosen):
+                    continue
+                chosen.append(int(p))
+                covered += int(overlap[b, p])
+                excess += int(outside[b, p])
+            if covered == size[b] and len(chosen) >= 2:
+                found[(int(b), tuple(sorted(chosen)))] = excess
                 break
-        if covered == size[b] and excess > 0 and len(chosen) >= 2:
-            found.append((excess, int(b), chosen))
-    found.sort()
-    return [(b, chosen, excess) for excess, b, chosen in found[:CROSS_BUDGET]]
+    ranked = sorted((excess, b, list(chosen)) for (b, chosen), excess in found.items())
+    return [(b, chosen, excess) for excess, b, chosen in ranked[:CROSS_BUDGET]]
 
 
 def _covers(
