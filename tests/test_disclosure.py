@@ -536,12 +536,6 @@ def test_two_districts_counts_beside_a_subgroup_inside_their_union_hide_the_few_
         assert hi - lo >= 10, (h, lo, hi)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open leak (issue 20): the audit builds nested differences, margins, covers and crossing covers, "
-    "not every atom of the partition the published sets induce; a union known only by inclusion-exclusion "
-    "(P + Q - their published intersection) is not seen",
-)
 def test_a_difference_of_differences_across_sibling_reports_stays_wide(tmp_path) -> None:
     """Leak (independent attack: Farsta + Älvsjö report beside the Farsta report): other pupils
     of the same schools with data, 51 and 31, and those under 15 % absence, 32 and 21, gave

@@ -507,6 +507,15 @@ class _System:
                 f"{' och '.join(cells[nonempty[p]].label for p in chosen[:3])} utanför {cells[bi].label}",
             )
             eq_rels.append([*((1, nonempty[p]) for p in chosen), (-1, bi), (-1, d)])
+        # Two cells inside A that overlap in a published cell: A = P + Q - R + (A beyond both).
+        for a, p, q, r in _two_part_unions(overlap, size, nested, min_cell):
+            ai, pi, qi, ri = nonempty[a], nonempty[p], nonempty[q], nonempty[r]
+            both = np.union1d(cells[pi].tokens, cells[qi].tokens)  # type: ignore[arg-type]
+            x = derived(
+                np.setdiff1d(cells[ai].tokens, both, assume_unique=True),  # type: ignore[arg-type]
+                f"{cells[ai].label} utanför {cells[pi].label} och {cells[qi].label}",
+            )
+            eq_rels.append([(1, ai), (-1, pi), (-1, qi), (1, ri), (-1, x)])
         unique_rels = {tuple(sorted(r)): r for r in eq_rels}
         return cls(cells, list(unique_rels.values()), ineq_rels, n_pub, min_cell)
 
@@ -974,6 +983,32 @@ def _crossings(
                 break
     ranked = sorted((excess, b, list(chosen)) for (b, chosen), excess in found.items())
     return [(b, chosen, excess) for excess, b, chosen in ranked[:CROSS_BUDGET]]
+
+
+def _two_part_unions(
+    overlap: np.ndarray, size: np.ndarray, nested: np.ndarray, min_cell: int
+) -> list[tuple[int, int, int, int]]:
+    """(A, P, Q, R): two overlapping cells inside A whose intersection R is published, so that
+    a reader knows their union (P + Q - R) and what A holds beyond it, 1 to min_cell - 1
+    pupils (a difference of differences across sibling reports). Per A, every pair of the
+    cells inside it at once; R is looked for only where the excess is small. Smallest
+    excess first, at most CROSS_BUDGET."""
+    found: list[tuple[int, int, int, int, int]] = []
+    for a in np.flatnonzero(nested.sum(axis=1) >= 3):
+        inside = np.flatnonzero(nested[a])
+        ov = overlap[np.ix_(inside, inside)]
+        excess = size[a] - size[inside][:, None] - size[inside][None, :] + ov
+        sub = nested[np.ix_(inside, inside)]
+        hit = (ov > 0) & ~sub & ~sub.T & (excess > 0) & (excess < min_cell)
+        for i, j in np.argwhere(np.triu(hit, 1)):
+            p, q = int(inside[i]), int(inside[j])
+            r = np.flatnonzero(nested[p] & nested[q] & (size == overlap[p, q]))
+            if r.size:
+                found.append((int(excess[i, j]), int(a), p, q, int(r[0])))
+        if len(found) >= 4 * CROSS_BUDGET:
+            break
+    found.sort()
+    return [(a, p, q, r) for _, a, p, q, r in found[:CROSS_BUDGET]]
 
 
 def _covers(
