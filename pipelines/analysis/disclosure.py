@@ -387,7 +387,10 @@ class _System:
     B inside A gives A = B + (A without B); published cells of one population that are
     disjoint and inside A give A = their sum + the rest (a margin and its parts); disjoint
     cells of any populations inside A that leave fewer than min_cell of its pupils give the
-    same (a count through a year and the years' counts elsewhere)."""
+    same (a count through a year and the years' counts elsewhere); disjoint cells, some
+    crossing B, that hold B and fewer than min_cell others give their sum = B + those
+    (_crossings); two cells inside A meeting in a published cell give A = P + Q - R + the
+    rest (_two_part_unions)."""
 
     cells: list[Cell]
     eq_rels: list[list[tuple[int, int]]]
