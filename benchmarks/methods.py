@@ -90,6 +90,10 @@ def run_world(seed: int, effects: str, scale: str, year: int, world: str = "demo
             # the report's verdict; an estimator without one states every certain interval
             "verdict": getattr(e, "verdict", "effect" if certain else "no_change"),
             "n_schools": e.n_schools,
+            # the evidence on trends behind the verdict (evidence.py)
+            "pretrend_p": getattr(e, "pretrend_p", float("nan")),
+            "robust_low": getattr(e, "robust_low", float("nan")),
+            "robust_high": getattr(e, "robust_high", float("nan")),
         }
     return out
 

@@ -31,9 +31,51 @@ def test_cox_index_and_wwc_classes() -> None:
 
 
 def test_clustered_mean_hand_computed() -> None:
-    # mean 2.5; cluster sums of deviations -2 and +2; CR1: sqrt(2/1 * 8) / 4 = 1
-    mean, se, g = ev.clustered_mean(np.array([1.0, 2, 3, 4]), np.array(["a", "a", "b", "b"]))
-    assert (mean, se, g) == (2.5, pytest.approx(1.0), 2)
+    # mean 2.5; cluster sums of deviations -2 and +2, each half the pupils: CR2 scales each by
+    # (1 - 1/2)^(-1/2), so sqrt(2 * 4 + 2 * 4) / 4 = 1; two equal clusters: 1 degree of freedom
+    mean, se, g, df = ev.clustered_mean(np.array([1.0, 2, 3, 4]), np.array(["a", "a", "b", "b"]))
+    assert (mean, se, g, df) == (2.5, pytest.approx(1.0), 2, pytest.approx(1.0))
+    # unequal: mean 3.2, sums -3.4 (2 pupils) and +3.4 (3 pupils); CR2 divides the squares by
+    # 1 - 2/5 and 1 - 3/5: sqrt(11.56 / 0.6 + 11.56 / 0.4) / 5 = 1.38805 (CR1 would give 1.36)
+    mean, se, g, _ = ev.clustered_mean(np.array([1.0, 2, 3, 4, 6]), np.array(list("aabbb")))
+    assert (mean, se) == (pytest.approx(3.2), pytest.approx(np.sqrt(11.56 / 0.6 + 11.56 / 0.4) / 5))
+
+
+def _cr2_by_matrices(d: np.ndarray, clusters: np.ndarray) -> tuple[float, float]:
+    """CR2 and Bell-McCaffrey df of a mean the long way: (I - H_gg)^(-1/2) by eigendecomposition,
+    G's columns (I - H)_g' A_g X_g (X'X)^(-1), df = tr(G'G)^2 / tr((G'G)^2)."""
+    n = len(d)
+    x = np.ones((n, 1))
+    h = x @ x.T / n
+    e = d - d.mean()
+    meat, cols = 0.0, []
+    for g in np.unique(clusters):
+        idx = np.flatnonzero(clusters == g)
+        vals, vecs = np.linalg.eigh(np.eye(len(idx)) - h[np.ix_(idx, idx)])
+        a_g = vecs @ np.diag(vals**-0.5) @ vecs.T
+        meat += float((x[idx].T @ a_g @ e[idx]).item() ** 2)
+        cols.append((np.eye(n) - h)[:, idx] @ a_g @ x[idx] / n)
+    gmat = np.hstack(cols)
+    m = gmat.T @ gmat
+    return float(np.sqrt(meat) / n), float(np.trace(m) ** 2 / np.trace(m @ m))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_clustered_mean_cr2_and_bell_mccaffrey_df_match_the_matrix_formulas(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    clusters = np.repeat(np.arange(7), rng.integers(1, 12, 7)).astype(str)
+    d = rng.normal(size=len(clusters)) + rng.normal(size=7)[clusters.astype(int)]
+    _, se, g, df = ev.clustered_mean(d, clusters)
+    se_m, df_m = _cr2_by_matrices(d, clusters)
+    assert g == 7 and se == pytest.approx(se_m) and df == pytest.approx(df_m)
+    assert df <= 6 + 1e-9  # unequal schools: fewer degrees of freedom than schools less one
+
+
+def test_bell_mccaffrey_df_of_equal_schools_is_schools_less_one() -> None:
+    from pipelines.analysis.inference import bm_df
+
+    assert bm_df(np.full(12, 5.0)) == pytest.approx(11.0)
+    assert bm_df(np.array([40.0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])) < 5  # one school dominates
 
 
 def test_evalue_hand_computed() -> None:
@@ -196,6 +238,85 @@ def test_absence_bound_extrapolates_a_linear_pre_trend_hand_computed() -> None:
     assert (lo, hi) == pytest.approx((-0.074, -0.006))
     assert evd.breakdown(-0.05, -0.03, 0.024) == pytest.approx(1.25)
     assert evd.breakdown(-0.05, 0.01, 0.024) == 0.0
+
+
+def test_a_pre_trend_counts_as_small_only_as_far_as_its_upper_limit() -> None:
+    # |estimate| + t(0.95, g - 1) * se: with 11 schools t(0.95, 10) = 1.8125
+    assert evd.upper_limit(-0.001, 0.0005, 11) == pytest.approx(0.001 + 1.812461 * 0.0005, rel=1e-6)
+    assert evd.upper_limit(0.002, float("nan"), 11) == 0.002  # no standard error: the point
+    months = np.arange(-14, -8)
+    flat = pl.DataFrame({"event_month": months, "att": np.zeros(6)})
+    # a flat pre-period whose slope is uncertain (se 0.001 per month, 22 schools) still
+    # leaves room for a trend: t(0.95, 21) = 1.7207, times 0.001, over 12 months
+    assert evd.absence_bound(flat, 0.001, 22) == pytest.approx(1.720743 * 0.001 * 12, rel=1e-5)
+    # that bound withholds an estimate of +2 pp whose 95 % interval excludes zero
+    lo, hi = evd.robust_interval(0.01, 0.03, evd.absence_bound(flat, 0.001, 22))
+    assert evd.judge(0.02, 0.01, 0.03, claimable=True, n_schools=22, pretrend_p=0.6, robust_lo=lo, robust_hi=hi) == (
+        evd.TREND
+    )
+
+
+def test_pretrend_slope_and_its_clustered_error_hand_computed() -> None:
+    from pipelines.analysis.eventtime import pretrend_slope
+
+    # two placebo months, -14 and -9, lie x = -9.5 and -4.5 months from the baseline's centre
+    # (-4.5); the slope is sum(c_e att_e) with c = x / sum(x^2) = (-9.5, -4.5) / 110.5
+    def part(e: int, d: list[float], schools: list[str]) -> pl.DataFrame:
+        m = float(np.mean(d))
+        return pl.DataFrame({"e": [e] * len(d), "d": d, "school_unit_code": schools}).with_columns(
+            (pl.col("d") - m).alias("inf"), pl.lit(len(d)).alias("n")
+        )
+
+    parts = [part(-14, [-0.02, 0.0, -0.01, -0.03], list("aabb")), part(-9, [0.0, 0.02, 0.01, -0.01], list("aaab"))]
+    curve = pl.DataFrame({"event_month": [-14, -9], "att": [-0.015, 0.005]})
+    c = np.array([-9.5, -4.5]) / 110.5
+    slope = c[0] * -0.015 + c[1] * 0.005
+    # per school: sum over months of c_e * (d - att_e) / n_e, each month's residual sum scaled
+    # by its CR2 factor (1 - n_ge/n_e)^(-1/2): month -14 two of four pupils each (sqrt 2);
+    # month -9 three (2) and one (1 / sqrt 0.75)
+    s_a = c[0] * np.sqrt(2) * ((-0.02 + 0.015) + (0.0 + 0.015)) / 4 + c[1] * 2 * (-0.005 + 0.015 + 0.005) / 4
+    s_b = c[0] * np.sqrt(2) * ((-0.01 + 0.015) + (-0.03 + 0.015)) / 4 + c[1] / np.sqrt(0.75) * -0.015 / 4
+    out = pretrend_slope(parts, curve)
+    assert out["slope"] == pytest.approx(slope)
+    assert out["slope_se"] == pytest.approx(np.sqrt(s_a**2 + s_b**2))
+    assert out["slope_schools"] == 2
+
+
+def test_grades_are_held_to_their_pupils_attendance_trend() -> None:
+    certain = {"claimable": True, "n_schools": 20, "pretrend_p": 0.5, "robust_lo": -0.09, "robust_hi": -0.01}
+    assert evd.judge(-0.05, -0.08, -0.02, **certain) == evd.EFFECT
+    assert evd.judge(-0.05, -0.08, -0.02, **certain, trend_elsewhere=True) == evd.TREND
+    assert evd.judge(-0.01, -0.04, 0.02, **certain, trend_elsewhere=True) == evd.NO_CHANGE  # nothing to withhold
+    row = {
+        "outcome": "share_passed_change",
+        "measure": "Förändring i andel godkända ämnen",
+        "difference": -0.05,
+        "lo": -0.08,
+        "hi": -0.02,
+        "n_treated": 40,
+        "n_eligible": 42,
+        "n_schools": 16,
+        "pretrend_p": 0.5,
+        "robust_lo": -0.09,
+        "robust_hi": -0.01,
+        "verdict": evd.TREND,
+    }
+    text = ev.text_effect(row)
+    assert "frånvaro utvecklades före inskrivningen" in text and "Ingen effekt anges" in text
+    assert "omfattar intervallet noll" not in text  # the robust interval does not cover zero here
+
+
+def test_eligibility_gradient_recovers_a_linear_relation() -> None:
+    from pipelines.analysis.sample import Analytic
+
+    rng = np.random.default_rng(5)
+    n = 500
+    x = rng.uniform(0.2, 1.0, n)
+    y = (rng.uniform(size=n) < 0.1 + 0.8 * x).astype(float)  # P(eligible) = 0.1 + 0.8 x
+    frame = pl.DataFrame({"row": np.arange(n, dtype=np.int64), "y": y, "base_share_passed": x})
+    weights = pl.DataFrame({"row": np.arange(n, dtype=np.int64), "cell": "c", "w": np.full(n, 1 / n)})
+    a = Analytic("eligible_vocational", [], frame, pl.DataFrame({"row": [], "cell": []}), weights, 0)
+    assert evd.eligibility_gradient(a) == pytest.approx(0.8, abs=0.12)
 
 
 def _grade_world(trend: float, seed: int) -> pl.DataFrame:

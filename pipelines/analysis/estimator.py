@@ -8,9 +8,9 @@ outcome's analytic sample (`sample.py`).
   pupil's own covariates by a regression on the comparison candidates (the bias correction
   of Abadie & Imbens 2011). Attendance uses the change from the pupil's own baseline months,
   relative to the school (a difference in differences on weighted pupils).
-- Uncertainty: the mean of D with a standard error clustered by school that counts both
-  sides, and t intervals with (the enrolled pupils' schools - 1) degrees of freedom
-  (inference.py).
+- Uncertainty: the mean of D with a CR2 standard error clustered by school that counts both
+  sides, and t intervals with Bell-McCaffrey degrees of freedom from the enrolled pupils'
+  schools (inference.py).
 - Baseline equivalence per analytic sample (What Works Clearinghouse, Procedures and
   Standards Handbook v5.0): Hedges' g / Cox index; over 0.25 after weighting, no effect is
   claimed. Effect sizes use the outcome's pooled SD (Hedges' g) or the Cox index.
@@ -27,7 +27,7 @@ import polars as pl
 
 from pipelines.analysis import estimands as est
 from pipelines.analysis import evidence as evd
-from pipelines.analysis.inference import t_interval
+from pipelines.analysis.inference import bm_df, cr2_factors, t_interval
 from pipelines.analysis.sample import PATH, Analytic
 
 OUTCOME_LABELS = {
@@ -42,7 +42,7 @@ SHORT_LABELS = {
 }
 BINARY = {"eligible_vocational"}
 CLAIM_LIMIT = est.WWC_ADJUSTABLE  # WWC: a baseline difference above this rules out an effect claim
-METHOD = "entropy balancing in calendar-month x årskurs cells, regression-adjusted; school-clustered SE"
+METHOD = "entropy balancing in calendar-month x årskurs cells, regression-adjusted; school-clustered CR2 SE"
 
 
 # --- effect sizes and baseline equivalence ------------------------------------------------
@@ -210,20 +210,25 @@ def pair_differences(a: Analytic) -> pl.DataFrame:
     return _adjusted(a)[0]
 
 
-def clustered_effect(a: Analytic, keys: set[str] | None = None) -> tuple[float, float, int]:
+def clustered_effect(a: Analytic, keys: set[str] | None = None) -> tuple[float, float, int, float]:
     """Mean D over the enrolled pupils in the estimate (or those of `keys`), with a standard
     error clustered by school that counts both sides: an enrolled pupil's deviation, and each
     comparison pupil's share of its cell's weighted mean (weights taken as given). Without
     the second part, a comparison mean resting on few pupils would look certain. The third
-    value is the number of schools the enrolled pupils come from (the interval's clusters)."""
+    value is the number of schools the enrolled pupils come from (the interval's clusters),
+    the fourth the Bell-McCaffrey degrees of freedom of their mean (inference.bm_df).
+
+    CR2 (inference.py): each school's sum is scaled by (1 - n_g/n)^(-1/2), n_g its enrolled
+    pupils in the estimate (its leverage in their mean); a school only comparison pupils come
+    from has none and keeps its sum as it is."""
     if a.members.is_empty():
-        return float("nan"), float("nan"), 0
+        return float("nan"), float("nan"), 0, float("nan")
     treated, comparison = _adjusted(a)
     if keys is not None:
         treated = treated.filter(pl.col("pupil_key").is_in(list(keys)))
     n = treated.height
     if n == 0:
-        return float("nan"), float("nan"), 0
+        return float("nan"), float("nan"), 0, float("nan")
     mean = float(treated["d"].mean())
     per_cell = treated.group_by("cell").len("n_t").with_columns(pl.col("n_t").cast(pl.Float64))
     inf = pl.concat(
@@ -234,13 +239,20 @@ def clustered_effect(a: Analytic, keys: set[str] | None = None) -> tuple[float, 
             ),
         ]
     ).with_columns(pl.col("school_unit_code").fill_null("?"))
-    sums = inf.group_by("school_unit_code").agg(pl.col("psi").sum())["psi"].to_numpy()
+    sizes = treated.group_by(pl.col("school_unit_code").fill_null("?")).len("n_g")
+    sums = (
+        inf.group_by("school_unit_code")
+        .agg(pl.col("psi").sum())
+        .join(sizes, on="school_unit_code", how="left")
+        .with_columns(pl.col("n_g").fill_null(0))
+    )
     # the variance sums over every school either side draws on; the interval's degrees of
     # freedom count only the enrolled pupils' schools (inference.py)
-    g_all, g = len(sums), treated["school_unit_code"].fill_null("?").n_unique()
+    g_all, g = sums.height, sizes.height
     if g_all < 2 or g < 2:
-        return mean, float("nan"), g
-    return mean, float(np.sqrt(g_all / (g_all - 1) * (sums**2).sum())), g
+        return mean, float("nan"), g, float("nan")
+    scaled = sums["psi"].to_numpy() * cr2_factors(sums["n_g"].to_numpy().astype(float))
+    return mean, float(np.sqrt((scaled**2).sum())), g, bm_df(sizes["n_g"].to_numpy())
 
 
 @dataclass
@@ -267,6 +279,8 @@ class Estimate:
     robust_low: float = float("nan")
     robust_high: float = float("nan")
     breakdown: float = float("nan")
+    # a grade outcome of pupils whose attendance got the verdict "trend" (evaluation.headline)
+    attendance_trend: bool = False
 
     @property
     def verdict(self) -> str:
@@ -279,6 +293,7 @@ class Estimate:
             pretrend_p=self.pretrend_p,
             robust_lo=self.robust_low,
             robust_hi=self.robust_high,
+            trend_elsewhere=self.attendance_trend,
         )
 
     @property
@@ -329,8 +344,8 @@ def _evalues(outcome: str, est_: float, lo: float, hi: float, sd: float, p_t: fl
 def estimate(a: Analytic) -> Estimate:
     diffs = pair_differences(a)
     d = diffs["d"].to_numpy()
-    mean, se, g = clustered_effect(a)
-    lo, hi, p = t_interval(mean, se, g)
+    mean, se, g, df = clustered_effect(a)
+    lo, hi, p = t_interval(mean, se, g, df)
     y_t = diffs["y"].to_numpy()
     y_c = diffs["y_c"].to_numpy()
     m_t = float(y_t.mean()) if len(y_t) else float("nan")

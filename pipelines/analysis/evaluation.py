@@ -86,8 +86,8 @@ def subgroups(sample: EvaluationSample) -> pl.DataFrame:
     for dimension, column in GROUP_DIMENSIONS:
         exploded = joined.explode(column) if joined.schema[column] == pl.List(pl.String) else joined
         for (group,), part in exploded.drop_nulls(column).group_by(column):
-            mean, se, g = clustered_effect(a, set(part["pupil_key"].to_list()))
-            lo, hi, p = t_interval(mean, se, g)
+            mean, se, g, df = clustered_effect(a, set(part["pupil_key"].to_list()))
+            lo, hi, p = t_interval(mean, se, g, df)
             rows.append(
                 {
                     "dimension": dimension,
@@ -273,7 +273,8 @@ def trend_evidence(sample: EvaluationSample) -> dict[str, dict]:
     if "evidence" not in sample.cache:
         _, pretrend = event_curve(sample)
         curve = sample.cache["event_curve"][0]
-        absence = {"pretrend_p": pretrend["p_value"], "bound": evd.absence_bound(curve), "kind": "months"}
+        bound = evd.absence_bound(curve, pretrend.get("slope_se", float("nan")), pretrend.get("slope_schools", 0))
+        absence = {"pretrend_p": pretrend["p_value"], "bound": bound, "kind": "months"}
         out = {"absence_rate": absence}
         for outcome in ("share_passed_change", "eligible_vocational"):
             if outcome not in sample.analytic:
@@ -284,8 +285,11 @@ def trend_evidence(sample: EvaluationSample) -> dict[str, dict]:
                 "pretrend_p": min(ps) if ps else float("nan"),
                 "grade_placebo_p": placebo["p_value"],
                 "grade_placebo": placebo["estimate"],
-                # in share-passed units: no bound for eligibility, whose verdict rests on the tests
-                "bound": placebo["bound"] if outcome == "share_passed_change" else float("nan"),
+                # in share passed; for eligibility turned into its units by the comparison's
+                # gradient of eligibility on share passed
+                "bound": placebo["bound"]
+                if outcome == "share_passed_change"
+                else placebo["bound"] * abs(evd.eligibility_gradient(sample.analytic[outcome])),
                 "kind": "terms",
             }
         sample.cache["evidence"] = out
@@ -299,9 +303,15 @@ def headline(sample: EvaluationSample) -> dict[str, Estimate]:
         ev_ = evidence.get(outcome, {})
         e.pretrend_p = ev_.get("pretrend_p", float("nan"))
         bound = ev_.get("bound", float("nan"))
-        if np.isfinite(bound):  # eligibility has no bound in its own units: its verdict rests on the tests
+        if np.isfinite(bound):  # without a bound (no placebo term), the verdict rests on the tests
             e.robust_low, e.robust_high = evd.robust_interval(e.ci_low, e.ci_high, bound)
             e.breakdown = evd.breakdown(e.ci_low, e.ci_high, bound)
+    # the grades are held to the attendance's verdict too: the same pupils were selected, and a
+    # trajectory attendance cannot tell from the programme may lie behind their grades as well
+    absence = estimates.get("absence_rate")
+    if absence is not None and absence.verdict == evd.TREND:
+        for outcome, e in estimates.items():
+            e.attendance_trend = outcome != "absence_rate"
     return estimates
 
 

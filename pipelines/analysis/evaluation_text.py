@@ -69,10 +69,15 @@ def text_effect(row: dict, pretrend_p: float | None = None) -> str:
                 f"{'frånvaron' if row['outcome'] == 'absence_rate' else 'frånvaron eller betygen'} utvecklades "
                 f"(test av tiden före inskrivningen: p = {fmt_num(p, 2)})"
             )
-        else:
+        elif row.get("robust_lo") is not None and row["robust_lo"] <= 0 <= row["robust_hi"]:
             why = (
                 "om utvecklingen före inskrivningen fortsatte lika starkt efteråt omfattar intervallet noll "
                 f"({_pp(row['robust_lo'])} till {_pp(row['robust_hi'])} procentenheter)"
+            )
+        else:  # a grade outcome held to its pupils' attendance (evaluation.headline)
+            why = (
+                "samma elevers frånvaro utvecklades före inskrivningen på ett sätt som designen inte kan skilja "
+                "från programmet, och en sådan utveckling kan ligga bakom betygen också"
             )
         covers = row["lo"] <= 0 <= row["hi"]
         chance = (
@@ -244,15 +249,20 @@ def text_methods(effects: pl.DataFrame | None = None, levels: pl.DataFrame | Non
             f"{_word(n_placebo)} månaderna). För betyg prövas på samma sätt förändringen i andel godkända ämnen "
             "från tre terminer före inskrivningsterminen till terminen före, en termin som inte heller används i "
             "vägningen; betygsutfallen prövas också mot frånvarons test, eftersom det är samma elever som valts ut. "
-            "Ett robust intervall visar vad som händer om en trend som syns före inskrivningen fortsätter lika "
-            "starkt efteråt (i andan av Rambachan och Roth 2023, förenklat: trendens lutning före inskrivningen "
-            "förlängd till uppföljningstiden läggs till på båda sidor av intervallet). En effekt anges bara när "
-            "testet inte visar någon skillnad (p ≥ 0,05) och både konfidensintervallet och det robusta intervallet "
-            "utesluter noll; annars säger texten att designen inte kan skilja programmet från trenden."
-            + _text_trend_results(effects),
+            "Ett robust intervall visar vad som händer om en trend före inskrivningen fortsätter lika starkt "
+            "efteråt (i andan av Rambachan och Roth 2023, förenklat: trendens lutning före inskrivningen förlängd "
+            "till uppföljningstiden läggs till på båda sidor av intervallet). Trenden tas vid sin övre "
+            "konfidensgräns, inte vid sin punktskattning: ett test utan styrka får inte räknas som belägg för att "
+            "det inte fanns någon trend. För behörighet räknas betygstrenden om till behörighet med hur behörigheten "
+            "hänger samman med andelen godkända ämnen bland jämförelseeleverna. En effekt anges bara när testet "
+            "inte visar någon skillnad (p ≥ 0,05) och både konfidensintervallet och det robusta intervallet "
+            "utesluter noll, och för betygen bara när frånvaron för samma elever inte har fått utlåtandet trend; "
+            "annars säger texten att designen inte kan skilja programmet från trenden." + _text_trend_results(effects),
             "**Osäkerhet.** 95 % konfidensintervall med standardfel som tar hänsyn till att elever i samma skola "
-            "liknar varandra (klustrade på skola; t-fördelning med antal skolor som de inskrivna eleverna kommer "
-            f"från minus ett frihetsgrader). Kommer eleverna från färre än {_word(MIN_SCHOOLS)} skolor anses "
+            "liknar varandra (klustrade på skola, med Bell och McCaffreys småstickprovskorrigering CR2, och en "
+            "t-fördelning med Bell och McCaffreys frihetsgrader, som räknar de skolor de inskrivna eleverna kommer "
+            "från och blir färre ju ojämnare eleverna är fördelade på dem). "
+            f"Kommer eleverna från färre än {_word(MIN_SCHOOLS)} skolor anses "
             "intervallet inte tillförlitligt och ingen slutsats dras. Wilsonintervall för andelar och t-intervall "
             "för medelvärden. Undergruppernas p-värden justeras med Benjamini och Hochbergs metod, och en "
             "undergrupps effekt anges bara när q-värdet är under 0,05.",

@@ -10,10 +10,13 @@ import polars as pl
 from scipy import stats
 
 from pipelines.analysis import estimands as est
-from pipelines.analysis.inference import clustered_mean, t_interval
+from pipelines.analysis.inference import clustered_mean, cr2_factors, t_interval
 from pipelines.analysis.sample import Analytic, EvaluationSample
 
 EVENT_MONTHS = np.arange(est.PLACEBO_FIRST, est.OUTCOME_LAST + 1)
+# months: the baseline's centre (months -8..-1) and the outcome window's centre (+3..+12)
+BASE_CENTRE = -(est.PRE_MONTHS + 1) / 2
+POST_CENTRE = (est.OUTCOME_FIRST + est.OUTCOME_LAST) / 2
 
 
 def event_curve(sample: EvaluationSample) -> tuple[pl.DataFrame, dict]:
@@ -34,8 +37,8 @@ def event_curve(sample: EvaluationSample) -> tuple[pl.DataFrame, dict]:
     rows, placebo = [], []
     for e in EVENT_MONTHS:
         part = d.filter(pl.col("e") == e)
-        mean, se, g = clustered_mean(part["d"].to_numpy(), part["school_unit_code"].fill_null("?").to_numpy())
-        lo, hi, _ = t_interval(mean, se, g)
+        mean, se, g, df = clustered_mean(part["d"].to_numpy(), part["school_unit_code"].fill_null("?").to_numpy())
+        lo, hi, _ = t_interval(mean, se, g, df)
         rows.append(
             {
                 "event_month": int(e),
@@ -49,7 +52,7 @@ def event_curve(sample: EvaluationSample) -> tuple[pl.DataFrame, dict]:
         if est.PLACEBO_FIRST <= e <= est.PLACEBO_LAST:
             placebo.append(part.with_columns((pl.col("d") - mean).alias("inf"), pl.lit(part.height).alias("n")))
     curve = pl.DataFrame(rows).with_columns(pl.col(pl.Float64).fill_nan(None))
-    sample.cache["event_curve"] = (curve, pretrend_test(placebo, curve))
+    sample.cache["event_curve"] = (curve, pretrend_test(placebo, curve) | pretrend_slope(placebo, curve))
     return sample.cache["event_curve"]
 
 
@@ -127,6 +130,39 @@ def _event_paths(a: Analytic, months: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
         schema={"cell": pl.String, "e": pl.Int32, "c_change": pl.Float64},
     )
     return t_side, c_side
+
+
+def pretrend_slope(placebo: list[pl.DataFrame], curve: pl.DataFrame) -> dict:
+    """The placebo months' slope through the baseline's centre (least squares over the months
+    with an estimate, in months from the centre, as evidence.absence_bound) with its
+    school-clustered CR2 standard error (inference.py). The slope is a weighted sum c'att of
+    the months' means, so its score per school is the same weighted sum of the school's
+    residual sums per month, each scaled by that month's CR2 factor (1 - n_ge/n_e)^(-1/2):
+    the months' hat matrix is block-diagonal, so that is the CR2 of the month-by-month
+    regression. Degrees of freedom: the schools less one."""
+    empty = {"slope": float("nan"), "slope_se": float("nan"), "slope_schools": 0}
+    att = {int(m): a for m, a in zip(curve["event_month"], curve["att"], strict=True) if a is not None}
+    parts = [p for p in placebo if p.height >= 2 and int(p["e"][0]) in att]
+    if not parts:
+        return empty
+    x = np.array([int(p["e"][0]) for p in parts], dtype=float) - BASE_CENTRE
+    c = x / (x**2).sum()
+    slope = float(sum(ci * att[int(p["e"][0])] for ci, p in zip(c, parts, strict=True)))
+    scores: dict[str, float] = {}
+    for ci, p in zip(c, parts, strict=True):
+        per_school = (
+            p.with_columns(pl.col("school_unit_code").fill_null("?"))
+            .group_by("school_unit_code")
+            .agg(pl.col("inf").sum().alias("s"), pl.len().alias("n_g"))
+        )
+        factor = cr2_factors(per_school["n_g"].to_numpy())
+        for school, s, f in zip(per_school["school_unit_code"], per_school["s"], factor, strict=True):
+            scores[school] = scores.get(school, 0.0) + float(ci) * float(s) * float(f) / p.height
+    g = len(scores)
+    if g < 2:
+        return empty | {"slope": slope, "slope_schools": g}
+    sums = np.array(list(scores.values()))
+    return {"slope": slope, "slope_se": float(np.sqrt((sums**2).sum())), "slope_schools": g}
 
 
 def pretrend_test(placebo: list[pl.DataFrame], curve: pl.DataFrame) -> dict:

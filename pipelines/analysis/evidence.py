@@ -6,20 +6,30 @@ and the verdict every sentence, table and effects.csv row follows.
 - Robust interval: a bound on how far trends could have departed from parallel after
   enrolment, in the spirit of Rambachan & Roth's (2023) relative magnitudes, simplified: the
   pre-period departure, extrapolated over the distance from the baseline to the outcome, times
-  M_BAR. The interval widens by that bound on each side; the breakdown value is the M_BAR at
-  which it first reaches zero.
+  M_BAR. The departure is taken at its upper confidence limit (upper_limit: |estimate| plus
+  the one-sided t quantile times its clustered standard error, as in an equivalence test),
+  not at its point estimate: a placebo test without power must not pass for evidence of no
+  trend. Attendance: the placebo months' slope through the baseline; share passed: the grade
+  placebo, two terms apart as the outcome is; eligibility: the grade placebo turned into
+  eligibility by the comparison pupils' gradient of eligibility on share passed. The interval
+  widens by that bound on each side; the breakdown value is the M_BAR at which it first
+  reaches zero.
 - Verdict: an effect is stated only where the groups were alike at baseline, the enrolled
   pupils come from at least MIN_SCHOOLS schools, no pre-trend test fails (at ALPHA), and both
   the 95 % and the robust interval exclude zero. A trend before enrolment makes the verdict
-  "trend": the design cannot separate the programme from it.
+  "trend": the design cannot separate the programme from it. A grade outcome is also held to
+  attendance (the same pupils were selected): its test, and where attendance's verdict is
+  "trend", so is the grades' (evaluation.headline).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from scipy import stats
 
 from pipelines.analysis import estimands as est
+from pipelines.analysis.eventtime import BASE_CENTRE, POST_CENTRE
 from pipelines.analysis.inference import ALPHA, MIN_SCHOOLS, clustered_mean, t_interval
 from pipelines.analysis.sample import Analytic
 
@@ -35,15 +45,26 @@ EFFECT, NO_CHANGE, TREND, FEW_SCHOOLS, NOT_CLAIMABLE, NONE = (
     "none",
 )
 
-# months: the baseline's centre (months -8..-1) and the outcome window's centre (+3..+12)
-BASE_CENTRE = -(est.PRE_MONTHS + 1) / 2
-POST_CENTRE = (est.OUTCOME_FIRST + est.OUTCOME_LAST) / 2
+
+def upper_limit(estimate: float, se: float, g: int, df: float | None = None) -> float:
+    """The largest |departure| a one-sided test at ALPHA cannot reject (the equivalence
+    bound of a two one-sided tests procedure, t with `df` or else g - 1 degrees of freedom):
+    a pre-trend counts as small only as far as the data show it small, not by its point
+    estimate. Without a standard error, |estimate|."""
+    if not np.isfinite(estimate):
+        return float("nan")
+    if not np.isfinite(se) or g < 2:
+        return abs(estimate)
+    dof = g - 1 if df is None or not np.isfinite(df) else df
+    return abs(estimate) + float(stats.t.ppf(1 - ALPHA, dof)) * se
 
 
-def absence_bound(curve: pl.DataFrame) -> float:
+def absence_bound(curve: pl.DataFrame, slope_se: float = float("nan"), schools: int = 0) -> float:
     """The pre-trend's slope through the baseline (least squares over the placebo months of
-    the event curve, in months from the baseline's centre), extrapolated to the outcome
-    window's centre: a linear trend that continues moves the estimate by about this much."""
+    the event curve, in months from the baseline's centre), taken at its upper confidence
+    limit (upper_limit, with the slope's clustered standard error from
+    eventtime.pretrend_slope) and extrapolated to the outcome window's centre: a linear trend
+    the data cannot rule out moves the estimate by up to about this much."""
     pre = curve.filter(
         pl.col("event_month").is_between(est.PLACEBO_FIRST, est.PLACEBO_LAST) & pl.col("att").is_not_null()
     )
@@ -51,7 +72,7 @@ def absence_bound(curve: pl.DataFrame) -> float:
         return float("nan")
     x = pre["event_month"].to_numpy().astype(float) - BASE_CENTRE
     slope = float((x * pre["att"].to_numpy()).sum() / (x**2).sum())
-    return abs(slope) * (POST_CENTRE - BASE_CENTRE)
+    return upper_limit(slope, slope_se, schools) * (POST_CENTRE - BASE_CENTRE)
 
 
 def grade_placebo(a: Analytic) -> dict:
@@ -59,7 +80,14 @@ def grade_placebo(a: Analytic) -> dict:
     term to the baseline term, enrolled against their cell's weighted comparison (weights
     renormalised over the rows with that term). Two terms apart, as the outcome's change is,
     so its size bounds the outcome's bias under a trend that continues (bound)."""
-    empty = {"estimate": float("nan"), "p_value": float("nan"), "n": 0, "schools": 0, "bound": float("nan")}
+    empty = {
+        "estimate": float("nan"),
+        "se": float("nan"),
+        "p_value": float("nan"),
+        "n": 0,
+        "schools": 0,
+        "bound": float("nan"),
+    }
     if a.members.is_empty() or "placebo_share_passed" not in a.frame.columns:
         return empty
     frame = a.frame.select(
@@ -75,10 +103,30 @@ def grade_placebo(a: Analytic) -> dict:
     if treated.height < 2:
         return empty
     d = (treated["p"] - treated["p_c"]).to_numpy()
-    mean, se, g = clustered_mean(d, treated["school_unit_code"].fill_null("?").to_numpy())
-    _, _, p = t_interval(mean, se, g)
+    mean, se, g, df = clustered_mean(d, treated["school_unit_code"].fill_null("?").to_numpy())
+    _, _, p = t_interval(mean, se, g, df)
     # the placebo runs from the baseline term backwards: a trend shows with the opposite sign
-    return {"estimate": mean, "p_value": p, "n": treated.height, "schools": g, "bound": abs(mean)}
+    bound = upper_limit(mean, se, g, df)
+    return {"estimate": mean, "se": se, "p_value": p, "n": treated.height, "schools": g, "bound": bound}
+
+
+def eligibility_gradient(a: Analytic) -> float:
+    """The comparison pupils' gradient of the outcome (eligibility) on the baseline term's
+    share passed: weighted least squares over the weighted comparison rows (cell weights).
+    It turns a bound in share passed (grade_placebo) into one in eligibility: a trend that
+    moves share passed by B moves eligibility by about this gradient times B."""
+    if a.weights.is_empty():
+        return float("nan")
+    rows = a.weights.select("row", "w").join(
+        a.frame.select("row", pl.col("y").cast(pl.Float64), pl.col("base_share_passed").cast(pl.Float64)), on="row"
+    )
+    rows = rows.drop_nulls()
+    if rows.height < 3:
+        return float("nan")
+    w, x, y = (rows[c].to_numpy() for c in ("w", "base_share_passed", "y"))
+    xm, ym = np.average(x, weights=w), np.average(y, weights=w)
+    var = float(np.average((x - xm) ** 2, weights=w))
+    return float(np.average((x - xm) * (y - ym), weights=w) / var) if var > 0 else float("nan")
 
 
 def robust_interval(lo: float, hi: float, bound: float, m_bar: float = M_BAR) -> tuple[float, float]:
@@ -109,8 +157,10 @@ def judge(
     robust_lo: float,
     robust_hi: float,
     q_value: float | None = None,
+    trend_elsewhere: bool = False,
 ) -> str:
-    """The verdict code of one estimate (module docstring). A subgroup also needs q < ALPHA."""
+    """The verdict code of one estimate (module docstring). A subgroup also needs q < ALPHA;
+    `trend_elsewhere`: a grade outcome whose pupils' attendance got the verdict "trend"."""
     if estimate is None or not np.isfinite(estimate):
         return NONE
     if not claimable:
@@ -123,6 +173,6 @@ def judge(
         return NO_CHANGE
     if q_value is not None and not (np.isfinite(q_value) and q_value < ALPHA):
         return NO_CHANGE
-    if np.isfinite(robust_lo) and robust_lo <= 0 <= robust_hi:
+    if trend_elsewhere or (np.isfinite(robust_lo) and robust_lo <= 0 <= robust_hi):
         return TREND
     return EFFECT
