@@ -113,8 +113,8 @@ def test_report_charts_have_tooltips_one_bundle_and_titles(run, browser) -> None
             assert "döljs av röjandekontrollen" in empty or "inga uppgifter" in empty
         chart = 'figure.chart[aria-label="Frånvaro före och efter inskrivning"]'
         points = page.locator(f"{chart} .chart-live .mark-symbol path")
-        assert points.count() > 5
-        points.nth(5).hover(force=True)
+        assert points.count() >= 2  # the tiny store hides most months; the rest carry tooltips
+        points.nth(points.count() - 1).hover(force=True)
         tip = page.locator("#vg-tooltip-element.visible")
         tip.wait_for(timeout=5_000)
         assert "Månad" in tip.inner_text() and "Frånvaro" in tip.inner_text()
