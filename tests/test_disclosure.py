@@ -574,3 +574,75 @@ def test_a_difference_of_differences_across_sibling_reports_stays_wide(tmp_path)
     ]
     lo, hi = attack(known, hidden, eqs, (["ah"], []))
     assert lo <= 0 or hi - lo >= 10, (lo, hi)
+
+
+def test_one_population_split_two_ways_gives_both_margins() -> None:
+    """Leak (second independent attack, 2016 report's attrition by group): the pupils in the
+    estimate by gender (summing to the total) and by district were one population split two
+    ways (285 in the attrition table); only the gender split was read as a margin, so two
+    hidden districts' counts, each below a shown count of their own, were pinned to ranges
+    7 wide."""
+    d = {name: pupils(name, n) for name, n in (("d1", 20), ("d2", 20), ("d3", 18), ("d4", 16))}
+    matched = {"d1": d["d1"], "d2": d["d2"], "d3": d["d3"][:12], "d4": d["d4"][:15]}
+    everyone = sorted(p for ps in matched.values() for p in ps)
+    girls, boys = everyone[::2], everyone[1::2]
+    pub = Publication(10)
+    pub.table(
+        "by_group",
+        pl.DataFrame(
+            {
+                "group": ["Flickor", "Pojkar", "d1", "d2", "d3", "d4", "Totalt"],
+                "n_enrolled": [None, None, 20, 20, 18, 16, None],
+                "n_matched": [len(girls), len(boys), 20, 20, 12, 15, len(everyone)],
+                members("n_enrolled"): [[], [], d["d1"], d["d2"], d["d3"], d["d4"], []],
+                members("n_matched"): [girls, boys, *matched.values(), everyone],
+            }
+        ),
+        counts={"n_enrolled": keyed("enrolled", "group"), "n_matched": keyed("in_estimate", "group")},
+    )
+    frame = pub.protect()["by_group"]
+    names = ["G", "B", "e1", "e2", "e3", "e4", "m1", "m2", "m3", "m4", "T"]
+    col_m, col_e = frame["n_matched"].to_list(), frame["n_enrolled"].to_list()
+    values = dict(zip(names, col_m[:2] + col_e[2:6] + col_m[2:], strict=True))
+
+    known = {k: v for k, v in values.items() if v is not None}
+    hidden = [k for k, v in values.items() if v is None]
+    eqs = [(["T"], ["G", "B"]), (["T"], ["m1", "m2", "m3", "m4"])] + [
+        ([f"e{i}"], [f"m{i}", f"x{i}"]) for i in range(1, 5)
+    ]
+    for h in hidden:
+        lo, hi = attack(known, hidden, eqs, ([h], []))
+        assert hi - lo >= 10, (h, lo, hi)
+
+
+def test_a_district_years_enrolments_beside_two_years_counts_of_an_intervention() -> None:
+    """Leak (second independent attack, 2016 and 2015 reports): a district's 2016 enrolments
+    (25) beside its pupils with Läxhjälp through 2016 (36) and through 2015 (15) gave the 4
+    enrolled in 2016 without Läxhjälp: 25 - (36 - 15). What the count through 2016 holds
+    outside the year's enrolments is exactly the count through 2015."""
+    before, year = pupils("b", 15), pupils("y", 25)
+    through_2016 = before + year[:21]
+    pub = Publication(10)
+    pub.table(
+        "enrolled",
+        pl.DataFrame({"year": [2016], "n": [25], members("n"): [year]}),
+        counts={"n": keyed("enrolled", "year")},
+        labels=["year"],
+    )
+    pub.table(
+        "interventions",
+        pl.DataFrame({"through": [2015, 2016], "n": [15, 36], members("n"): [before, through_2016]}),
+        counts={"n": keyed("laxhjalp", "through")},
+        labels=["through"],
+    )
+    prot = pub.protect()
+    values = {"E": prot["enrolled"]["n"][0], "X15": prot["interventions"]["n"][0], "X16": prot["interventions"]["n"][1]}
+    known = {k: v for k, v in values.items() if v is not None}
+    hidden = [k for k, v in values.items() if v is None]
+    assert hidden, "every figure shown: 25 - (36 - 15) gives the 4 without Läxhjälp"
+    eqs = [(["X16"], ["X15", "new"]), (["E"], ["new", "without"])]
+    lo, hi = attack(known, hidden, eqs, (["without"], []))
+    assert lo <= 0 or hi - lo >= 10, (lo, hi)
+    for h in hidden:
+        lo, hi = attack(known, hidden, eqs, ([h], []))
+        assert hi - lo >= 10, (h, lo, hi)

@@ -201,7 +201,7 @@ class Publication:
         self.labels[label] = cid
         if cid not in self.cells:
             self.cells[cid] = Cell(cid, describe_key(label), len(toks), toks, current=True)
-        self.cells[cid].families.add(str(label[0]) if isinstance(label, tuple) and label else str(label))
+        self.cells[cid].families |= _families(label)
         return cid
 
     def prefer_shown(self, label: Key, weight: float = 100.0) -> None:
@@ -370,6 +370,16 @@ class Publication:
         return list(cells.values())
 
 
+def _families(label: Key) -> set[str]:
+    """The populations a label names: its population, and its population split by the
+    dimensions it fixes (gender rows and district rows of one population are two splits,
+    each a margin of its own)."""
+    if not (isinstance(label, tuple) and label):
+        return {str(label)}
+    fixed = [str(d) for d, v in label[1:] if v != ALL]
+    return {str(label[0])} | ({f"{label[0]} efter {', '.join(fixed)}"} if fixed else set())
+
+
 def family_of(label: str) -> str:
     """The population a described label names: `enrolled(district=…)` -> `enrolled`."""
     return label.split("(", 1)[0]
@@ -468,20 +478,17 @@ class _System:
                     groups[f].append(int(b))
             starts: list[list[int]] = []
             for fam, members_ in groups.items():
-                chosen: list[int] = []
-                for b in sorted(members_, key=lambda b: -size[b]):  # greedily, the largest disjoint parts
-                    if all(overlap[b, c] == 0 for c in chosen):
-                        chosen.append(b)
-                starts.append(chosen)
-                if len(chosen) < 2:
-                    continue
-                rest_n = size[a] - sum(size[b] for b in chosen)
-                terms = [(1, ai), *((-1, nonempty[b]) for b in chosen)]
-                if rest_n > 0:
-                    covered = np.concatenate([cells[nonempty[b]].tokens for b in chosen])  # type: ignore[misc]
-                    rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
-                    terms.append((-1, derived(rest, f"{cells[ai].label} utanför {fam}")))
-                eq_rels.append(terms)
+                for chosen in _partitions(sorted(members_, key=lambda b: -size[b]), disjoint):
+                    starts.append(chosen)
+                    if len(chosen) < 2:
+                        continue
+                    rest_n = size[a] - sum(size[b] for b in chosen)
+                    terms = [(1, ai), *((-1, nonempty[b]) for b in chosen)]
+                    if rest_n > 0:
+                        covered = np.concatenate([cells[nonempty[b]].tokens for b in chosen])  # type: ignore[misc]
+                        rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
+                        terms.append((-1, derived(rest, f"{cells[ai].label} utanför {fam}")))
+                    eq_rels.append(terms)
             # Disjoint parts of any populations and publications (the years' enrolments in one
             # table, the count through the last year in another): a cover leaving fewer than
             # min_cell of A's pupils gives a small remainder.
@@ -945,6 +952,29 @@ COVER_SEEDS = 16  # largest cells inside A that start a greedy cover (see _cover
 COVER_BUDGET = 400  # covers across populations kept at most, smallest remainder first
 
 
+PARTITIONS = 4  # greedy partitions per population inside one cell (genders, districts, ...)
+
+
+def _partitions(members_: list[int], disjoint: np.ndarray) -> list[list[int]]:
+    """Greedy sets of pairwise disjoint cells of one population inside a cell, largest first:
+    the first from the largest, then one from each largest cell that no set holds yet (one
+    population's cells may split it two ways: by gender and by district), at most PARTITIONS."""
+    out: list[list[int]] = []
+    used: set[int] = set()
+    for start in members_:
+        if start in used:
+            continue
+        chosen = [start]
+        for b in members_:
+            if b != start and all(disjoint[b, c] for c in chosen):
+                chosen.append(b)
+        out.append(chosen)
+        used |= set(chosen)
+        if len(out) >= PARTITIONS:
+            break
+    return out
+
+
 CROSS_BUDGET = 200  # crossing covers audited at most, smallest excess first (see _crossings)
 
 
@@ -964,6 +994,14 @@ def _crossings(
     np.fill_diagonal(cand, False)
     crossing = cand & (outside > 0)
     found: dict[tuple[int, tuple[int, ...]], int] = {}
+    # First the exact pairs: what B holds outside a crossing cell H is one published cell P
+    # (the pupils through 2016 with an intervention, outside the 2016 enrolments, are those
+    # through 2015 with it): B + (H without B) = P + H.
+    for b, h in np.argwhere(crossing):
+        rest = size[b] - overlap[b, h]
+        p = np.flatnonzero(nested[b] & disjoint[h] & (size == rest))
+        if p.size:
+            found[(int(b), tuple(sorted((int(p[0]), int(h)))))] = int(outside[b, h])
     for b in np.flatnonzero(crossing.any(axis=1)):
         parts = np.flatnonzero(cand[b])
         parts = parts[np.argsort(-overlap[b, parts], kind="stable")]
@@ -994,24 +1032,24 @@ def _two_part_unions(
     """(A, P, Q, R): two overlapping cells inside A whose intersection R is published, so that
     a reader knows their union (P + Q - R) and what A holds beyond it, 1 to min_cell - 1
     pupils (a difference of differences across sibling reports). Per A, every pair of the
-    cells inside it at once; R is looked for only where the excess is small. Smallest
-    excess first, at most CROSS_BUDGET."""
-    found: list[tuple[int, int, int, int, int]] = []
+    cells inside it at once; R is looked for in order of the excess, smallest first, until
+    CROSS_BUDGET are found."""
+    hits: list[tuple[int, int, int, int]] = []
     for a in np.flatnonzero(nested.sum(axis=1) >= 3):
         inside = np.flatnonzero(nested[a])
         ov = overlap[np.ix_(inside, inside)]
         excess = size[a] - size[inside][:, None] - size[inside][None, :] + ov
         sub = nested[np.ix_(inside, inside)]
-        hit = (ov > 0) & ~sub & ~sub.T & (excess > 0) & (excess < min_cell)
-        for i, j in np.argwhere(np.triu(hit, 1)):
-            p, q = int(inside[i]), int(inside[j])
-            r = np.flatnonzero(nested[p] & nested[q] & (size == overlap[p, q]))
-            if r.size:
-                found.append((int(excess[i, j]), int(a), p, q, int(r[0])))
-        if len(found) >= 4 * CROSS_BUDGET:
-            break
-    found.sort()
-    return [(a, p, q, r) for _, a, p, q, r in found[:CROSS_BUDGET]]
+        hit = np.triu((ov > 0) & ~sub & ~sub.T & (excess > 0) & (excess < min_cell), 1)
+        hits += [(int(excess[i, j]), int(a), int(inside[i]), int(inside[j])) for i, j in np.argwhere(hit)]
+    found: list[tuple[int, int, int, int]] = []
+    for _, a, p, q in sorted(hits):
+        r = np.flatnonzero(nested[p] & nested[q] & (size == overlap[p, q]))
+        if r.size:
+            found.append((a, p, q, int(r[0])))
+            if len(found) >= CROSS_BUDGET:
+                break
+    return found
 
 
 def _covers(
