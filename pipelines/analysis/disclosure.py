@@ -509,7 +509,8 @@ class _System:
             eq_rels.append(terms)
         # B inside disjoint cells that hold few pupils besides, one or more of them crossing B:
         # their sum = B + the others (a small derived count).
-        for b, chosen, _ in _crossings(overlap, size, nested, disjoint, min_cell):
+        current = np.array([cells[i].current for i in nonempty])
+        for b, chosen, _ in _crossings(overlap, size, nested, disjoint, min_cell, current):
             bi = nonempty[b]
             held = np.concatenate([cells[nonempty[p]].tokens for p in chosen])  # type: ignore[misc]
             d = derived(
@@ -518,7 +519,7 @@ class _System:
             )
             eq_rels.append([*((1, nonempty[p]) for p in chosen), (-1, bi), (-1, d)])
         # Two cells inside A that overlap in a published cell: A = P + Q - R + (A beyond both).
-        for a, p, q, r in _two_part_unions(overlap, size, nested, min_cell):
+        for a, p, q, r in _two_part_unions(overlap, size, nested, min_cell, current):
             ai, pi, qi, ri = nonempty[a], nonempty[p], nonempty[q], nonempty[r]
             both = np.union1d(cells[pi].tokens, cells[qi].tokens)  # type: ignore[arg-type]
             x = derived(
@@ -976,10 +977,16 @@ def _partitions(members_: list[int], disjoint: np.ndarray) -> list[list[int]]:
 
 
 CROSS_BUDGET = 200  # crossing covers audited at most, smallest excess first (see _crossings)
+UNION_BUDGET = 2000  # two-part unions audited at most, smallest excess first (see _two_part_unions)
 
 
 def _crossings(
-    overlap: np.ndarray, size: np.ndarray, nested: np.ndarray, disjoint: np.ndarray, min_cell: int
+    overlap: np.ndarray,
+    size: np.ndarray,
+    nested: np.ndarray,
+    disjoint: np.ndarray,
+    min_cell: int,
+    current: np.ndarray,
 ) -> list[tuple[int, list[int], int]]:
     """(B, parts, excess): pairwise disjoint cells, at least one of them crossing B, that
     together hold all of B's pupils and 1 to min_cell - 1 others (the excess). A count
@@ -988,11 +995,12 @@ def _crossings(
     Candidates are read off the overlap matrix at once (a part's pupils outside B must be
     few); only the greedy covers of each B, from each crossing cell and then the largest
     overlap first, are searched one by one (the first that covers B is kept).
-    Smallest excess first, at most CROSS_BUDGET."""
+    Smallest excess first, at most CROSS_BUDGET; only where B or a crossing cell is of this
+    publication (`current`)."""
     outside = size[None, :] - overlap  # [b, p]: pupils of p outside b
     cand = (overlap > 0) & (outside < min_cell) & ~nested.T  # (a part never contains B)
     np.fill_diagonal(cand, False)
-    crossing = cand & (outside > 0)
+    crossing = cand & (outside > 0) & (current[:, None] | current[None, :])
     found: dict[tuple[int, tuple[int, ...]], int] = {}
     # First the exact pairs: what B holds outside a crossing cell H is one published cell P
     # (the pupils through 2016 with an intervention, outside the 2016 enrolments, are those
@@ -1027,27 +1035,29 @@ def _crossings(
 
 
 def _two_part_unions(
-    overlap: np.ndarray, size: np.ndarray, nested: np.ndarray, min_cell: int
+    overlap: np.ndarray, size: np.ndarray, nested: np.ndarray, min_cell: int, current: np.ndarray
 ) -> list[tuple[int, int, int, int]]:
     """(A, P, Q, R): two overlapping cells inside A whose intersection R is published, so that
     a reader knows their union (P + Q - R) and what A holds beyond it, 1 to min_cell - 1
     pupils (a difference of differences across sibling reports). Per A, every pair of the
     cells inside it at once; R is looked for in order of the excess, smallest first, until
-    CROSS_BUDGET are found."""
+    UNION_BUDGET are found. Only relations with a cell of this publication (`current`):
+    what earlier publications alone give was audited when they were made."""
     hits: list[tuple[int, int, int, int]] = []
     for a in np.flatnonzero(nested.sum(axis=1) >= 3):
         inside = np.flatnonzero(nested[a])
         ov = overlap[np.ix_(inside, inside)]
         excess = size[a] - size[inside][:, None] - size[inside][None, :] + ov
         sub = nested[np.ix_(inside, inside)]
-        hit = np.triu((ov > 0) & ~sub & ~sub.T & (excess > 0) & (excess < min_cell), 1)
+        mine = current[a] | current[inside][:, None] | current[inside][None, :]
+        hit = np.triu((ov > 0) & ~sub & ~sub.T & (excess > 0) & (excess < min_cell) & mine, 1)
         hits += [(int(excess[i, j]), int(a), int(inside[i]), int(inside[j])) for i, j in np.argwhere(hit)]
     found: list[tuple[int, int, int, int]] = []
     for _, a, p, q in sorted(hits):
         r = np.flatnonzero(nested[p] & nested[q] & (size == overlap[p, q]))
         if r.size:
             found.append((a, p, q, int(r[0])))
-            if len(found) >= CROSS_BUDGET:
+            if len(found) >= UNION_BUDGET:
                 break
     return found
 
