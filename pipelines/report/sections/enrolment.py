@@ -34,7 +34,7 @@ def register(pub, ctx: Context) -> None:
     # The years' totals are the report's enrolment figures: when a count beside them must
     # give way (the city's own periods, a district's year), it is not a total that goes.
     for y in enrolled.filter(pl.col("district") == TOTAL)["year"].unique().to_list():
-        pub.prefer_shown(K("enrolled", district=marker, year=y), weight=10.0)
+        pub.prefer_shown(K("enrolled", district=marker, year=y))
     apart = fu.programmes_apart(ctx.con, ctx.year, ctx.districts)  # other programmes: not PPSS, shown apart
     pub.table(
         "other_programmes",

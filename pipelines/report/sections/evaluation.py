@@ -112,6 +112,8 @@ def register(pub, ctx: Context) -> None:
     )
     for outcome in estimates:
         pub.prefer_shown(in_estimate(outcome))  # the estimates rest on it: hide a neighbour instead
+    # The report's count of enrolled pupils: a neighbour gives way before it does.
+    pub.prefer_shown(K("enrolled", district=marker, year=ALL))
 
     groups = ev.attrition_by_group(sample)
     status = sample.enrolled.select(
