@@ -519,7 +519,7 @@ class _System:
             )
             eq_rels.append([*((1, nonempty[p]) for p in chosen), (-1, bi), (-1, d)])
         # Two cells inside A that overlap in a published cell: A = P + Q - R + (A beyond both).
-        for a, p, q, r in _two_part_unions(overlap, size, nested, min_cell, current):
+        for a, p, q, r in _two_part_unions(overlap, size, nested, min_cell, current, showable):
             ai, pi, qi, ri = nonempty[a], nonempty[p], nonempty[q], nonempty[r]
             both = np.union1d(cells[pi].tokens, cells[qi].tokens)  # type: ignore[arg-type]
             x = derived(
@@ -1035,17 +1035,23 @@ def _crossings(
 
 
 def _two_part_unions(
-    overlap: np.ndarray, size: np.ndarray, nested: np.ndarray, min_cell: int, current: np.ndarray
+    overlap: np.ndarray,
+    size: np.ndarray,
+    nested: np.ndarray,
+    min_cell: int,
+    current: np.ndarray,
+    showable: np.ndarray,
 ) -> list[tuple[int, int, int, int]]:
     """(A, P, Q, R): two overlapping cells inside A whose intersection R is published, so that
     a reader knows their union (P + Q - R) and what A holds beyond it, 1 to min_cell - 1
     pupils (a difference of differences across sibling reports). Per A, every pair of the
     cells inside it at once; R is looked for in order of the excess, smallest first, until
     UNION_BUDGET are found. Only relations with a cell of this publication (`current`):
-    what earlier publications alone give was audited when they were made."""
+    what earlier publications alone give was audited when they were made; and only over
+    cells that will show (`showable`): one hidden anyway leaves the excess unknown."""
     hits: list[tuple[int, int, int, int]] = []
-    for a in np.flatnonzero(nested.sum(axis=1) >= 3):
-        inside = np.flatnonzero(nested[a])
+    for a in np.flatnonzero((nested.sum(axis=1) >= 3) & showable):
+        inside = np.flatnonzero(nested[a] & showable)
         ov = overlap[np.ix_(inside, inside)]
         excess = size[a] - size[inside][:, None] - size[inside][None, :] + ov
         sub = nested[np.ix_(inside, inside)]
@@ -1054,7 +1060,7 @@ def _two_part_unions(
         hits += [(int(excess[i, j]), int(a), int(inside[i]), int(inside[j])) for i, j in np.argwhere(hit)]
     found: list[tuple[int, int, int, int]] = []
     for _, a, p, q in sorted(hits):
-        r = np.flatnonzero(nested[p] & nested[q] & (size == overlap[p, q]))
+        r = np.flatnonzero(nested[p] & nested[q] & (size == overlap[p, q]) & showable)
         if r.size:
             found.append((a, p, q, int(r[0])))
             if len(found) >= UNION_BUDGET:
