@@ -282,6 +282,50 @@ def test_pretrend_slope_and_its_clustered_error_hand_computed() -> None:
     assert out["slope_schools"] == 2
 
 
+def _placebo_part(e: int, d: list[float], schools: list[str]) -> pl.DataFrame:
+    m = float(np.mean(d))
+    return pl.DataFrame({"e": [e] * len(d), "d": d, "school_unit_code": schools}).with_columns(
+        (pl.col("d") - m).alias("inf"), pl.lit(len(d)).alias("n")
+    )
+
+
+def test_pretrend_test_of_one_month_is_that_months_cr2_t_test() -> None:
+    from pipelines.analysis.eventtime import pretrend_test
+
+    # one placebo month: W = (mean / se_CR2)^2 and F(1, nu) with nu the Bell-McCaffrey df,
+    # the square of the month's own t test (inference.clustered_mean, t_interval)
+    d = [0.01, 0.03, -0.01, 0.02, 0.04, 0.0, 0.05, -0.02, 0.03]
+    schools = list("aaaabbcde")  # unequal schools: CR2 and BM df differ from CR1 and g - 1
+    curve = pl.DataFrame({"event_month": [-12], "att": [float(np.mean(d))]})
+    out = pretrend_test([_placebo_part(-12, d, schools)], curve)
+    mean, se, g, df = ev.clustered_mean(np.array(d), np.array(schools))
+    _, _, p = ev.t_interval(mean, se, g, df)
+    assert out["wald"] == pytest.approx((mean / se) ** 2)
+    assert out["df"] == pytest.approx(df) and df < g - 1
+    assert out["p_value"] == pytest.approx(p)
+
+
+def test_pretrend_test_with_equal_schools_is_the_cr1_hotelling_test() -> None:
+    from scipy import stats
+
+    from pipelines.analysis.eventtime import pretrend_test
+
+    # equal schools: CR2's factor (1 - 1/g)^(-1/2) squared is CR1's g / (g - 1), and the
+    # Bell-McCaffrey df are g - 1, so F = W (g - q) / (q (g - 1)) on (q, g - q) as before
+    rng = np.random.default_rng(3)
+    schools = list("aabbccddee")
+    months = [-14, -13, -12]
+    ds = [list(rng.normal(0.01, 0.02, 10)) for _ in months]
+    parts = [_placebo_part(e, d, schools) for e, d in zip(months, ds, strict=True)]
+    curve = pl.DataFrame({"event_month": months, "att": [float(np.mean(d)) for d in ds]})
+    out = pretrend_test(parts, curve)
+    s = np.array([[np.sum(np.array(d)[[2 * i, 2 * i + 1]] - np.mean(d)) / 10 for d in ds] for i in range(5)])
+    att = np.array([np.mean(d) for d in ds])
+    wald = float(att @ np.linalg.inv(5 / 4 * s.T @ s) @ att)
+    assert out["wald"] == pytest.approx(wald)
+    assert out["p_value"] == pytest.approx(stats.f.sf(wald * (5 - 3) / (3 * 4), 3, 5 - 3))
+
+
 def test_grades_are_held_to_their_pupils_attendance_trend() -> None:
     certain = {"claimable": True, "n_schools": 20, "pretrend_p": 0.5, "robust_lo": -0.09, "robust_hi": -0.01}
     assert evd.judge(-0.05, -0.08, -0.02, **certain) == evd.EFFECT

@@ -246,7 +246,8 @@ def text_methods(effects: pl.DataFrame | None = None, levels: pl.DataFrame | Non
             "Standards Handbook v5.0).",
             f"**Test av trender före inskrivningen.** Månaderna {placebo} före inskrivningen används aldrig i "
             "vägningen; för frånvaro prövas om grupperna ändå skiljer sig där (ett gemensamt Wald-test av de "
-            f"{_word(n_placebo)} månaderna). För betyg prövas på samma sätt förändringen i andel godkända ämnen "
+            f"{_word(n_placebo)} månaderna, med samma klustrade standardfel, CR2, och Bell och McCaffreys "
+            "frihetsgrader som intervallen). För betyg prövas på samma sätt förändringen i andel godkända ämnen "
             "från tre terminer före inskrivningsterminen till terminen före, en termin som inte heller används i "
             "vägningen; betygsutfallen prövas också mot frånvarons test, eftersom det är samma elever som valts ut. "
             "Ett robust intervall visar vad som händer om en trend före inskrivningen fortsätter lika starkt "
