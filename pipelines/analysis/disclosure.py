@@ -435,6 +435,16 @@ class _System:
             cells.append(Cell(cid, label, len(members), members, internal=True))
             return by_id[cid]
 
+        def sum_of_parts(a: int, chosen: list[int], rest_label: str) -> list[tuple[int, int]]:
+            """A = its disjoint parts + what it holds beyond them (a derived count, if any)."""
+            ai = nonempty[a]
+            terms = [(1, ai), *((-1, nonempty[b]) for b in chosen)]
+            if size[a] > sum(size[b] for b in chosen):
+                covered = np.concatenate([cells[nonempty[b]].tokens for b in chosen])  # type: ignore[misc]
+                rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
+                terms.append((-1, derived(rest, f"{cells[ai].label} {rest_label}")))
+            return terms
+
         families = [cells[i].families or {family_of(cells[i].label)} for i in nonempty]
         disjoint = overlap == 0
         showable = np.array(
@@ -482,13 +492,7 @@ class _System:
                     starts.append(chosen)
                     if len(chosen) < 2:
                         continue
-                    rest_n = size[a] - sum(size[b] for b in chosen)
-                    terms = [(1, ai), *((-1, nonempty[b]) for b in chosen)]
-                    if rest_n > 0:
-                        covered = np.concatenate([cells[nonempty[b]].tokens for b in chosen])  # type: ignore[misc]
-                        rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
-                        terms.append((-1, derived(rest, f"{cells[ai].label} utanför {fam}")))
-                    eq_rels.append(terms)
+                    eq_rels.append(sum_of_parts(a, chosen, f"utanför {fam}"))
             # Disjoint parts of any populations and publications (the years' enrolments in one
             # table, the count through the last year in another): a cover leaving fewer than
             # min_cell of A's pupils gives a small remainder.
@@ -499,14 +503,8 @@ class _System:
             for chosen in _covers(parts, size, disjoint, size[a], min_cell, [s for s in starts if s]):
                 covers.append((size[a] - sum(int(size[b]) for b in chosen), a, chosen))
         # Smallest remainders first, up to COVER_BUDGET (each may add a derived count).
-        for rest_n, a, chosen in sorted(covers)[:COVER_BUDGET]:
-            ai = nonempty[a]
-            terms = [(1, ai), *((-1, nonempty[b]) for b in chosen)]
-            if rest_n > 0:
-                covered = np.concatenate([cells[nonempty[b]].tokens for b in chosen])  # type: ignore[misc]
-                rest = np.setdiff1d(cells[ai].tokens, covered)  # type: ignore[arg-type]
-                terms.append((-1, derived(rest, f"{cells[ai].label} utanför sina delar")))
-            eq_rels.append(terms)
+        for _, a, chosen in sorted(covers)[:COVER_BUDGET]:
+            eq_rels.append(sum_of_parts(a, chosen, "utanför sina delar"))
         # B inside disjoint cells that hold few pupils besides, one or more of them crossing B:
         # their sum = B + the others (a small derived count).
         current = np.array([cells[i].current for i in nonempty])
