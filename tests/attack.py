@@ -5,7 +5,7 @@ the CSV files knows that district rows add up to the year's total, that the dist
 the attrition table are the same pupils as the enrolment table, that gender rows and
 district rows add up to the overall attrition figures, and that Samtliga = Flickor +
 Pojkar. For every `..` cell, an integer program finds the smallest and largest value
-consistent with all of that; zeros are shown, so a hidden count is at least 1.
+consistent with all of that; zeros are hidden too, so a hidden count may be 0.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ class Attack:
         for c, i in var.items():
             obj = np.zeros(len(var))
             obj[i] = 1
-            low = milp(obj, integrality=np.ones(len(var)), bounds=Bounds(1, np.inf), constraints=cons)
-            high = milp(-obj, integrality=np.ones(len(var)), bounds=Bounds(1, np.inf), constraints=cons)
+            low = milp(obj, integrality=np.ones(len(var)), bounds=Bounds(0, np.inf), constraints=cons)
+            high = milp(-obj, integrality=np.ones(len(var)), bounds=Bounds(0, np.inf), constraints=cons)
             assert low.status != 2, "the published tables contradict the attacker's assumptions"
             out[c] = (low.fun if low.status == 0 else -np.inf, -high.fun if high.status == 0 else np.inf)
         return out
@@ -186,3 +186,10 @@ def _eligibility(a: Attack, folder: Path) -> None:
     for group in {r[1] for r in read(path)}:
         parts = [("grade9", scope, group, "Flickor"), ("grade9", scope, group, "Pojkar")]
         a.eq(("grade9", scope, group, "Samtliga"), parts)
+
+
+def protected(lo: float, hi: float, min_cell: int) -> bool:
+    """What the layer promises a reader's range for a hidden count: at least min_cell wide, or
+    inside [0, min_cell), a hidden zero a reader can work out (the layer keeps every other hidden
+    count at least min_cell wide from 0, so only a zero's range stays below min_cell)."""
+    return hi - lo >= min_cell or (lo <= 0 and hi < min_cell)

@@ -22,11 +22,12 @@ attrition steps (enrolled >= with data >= in the estimate) and their differences
 subgroup table's "Inskrivna" = the attrition table's "I skattningen"; enrolments over the years
 = "Inskrivna till och med året"; a year's enrolments are the same in every later report;
 shares shown with a known denominator bound the numerator; `k <= n` in chart rows (and n - k is
-a derived count); sentences "färre än N" bound what they speak of. Every hidden published
-count is >= 1 (zeros are shown); everything else >= 0.
+a derived count); sentences "färre än N" bound what they speak of. Every count is >= 0:
+zeros are hidden like other small counts, so a hidden count may be 0.
 
 For every hidden cell and every derived difference the feasible range is found with
-`scipy.optimize.milp` (HiGHS). A hidden cell is a finding if `hi - lo < min_cell`; a derived
+`scipy.optimize.milp` (HiGHS). A hidden cell is a finding if `hi - lo < min_cell` and `lo >= 1`
+(a range reaching 0 may be one of the hidden zeros, and shows no one is there); a derived
 difference (published cells only on one side or both, at least one hidden or both shown) is a
 finding if `hi - lo < min_cell` and `lo >= 1` (a range reaching 0 shows nobody is there).
 """
@@ -169,7 +170,7 @@ class Reader:
             hi.append(h - const)
         self.A = np.array(rows) if rows else np.zeros((0, len(unknown)))
         self.lo, self.hi = np.array(lo), np.array(hi)
-        lb = np.array([1.0 if k in self.hidden else 0.0 for k in unknown])
+        lb = np.zeros(len(unknown))
         self.bounds = Bounds(lb, np.full(len(unknown), 1e6))
 
     def extreme(self, coefs: dict[tuple, int], sense: int) -> float:
@@ -733,7 +734,7 @@ def attack(roots: list[Path], min_cells: dict[Path, int] | None = None, verbose:
         m = min(mc for _, mc in ps)
         for name, _ in ps:
             stats[name]["hidden"] += 1
-        if hi - lo < m:
+        if hi - lo < m and lo >= 1:
             findings.append(Finding(ps[0][0], "hidden", label(k), int(lo), int(hi), m, "all relations"))
     done = set()
     for (big, small), (pubname, m, why) in sorted(r.diffs.items(), key=lambda kv: repr(kv[0])):

@@ -24,7 +24,7 @@ from pipelines.report import sections, tables
 from pipelines.report.export import export
 from pipelines.transform.build import build
 
-from .attack import attack_report
+from .attack import attack_report, protected
 
 pytestmark = pytest.mark.e2e
 PUPIL_TABLES = ("pupil_term_outcomes", "programme_enrolments", "programme_starts", "pupil_month_attendance")
@@ -87,7 +87,7 @@ def check(store: Path, min_cell: int, folder: Path) -> None:
     export("attrition_by_group", tables.attrition_group_table(prot["attrition_by_group"]), folder)
     export("grade9_eligibility", tables.eligibility_table(prot["grade9_eligibility"]), folder)
     for cell, (lo, hi) in attack_report(folder).items():
-        assert hi - lo >= min_cell, (cell, lo, hi)
+        assert protected(lo, hi, min_cell), (cell, lo, hi)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

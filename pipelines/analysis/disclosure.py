@@ -10,8 +10,8 @@ That linear system is everything a reader can infer from nesting, overlap, margi
 differences and sibling reports, and more (it knows the true structure).
 
 `Publication.protect()` then
-1. hides every count with 0 < n < min_cell (primary suppression, the domain rules'
-   Skolverket `..`), and every cell an earlier publication of the store hid;
+1. hides every count below min_cell, zeros included (primary suppression, the domain
+   rules' Skolverket `..`), and every cell an earlier publication of the store hid;
 2. audits as an attacker would: for every hidden cell an integer program (scipy's HiGHS
    `milp`) finds the smallest and largest value consistent with everything ever published;
    for every *derived* count (the difference of two nested published sets, or what a
@@ -27,7 +27,9 @@ differences and sibling reports, and more (it knows the true structure).
 Figures (shares, means, intervals, effects) rest on count cells and are hidden with them.
 Each figure is also recorded with the sets it rests on: two publications of one store that
 give one population and measure two different values are refused (`DisclosureError`).
-Zero counts are shown (Skolverket shows 0) and never hidden.
+Zero counts are hidden like other small counts, so a hidden count may be 0: were zeros shown,
+every hidden count would be known to be at least 1, and a later, finer report's hidden counts
+would narrow an earlier report's (attack round 2, F3). A hidden zero needs no range of its own.
 """
 
 from __future__ import annotations
@@ -525,6 +527,7 @@ class _System:
                 f"{cells[ai].label} utanför {cells[pi].label} och {cells[qi].label}",
             )
             eq_rels.append([(1, ai), (-1, pi), (-1, qi), (1, ri), (-1, x)])
+        ineq_rels += _derived_nesting(cells, nonempty, n_pub, min_cell)
         unique_rels = {tuple(sorted(r)): r for r in eq_rels}
         return cls(cells, list(unique_rels.values()), ineq_rels, n_pub, min_cell)
 
@@ -534,16 +537,16 @@ class _System:
         primary = {
             i
             for i in range(n_pub)
-            if cells[i].prior != "published" and (cells[i].prior == "hidden" or 0 < cells[i].value < m)
+            if cells[i].prior != "published" and (cells[i].prior == "hidden" or cells[i].value < m)
         }
         internal = {i for i in range(n_pub, len(cells)) if cells[i].value != 0}
-        fixed_shown = {i for i in range(n_pub) if cells[i].prior == "published" or cells[i].value == 0}
+        fixed_shown = {i for i in range(n_pub) if cells[i].prior == "published"}
         eq_rels, ineq_rels = self.eq_rels, self.ineq_rels
         # What earlier publications gave away cannot be protected here, and showing it again
         # reveals nothing new: a failure that only their cells pin joins `exposed` (below).
         exposed: set[int] = set()
         earlier = {i for i in range(n_pub) if cells[i].prior == "published"}
-        # What earlier publications (and zeros) pin down is public already, however much is
+        # What earlier publications pin down is public already, however much is
         # hidden now: found to a fixed point, it is never asked to be hidden (pointless) nor
         # counted as protected.
         public = set(fixed_shown)
@@ -597,19 +600,49 @@ class _System:
         # (hiding more only widens what a reader can infer): each is made until it passes.
         settled: dict[int, tuple[float, float]] = {}
         kept: set[int] = set()
+        passed: set[int] = set()
+        # Hidden zeros a reader can work out: every other hidden count keeps a range at least
+        # min_cell wide from 0, so a hidden count whose range stays below min_cell is 0. The
+        # audit then holds it at 0 (and checks again what passed with it free).
+        known_zero: set[int] = set()
         for round_no in range(max_rounds):
-            hidden = _choose_hidden(cells, primary | kept, internal, fixed_shown, eq_rels, cuts, m, exposed | internal)
+            hidden = _choose_hidden(
+                cells, primary | kept, internal, fixed_shown, eq_rels, cuts, m, exposed | passed | internal
+            )
             kept = hidden - internal
             ranges: dict[int, tuple[float, float]] = {}
+            audited = hidden - known_zero
             failures = _audit(
-                cells, hidden, internal, eq_rels, ineq_rels, m, stop_early=False, exposed=exposed, ranges_out=ranges
+                cells,
+                audited,
+                internal,
+                eq_rels,
+                ineq_rels,
+                m,
+                stop_early=False,
+                exposed=exposed | passed,
+                ranges_out=ranges,
             )
-            checked = {i for i in hidden if i not in exposed and (i not in internal or 0 < cells[i].value < m)}
-            exposed |= checked - set(failures)
+            checked = {
+                i
+                for i in hidden
+                if i not in exposed | passed and cells[i].value > 0 and (i not in internal or cells[i].value < m)
+            }
+            passed |= checked - set(failures)
             settled |= {i: r for i, r in ranges.items() if i not in failures}
             if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
                 print(round_no, len(hidden - internal), len(checked), len(failures), _time.time(), flush=True)
             if not failures:
+                zeros = {i for i in audited if i < n_pub and cells[i].value == 0}
+                if zeros:
+                    zr = _audit(
+                        cells, audited, internal, eq_rels, ineq_rels, m, stop_early=False, ranges=True, only=zeros
+                    )
+                    deduced = {i for i in zeros if zr.get(i, (0.0, np.inf))[1] < m - 1e-6}
+                    if deduced:
+                        known_zero |= deduced
+                        passed.clear()
+                        continue
                 break
             add_cuts(failures, hidden)
         else:
@@ -637,7 +670,11 @@ def _choose_hidden(
     """
     n = len(cells)
     must = primary | internal
-    protect = [i for i in range(n) if i not in exposed and (i not in internal or 0 < (cells[i].value or 0) < min_cell)]
+    protect = [
+        i
+        for i in range(n)
+        if i not in exposed and (cells[i].value or 0) > 0 and (i not in internal or cells[i].value < min_cell)
+    ]
     lb, ub = np.zeros(n), np.ones(n)
     lb[list(must)] = 1
     ub[list(fixed_shown - must)] = 0
@@ -685,6 +722,40 @@ def _choose_hidden(
             "year) and no further figure can be hidden to prevent it; the report is not written"
         )
     return {i for i in range(n) if res.x[i] > 0.5}
+
+
+def _derived_nesting(cells: list[Cell], nonempty: list[int], n_pub: int, min_cell: int) -> list[list[tuple[int, int]]]:
+    """B <= A for nested sets where one of them is a derived count: the part of Farsta +
+    Älvsjö's eligible boys beyond Farsta's lies inside the same part of their boys with grades.
+    Only covering pairs (no cell between them; the rest follows) that differ by fewer than
+    min_cell pupils (a wider gap pins nothing), the closest NESTING_BUDGET: at min_cell 37 a
+    district report beside the full one has thousands of derived counts, and every pair
+    joined the audit's components into programs that ran for many minutes."""
+    extra = [i for i in range(n_pub, len(cells)) if cells[i].value > 0]
+    if not extra:
+        return []
+    every = nonempty + extra
+    tokens = np.concatenate([cells[i].tokens for i in every])  # type: ignore[misc]
+    _, col = np.unique(tokens, return_inverse=True)
+    rows = np.concatenate([np.full(cells[i].value, n, dtype=np.int64) for n, i in enumerate(every)])
+    inc = csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, col)), shape=(len(every), int(col.max()) + 1))
+    overlap = (inc @ inc.T).tocoo()
+    size = np.array([cells[i].value for i in every])
+    a, b = overlap.row, overlap.col
+    keep = (overlap.data == size[b]) & (size[b] < size[a])  # b strictly inside a
+    if not keep.any():
+        return []
+    nested = csr_matrix((np.ones(int(keep.sum()), dtype=np.int32), (a[keep], b[keep])), shape=overlap.shape)
+    xs, ys = a[keep], b[keep]
+    direct = np.asarray((nested @ nested).tocsr()[xs, ys]).ravel() == 0
+    idx = np.asarray(every)
+    gap = size[xs] - size[ys]
+    ok = direct & ((idx[xs] >= n_pub) | (idx[ys] >= n_pub)) & (gap < min_cell)
+    order = np.argsort(gap[ok], kind="stable")[:NESTING_BUDGET]
+    return [[(1, int(idx[y])), (-1, int(idx[x]))] for x, y in zip(xs[ok][order], ys[ok][order], strict=True)]
+
+
+NESTING_BUDGET = 300
 
 
 def _components(hidden: set[int], rels: list[list[tuple[int, int]]]) -> dict[int, int]:
@@ -763,8 +834,8 @@ def _audit(
             a_rows.append(row)
             lo.append(-const if eq else -np.inf)
             hi.append(-const)
-        # Hidden published cells are never zero (zeros are shown); internal ones may be.
-        lb = np.array([0.0 if i in internal else 1.0 for i in var])
+        # Any hidden count may be 0: zeros are hidden too.
+        lb = np.zeros(len(var))
         eq_mask = np.array([e for _, e in used], dtype=bool)
         dense = np.array(a_rows) if a_rows else np.zeros((0, len(var)))
         a_eq = csr_matrix(dense[eq_mask]) if eq_mask.any() else None
@@ -775,7 +846,8 @@ def _audit(
             for i in var
             if (only is None or i in only)
             and i not in exposed
-            and (i not in internal or 0 < (cells[i].value or 0) < min_cell)
+            and ((cells[i].value or 0) > 0 or only is not None)  # a zero only when asked (solve)
+            and (i not in internal or cells[i].value < min_cell)
         ]
         # Points a reader cannot rule out, from a few programs with spread-out objectives: a
         # cell whose values over them already span min_cell (or reach 0, for a derived count)
@@ -1186,7 +1258,7 @@ class Protected:
         self.hidden_ids = {cells[i].id for i in hidden if i < n_pub}
         mine = [c for c in cells[:n_pub] if c.current]
         shown_hidden = [c for c in mine if c.id in self.hidden_ids and c.prior != "hidden"]
-        self.n_primary = sum(0 < c.value < self.min_cell for c in shown_hidden)
+        self.n_primary = sum(c.value < self.min_cell for c in shown_hidden)
         self.n_secondary = len(shown_hidden) - self.n_primary
         self.n_prior_hidden = sum(c.prior == "hidden" for c in mine)
         self.n_already_public = sum(c.prior == "published" for c in mine)
@@ -1271,8 +1343,9 @@ class Protected:
         if self.n_prior_hidden:
             earlier += f" {self.n_prior_hidden} antal döljs för att en tidigare rapport dolde dem."
         return (
-            f"**Röjandekontroll.** Uppgifter som vilar på färre än {self.min_cell} elever visas som `..` "
-            f"(primär sekretess, {self.n_primary} celler). Varje antal räknas tillsammans med de elever det "
+            f"**Röjandekontroll.** Uppgifter som vilar på färre än {self.min_cell} elever, också noll, visas som "
+            f"`..` (primär sekretess, {self.n_primary} celler; alla nollor är en cell). Att en uppgift är dold "
+            "säger alltså inte att någon elev finns bakom den. Varje antal räknas tillsammans med de elever det "
             "gäller, så att samma elevgrupp i två tabeller är samma uppgift och sambanden mellan tabellerna (summor, "
             "delmängder, skillnader och överlapp, också mot tidigare rapporter ur samma databas) följer av "
             f"eleverna själva. Därför har ytterligare {self.n_secondary} celler dolts (sekundär sekretess). "
