@@ -15,6 +15,11 @@ default is the demo world with and without effects. Besides the interval, each r
 the report's verdict (evidence.py): a false finding is a stated effect where there is none,
 and a withheld verdict ("trend", "few_schools") counts as no finding.
 
+`--cache DIR` keeps each built world (DIR/<kind>-<effects>-<scale>-<seed>/, about 100 MB
+at `small`) and reruns only the evaluation on it: a change to the evaluation's queries or
+estimator is then measured in about 2 s a world instead of 20 (a change to the generator,
+ingest or build needs an empty DIR). Without it each world is built in a temporary folder.
+
 A benchmark, not a test: it takes minutes. `tests/test_methods.py` runs a fast subset.
 """
 
@@ -24,6 +29,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import redirect_stdout
@@ -52,30 +58,54 @@ def truth_for_pupils(raw: Path, year: int, keys: dict[str, set[str]]) -> dict[st
     return {o: float(np.mean(v)) if v else float("nan") for o, v in per.items()}
 
 
-def run_world(seed: int, effects: str, scale: str, year: int, world: str = "demo") -> dict:
-    """Generate, ingest, build and estimate one world in a temporary PPSS_HOME."""
+def _make_world(home: Path, seed: int, effects: str, scale: str, world: str) -> None:
+    """Generate, ingest and build one world under `home` (raw/, store.duckdb)."""
+    from pipelines.cli import main
+
+    os.environ["PPSS_HOME"] = str(home)
+    raw, store = home / "raw", home / "store.duckdb"
+    with redirect_stdout(StringIO()):
+        kind = [] if world == "demo" else ["--world", world]  # (a checkout without kinds runs the demo)
+        main(["demo-data", "--out", str(raw), "--seed", str(seed), "--scale", scale, "--effects", effects, *kind])
+        main(["ingest", "--raw", str(raw), "--store", str(store)])
+        main(["build", "--store", str(store)])
+
+
+def run_world(seed: int, effects: str, scale: str, year: int, world: str = "demo", cache: str = "") -> dict:
+    """Generate, ingest, build and estimate one world in a temporary PPSS_HOME, or with
+    `cache`, in (and from) a folder of built worlds kept between runs: the evaluation's
+    queries and estimator are rerun on the stored world, so a change to them is measured in
+    seconds a world (a change to the generator, ingest or build needs a fresh cache)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if cache:
+            home = Path(cache) / f"{world}-{effects}-{scale}-{seed}"
+            if not (home / "built").exists():
+                shutil.rmtree(home, ignore_errors=True)
+                home.mkdir(parents=True)
+                _make_world(home, seed, effects, scale, world)
+                (home / "built").touch()
+            os.environ["PPSS_HOME"] = str(home)
+        else:
+            home = Path(tmp)
+            _make_world(home, seed, effects, scale, world)
+        return _estimate(home, seed, effects, year, world)
+
+
+def _estimate(home: Path, seed: int, effects: str, year: int, world: str) -> dict:
     from pipelines.analysis import evaluation as ev
     from pipelines.analysis.followup import open_store
     from pipelines.analysis.sample import build_sample
-    from pipelines.cli import main
 
-    with tempfile.TemporaryDirectory() as home:
-        os.environ["PPSS_HOME"] = home
-        raw, store = Path(home) / "raw", Path(home) / "store.duckdb"
-        with redirect_stdout(StringIO()):
-            kind = [] if world == "demo" else ["--world", world]  # (a checkout without kinds runs the demo)
-            main(["demo-data", "--out", str(raw), "--seed", str(seed), "--scale", scale, "--effects", effects, *kind])
-            main(["ingest", "--raw", str(raw), "--store", str(store)])
-            main(["build", "--store", str(store)])
-        con = open_store(store)
-        try:
-            sample = build_sample(con, year)
-            estimates = ev.headline(sample)
-            keys = {o: set(ev.pair_differences(a)["pupil_key"].to_list()) for o, a in sample.analytic.items()}
-        finally:
-            con.close()
-        truth = json.loads((raw / "TRUE_EFFECTS.json").read_text(encoding="utf-8"))[str(year)]
-        at_estimand = truth_for_pupils(raw, year, keys)
+    raw, store = home / "raw", home / "store.duckdb"
+    con = open_store(store)
+    try:
+        sample = build_sample(con, year)
+        estimates = ev.headline(sample)
+        keys = {o: set(ev.pair_differences(a)["pupil_key"].to_list()) for o, a in sample.analytic.items()}
+    finally:
+        con.close()
+    truth = json.loads((raw / "TRUE_EFFECTS.json").read_text(encoding="utf-8"))[str(year)]
+    at_estimand = truth_for_pupils(raw, year, keys)
     out = {"seed": seed, "effects": effects, "world": world}
     for o, e in estimates.items():
         certain = e.claimable and (e.ci_low > 0 or e.ci_high < 0)
@@ -167,10 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated kind:effects (kinds: demo, trend, crisis, swings, staggered; effects: none, builtin)",
     )
     p.add_argument("--tag", default="", help="added to the result file's name (say, before)")
+    p.add_argument("--cache", default="", help="a folder keeping the built worlds between runs (run_world)")
     args = p.parse_args(argv)
     kinds = [tuple(w.split(":")) for w in args.worlds.split(",")]
     tasks = [
-        (s, e, args.scale, args.year, k) for k, e in kinds for s in range(args.first_seed, args.first_seed + args.seeds)
+        (s, e, args.scale, args.year, k, args.cache)
+        for k, e in kinds
+        for s in range(args.first_seed, args.first_seed + args.seeds)
     ]
     with ProcessPoolExecutor(args.jobs) as pool:
         runs = list(pool.map(run_world, *zip(*tasks, strict=True)))
