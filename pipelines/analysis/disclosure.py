@@ -1329,8 +1329,8 @@ class Protected:
     def methods_text(self) -> str:
         """Swedish paragraph for the methods appendix, stating only what holds."""
         state = (
-            "Granskningen godkände mönstret: för varje dold uppgift är spannet av värden som stämmer med allt "
-            f"som publicerats ur databasen minst {self.min_cell} brett."
+            "Granskningen godkände mönstret: för varje dold uppgift över noll är spannet av värden som stämmer "
+            f"med allt som publicerats ur databasen minst {self.min_cell} brett."
             if self.audit_passed
             else "Granskningen underkände mönstret."
         )
