@@ -716,3 +716,41 @@ def test_a_zero_count_is_hidden_like_any_small_count_and_the_methods_say_so() ->
     assert shown[0] is None  # not 0: a hidden count may then be 0, so no hidden count is known to be >= 1
     assert shown[1] is not None or shown[2] is not None
     assert "också noll" in prot.methods_text()
+
+
+def test_a_years_enrolments_beside_a_reasons_count_through_two_years_hide_the_few_without_it(tmp_path) -> None:
+    """Leak (attack round 3, F2): Rinkeby-Kista's 21 enrolled in 2016 (2016 report), its pupils
+    with "Social problematik" through 2016, 40 (2016 report) and through 2015, 23 (2015 report,
+    written after): 40 - 23 = 17 of the 21 have the reason, so 4 do not. The difference of the
+    two cumulative counts is no cell (17 pupils) but lies inside the year's count."""
+    old, new, others = pupils("o", 23), pupils("n", 17), pupils("x", 4)
+    ledger = Ledger.for_store(tmp_path / "ppss.duckdb")
+    first = Publication(10, ledger, year=2016)
+    first.table(
+        "enrolled",
+        pl.DataFrame({"year": ["2016"], "n": [21], members("n"): [new + others]}),
+        counts={"n": keyed("enrolled_in", "year")},
+    )
+    first.table(
+        "reasons",
+        pl.DataFrame({"through": ["2016"], "n": [40], members("n"): [old + new]}),
+        counts={"n": keyed("social", "through")},
+    )
+    p1 = first.protect()
+    second = Publication(10, ledger, year=2015)
+    second.table(
+        "reasons",
+        pl.DataFrame({"through": ["2015"], "n": [23], members("n"): [old]}),
+        counts={"n": keyed("social", "through")},
+    )
+    p2 = second.protect()
+    values = {"E": p1["enrolled"]["n"][0], "S16": p1["reasons"]["n"][0], "S15": p2["reasons"]["n"][0]}
+    known = {k: v for k, v in values.items() if v is not None}
+    hidden = [k for k, v in values.items() if v is None]
+    assert hidden, "every count shown: 21 - (40 - 23) gives the 4 without the reason"
+    eqs = [(["S16"], ["old", "new"]), (["S15"], ["old"]), (["E"], ["new", "others"])]
+    lo, hi = attack(known, hidden, eqs, (["others"], []))
+    assert lo <= 0 or hi - lo >= 10, (lo, hi)
+    for h in hidden:
+        lo, hi = attack(known, hidden, eqs, ([h], []))
+        assert hi - lo >= 10, (h, lo, hi)
