@@ -504,10 +504,11 @@ class _System:
             starts = [[b for b in s if showable[b]] for s in starts]
             for chosen in _covers(parts, size, disjoint, size[a], min_cell, [s for s in starts if s]):
                 covers.append((size[a] - sum(int(size[b]) for b in chosen), a, chosen))
+        current = np.array([cells[i].current for i in nonempty])  # cells of this publication
         # A large difference of nested cells that lies inside a third cell with few others: the
         # pupils enrolled in 2016 with a selection reason (through 2016 less through 2015) are 17
         # of the district's 21 enrolled in 2016, so the 4 without it follow.
-        for _, a, b, e in _differences_inside(overlap, size, nested, between, min_cell):
+        for _, a, b, e in _differences_inside(overlap, size, nested, between, min_cell, current):
             ai, bi, ei = nonempty[a], nonempty[b], nonempty[e]
             dt = np.setdiff1d(cells[ai].tokens, cells[bi].tokens, assume_unique=True)  # type: ignore[arg-type]
             d = derived(dt, f"{cells[ai].label} utan {cells[bi].label}")
@@ -522,7 +523,6 @@ class _System:
             eq_rels.append(sum_of_parts(a, chosen, "utanför sina delar"))
         # B inside disjoint cells that hold few pupils besides, one or more of them crossing B:
         # their sum = B + the others (a small derived count).
-        current = np.array([cells[i].current for i in nonempty])
         for b, chosen, _ in _crossings(overlap, size, nested, disjoint, min_cell, current):
             bi = nonempty[b]
             held = np.concatenate([cells[nonempty[p]].tokens for p in chosen])  # type: ignore[misc]
@@ -1044,11 +1044,17 @@ REFINE_PROGRAMS = 8
 
 
 def _differences_inside(
-    overlap: np.ndarray, size: np.ndarray, nested: np.ndarray, between: np.ndarray, min_cell: int
+    overlap: np.ndarray,
+    size: np.ndarray,
+    nested: np.ndarray,
+    between: np.ndarray,
+    min_cell: int,
+    current: np.ndarray,
 ) -> list[tuple[int, int, int, int]]:
     """(remainder, A, B, E): B inside A (a covering pair at least min_cell apart, whose difference
-    is no cell of its own) and A without B inside E, which holds 1 to min_cell - 1 pupils more;
-    smallest remainder first, up to INSIDE_BUDGET."""
+    is no cell of its own) and A without B inside E, which holds 1 to min_cell - 1 pupils more.
+    Only relations with a cell of this publication (what earlier ones alone give was audited
+    when they were made), smallest remainder first, up to INSIDE_BUDGET."""
     out = []
     for a, b in np.argwhere(nested & ~between):
         d = size[a] - size[b]
@@ -1056,13 +1062,14 @@ def _differences_inside(
             continue  # a small difference is a derived count already
         inside = overlap[:, a] - overlap[:, b] == d
         rest = size - d
-        for e in np.flatnonzero(inside & (rest > 0) & (rest < min_cell)):
+        mine = current if not (current[a] or current[b]) else np.ones_like(current)
+        for e in np.flatnonzero(inside & (rest > 0) & (rest < min_cell) & mine):
             if e != a:
                 out.append((int(rest[e]), int(a), int(b), int(e)))
     return sorted(out)[:INSIDE_BUDGET]
 
 
-INSIDE_BUDGET = 200  # differences inside a third cell audited at most (see _differences_inside)
+INSIDE_BUDGET = 1000  # differences inside a third cell audited at most (see _differences_inside)
 DERIVED_BUDGET = 400  # differences of non-covering nested pairs audited at most (see _System.build)
 COVER_SEEDS = 16  # largest cells inside A that start a greedy cover (see _covers)
 COVER_BUDGET = 400  # covers across populations kept at most, smallest remainder first
