@@ -11,6 +11,7 @@ consistent with all of that; zeros are hidden too, so a hidden count may be 0.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,16 @@ def read(path: Path) -> list[list[str]]:
     return list(csv.reader(line for line in lines if not line.startswith("# ")))[1:]
 
 
+def band(text: str) -> tuple[float, float] | None:
+    """ "285–330" or "≥ 136" (an interval the report shows for a hidden count)."""
+    t = text.replace("\u00a0", "").replace(" ", "")
+    if m := re.fullmatch(r"(\d+)–(\d+)", t):
+        return float(m.group(1)), float(m.group(2))
+    if m := re.fullmatch(r"≥(\d+)", t):
+        return float(m.group(1)), np.inf
+    return None
+
+
 def number(text: str) -> int | None:
     text = text.replace("\u00a0", "").replace(" ", "")
     return int(text) if text.lstrip("-").isdigit() else None
@@ -34,8 +45,14 @@ class Attack:
         self.known: dict[tuple, int] = {}
         self.hidden: set[tuple] = set()
         self.eqs: list[tuple[list[tuple], list[tuple], bool]] = []  # plus, minus, equality (else plus <= minus)
+        self.bounds: list[tuple[tuple, float, float]] = []  # a cell shown as an interval
 
     def cell(self, name: tuple, text: str) -> tuple | None:
+        if (b := band(text)) is not None:  # a hidden count shown as the interval its neighbours give
+            lo, hi = b
+            self.cell(name, HIDDEN)
+            self.bounds.append((name, lo, hi))
+            return name
         if text == HIDDEN:
             if name in self.known:
                 raise AssertionError(f"{name} is shown in one table and hidden in another")
@@ -75,6 +92,12 @@ class Attack:
             rows.append(row)
             lo.append(-const if equal else -np.inf)
             hi.append(-const)
+        for c, low_, high_ in self.bounds:
+            row = np.zeros(len(var))
+            row[var[c]] = 1
+            rows.append(row)
+            lo.append(low_)
+            hi.append(high_)
         cons = [LinearConstraint(np.array(rows), lo, hi)] if rows else []
         out = {}
         for c, i in var.items():

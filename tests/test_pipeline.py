@@ -24,6 +24,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.config import paths
 from pipelines.demo.world import DemoWorld, planted_quarantine
+from pipelines.report import tables as tables_mod
 from pipelines.report.render import run_report
 
 from .attack import attack_report, protected
@@ -114,6 +115,20 @@ def test_published_tables_are_the_html_cells_and_survive_an_outside_attack(run) 
     assert shown.count("..") >= 5
     assert _hidden_ranges_are_wide([folder], 10) >= 5
     assert "Röjandekontroll" in html and "Granskningen godkände mönstret" in html
+    # A hidden attrition step shows as the interval of its shown neighbours, and only that.
+    rows = list(csv.reader((folder / "attrition.csv").read_text(encoding="utf-8").splitlines()[2:]))
+    bands = 0
+    for outcome in dict.fromkeys(r[0] for r in rows):
+        steps = [r[2].replace("\u00a0", "") for r in rows if r[0] == outcome]
+        for i, text in enumerate(steps):
+            if "–" in text or "≥" in text:
+                bands += 1
+                below = next(t for t in steps[i + 1 :] if t.isdigit())
+                above = next((t for t in reversed(steps[:i]) if t.isdigit()), None)
+                assert text == (f"{below}–{above}" if above else f"≥ {below}"), (outcome, steps)
+            else:
+                assert text.isdigit() or text == "..", (outcome, steps)
+    assert (tables_mod.BAND_NOTE in html_mod.unescape(html)) == (bands > 0)
 
 
 def test_a_district_report_at_min_cell_37_reveals_nothing_beside_the_full_report(run, tmp_path) -> None:

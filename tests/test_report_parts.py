@@ -299,3 +299,46 @@ def test_a_chart_title_is_found_on_top_in_a_layer_or_nowhere() -> None:
     assert chart_title({"layer": [{"mark": "bar"}, {"title": "Lagret"}]}) == "Lagret"
     assert chart_title({"facet": {}, "spec": {"layer": [{"title": {"text": "Inre"}}]}}) == "Inre"
     assert chart_title({}) == "" and chart_title({"layer": [{}], "spec": {}}) == ""
+
+
+def test_a_hidden_attrition_step_shows_the_interval_its_shown_neighbours_give() -> None:
+    from pipelines.report.tables import attrition_group_table, attrition_table, nested_bands
+
+    assert nested_bands([330, 290, 285], [False, True, False]) == [None, "285–330", None]
+    assert nested_bands([164, 149, 149], [True, False, False]) == ["≥ 149", None, None]
+    assert nested_bands([330, 300, 285], [False, True, True]) == [None, None, None]  # nothing shown below
+    assert nested_bands([40, 30, 20], [True, True, True]) == [None, None, None]
+    assert nested_bands([12000, 11000, 10500], [False, True, False]) == [None, "10\u00a0500–12\u00a0000", None]
+    # Two outcomes, steps out of order in the frame: the interval is taken within each outcome.
+    att = pl.DataFrame(
+        {
+            "outcome": ["a", "b", "a", "b", "a", "b"],
+            "measure": ["A", "B", "A", "B", "A", "B"],
+            "step_no": [2, 0, 0, 1, 1, 2],
+            "step": ["i skattningen", "inskrivna", "inskrivna", "med uppgifter", "med uppgifter", "i skattningen"],
+            "n": [285, 330, 330, None, None, 141],
+            "n__hidden": [False, False, False, True, True, False],
+            "share": [0.86, 1.0, 1.0, None, None, 0.43],
+            "share__hidden": [False, False, False, True, True, False],
+        }
+    )
+    rows = _parse_tables(attrition_table(att))[0][1]
+    cells = {(r[0], r[1]): r[2] for r in rows[1:]}
+    assert cells[("A", "med uppgifter")] == "285–330" and cells[("B", "med uppgifter")] == "141–330"
+    groups = pl.DataFrame(
+        {
+            "label": ["Kön", "Stadsdel"],
+            "reason": ["Pojkar", "Älvsjö"],
+            "n": [166, None],
+            "n__hidden": [False, True],
+            "n_eligible": [None, None],
+            "n_eligible__hidden": [True, True],
+            "n_matched": [136, None],
+            "n_matched__hidden": [False, True],
+            "share": [None, None],
+            "share__hidden": [True, True],
+        }
+    )
+    rows = _parse_tables(attrition_group_table(groups))[0][1]
+    assert rows[1][2:] == ["166", "136–166", "136", ".."]
+    assert rows[2][2:] == ["..", "..", "..", ".."]  # nothing shown in the row: nothing to give

@@ -42,7 +42,7 @@ MEASURES_SCHEMA = {"measure": pl.String, "sets": pl.String, "value": pl.Float64,
 class Prior:
     """Everything earlier publications made public, as the audit needs it."""
 
-    cells: pl.DataFrame  # cell_id, label, value (null: hidden), hidden, publication
+    cells: pl.DataFrame  # cell_id, label, value (null: hidden), hidden, publication, min_cell
     members: pl.DataFrame  # cell_id, token (one row per pupil of each cell)
     measures: pl.DataFrame  # measure, sets, value, hidden, publication
     publications: list[dict]
@@ -83,10 +83,15 @@ class Ledger:
         for d in self.publication_dirs():
             meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
             metas.append(meta)
-            cells.append(pl.read_parquet(d / "cells.parquet").with_columns(pl.lit(d.name).alias("publication")))
+            cells.append(
+                pl.read_parquet(d / "cells.parquet").with_columns(
+                    pl.lit(d.name).alias("publication"),
+                    pl.lit(int(meta["min_cell"]), dtype=pl.Int64).alias("min_cell"),  # the promise it kept
+                )
+            )
             members.append(pl.read_parquet(d / "members.parquet"))
             measures.append(pl.read_parquet(d / "measures.parquet").with_columns(pl.lit(d.name).alias("publication")))
-        empty_cells = pl.DataFrame(schema={**CELLS_SCHEMA, "publication": pl.String})
+        empty_cells = pl.DataFrame(schema={**CELLS_SCHEMA, "publication": pl.String, "min_cell": pl.Int64})
         empty_measures = pl.DataFrame(schema={**MEASURES_SCHEMA, "publication": pl.String})
         return Prior(
             cells=pl.concat(cells) if cells else empty_cells,

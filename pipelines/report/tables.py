@@ -278,13 +278,81 @@ def balance_table(bal: pl.DataFrame) -> str:
     )
 
 
+BAND_SUFFIX = "_band"
+
+
+def nested_bands(values: list[int | None], hidden: list[bool]) -> list[str | None]:
+    """A chain of nested counts, largest first (enrolled, with data, in the estimate): each
+    hidden one as the interval its nearest shown neighbours give, "285–330" (or "≥ 136" with
+    only a smaller one shown). It repeats shown counts and the chain's order, which the table
+    states anyway, so it tells a reader nothing the shown cells do not: a coarser publication
+    of the step than `..` (issue 20, item 4)."""
+    shown = [v if not h else None for v, h in zip(values, hidden, strict=True)]
+    out: list[str | None] = []
+    for i, h in enumerate(hidden):
+        if not h:
+            out.append(None)
+            continue
+        above = next((v for v in reversed(shown[:i]) if v is not None), None)
+        below = next((v for v in shown[i + 1 :] if v is not None), None)
+        if below is None:
+            out.append(None)
+        elif above is None:
+            out.append(f"≥ {fmt_int(below)}")
+        else:
+            out.append(f"{fmt_int(below)}–{fmt_int(above)}")
+    return out
+
+
+def with_bands(df: pl.DataFrame, chain: list[str], by: str | None = None, order: str | None = None) -> pl.DataFrame:
+    """`<col>_band` for each count of `chain`: the columns of one row (largest first), or, with
+    `by`, one column down the rows of each group in `order`."""
+    flag = f"{{}}{HIDDEN_SUFFIX}"
+    if by is None:
+        bands = [
+            nested_bands([r[c] for c in chain], [bool(r.get(flag.format(c))) for c in chain])
+            for r in df.iter_rows(named=True)
+        ]
+        return df.with_columns(
+            pl.Series(f"{c}{BAND_SUFFIX}", [b[j] for b in bands], dtype=pl.String) for j, c in enumerate(chain)
+        )
+    (c,) = chain
+    df = df.with_row_index("_row")
+    parts = []
+    for _, g in df.sort(by, order or "_row", maintain_order=True).group_by(by, maintain_order=True):
+        band = nested_bands(g[c].to_list(), [bool(x) for x in g[flag.format(c)].fill_null(False)])
+        parts.append(g.select("_row").with_columns(pl.Series(f"{c}{BAND_SUFFIX}", band, dtype=pl.String)))
+    return df.join(pl.concat(parts), on="_row").sort("_row").drop("_row")
+
+
+def banded(key: str) -> Formatter:
+    """A count, or where it is hidden the interval `with_bands` gave it (read instead of the
+    hidden value, so the cell shows the interval), else `..`."""
+    return lambda row: row.get(f"{key}{BAND_SUFFIX}") or fmt_int(row.get(key))
+
+
+def has_band(*frames: pl.DataFrame) -> bool:
+    """Whether `with_bands` gave any of the frames an interval (for the note below the tables)."""
+    return any(f[c].drop_nulls().len() > 0 for f in frames for c in f.columns if c.endswith(BAND_SUFFIX))
+
+
+# No number here: a sentence never states a bound on a hidden count (the interval is in the table).
+BAND_NOTE = (
+    "Ett dolt antal visas där det går som ett intervall, från det visade steget efter till det visade steget "
+    "före (eller bara en nedre gräns, ≥): eleverna i ett steg är en del av eleverna i steget före, så "
+    "intervallet följer av de visade talen och röjer inget nytt."
+)
+
+
 def attrition_table(att: pl.DataFrame) -> str:
+    if f"n{HIDDEN_SUFFIX}" in att.columns and f"n{BAND_SUFFIX}" not in att.columns:
+        att = with_bands(att, ["n"], by="outcome", order="step_no")
     return html_table(
         att,
         {
             "measure": ("Utfall", col("measure")),
             "step": ("Steg", col("step")),
-            "n": ("Elever", col("n", "int")),
+            "n": ("Elever", banded("n")),
             "share": ("Andel av inskrivna", col("share", "pct")),
         },
         "Bortfall: inskrivna elever som når varje steg i analysen, per utfall",
@@ -387,14 +455,16 @@ def _pp_ci_of(lo: str, hi: str) -> Formatter:
 
 
 def attrition_group_table(df: pl.DataFrame) -> str:
+    if f"n{HIDDEN_SUFFIX}" in df.columns and f"n{BAND_SUFFIX}" not in df.columns:
+        df = with_bands(df, ["n", "n_eligible", "n_matched"])
     return html_table(
         df,
         {
             "label": ("Indelning", col("label")),
             "reason": ("Grupp", col("reason")),
-            "n": ("Inskrivna", col("n", "int")),
-            "n_eligible": ("Med uppgifter före och efter", col("n_eligible", "int")),
-            "n_matched": ("I skattningen", col("n_matched", "int")),
+            "n": ("Inskrivna", banded("n")),
+            "n_eligible": ("Med uppgifter före och efter", banded("n_eligible")),
+            "n_matched": ("I skattningen", banded("n_matched")),
             "share": ("Andel av dem med uppgifter", col("share", "pct")),
         },
         "Bortfall för effekten på frånvaro, per kön och stadsdel",

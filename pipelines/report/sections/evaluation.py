@@ -214,9 +214,13 @@ def register(pub, ctx: Context) -> None:
 
 def show(prot, ctx: Context) -> None:
     markdown(ev.text_design())
-    table(ctx, "attrition", tables.attrition_table(prot["attrition"]), {"attrition": prot["attrition"]})
+    steps = tables.with_bands(prot["attrition"], ["n"], by="outcome", order="step_no")
+    table(ctx, "attrition", tables.attrition_table(steps), {"attrition": prot["attrition"]})
     groups = prot["attrition_by_group"]
-    table(ctx, "attrition_by_group", tables.attrition_group_table(groups), {"attrition_by_group": groups})
+    banded = tables.with_bands(groups, ["n", "n_eligible", "n_matched"])
+    table(ctx, "attrition_by_group", tables.attrition_group_table(banded), {"attrition_by_group": groups})
+    if tables.has_band(steps, banded):
+        markdown(tables.BAND_NOTE)
     markdown(ev.text_left_out(prot["left_out"], ctx.min_cell))
     equivalence = prot["balance"]
     table(ctx, "balance", tables.balance_table(equivalence), {"balance": equivalence})
