@@ -190,6 +190,11 @@ def test_what_an_earlier_publication_showed_stays_public_and_the_methods_say_so(
     assert prot["t"]["n"].to_list() == [7, 30, None]  # 7 is public already; 3 stays hidden
     assert prot.n_already_public == 2 and prot.n_prior_hidden == 1
     assert "redan publicerats" in prot.methods_text()
+    # 7 is below this publication's 10 and shown: the first sentence says so (attack round 4, F37)
+    assert prot.n_public_small == 1
+    assert "visas som `..` (primär sekretess, 0 celler; alla nollor är en cell), utom 1 antal som en tidigare" in (
+        prot.methods_text()
+    )
 
 
 def test_one_population_never_gets_two_numbers(tmp_path) -> None:

@@ -1351,6 +1351,8 @@ class Protected:
         self.n_secondary = len(shown_hidden) - self.n_primary
         self.n_prior_hidden = sum(c.prior == "hidden" for c in mine)
         self.n_already_public = sum(c.prior == "published" for c in mine)
+        # shown although below min_cell: an earlier publication (at a lower threshold) showed them
+        self.n_public_small = sum(c.prior == "published" and 0 < c.value < self.min_cell for c in mine)
         derived = [i for i in range(n_pub, len(cells)) if 0 < cells[i].value < cells[i].need]
         self.n_derived = len(derived)
         ranges = system.ranges
@@ -1444,7 +1446,14 @@ class Protected:
             )
         return (
             f"**Röjandekontroll.** Uppgifter som vilar på färre än {self.min_cell} elever, också noll, visas som "
-            f"`..` (primär sekretess, {self.n_primary} celler; alla nollor är en cell). Att en uppgift är dold "
+            f"`..` (primär sekretess, {self.n_primary} celler; alla nollor är en cell)"
+            + (
+                f", utom {self.n_public_small} antal som en tidigare rapport ur samma databas redan visat (de och det "
+                "som följer av dem är offentliga)"
+                if self.n_public_small
+                else ""
+            )
+            + ". Att en uppgift är dold "
             "säger alltså inte att någon elev finns bakom den. Varje antal räknas tillsammans med de elever det "
             "gäller, så att samma elevgrupp i två tabeller är samma uppgift och sambanden mellan tabellerna (summor, "
             "delmängder, skillnader och överlapp, också mot tidigare rapporter ur samma databas) följer av "

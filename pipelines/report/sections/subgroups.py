@@ -15,7 +15,9 @@ INTRO = (
     "sina egna jämförelseelever. **Analysen är utforskande**: en elev kan ha flera urvalsgrunder och insatser, "
     "stadsdelarna valde ut olika elever, och när många grupper prövas blir några skillnader stora av en slump "
     "(q-värdet justerar för det enligt Benjamini och Hochberg). Skillnader mellan grupperna visar därför inte vilket "
-    "arbetssätt som fungerar bäst."
+    "arbetssätt som fungerar bäst. q-värdet justeras över de grupper som prövas i just den här rapporten: en rapport "
+    "om andra stadsdelar prövar andra grupper, så samma grupp kan där få ett annat q-värde, med samma effekt, "
+    "intervall och p-värde."
 )
 
 
