@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 try:
@@ -159,50 +160,117 @@ class Reader:
             self.diffs.setdefault((big, small), (pub.name, pub.min_cell, why))
 
     # --- solving ---------------------------------------------------------------------
-    def build(self):
+    # The relations split into independent components (a district's counts rarely meet another
+    # year's); each range is an integer program over its own component only. Every solution found
+    # is a feasible integer point, kept per component: a query that one of them already shows can
+    # be 0, or spread by min_cell, is no finding without another program.
+    def build(self) -> None:
         unknown = sorted((k for k in self.cells if k not in self.values), key=repr)
         self.var = {k: i for i, k in enumerate(unknown)}
-        rows, lo, hi = [], [], []
-        for coefs, low, h, _why in self.eqs:
-            row, const = np.zeros(len(unknown)), 0.0
+        parent = list(range(len(unknown)))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        rows: list[tuple[dict[int, float], float, float]] = []
+        for coefs, low, h, why in self.eqs:
+            row: dict[int, float] = defaultdict(float)
+            const = 0.0
             for k, c in coefs.items():
                 if k in self.var:
                     row[self.var[k]] += c
                 else:
                     const += c * self.values[k]
-            if not row.any():
+            row = {i: c for i, c in row.items() if c}
+            if not row:
                 if const < low - 1e-9 or const > h + 1e-9:
-                    self.contradictions.append(f"published values break: {_why} ({const})")
+                    self.contradictions.append(f"published values break: {why} ({const})")
                 continue
-            rows.append(row)
-            lo.append(low - const)
-            hi.append(h - const)
-        self.A = np.array(rows) if rows else np.zeros((0, len(unknown)))
-        self.lo, self.hi = np.array(lo), np.array(hi)
-        lb = np.zeros(len(unknown))
-        self.bounds = Bounds(lb, np.full(len(unknown), 1e6))
+            rows.append((row, low - const, h - const))
+            first, *rest = row
+            for i in rest:
+                parent[find(i)] = find(first)
+        comp_rows: dict[int, list] = defaultdict(list)
+        for row in rows:
+            comp_rows[find(next(iter(row[0])))].append(row)
+        self.comp_of = [find(i) for i in range(len(unknown))]
+        members: dict[int, list[int]] = defaultdict(list)
+        for i, c in enumerate(self.comp_of):
+            members[c].append(i)
+        self.comps: dict[int, tuple] = {}
+        for c, idx in members.items():
+            local = {i: j for j, i in enumerate(idx)}
+            rs = comp_rows.get(c, [])
+            a = sparse.lil_array((len(rs), len(idx)))
+            for r_i, (row, _, _) in enumerate(rs):
+                for i, v in row.items():
+                    a[r_i, local[i]] = v
+            lo = np.array([x[1] for x in rs])
+            hi = np.array([x[2] for x in rs])
+            self.comps[c] = (local, a.tocsr(), lo, hi)
+        self.pool: dict[int, list[np.ndarray]] = defaultdict(list)
+        self.cache: dict[tuple, float] = {}
+        self.n_programs = 0
 
-    def extreme(self, coefs: dict[tuple, int], sense: int) -> float:
-        obj, const = np.zeros(len(self.var)), 0.0
+    def _objective(self, coefs: dict[tuple, int]) -> tuple[dict[int, dict[int, float]], float]:
+        by_comp: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        const = 0.0
         for k, c in coefs.items():
             if k in self.var:
-                obj[self.var[k]] += c
+                i = self.var[k]
+                comp = self.comp_of[i]
+                by_comp[comp][self.comps[comp][0][i]] += c
             else:
                 const += c * self.values[k]
-        if not obj.any():
-            return const
-        cons = [LinearConstraint(self.A, self.lo, self.hi)] if len(self.A) else []
-        r = milp(sense * obj, integrality=np.ones(len(self.var)), bounds=self.bounds, constraints=cons)
+        return {comp: {j: c for j, c in o.items() if c} for comp, o in by_comp.items()}, const
+
+    def _solve(self, comp: int, obj: dict[int, float], sense: int) -> float:
+        key = (comp, tuple(sorted(obj.items())), sense)
+        if key in self.cache:
+            return self.cache[key]
+        local, a, lo, hi = self.comps[comp]
+        c = np.zeros(len(local))
+        for j, v in obj.items():
+            c[j] = sense * v
+        cons = [LinearConstraint(a, lo, hi)] if a.shape[0] else []
+        self.n_programs += 1
+        r = milp(c, integrality=np.ones(len(local)), bounds=Bounds(0, 1e6), constraints=cons)
         if r.status == 2:
             raise AssertionError(
                 "the publications contradict the reader's assumptions: " + "; ".join(self.contradictions[:5])
             )
         if r.status != 0:
-            return sense * np.inf
-        return sense * r.fun + const
+            value = sense * np.inf
+        else:
+            value = sense * r.fun
+            x = np.round(r.x)
+            ax = a @ x if a.shape[0] else np.zeros(0)
+            if np.all(ax >= lo - 1e-6) and np.all(ax <= hi + 1e-6):
+                self.pool[comp].append(x)
+        self.cache[key] = value
+        return value
+
+    def extreme(self, coefs: dict[tuple, int], sense: int) -> float:
+        objs, const = self._objective(coefs)
+        return const + sum(self._solve(comp, o, sense) for comp, o in objs.items())
 
     def range(self, coefs: dict[tuple, int]) -> tuple[float, float]:
         return self.extreme(coefs, 1), self.extreme(coefs, -1)
+
+    def narrow(self, coefs: dict[tuple, int], m: int) -> tuple[float, float] | None:
+        """The range of `coefs` if it is a finding (at least 1 and narrower than m), else None.
+        Known feasible points that reach 0 or spread m settle most queries without a program."""
+        objs, const = self._objective(coefs)
+        if len(objs) == 1:
+            ((comp, o),) = objs.items()
+            values = [const + sum(x[j] * v for j, v in o.items()) for x in self.pool[comp]]
+            if values and (min(values) < 1 or max(values) - min(values) >= m):
+                return None
+        lo, hi = self.range(coefs)
+        return (lo, hi) if lo >= 1 and hi - lo < m else None
 
 
 def label(key: tuple) -> str:
@@ -739,22 +807,16 @@ def attack(roots: list[Path], min_cells: dict[Path, int] | None = None, verbose:
                         )
                     )
             continue
-        lo, hi = r.range({k: 1})
         m = min(mc for _, mc in ps)
         for name, _ in ps:
             stats[name]["hidden"] += 1
-        if hi - lo < m and lo >= 1:
-            findings.append(Finding(ps[0][0], "hidden", label(k), int(lo), int(hi), m, "all relations"))
+        if found := r.narrow({k: 1}, m):
+            findings.append(Finding(ps[0][0], "hidden", label(k), int(found[0]), int(found[1]), m, "all relations"))
     done = set()
     for (big, small), (pubname, m, why) in sorted(r.diffs.items(), key=lambda kv: repr(kv[0])):
         if (big, small) in done or big == small:
             continue
         done.add((big, small))
-        if big in r.values and small in r.values:
-            d = r.values[big] - r.values[small]
-            lo = hi = d
-        else:
-            lo, hi = r.range({big: 1, small: -1})
         # the threshold: the smallest min_cell among publications that show or hide either side
         names = (
             set(r.shown_in.get(big, []))
@@ -762,13 +824,17 @@ def attack(roots: list[Path], min_cells: dict[Path, int] | None = None, verbose:
             | {n for n, _ in r.hidden.get(big, [])}
             | {n for n, _ in r.hidden.get(small, [])}
         )
-        ms = [min_by_name.get(n, m) for n in names] or [m]
-        m = min(ms)
+        m = min([min_by_name.get(n, m) for n in names] or [m])
         for n in names:
             stats[n]["derived"] += 1
-        if 1 <= lo < m and hi - lo < m:
+        if big in r.values and small in r.values:
+            d = r.values[big] - r.values[small]
+            found = (d, d) if 1 <= d < m else None
+        else:
+            found = r.narrow({big: 1, small: -1}, m)
+        if found and found[0] < m:
             findings.append(
-                Finding(pubname, "derived", f"{label(big)}  MINUS  {label(small)}", int(lo), int(hi), m, why)
+                Finding(pubname, "derived", f"{label(big)}  MINUS  {label(small)}", *map(int, found), m, why)
             )
     return findings, stats, a
 

@@ -911,6 +911,8 @@ def _audit(
         seen = _explore(needs, var, internal, prog) if len(needs) > EXPLORE_FROM else None
         if seen is not None:
             _refine(seen, needs, var, internal, cells, prog)
+        elif needs:
+            seen = (np.full(len(var), np.inf), np.full(len(var), -np.inf))
         for i in needs:
             if seen is not None:
                 lo_s, hi_s = seen[0][var[i]], seen[1][var[i]]
@@ -933,10 +935,10 @@ def _audit(
                 if stop_early and len(comp_failures) >= FAILURES_PER_ROUND:
                     break
                 continue
-            lo_v, lo_res = _extreme(c, prog)
+            lo_v, lo_res = _extreme(c, prog, seen)
             if i in internal and lo_v <= 1e-9 and not ranges:
                 continue  # a derived count that may be empty: a reader cannot tell anyone is there
-            hi_v, hi_res = _extreme(-c, prog)
+            hi_v, hi_res = _extreme(-c, prog, seen)
             hi_v = -hi_v
             comp_out[i] = (lo_v, hi_v)
             if hi_v - lo_v < cells[i].need - 1e-6 and not (i in internal and lo_v <= 1e-9):
@@ -1292,14 +1294,22 @@ def _refine(
                 np.maximum(high, x, out=high)
 
 
-def _extreme(c: np.ndarray, prog: _Program) -> tuple[float, np.ndarray | None]:
+def _extreme(
+    c: np.ndarray, prog: _Program, seen: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[float, np.ndarray | None]:
     """min c.x over what is consistent with everything published: the linear relaxation
     (HiGHS), rounded up to an integer since counts are whole (an audit as tau-ARGUS does it),
     and the optimum's row duals (they say what pins it; None where unbounded).
+    The optimum is a point a reader cannot rule out: it widens `seen` (each variable's smallest
+    and largest value over known points) in place, so that a later cell whose span over them is
+    already wide enough needs no program of its own (a tenth of them on a long ledger).
     HiGHS's integer programs stall on these equality systems (no feasible point in seconds);
     the relaxation's range contains the integer one, and on nested and partitioned sets
     (totally unimodular) the two coincide."""
-    status, fun, _, duals = prog.minimize(c)
+    status, fun, x, duals = prog.minimize(c)
+    if seen is not None and status == "optimal" and x is not None:
+        np.minimum(seen[0], x, out=seen[0])
+        np.maximum(seen[1], x, out=seen[1])
     if status == "infeasible":
         raise DisclosureError("the published figures contradict each other (infeasible audit)")
     if status == "unbounded":
