@@ -26,7 +26,9 @@ a derived count); sentences "färre än N" bound what they speak of. Every count
 zeros are hidden like other small counts, so a hidden count may be 0.
 
 For every hidden cell and every derived difference the feasible range is found with
-`scipy.optimize.milp` (HiGHS). A hidden cell is a finding if `hi - lo < min_cell` and `lo >= 1`
+`scipy.optimize.milp` (HiGHS), over the independent component of the relations it lies in; a
+query that feasible points found earlier already show to reach 0 or to spread min_cell is
+settled without a program of its own (`Reader.narrow`). A hidden cell is a finding if `hi - lo < min_cell` and `lo >= 1`
 (a range reaching 0 may be one of the hidden zeros, and shows no one is there); a derived
 difference (published cells only on one side or both, at least one hidden or both shown) is a
 finding if `hi - lo < min_cell` and `lo >= 1` (a range reaching 0 shows nobody is there).
