@@ -163,8 +163,10 @@ def _audit(
             a_rows.append(row)
             lo.append(-const if eq else -np.inf)
             hi.append(-const)
-        # Any hidden count may be 0: zeros are hidden too.
-        lb = np.zeros(len(var))
+        # A hidden zero is shown like any small count, but a table lists only the categories
+        # that have pupils (attack round 5, F1): a reader knows a listed count is at least 1.
+        # So every published count above 0 is at least 1 here; derived counts may be 0.
+        lb = np.array([1.0 if i not in internal and (cells[i].value or 0) > 0 else 0.0 for i in var])
         eq_mask = np.array([e for _, e in used], dtype=bool)
         dense = np.array(a_rows) if a_rows else np.zeros((0, len(var)))
         a_eq = csr_matrix(dense[eq_mask]) if eq_mask.any() else None
