@@ -22,10 +22,17 @@ def pupils(prefix: str, n: int) -> list[str]:
     return [f"{prefix}{i:03d}" for i in range(n)]
 
 
-def attack(known: dict[str, int], hidden: list[str], equations: list[tuple[list[str], list[str]]], target) -> tuple:
+def attack(
+    known: dict[str, int],
+    hidden: list[str],
+    equations: list[tuple[list[str], list[str]]],
+    target,
+    listed: frozenset[str] = frozenset(),
+) -> tuple:
     """The reader's integer program: `equations` (plus, minus) over cell names; published
     values are constants; hidden cells and unnamed parts are integers >= 0 (zeros are hidden
-    too, so a hidden count may be 0). `target`: (plus, minus) names whose difference is bounded."""
+    too, so a hidden count may be 0), and >= 1 for a `listed` row (a table that lists only the
+    categories with pupils). `target`: (plus, minus) names whose difference is bounded."""
     names = sorted({c for p, m in equations for c in p + m if c not in known} | set(hidden))
     var = {h: i for i, h in enumerate(names)}
     rows, rhs = [], []
@@ -39,7 +46,7 @@ def attack(known: dict[str, int], hidden: list[str], equations: list[tuple[list[
                     const += sign * known[c]
         rows.append(row)
         rhs.append(-const)
-    lb = np.zeros(len(names))
+    lb = np.array([1.0 if n in listed else 0.0 for n in names])
     cons = [LinearConstraint(np.array(rows), rhs, rhs)] if rows else []
     c = np.zeros(len(var))
     for sign, cells in ((1, target[0]), (-1, target[1])):
@@ -92,6 +99,26 @@ def test_the_same_pupils_in_two_tables_are_one_cell() -> None:
     if s["n"][0] is not None:
         shown["i skattningen"] = s["n"][0]
     assert not ({"med uppgifter", "i skattningen"} <= set(shown))  # 71 - 68 is never both on the page
+
+
+def test_a_listed_row_counts_at_least_one_pupil() -> None:
+    """Leak (attack round 5, F1): the enrolment table lists only the districts with pupils, so
+    each listed district's hidden count is at least 1. Ten pupils over five listed districts
+    (4, 1, 2, 2, 1) with the total shown pinned each district to [1, 6]."""
+    districts = {"Enskede-Årsta-Vantör": 4, "Farsta": 1, "Hässelby-Vällingby": 2, "Rinkeby-Kista": 2, "Skarpnäck": 1}
+    rows = [{"district": d, "n": n, members("n"): pupils(d[:3], n)} for d, n in districts.items()]
+    everyone = [p for r in rows for p in r[members("n")]]
+    rows.append({"district": "Totalt", "n": len(everyone), members("n"): everyone})
+    pub = Publication(10)
+    pub.table("enrolled", pl.DataFrame(rows), counts={"n": keyed("enrolled", "district")})
+    out = pub.protect()["enrolled"]
+    known = {r["district"]: r["n"] for r in out.iter_rows(named=True) if r["n"] is not None}
+    hidden = [r["district"] for r in out.iter_rows(named=True) if r["n"] is None]
+    assert set(districts) <= set(hidden)
+    eqs = [(["Totalt"], list(districts))]
+    for d in districts:
+        lo, hi = attack(known, hidden, eqs, ([d], []), listed=frozenset(districts))
+        assert hi - lo >= 10, (d, lo, hi)
 
 
 def test_nested_counts_do_not_give_small_differences_away() -> None:
