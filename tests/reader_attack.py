@@ -350,6 +350,7 @@ class Attack:
             self.charts(p)
             self.data_files(p)
             self.text(p)
+            self.presence(p)
         self.scope_relations()
 
     # Keys ---------------------------------------------------------------------------
@@ -608,7 +609,7 @@ class Attack:
     COUNT_FIELDS = ("n", "k", "n_pupils", "n_district", "n_treated")
     PER_N = ("threshold", "threshold_label", "measure", "direction", "term_value")  # n is shared across these
 
-    def chart_row(self, p: Publication, title: str, row: dict) -> None:
+    def chart_row(self, p: Publication, title: str, row: dict, listed: bool = False) -> None:
         r = self.r
         counts = [f for f in row if f in self.COUNT_FIELDS or (f.startswith("n_") and f + "__hidden" in row)]
         if not counts:
@@ -639,6 +640,10 @@ class Attack:
             r.cell(
                 p, k, HIDDEN if hidden else (int(v) if isinstance(v, (int, float)) and float(v).is_integer() else None)
             )
+            if listed and f == "n_pupils":
+                r.rel({k: 1}, 1, np.inf, f"a listed row of {title} has pupils")
+            if f == "n" and add and title in self.OF_THE_ENROLLED:  # pupils with data in a month are enrolled
+                r.le(k, self.K(p, ("pupils", p.year), sc, g), f"n <= enrolled through the year (chart {title})", p)
             if "row_gender" and g == "*" and "gender_label" in row:
                 r.eq(k, [(*k[:3], "F"), (*k[:3], "P")], f"Samtliga = Flickor + Pojkar (chart {title})")
         for small, big in (("k", "n"), ("n_pupils", "n_district")):
@@ -677,6 +682,31 @@ class Attack:
         "followup_2015_boys": "followup_2015_boys",
     }
 
+    OF_THE_ENROLLED = ("Frånvaro före och efter inskrivning",)  # counts of the enrolled through the year
+    LISTED = ("interventions", "selection_reasons")  # a (district, term) row only where it has pupils
+
+    def presence(self, p: Publication) -> None:
+        """What the listing itself tells (attack round 5): a table lists only the districts,
+        genders and (district, term) pairs that have pupils, so a listed row counts at least 1
+        (the terms: in `data_files`); and the register has a row for each of its pupils, so its
+        loaded rows in the data-quality table bound every count of PPSS pupils (F2)."""
+        t = p.folder / "tables"
+        if (t / "enrolled.csv").exists():
+            for row in read_csv(t / "enrolled.csv")[2]:
+                if row and row[0] != "Totalt":
+                    self.r.rel({self.K(p, ("pupils", p.year), row[0]): 1}, 1, np.inf, "a listed district has pupils")
+        if (t / "attrition_by_group.csv").exists():
+            for dim, group, *_ in read_csv(t / "attrition_by_group.csv")[2]:
+                sc, g = (p.scope, GENDERS.get(group, group)) if dim == "Kön" else (group, "*")
+                self.r.rel({self.K(p, ("pupils", p.year), sc, g): 1}, 1, np.inf, f"a listed {dim} row has pupils")
+        if (t / "quality.csv").exists():
+            for row in read_csv(t / "quality.csv")[2]:
+                loaded = number(row[4]) if len(row) > 4 and "register" in row[0] else None
+                if loaded is not None:
+                    self.r.rel(
+                        {self.K(p, ("pupils", p.year)): 1}, 0, loaded, "PPSS pupils <= the register's loaded rows"
+                    )
+
     def data_files(self, p: Publication) -> None:
         folder = p.folder / "data"
         if not folder.is_dir():
@@ -703,7 +733,7 @@ class Attack:
                         row[f] = v
                 if name.startswith("followup") and "n" in row:
                     row["pupil_group"] = PPSS
-                self.chart_row(p, title, row)
+                self.chart_row(p, title, row, listed=name in self.LISTED)
 
     def text(self, p: Publication) -> None:
         for h in p.folder.glob("uppfoljning_*.html"):

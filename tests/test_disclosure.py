@@ -121,6 +121,68 @@ def test_a_listed_row_counts_at_least_one_pupil() -> None:
         assert hi - lo >= 10, (d, lo, hi)
 
 
+def test_the_register_rows_bound_the_pupils_they_list() -> None:
+    """Leak (attack round 5, F2): the data-quality table showed the register's 47 loaded rows,
+    and every enrolled pupil has one, so the hidden total of 47 enrolled was at most 47; with 45
+    shown at month 0 it was pinned to [45, 47]. The rows are a bound on the pupils they list:
+    hidden where they would pin a hidden count (here with the rows read, which are more)."""
+    districts = {"A": 33, "B": 12, "C": 2}
+    rows = [{"district": d, "n": n, members("n"): pupils(d, n)} for d, n in districts.items()]
+    everyone = [p for r in rows for p in r[members("n")]]
+    rows.append({"district": "Totalt", "n": len(everyone), members("n"): everyone})
+    month0 = everyone[:45]  # two of district C's pupils have no month 0
+
+    def publish(with_bound: bool) -> tuple[dict, list[str]]:
+        pub = Publication(10)
+        pub.table("enrolled", pl.DataFrame(rows), counts={"n": keyed("enrolled", "district")})
+        pub.table("month0", pl.DataFrame({"n": [45], members("n"): [month0]}), counts={"n": keyed("month0")})
+        files = pl.DataFrame(
+            {
+                "kind": ["register", "persons"],
+                "rows_read": [50, 600],
+                "rows_loaded": [47, 598],
+                "rows_unused": [3, 2],
+                members("rows_loaded"): [everyone, None],
+            }
+        )
+        pub.table(
+            "quality",
+            files,
+            counts={},
+            bounds={"rows_loaded": lambda r: key("register_rows") if r["kind"] == "register" else None}
+            if with_bound
+            else {},
+            rests_on={"rows_read": ["rows_loaded"], "rows_unused": []} if with_bound else {},
+            measures={"rows_read": None},
+        )
+        prot = pub.protect()
+        known = {r["district"]: r["n"] for r in prot["enrolled"].iter_rows(named=True) if r["n"] is not None}
+        hidden = [r["district"] for r in prot["enrolled"].iter_rows(named=True) if r["n"] is None]
+        if prot["month0"]["n"][0] is not None:
+            known["month0"] = 45
+        reg = prot["quality"].row(0, named=True)
+        if reg["rows_loaded"] is not None:
+            known["rows"] = reg["rows_loaded"]
+        if with_bound:
+            assert (reg["rows_read"] is None) == (reg["rows_loaded"] is None)  # read = loaded + unused
+        return known, hidden
+
+    def narrowest(known: dict, hidden: list[str]) -> float:
+        eqs = [(["Totalt"], list(districts)), (["Totalt"], ["month0", "no_month0"])]
+        if "rows" in known:  # every enrolled pupil has a loaded row: Totalt <= rows
+            eqs.append((["rows"], ["Totalt", "rows_beyond"]))
+        return min(
+            hi - lo
+            for h in hidden
+            for lo, hi in [attack(known, hidden, eqs, ([h], []), listed=frozenset(districts) | {"Totalt"})]
+        )
+
+    known, hidden = publish(with_bound=False)  # the leak, as the round-5 reader saw it
+    assert "Totalt" in hidden and narrowest({**known, "rows": 47}, hidden) < 10
+    known, hidden = publish(with_bound=True)
+    assert "C" in hidden and narrowest(known, hidden) >= 10
+
+
 def test_nested_counts_do_not_give_small_differences_away() -> None:
     """Leak: Hässelby-Vällingby 37 enrolled, 36 with data, 35 in the estimate: one pupil
     without data, one without comparison pupils. Each district's chain is published with the

@@ -135,7 +135,13 @@ def quality_table(files: pl.DataFrame) -> str:
         },
         "Filer och rader per indatakälla (lästa = laddade + karantän + används inte). "
         "Rader som motsäger en annan fil (till exempel betyg för en elev som saknas i personregistret) "
-        "prövas igen vid varje inläsning",
+        "prövas igen vid varje inläsning"
+        + (
+            ". Registret har en rad för varje inskriven elev, så dess antal rader är ett tak för antalet elever; "
+            "här skulle det avslöja en dold uppgift och döljs därför (..)"
+            if df.get_column("rows_loaded__hidden").any()
+            else ""
+        ),
     )
 
 

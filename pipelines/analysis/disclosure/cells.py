@@ -18,6 +18,7 @@ KeyFn = Callable[[dict], Key | None]
 HIDDEN_SUFFIX = "__hidden"
 MEMBERS_SUFFIX = "__members"
 EMPTY = "empty"  # the identity of every count of no pupils
+BOUND = "bound:"  # the identity of a bound: "bound:<its pupils' set_id>:<its value>"
 # Figures equal to this relative precision are one number (estimates pass through floats).
 SAME_VALUE_RTOL = 1e-9
 
@@ -77,6 +78,10 @@ class Cell:
     # report cannot widen what they pinned); for a derived count, the highest of the cells it
     # is derived with (set by _System.build).
     need: int = 0
+    # A published number of rows, not of pupils: at least the number of `tokens` (each of those
+    # pupils has a row), so it bounds every count inside them from above (attack round 5, F2:
+    # the register's loaded rows). It needs no range of its own; hiding it is cheap.
+    bound: bool = False
 
 
 @dataclass

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.analysis.disclosure.cells import (
+    BOUND,
     HIDDEN_SUFFIX,
     SAME_VALUE_RTOL,
     Cell,
@@ -83,7 +84,7 @@ class Publication:
         return out
 
     def count(
-        self, label: Key, pupils: Sequence[str], value: int | None = None, tokens: np.ndarray | None = None
+        self, label: Key, pupils: Sequence[str] = (), value: int | None = None, tokens: np.ndarray | None = None
     ) -> str:
         """Register a count of `pupils` (pupil keys, or their `tokens`); returns the cell's identity."""
         toks = tokens if tokens is not None else self.tokens(list(pupils))
@@ -102,6 +103,21 @@ class Publication:
         self.cells[cid].families |= _families(label)
         return cid
 
+    def bound(self, label: Key, value: int, pupils: Sequence[str] = (), tokens: np.ndarray | None = None) -> str:
+        """Register a published number that is at least the number of `pupils`, each of whom it
+        counts at least once (rows of a file that holds a row for every one of them): a reader
+        knows that every count of those pupils is at most `value`. Returns the cell's identity."""
+        toks = tokens if tokens is not None else self.tokens(list(pupils))
+        if int(value) < len(toks):
+            raise ValueError(f"{describe_key(label)} shows {value} but bounds {len(toks)} distinct pupils")
+        cid = f"{BOUND}{set_id(toks)}:{int(value)}"
+        self.labels[label] = cid
+        # Hiding it costs little: a row count of a file says nothing about the programme.
+        self.cells.setdefault(
+            cid, Cell(cid, describe_key(label), int(value), toks, current=True, bound=True, weight=0.01)
+        )
+        return cid
+
     def prefer_shown(self, label: Key, weight: float = 100.0) -> None:
         """Make hiding a registered cell `weight` times as costly when secondary cells are
         chosen: a count that headline figures rest on gives way to its neighbours."""
@@ -113,6 +129,7 @@ class Publication:
         frame: pl.DataFrame,
         counts: dict[str, KeyFn],
         rests_on: dict[str, list[str]] | None = None,
+        bounds: dict[str, KeyFn] | None = None,
         keys: Sequence[Key] = (),
         labels: Sequence[str] = (),
         caption: str = "",
@@ -127,24 +144,29 @@ class Publication:
         table, column and row labels), optionally with the count columns whose pupils it
         describes (default: those it rests on), so that the same measure of the same pupils
         in another table or publication must have the same value; None for a figure that is
-        not a property of its pupils alone (a q-value depends on the other tests)."""
+        not a property of its pupils alone (a q-value depends on the other tests). `bounds`:
+        column -> label of a number at least the count of its pupils (`bound`), with its
+        pupils beside it like a count's; it is hidden like a count and figures may rest on it."""
+        bounds = bounds or {}
         if name in self.tables:
             raise ValueError(f"table {name} is registered twice")
-        missing = [c for c in counts if members(c) not in frame.columns]
+        missing = [c for c in [*counts, *bounds] if members(c) not in frame.columns]
         if missing:
             raise ValueError(f"table {name}: count column(s) {missing} have no pupils beside them ({members('…')})")
-        row_tokens = {col: self._row_tokens(frame, col) for col in counts}
+        row_tokens = {col: self._row_tokens(frame, col) for col in [*counts, *bounds]}
         row_ids = []
-        for n, row in enumerate(frame.drop([members(c) for c in counts]).iter_rows(named=True)):
+        for n, row in enumerate(frame.drop([members(c) for c in [*counts, *bounds]]).iter_rows(named=True)):
             ids: dict[str, str | None] = {}
-            for col, fn in counts.items():
+            for col, fn in [*counts.items(), *bounds.items()]:
                 label = fn(row)
                 value = row[col]
                 if label is None or value is None or _nan(value):
                     ids[col] = None
                     continue
-                ids[col] = self.count(label, (), value, tokens=row_tokens[col][n])
+                register = self.bound if col in bounds else self.count
+                ids[col] = register(label, value=value, tokens=row_tokens[col][n])
             row_ids.append(ids)
+        counts = {**counts, **bounds}
         key_ids = []
         for k in keys:
             if k not in self.labels:
@@ -268,14 +290,17 @@ class Publication:
                 c = cells.get(cid)
                 if c is None:
                     toks = tokens.get(cid, np.empty(0, dtype=np.uint64))
+                    bound = cid.startswith(BOUND)  # its value is in its identity, hidden or not
                     cells[cid] = Cell(
                         cid,
                         r["label"],
-                        len(toks),
+                        int(cid.rsplit(":", 1)[1]) if bound else len(toks),
                         toks,
                         prior=state,
                         families={family_of(r["label"])},
                         need=int(r["min_cell"]),
+                        bound=bound,
+                        weight=0.01 if bound else 1.0,
                     )
                 else:
                     # Hidden before: held to the promise of the reports that hid it (this one
@@ -299,12 +324,12 @@ class Protected:
         self.hidden_ids = {cells[i].id for i in hidden if i < n_pub}
         mine = [c for c in cells[:n_pub] if c.current]
         shown_hidden = [c for c in mine if c.id in self.hidden_ids and c.prior != "hidden"]
-        self.n_primary = sum(c.value < self.min_cell for c in shown_hidden)
+        self.n_primary = sum(c.value < self.min_cell and not c.bound for c in shown_hidden)
         self.n_secondary = len(shown_hidden) - self.n_primary
         self.n_prior_hidden = sum(c.prior == "hidden" for c in mine)
         self.n_already_public = sum(c.prior == "published" for c in mine)
         # shown although below min_cell: an earlier publication (at a lower threshold) showed them
-        self.n_public_small = sum(c.prior == "published" and 0 < c.value < self.min_cell for c in mine)
+        self.n_public_small = sum(c.prior == "published" and 0 < c.value < self.min_cell and not c.bound for c in mine)
         derived = [i for i in range(n_pub, len(cells)) if 0 < cells[i].value < cells[i].need]
         self.n_derived = len(derived)
         ranges = system.ranges

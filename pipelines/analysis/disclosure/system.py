@@ -26,6 +26,36 @@ from pipelines.analysis.disclosure.relations import (
 )
 
 
+def _bounded(
+    cells: list[Cell],
+    nonempty: list[int],
+    n_pub: int,
+    inc: csr_matrix,
+    uniq: np.ndarray,
+    size: np.ndarray,
+    nested: np.ndarray,
+    disjoint: np.ndarray,
+) -> list[list[tuple[int, int]]]:
+    """A bound's number is at least every count inside its pupils: P <= bound for each count
+    P inside them that no other count inside them holds, and the sum of disjoint such counts
+    (largest first) <= bound. The rest follow through nesting."""
+    rels: list[list[tuple[int, int]]] = []
+    for b in range(n_pub):
+        if not cells[b].bound:
+            continue
+        held = inc @ np.isin(uniq, cells[b].tokens).astype(np.float64)  # type: ignore[arg-type]
+        inside = np.flatnonzero(held == size)
+        top = [int(a) for a in inside if not nested[inside, a].any()]
+        rels += [[(1, nonempty[a]), (-1, b)] for a in top]
+        chosen: list[int] = []
+        for a in sorted(top, key=lambda a: -size[a]):
+            if all(disjoint[a, c] for c in chosen):
+                chosen.append(a)
+        if len(chosen) > 1:
+            rels.append([*((1, nonempty[a]) for a in chosen), (-1, b)])
+    return rels
+
+
 # --- the linear system ----------------------------------------------------------------------
 @dataclass
 class _System:
@@ -51,8 +81,15 @@ class _System:
         n_pub = len(cells)
         eq_rels: list[list[tuple[int, int]]] = []
         ineq_rels: list[list[tuple[int, int]]] = []
-        nonempty = [i for i in range(n_pub) if cells[i].value > 0]
+        nonempty = [i for i in range(n_pub) if cells[i].value > 0 and not cells[i].bound]
         if len(nonempty) < 2:
+            ineq_rels = [
+                [(1, i), (-1, b)]
+                for b in range(n_pub)
+                if cells[b].bound
+                for i in nonempty
+                if np.isin(cells[i].tokens, cells[b].tokens).all()  # type: ignore[arg-type]
+            ]
             return cls(cells, eq_rels, ineq_rels, n_pub, min_cell)
         # Pupils x cells, to find nesting and overlap of every pair at once.
         tokens = np.concatenate([cells[i].tokens for i in nonempty])  # type: ignore[misc]
@@ -176,6 +213,7 @@ class _System:
             )
             eq_rels.append([(1, ai), (-1, pi), (-1, qi), (1, ri), (-1, x)])
         ineq_rels += _derived_nesting(cells, nonempty, n_pub, min_cell)
+        ineq_rels += _bounded(cells, nonempty, n_pub, inc, uniq, size, nested, disjoint)
         unique_rels = {tuple(sorted(r)): r for r in eq_rels}
         # A derived count keeps the widest promise of the published cells it is derived with:
         # one that rests only on earlier publications at min_cell 10 is held to 10 by a
@@ -196,14 +234,16 @@ class _System:
         primary = {
             i
             for i in range(n_pub)
-            if cells[i].prior != "published" and (cells[i].prior == "hidden" or cells[i].value < cells[i].need)
+            if cells[i].prior != "published"
+            and (cells[i].prior == "hidden" or (cells[i].value < cells[i].need and not cells[i].bound))
         }
         internal = {i for i in range(n_pub, len(cells)) if cells[i].value != 0}
         fixed_shown = {i for i in range(n_pub) if cells[i].prior == "published"}
         eq_rels, ineq_rels = self.eq_rels, self.ineq_rels
         # What earlier publications gave away cannot be protected here, and showing it again
         # reveals nothing new: a failure that only their cells pin joins `exposed` (below).
-        exposed: set[int] = set()
+        # A bound counts rows, not pupils: it needs no range of its own (it may be hidden).
+        exposed: set[int] = {i for i in range(n_pub) if cells[i].bound}
         earlier = {i for i in range(n_pub) if cells[i].prior == "published"}
         # What earlier publications pin down is public already, however much is
         # hidden now: found to a fixed point, it is never asked to be hidden (pointless) nor
@@ -303,7 +343,7 @@ class _System:
             if os.environ.get("PPSS_DISCLOSURE_DEBUG"):
                 print(round_no, len(hidden - internal), len(checked), len(failures), _time.time(), flush=True)
             if not failures:
-                zeros = {i for i in audited if i < n_pub and cells[i].value == 0}
+                zeros = {i for i in audited if i < n_pub and cells[i].value == 0 and not cells[i].bound}
                 if zeros:
                     zr = _audit(cells, audited, internal, eq_rels, ineq_rels, stop_early=False, ranges=True, only=zeros)
                     deduced = {i for i in zeros if zr.get(i, (0.0, np.inf))[1] < cells[i].need - 1e-6}

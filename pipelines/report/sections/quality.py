@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipelines.analysis import followup as fu
+from pipelines.analysis.disclosure import key
 from pipelines.analysis.figures import scoped, subset_marker
 from pipelines.report import tables
 from pipelines.report.sections.base import Context, table
@@ -17,8 +18,18 @@ INTRO = (
 
 def register(pub, ctx: Context) -> None:
     K, KD = scoped(ctx.year, ctx.districts)
-    files, rules = fu.data_quality(ctx.con)  # about files and rows, not pupils: shown as they are
-    pub.table("quality", files, counts={})
+    # About files and rows, not pupils, but the register has a row for each of its pupils: its
+    # loaded rows bound every count of them (its rows read too, being more).
+    files, rules = fu.data_quality(ctx.con)
+    figures = [c for c in files.columns if c not in ("kind", "rows_loaded") and not c.endswith("__members")]
+    pub.table(
+        "quality",
+        files,
+        counts={},
+        bounds={"rows_loaded": lambda r: key("register_rows") if r["kind"] == "register" else None},
+        rests_on={c: ["rows_loaded"] if c == "rows_read" else [] for c in figures},
+        measures={"rows_read": None},
+    )
     pub.table("quarantine_rules", rules, counts={})
     cov = fu.coverage(ctx.con, ctx.year, ctx.districts)
     marker = subset_marker(ctx.districts)
