@@ -90,3 +90,46 @@ def test_the_reader_solves_each_component_alone_and_still_finds_what_is_narrow()
     assert r.n_programs == n
     assert r.narrow({cell["Y"]: 1}, 10) == (19, 21)  # a known point never hides a finding
     assert r.range({cell["A"]: 1, cell["U"]: 1}) == (8, 38)  # separable over components
+
+
+def _write(path: Path, caption: str, header: list[str], rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {caption}", ",".join(header), *(",".join(r) for r in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("register_rows", ["47", ".."])
+def test_the_reader_knows_listed_rows_have_pupils_and_the_register_rows_bound_them(tmp_path, register_rows) -> None:
+    """Attack round 5 in the reader's own terms: two listed districts (each at least 1 pupil),
+    a hidden total of 47, 45 pupils with data at month 0 (all enrolled), and the register's
+    47 loaded rows (every pupil has one): the total is pinned to [45, 47]. Hidden, the rows
+    tell nothing and the total stays wide."""
+    year = tmp_path / "reports" / "2016"
+    _write(
+        year / "tables" / "enrolled.csv",
+        "Inskrivna",
+        ["Stadsdel", "2016"],
+        [["A", ".."], ["B", ".."], ["Totalt", ".."]],
+    )
+    _write(
+        year / "tables" / "quality.csv",
+        "Filer och rader",
+        ["Indata", "Filer", "Avvisade filer", "Rader lästa", "Laddade", "Fel", "Motsäger", "Används inte"],
+        [["Socialtjänstens register", "1", "0", ".." if register_rows == ".." else "50", register_rows, "2", "0", "1"]],
+    )
+    (year / "data").mkdir()
+    with (year / "data" / "attendance_event_time.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["event_month", "pupil_group", "mean", "mean_status", "n", "n_status"])
+        w.writerow([0, "Inskrivna i PPSS", 0.19, "visad", 45, "visad"])
+    findings, _, a = attack([tmp_path / "reports"])
+    total = [f for f in findings if f.kind == "hidden" and f.label.split("/")[0] in ("pupils", "enrolled")]
+    if register_rows == "..":
+        assert not total
+    else:
+        assert [(f.lo, f.hi) for f in total] == [(45, 47)]
+    # each listed district has at least one pupil, so neither reaches past the total less 1
+    lo, hi = a.r.range({(("pupils", 2016), None, "A", "*"): 1})
+    assert lo == 1
+    if register_rows != "..":
+        assert hi == 46
