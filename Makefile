@@ -59,7 +59,7 @@ bench: setup ## parse floor and every stage side by side, SCALE=demo|city|countr
 methods: setup ## the methods harness: estimators on 20 worlds without and 20 with effects (benchmark, ~30 min)
 	$(VENV)/bin/python -m benchmarks.methods --seeds 20 --scale small
 
-attack: setup ## an outside reader's attack on everything a tiny store publishes (every year, four district reports, a second threshold, the parameter sets; 15-25 min)
+attack: setup ## an outside reader's attack on everything a tiny store publishes (every year, four district reports, a second threshold, the parameter sets; 15-30 min)
 	PPSS_ATTACK=1 $(VENV)/bin/pytest tests/test_reader_attack.py -n 0 -q --timeout 3600
 
 clean: ## remove the store, reports and demo data (raw exports elsewhere are never touched)
