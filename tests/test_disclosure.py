@@ -183,6 +183,40 @@ def test_the_register_rows_bound_the_pupils_they_list() -> None:
     assert "C" in hidden and narrowest(known, hidden) >= 10
 
 
+@pytest.mark.parametrize("order", ["together", "2016 first"])
+def test_a_difference_of_years_inside_a_third_cell_even_with_a_cell_between(tmp_path, order) -> None:
+    """Leak (attack round 6, D1): Skärholmen's pupils with Sommarinsats through 2016 (32) less
+    those through 2015 (11) are the 21 enrolled in 2016 with it, inside the district's 30
+    enrolled in 2016: 9 without it, pinned. A published group between the two (here 21 of the 32:
+    the 11 and 10 of the new ones) made the pair "not covering", and the search skipped it."""
+    old, new_with, new_without = pupils("o", 11), pupils("w", 21), pupils("x", 9)
+    sets = {
+        "through_2016": old + new_with,  # A
+        "through_2015": old,  # B, inside A
+        "between": old + new_with[:10],  # C: B < C < A
+        "enrolled_2016": new_with + new_without,  # E: holds A - B and 9 more
+    }
+    ledger = Ledger.for_store(tmp_path / "ppss.duckdb")
+    batches = [list(sets)] if order == "together" else [[n for n in sets if n != "through_2015"], ["through_2015"]]
+    known: dict[str, int] = {}
+    for batch in batches:  # the 2016 report first, then the 2015 report (as in the attacked sequence)
+        pub = Publication(10, ledger)
+        for name in batch:
+            frame = pl.DataFrame({"n": [len(sets[name])], members("n"): [sets[name]]})
+            pub.table(name, frame, counts={"n": keyed(name)})
+        prot = pub.protect()
+        known |= {name: prot[name]["n"][0] for name in batch if prot[name]["n"][0] is not None}
+    hidden = [name for name in sets if name not in known]
+    eqs = [
+        (["through_2016"], ["through_2015", "new"]),  # new = A - B (21)
+        (["enrolled_2016"], ["new", "without"]),  # without = 9
+        (["between"], ["through_2015", "c_rest"]),
+        (["through_2016"], ["between", "a_rest"]),
+    ]
+    lo, hi = attack(known, hidden, eqs, (["without"], []))
+    assert lo <= 0 or hi - lo >= 10, (known, lo, hi)
+
+
 def test_nested_counts_do_not_give_small_differences_away() -> None:
     """Leak: Hässelby-Vällingby 37 enrolled, 36 with data, 35 in the estimate: one pupil
     without data, one without comparison pupils. Each district's chain is published with the

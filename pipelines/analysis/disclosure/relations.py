@@ -47,25 +47,30 @@ def _differences_inside(
     overlap: np.ndarray,
     size: np.ndarray,
     nested: np.ndarray,
-    between: np.ndarray,
     min_cell: int,
     current: np.ndarray,
 ) -> list[tuple[int, int, int, int]]:
-    """(remainder, A, B, E): B inside A (a covering pair at least min_cell apart, whose difference
-    is no cell of its own) and A without B inside E, which holds 1 to min_cell - 1 pupils more.
-    Only relations with a cell of this publication (what earlier ones alone give was audited
-    when they were made), smallest remainder first, up to INSIDE_BUDGET."""
+    """(remainder, A, B, E): B inside A, at least min_cell apart (a smaller difference is a
+    derived count already), and A without B inside E, which holds 1 to min_cell - 1 pupils
+    more. Every nested pair, not only covering ones: a published cell between B and A does not
+    stop a reader from taking A - B (attack round 6, D1: pupils with an intervention through
+    2016 less through 2015, with a third group between them, inside the district's 2016
+    enrolment). Only relations with a cell of this publication (what earlier ones alone give
+    was audited when they were made), smallest remainder first, up to INSIDE_BUDGET."""
     out = []
-    for a, b in np.argwhere(nested & ~between):
-        d = size[a] - size[b]
-        if d < min_cell:
-            continue  # a small difference is a derived count already
-        inside = overlap[:, a] - overlap[:, b] == d
-        rest = size - d
-        mine = current if not (current[a] or current[b]) else np.ones_like(current)
-        for e in np.flatnonzero(inside & (rest > 0) & (rest < min_cell) & mine):
-            if e != a:
-                out.append((int(rest[e]), int(a), int(b), int(e)))
+    for a in np.flatnonzero(nested.any(axis=1)):
+        bs = np.flatnonzero(nested[a] & (size[a] - size >= min_cell))
+        if not len(bs):
+            continue
+        d = size[a] - size[bs]  # per pair
+        # [e, pair]: E holds all of A without B, and 1 to min_cell - 1 pupils more
+        rest = size[:, None] - d[None, :]
+        hit = (overlap[:, a][:, None] - overlap[:, bs] == d[None, :]) & (rest > 0) & (rest < min_cell)
+        hit[a] = False
+        if not current[a]:
+            hit &= current[:, None] | current[bs][None, :]
+        for e, k in np.argwhere(hit):
+            out.append((int(rest[e, k]), int(a), int(bs[k]), int(e)))
     return sorted(out)[:INSIDE_BUDGET]
 
 

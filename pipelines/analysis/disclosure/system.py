@@ -180,7 +180,7 @@ class _System:
         # A large difference of nested cells that lies inside a third cell with few others: the
         # pupils enrolled in 2016 with a selection reason (through 2016 less through 2015) are 17
         # of the district's 21 enrolled in 2016, so the 4 without it follow.
-        for _, a, b, e in _differences_inside(overlap, size, nested, between, min_cell, current):
+        for _, a, b, e in _differences_inside(overlap, size, nested, min_cell, current):
             ai, bi, ei = nonempty[a], nonempty[b], nonempty[e]
             dt = np.setdiff1d(cells[ai].tokens, cells[bi].tokens, assume_unique=True)  # type: ignore[arg-type]
             d = derived(dt, f"{cells[ai].label} utan {cells[bi].label}")
