@@ -115,6 +115,7 @@ class Reader:
         self.cells: set[tuple] = set()
         self.eqs: list[tuple[dict[tuple, int], float, float, str]] = []  # sum coef*x in [lo, hi]
         self.diffs: dict[tuple[tuple, tuple], tuple[str, int, str]] = {}  # (big, small) -> (pub, min_cell, why)
+        self.combos: list[tuple[dict[tuple, int], str, int, str]] = []  # derived counts of more cells
         self.scopes: dict[str, frozenset] = {}
         self.contradictions: list[str] = []
         self.n_hidden_by_pub: dict[str, int] = defaultdict(int)
@@ -328,6 +329,9 @@ class Attack:
         self.r = Reader()
         self.all_districts: set[str] = set()
         self.sentences: list[tuple[Publication, str]] = []
+        self.term_keys: dict[tuple[str, str], dict[tuple, tuple]] = defaultdict(
+            dict
+        )  # (pub, file) -> (district, term) -> key
 
     def scope_set(self, scope: str) -> frozenset:
         return frozenset(self.all_districts) if scope == ALL else frozenset(scope.split("+"))
@@ -351,6 +355,7 @@ class Attack:
             self.data_files(p)
             self.text(p)
             self.presence(p)
+        self.new_in_year()
         self.scope_relations()
 
     # Keys ---------------------------------------------------------------------------
@@ -609,7 +614,7 @@ class Attack:
     COUNT_FIELDS = ("n", "k", "n_pupils", "n_district", "n_treated")
     PER_N = ("threshold", "threshold_label", "measure", "direction", "term_value")  # n is shared across these
 
-    def chart_row(self, p: Publication, title: str, row: dict, listed: bool = False) -> None:
+    def chart_row(self, p: Publication, title: str, row: dict, listed: str | None = None) -> None:
         r = self.r
         counts = [f for f in row if f in self.COUNT_FIELDS or (f.startswith("n_") and f + "__hidden" in row)]
         if not counts:
@@ -642,6 +647,7 @@ class Attack:
             )
             if listed and f == "n_pupils":
                 r.rel({k: 1}, 1, np.inf, f"a listed row of {title} has pupils")
+                self.term_keys[(p.name, listed)][(sc, row.get("term_value"))] = k
             if f == "n" and add and title in self.OF_THE_ENROLLED:  # pupils with data in a month are enrolled
                 r.le(k, self.K(p, ("pupils", p.year), sc, g), f"n <= enrolled through the year (chart {title})", p)
             if "row_gender" and g == "*" and "gender_label" in row:
@@ -707,6 +713,34 @@ class Attack:
                         {self.K(p, ("pupils", p.year)): 1}, 0, loaded, "PPSS pupils <= the register's loaded rows"
                     )
 
+    def new_in_year(self) -> None:
+        """Interventions and selection reasons are recorded at enrolment (attack round 6, D1): a
+        district's pupils with a term through y less those through y - 1 were first enrolled in y,
+        so they are at most the district's enrolment in y, and what that enrolment holds beyond
+        them is a derived count (30 - (32 - 11) = 9). A full report lists every (district, term)
+        with pupils: one it does not list has none."""
+        full = {p.year: p for p in self.pubs if p.scope == ALL}
+        for y, p in full.items():
+            q = full.get(y - 1)
+            for name in self.LISTED:
+                for (d, t), x in self.term_keys[(p.name, name)].items():
+                    e = self.K(p, ("enrolled", str(y)), d)
+                    if e not in self.r.cells:
+                        continue
+                    before = self.term_keys[(q.name, name)].get((d, t)) if q is not None else None
+                    if (
+                        before is None
+                        and q is None
+                        and any(k[0][1] == str(y - 1) for k in self.r.cells if k[0][0] == "enrolled")
+                    ):
+                        continue  # the year before is in the data but in no full report here
+                    coefs = {x: 1, e: -1} | ({before: -1} if before is not None else {})
+                    why = f"{name} {t} through {y} less through {y - 1} <= enrolled in {y} ({d})"
+                    self.r.rel(coefs, -np.inf, 0, why)
+                    if before is not None:
+                        self.r.le(before, x, f"{name} {t} through {y - 1} <= through {y} ({d})")
+                    self.r.combos.append(({k: -c for k, c in coefs.items()}, p.name, p.min_cell, why))
+
     def data_files(self, p: Publication) -> None:
         folder = p.folder / "data"
         if not folder.is_dir():
@@ -733,7 +767,7 @@ class Attack:
                         row[f] = v
                 if name.startswith("followup") and "n" in row:
                     row["pupil_group"] = PPSS
-                self.chart_row(p, title, row, listed=name in self.LISTED)
+                self.chart_row(p, title, row, listed=name if name in self.LISTED else None)
 
     def text(self, p: Publication) -> None:
         for h in p.folder.glob("uppfoljning_*.html"):
@@ -867,6 +901,24 @@ def attack(roots: list[Path], min_cells: dict[Path, int] | None = None, verbose:
         if found and found[0] < m:
             findings.append(
                 Finding(pubname, "derived", f"{label(big)}  MINUS  {label(small)}", *map(int, found), m, why)
+            )
+    for coefs, pubname, m, why in r.combos:
+        if all(k in r.values for k in coefs):
+            d = sum(c * r.values[k] for k, c in coefs.items())
+            found = (d, d) if 1 <= d < m else None
+        else:
+            found = r.narrow(coefs, m)
+        stats[pubname]["derived"] += 1
+        if found and found[0] < m:
+            findings.append(
+                Finding(
+                    pubname,
+                    "derived",
+                    " ".join(f"{c:+d} {label(k)}" for k, c in coefs.items()),
+                    *map(int, found),
+                    m,
+                    why,
+                )
             )
     return findings, stats, a
 
