@@ -133,3 +133,27 @@ def test_the_reader_knows_listed_rows_have_pupils_and_the_register_rows_bound_th
     assert lo == 1
     if register_rows != "..":
         assert hi == 46
+
+
+def test_the_reader_takes_a_years_new_interventions_out_of_its_enrolment(tmp_path) -> None:
+    """Attack round 6, D1: Skärholmen's Sommarinsats pupils through 2015 (11) and through 2016
+    (32) are shown, and so are its 30 pupils first enrolled in 2016: the 21 new ones are among
+    them, so 9 enrolled in 2016 without Sommarinsats. Hidden in 2016, nothing is pinned."""
+    for shown in (True, False):
+        root = tmp_path / str(shown) / "reports"
+        for year, through in ((2015, "11"), (2016, "32" if shown else "")):
+            folder = root / str(year)
+            years = ["2015"] if year == 2015 else ["2015", "2016"]
+            enrolled = [
+                ["Skärholmen", *(["26"] if year == 2015 else ["26", "30"])],
+                ["Totalt", *(["26"] if year == 2015 else ["26", "30"])],
+            ]
+            _write(folder / "tables" / "enrolled.csv", "Inskrivna", ["Stadsdel", *years], enrolled)
+            (folder / "data").mkdir(parents=True)
+            with (folder / "data" / "interventions.csv").open("w", encoding="utf-8", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["district", "term_value", "n_pupils", "n_pupils_status"])
+                w.writerow(["Skärholmen", "Sommarinsats", through, "visad" if through else "dold"])
+        findings, _, _ = attack([root])
+        new_in_2016 = [(f.lo, f.hi) for f in findings if "Sommarinsats" in f.label and f.kind == "derived"]
+        assert new_in_2016 == ([(9, 9)] if shown else []), findings
