@@ -903,6 +903,9 @@ def attack(roots: list[Path], min_cells: dict[Path, int] | None = None, verbose:
                 Finding(pubname, "derived", f"{label(big)}  MINUS  {label(small)}", *map(int, found), m, why)
             )
     for coefs, pubname, m, why in r.combos:
+        # the threshold: the smallest min_cell among publications that show or hide its cells
+        names = {n for k in coefs for n in [*r.shown_in.get(k, []), *(n for n, _ in r.hidden.get(k, []))]}
+        m = min([min_by_name.get(n, m) for n in names] or [m])
         if all(k in r.values for k in coefs):
             d = sum(c * r.values[k] for k, c in coefs.items())
             found = (d, d) if 1 <= d < m else None
