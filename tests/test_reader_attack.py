@@ -22,7 +22,7 @@ from .reader_attack import Publication, Reader, attack
 @pytest.mark.e2e
 @pytest.mark.skipif(
     not os.environ.get("PPSS_ATTACK"),
-    reason="an attack on eleven publications takes 15-25 minutes on two cores: `make attack` runs it",
+    reason="an attack on eleven publications takes 15-30 minutes on two cores: `make attack` runs it",
 )
 def test_reader_attack_finds_nothing(tmp_path, monkeypatch) -> None:
     from pipelines.report import render
